@@ -1,0 +1,88 @@
+// Command verdict turns delayed ground truth into rollback signals for ML model
+// rollouts. Run `verdict help` for the subcommands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+// command is one subcommand. run parses its own flags from args and writes
+// human-facing output to out; logs go to stderr through slog.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, out io.Writer) error
+}
+
+// commands is the whole CLI surface. Each entry lives in its own file.
+func commands() map[string]command {
+	return map[string]command{
+		"version": {"print the version", runVersion},
+	}
+}
+
+var version = "dev"
+
+func runVersion(_ context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() { fmt.Fprintln(out, "usage: verdict version\n\nPrints the version of this binary.") }
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(out, "verdict", version)
+	return err
+}
+
+func usage(out io.Writer) {
+	fmt.Fprintln(out, "verdict turns delayed ground truth into rollback signals for ML model rollouts.")
+	fmt.Fprintln(out, "\nusage: verdict <command> [flags]\n\ncommands:")
+	cmds := commands()
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(out, "  %-16s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprintln(out, "\nRun `verdict <command> --help` for a command's flags. Configuration comes from")
+	fmt.Fprintln(out, "VERDICT_* environment variables; see README.md.")
+}
+
+func main() {
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func realMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmd, ok := commands()[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "verdict: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := cmd.run(ctx, args[1:], stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "verdict %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
