@@ -1,0 +1,365 @@
+package alarms
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+)
+
+// Alarm is one CloudWatch metric alarm as verdict defines it: either a single
+// metric (MetricName set) or a metric math expression (Queries set). Field names
+// and JSON names follow PutMetricAlarm, so the JSON export can be fed to
+// `aws cloudwatch put-metric-alarm --cli-input-json`.
+type Alarm struct {
+	AlarmName        string `json:"AlarmName" yaml:"AlarmName"`
+	AlarmDescription string `json:"AlarmDescription,omitempty" yaml:"AlarmDescription,omitempty"`
+	ActionsEnabled   bool   `json:"ActionsEnabled" yaml:"ActionsEnabled"`
+
+	Namespace         string      `json:"Namespace,omitempty" yaml:"Namespace,omitempty"`
+	MetricName        string      `json:"MetricName,omitempty" yaml:"MetricName,omitempty"`
+	Dimensions        []Dimension `json:"Dimensions,omitempty" yaml:"Dimensions,omitempty"`
+	Period            int32       `json:"Period,omitempty" yaml:"Period,omitempty"`
+	Statistic         string      `json:"Statistic,omitempty" yaml:"Statistic,omitempty"`
+	ExtendedStatistic string      `json:"ExtendedStatistic,omitempty" yaml:"ExtendedStatistic,omitempty"`
+
+	Metrics []Query `json:"Metrics,omitempty" yaml:"Metrics,omitempty"`
+
+	ComparisonOperator               string  `json:"ComparisonOperator" yaml:"ComparisonOperator"`
+	Threshold                        float64 `json:"Threshold" yaml:"Threshold"`
+	EvaluationPeriods                int32   `json:"EvaluationPeriods" yaml:"EvaluationPeriods"`
+	DatapointsToAlarm                int32   `json:"DatapointsToAlarm" yaml:"DatapointsToAlarm"`
+	TreatMissingData                 string  `json:"TreatMissingData" yaml:"TreatMissingData"`
+	EvaluateLowSampleCountPercentile string  `json:"EvaluateLowSampleCountPercentile,omitempty" yaml:"EvaluateLowSampleCountPercentile,omitempty"`
+
+	AlarmActions            []string `json:"AlarmActions,omitempty" yaml:"AlarmActions,omitempty"`
+	OKActions               []string `json:"OKActions,omitempty" yaml:"OKActions,omitempty"`
+	InsufficientDataActions []string `json:"InsufficientDataActions,omitempty" yaml:"InsufficientDataActions,omitempty"`
+
+	Tags []Tag `json:"Tags,omitempty" yaml:"Tags,omitempty"`
+}
+
+// Dimension is a CloudWatch dimension.
+type Dimension struct {
+	Name  string `json:"Name" yaml:"Name"`
+	Value string `json:"Value" yaml:"Value"`
+}
+
+// Tag is a resource tag.
+type Tag struct {
+	Key   string `json:"Key" yaml:"Key"`
+	Value string `json:"Value" yaml:"Value"`
+}
+
+// Query is one entry of a math alarm's Metrics: a metric (MetricStat) or an
+// expression over other entries' IDs.
+type Query struct {
+	ID         string      `json:"Id" yaml:"Id"`
+	Expression string      `json:"Expression,omitempty" yaml:"Expression,omitempty"`
+	Label      string      `json:"Label,omitempty" yaml:"Label,omitempty"`
+	MetricStat *MetricStat `json:"MetricStat,omitempty" yaml:"MetricStat,omitempty"`
+	ReturnData bool        `json:"ReturnData" yaml:"ReturnData"`
+}
+
+// MetricStat is a metric with the period and statistic to aggregate it by.
+type MetricStat struct {
+	Metric Metric `json:"Metric" yaml:"Metric"`
+	Period int32  `json:"Period" yaml:"Period"`
+	Stat   string `json:"Stat" yaml:"Stat"`
+}
+
+// Metric names one CloudWatch metric.
+type Metric struct {
+	Namespace  string      `json:"Namespace" yaml:"Namespace"`
+	MetricName string      `json:"MetricName" yaml:"MetricName"`
+	Dimensions []Dimension `json:"Dimensions,omitempty" yaml:"Dimensions,omitempty"`
+}
+
+// Comparison operators used by verdict's alarms.
+const (
+	LessThanThreshold             = string(types.ComparisonOperatorLessThanThreshold)
+	GreaterThanThreshold          = string(types.ComparisonOperatorGreaterThanThreshold)
+	LessThanOrEqualToThreshold    = string(types.ComparisonOperatorLessThanOrEqualToThreshold)
+	GreaterThanOrEqualToThreshold = string(types.ComparisonOperatorGreaterThanOrEqualToThreshold)
+)
+
+// maxMetricStats is CloudWatch's limit on metrics in one math alarm.
+const maxMetricStats = 10
+
+// Build turns a validated spec into its alarms, in a stable order.
+func Build(s *Spec) ([]Alarm, error) {
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("alarms: invalid spec: %w", err)
+	}
+	var out []Alarm
+	for _, k := range s.kinds() {
+		a := s.build(k)
+		if n := a.metricStatCount(); n > maxMetricStats {
+			return nil, fmt.Errorf("alarms: %s: %d metrics in one math alarm; CloudWatch allows %d", a.AlarmName, n, maxMetricStats)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func (a Alarm) metricStatCount() int {
+	n := 0
+	for _, q := range a.Metrics {
+		if q.MetricStat != nil {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *Spec) build(k Kind) Alarm {
+	period := int32(s.Evaluation.Period.Seconds())
+	th := s.Thresholds
+	a := Alarm{
+		AlarmName:               s.AlarmName(k),
+		ActionsEnabled:          true,
+		EvaluationPeriods:       int32(s.Evaluation.EvaluationPeriods),
+		DatapointsToAlarm:       int32(s.Evaluation.DatapointsToAlarm),
+		TreatMissingData:        s.treatMissing(k),
+		AlarmActions:            slices.Clone(s.Actions.Alarm),
+		OKActions:               slices.Clone(s.Actions.OK),
+		InsufficientDataActions: slices.Clone(s.Actions.InsufficientData),
+		Tags:                    s.tags(),
+	}
+	cand := []Dimension{{DimEndpointName, s.Endpoint}, {DimVariantName, s.Candidate.Variant}}
+	base := []Dimension{{DimEndpointName, s.Endpoint}, {DimVariantName, s.Baseline.Variant}}
+	vs := []Dimension{{DimEndpointName, s.Endpoint}, {DimVariantName, s.Candidate.Variant}, {DimBaselineVariant, s.Baseline.Variant}}
+	sm := []Dimension{{DimEndpointName, s.Endpoint}, {DimVariantName, s.Candidate.SageMakerVariant}}
+	if s.Candidate.EndpointConfig != "" {
+		sm = append(sm, Dimension{DimEndpointConfigName, s.Candidate.EndpointConfig})
+	}
+	stat := func(id, metric, statistic string, dims []Dimension) Query {
+		return Query{ID: id, MetricStat: &MetricStat{
+			Metric: Metric{Namespace: s.Namespace, MetricName: metric, Dimensions: dims},
+			Period: period, Stat: statistic}}
+	}
+	minN := strconv.Itoa(s.MinN)
+	window := fmt.Sprintf("%d of %d periods of %s", s.Evaluation.DatapointsToAlarm, s.Evaluation.EvaluationPeriods, fmtDuration(s.Evaluation.Period))
+	who := fmt.Sprintf("%s on endpoint %s", s.Candidate.Variant, s.Endpoint)
+
+	switch k {
+	case KindPrecisionFloor, KindRecallFloor:
+		metric, nMetric, floor := MetricPrecision, MetricPredictedPositives, *th.PrecisionFloor
+		if k == KindRecallFloor {
+			metric, nMetric, floor = MetricRecall, MetricLabeledPositives, *th.RecallFloor
+		}
+		lower := strings.ToLower(metric)
+		a.Metrics = []Query{
+			stat("n", nMetric, "Minimum", cand),
+			stat("v", metric, "Average", cand),
+			{ID: "guarded", Expression: "IF(n >= " + minN + ", v)", Label: lower + " when " + nMetric + " >= " + minN, ReturnData: true},
+		}
+		a.ComparisonOperator, a.Threshold = LessThanThreshold, floor
+		a.AlarmDescription = fmt.Sprintf("verdict: %s of %s below %s in %s; judged only when %s >= %s.",
+			lower, who, fmtFloat(floor), window, nMetric, minN)
+	case KindPrecisionDrop, KindRecallDrop:
+		metric, nMetric, drop := MetricPrecision, MetricPredictedPositives, *th.MaxPrecisionDrop
+		if k == KindRecallDrop {
+			metric, nMetric, drop = MetricRecall, MetricLabeledPositives, *th.MaxRecallDrop
+		}
+		lower := strings.ToLower(metric)
+		a.Metrics = []Query{
+			stat("nc", nMetric, "Minimum", cand),
+			stat("nb", nMetric, "Minimum", base),
+			stat("vc", metric, "Average", cand),
+			stat("vb", metric, "Average", base),
+			{ID: "drop", Expression: "IF((nc >= " + minN + ") AND (nb >= " + minN + "), (vb - vc) / vb)",
+				Label: "relative " + lower + " drop vs " + s.Baseline.Variant, ReturnData: true},
+		}
+		a.ComparisonOperator, a.Threshold = GreaterThanThreshold, drop
+		a.AlarmDescription = fmt.Sprintf("verdict: %s of %s more than %s%% below baseline %s in %s; judged only when %s >= %s on both.",
+			lower, who, fmtFloat(drop*100), s.Baseline.Variant, window, nMetric, minN)
+	case KindSegmentRegressions:
+		a.Namespace, a.MetricName, a.Dimensions = s.Namespace, MetricSegmentRegressions, vs
+		a.Period, a.Statistic = period, string(types.StatisticMaximum)
+		a.ComparisonOperator, a.Threshold = GreaterThanThreshold, float64(*th.MaxSegmentRegressions)
+		a.AlarmDescription = fmt.Sprintf("verdict: more than %d segments of %s significantly worse than baseline %s in %s (segments with enough samples only).",
+			*th.MaxSegmentRegressions, who, s.Baseline.Variant, window)
+	case KindLatencyP99:
+		a.Namespace, a.MetricName, a.Dimensions = SageMakerNamespace, MetricModelLatency, sm
+		a.Period, a.ExtendedStatistic = period, "p99"
+		a.EvaluateLowSampleCountPercentile = "ignore"
+		// ModelLatency is in microseconds.
+		a.ComparisonOperator, a.Threshold = GreaterThanThreshold, *th.LatencyP99Ms*1000
+		a.AlarmDescription = fmt.Sprintf("verdict: SageMaker ModelLatency p99 of %s above %s ms (%s us) in %s; low sample counts are not evaluated.",
+			s.candidateFleet(), fmtFloat(*th.LatencyP99Ms), fmtFloat(*th.LatencyP99Ms*1000), window)
+	case KindErrorRate:
+		minInv := strconv.Itoa(th.MinInvocations)
+		a.Metrics = []Query{
+			{ID: "inv", MetricStat: &MetricStat{Metric: Metric{SageMakerNamespace, MetricInvocations, sm}, Period: period, Stat: "Sum"}},
+			{ID: "err", MetricStat: &MetricStat{Metric: Metric{SageMakerNamespace, MetricInvocation5XXErrors, sm}, Period: period, Stat: "Sum"}},
+			{ID: "rate", Expression: "IF(inv >= " + minInv + ", err / inv)", Label: "5XX rate when Invocations >= " + minInv, ReturnData: true},
+		}
+		a.ComparisonOperator, a.Threshold = GreaterThanThreshold, *th.Max5XXRate
+		a.AlarmDescription = fmt.Sprintf("verdict: 5XX error rate of %s above %s in %s; judged only when Invocations >= %s.",
+			s.candidateFleet(), fmtFloat(*th.Max5XXRate), window, minInv)
+	}
+	a.AlarmDescription += " Missing data: " + a.TreatMissingData + ". Managed by verdict alarm set " + s.Name + "."
+	return a
+}
+
+func (s *Spec) candidateFleet() string {
+	f := fmt.Sprintf("variant %s on endpoint %s", s.Candidate.SageMakerVariant, s.Endpoint)
+	if s.Candidate.EndpointConfig != "" {
+		f += " (new fleet " + s.Candidate.EndpointConfig + ")"
+	}
+	return f
+}
+
+func (s *Spec) tags() []Tag {
+	tags := []Tag{{TagManaged, "true"}, {TagAlarmSet, s.Name}}
+	keys := make([]string, 0, len(s.Tags))
+	for k := range s.Tags {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		tags = append(tags, Tag{k, s.Tags[k]})
+	}
+	return tags
+}
+
+func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+// fmtDuration prints 5m rather than 5m0s.
+func fmtDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// Input is the PutMetricAlarm request for the alarm.
+func (a Alarm) Input() *cloudwatch.PutMetricAlarmInput {
+	in := &cloudwatch.PutMetricAlarmInput{
+		AlarmName:               aws.String(a.AlarmName),
+		ActionsEnabled:          aws.Bool(a.ActionsEnabled),
+		ComparisonOperator:      types.ComparisonOperator(a.ComparisonOperator),
+		Threshold:               aws.Float64(a.Threshold),
+		EvaluationPeriods:       aws.Int32(a.EvaluationPeriods),
+		DatapointsToAlarm:       aws.Int32(a.DatapointsToAlarm),
+		TreatMissingData:        aws.String(a.TreatMissingData),
+		AlarmActions:            a.AlarmActions,
+		OKActions:               a.OKActions,
+		InsufficientDataActions: a.InsufficientDataActions,
+	}
+	if a.AlarmDescription != "" {
+		in.AlarmDescription = aws.String(a.AlarmDescription)
+	}
+	if a.MetricName != "" {
+		in.Namespace = aws.String(a.Namespace)
+		in.MetricName = aws.String(a.MetricName)
+		in.Dimensions = sdkDimensions(a.Dimensions)
+		in.Period = aws.Int32(a.Period)
+		if a.Statistic != "" {
+			in.Statistic = types.Statistic(a.Statistic)
+		}
+		if a.ExtendedStatistic != "" {
+			in.ExtendedStatistic = aws.String(a.ExtendedStatistic)
+		}
+	}
+	if a.EvaluateLowSampleCountPercentile != "" {
+		in.EvaluateLowSampleCountPercentile = aws.String(a.EvaluateLowSampleCountPercentile)
+	}
+	for _, q := range a.Metrics {
+		mq := types.MetricDataQuery{Id: aws.String(q.ID), ReturnData: aws.Bool(q.ReturnData)}
+		if q.Expression != "" {
+			mq.Expression = aws.String(q.Expression)
+		}
+		if q.Label != "" {
+			mq.Label = aws.String(q.Label)
+		}
+		if ms := q.MetricStat; ms != nil {
+			mq.MetricStat = &types.MetricStat{
+				Metric: &types.Metric{
+					Namespace:  aws.String(ms.Metric.Namespace),
+					MetricName: aws.String(ms.Metric.MetricName),
+					Dimensions: sdkDimensions(ms.Metric.Dimensions),
+				},
+				Period: aws.Int32(ms.Period),
+				Stat:   aws.String(ms.Stat),
+			}
+		}
+		in.Metrics = append(in.Metrics, mq)
+	}
+	for _, t := range a.Tags {
+		in.Tags = append(in.Tags, types.Tag{Key: aws.String(t.Key), Value: aws.String(t.Value)})
+	}
+	return in
+}
+
+func sdkDimensions(ds []Dimension) []types.Dimension {
+	var out []types.Dimension
+	for _, d := range ds {
+		out = append(out, types.Dimension{Name: aws.String(d.Name), Value: aws.String(d.Value)})
+	}
+	return out
+}
+
+// FromMetricAlarm converts an alarm as DescribeAlarms returns it, applying
+// CloudWatch's defaults (DatapointsToAlarm = EvaluationPeriods, TreatMissingData
+// = missing) so it compares equal to the definition that created it. Tags are
+// not part of DescribeAlarms and are left empty.
+func FromMetricAlarm(m types.MetricAlarm) Alarm {
+	a := Alarm{
+		AlarmName:                        aws.ToString(m.AlarmName),
+		AlarmDescription:                 aws.ToString(m.AlarmDescription),
+		ActionsEnabled:                   m.ActionsEnabled == nil || *m.ActionsEnabled,
+		Namespace:                        aws.ToString(m.Namespace),
+		MetricName:                       aws.ToString(m.MetricName),
+		Dimensions:                       fromSDKDimensions(m.Dimensions),
+		Period:                           aws.ToInt32(m.Period),
+		Statistic:                        string(m.Statistic),
+		ExtendedStatistic:                aws.ToString(m.ExtendedStatistic),
+		ComparisonOperator:               string(m.ComparisonOperator),
+		Threshold:                        aws.ToFloat64(m.Threshold),
+		EvaluationPeriods:                aws.ToInt32(m.EvaluationPeriods),
+		DatapointsToAlarm:                aws.ToInt32(m.DatapointsToAlarm),
+		TreatMissingData:                 aws.ToString(m.TreatMissingData),
+		EvaluateLowSampleCountPercentile: aws.ToString(m.EvaluateLowSampleCountPercentile),
+		AlarmActions:                     m.AlarmActions,
+		OKActions:                        m.OKActions,
+		InsufficientDataActions:          m.InsufficientDataActions,
+	}
+	if a.DatapointsToAlarm == 0 {
+		a.DatapointsToAlarm = a.EvaluationPeriods
+	}
+	if a.TreatMissingData == "" {
+		a.TreatMissingData = MissingMissing
+	}
+	for _, q := range m.Metrics {
+		aq := Query{ID: aws.ToString(q.Id), Expression: aws.ToString(q.Expression), Label: aws.ToString(q.Label),
+			ReturnData: q.ReturnData == nil || *q.ReturnData}
+		if ms := q.MetricStat; ms != nil && ms.Metric != nil {
+			aq.MetricStat = &MetricStat{
+				Metric: Metric{Namespace: aws.ToString(ms.Metric.Namespace), MetricName: aws.ToString(ms.Metric.MetricName),
+					Dimensions: fromSDKDimensions(ms.Metric.Dimensions)},
+				Period: aws.ToInt32(ms.Period), Stat: aws.ToString(ms.Stat),
+			}
+		}
+		a.Metrics = append(a.Metrics, aq)
+	}
+	return a
+}
+
+func fromSDKDimensions(ds []types.Dimension) []Dimension {
+	var out []Dimension
+	for _, d := range ds {
+		out = append(out, Dimension{aws.ToString(d.Name), aws.ToString(d.Value)})
+	}
+	return out
+}

@@ -1,0 +1,235 @@
+package alarms
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/smithy-go/encoding/cbor"
+)
+
+func TestBuildMatchesGoldenPutMetricAlarmInputs(t *testing.T) {
+	s := mustSpec(t, "testdata/spec.yaml")
+	alarms, err := Build(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inputs []any
+	for _, a := range alarms {
+		inputs = append(inputs, pruned(t, a.Input()))
+	}
+	golden(t, "put_metric_alarm_inputs.json", indentJSON(t, inputs))
+}
+
+func TestAlarmNamesAreStableAndPrefixed(t *testing.T) {
+	s := mustSpec(t, "testdata/spec.yaml")
+	want := []string{
+		"verdict-fraud-v5-precision-floor", "verdict-fraud-v5-recall-floor",
+		"verdict-fraud-v5-precision-drop", "verdict-fraud-v5-recall-drop",
+		"verdict-fraud-v5-segment-regressions", "verdict-fraud-v5-latency-p99",
+		"verdict-fraud-v5-error-rate",
+	}
+	if got := s.AlarmNames(); !reflect.DeepEqual(got, want) {
+		t.Errorf("AlarmNames() = %v, want %v", got, want)
+	}
+}
+
+func TestLatencyThresholdIsInMicroseconds(t *testing.T) {
+	s := mustSpec(t, "testdata/spec.yaml")
+	alarms, err := Build(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range alarms {
+		if a.MetricName == MetricModelLatency && a.Threshold != 40000 {
+			t.Errorf("ModelLatency threshold = %v, want 40000 (40 ms in microseconds)", a.Threshold)
+		}
+	}
+}
+
+// cloudWatchRecorder is an httptest CloudWatch endpoint speaking Smithy RPCv2
+// CBOR: it records each request, decoded, and answers with an empty CBOR map.
+type cloudWatchRecorder struct {
+	mu       sync.Mutex
+	requests []wireRequest
+}
+
+type wireRequest struct {
+	Path    string
+	Headers map[string]string
+	Body    any
+}
+
+func (r *cloudWatchRecorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	v, err := cbor.Decode(body)
+	if err != nil {
+		http.Error(w, "decode cbor: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	r.mu.Lock()
+	r.requests = append(r.requests, wireRequest{
+		Path: req.URL.Path,
+		Headers: map[string]string{
+			"Content-Type":    req.Header.Get("Content-Type"),
+			"Smithy-Protocol": req.Header.Get("Smithy-Protocol"),
+		},
+		Body: cborToAny(v),
+	})
+	r.mu.Unlock()
+	w.Header().Set("Smithy-Protocol", "rpc-v2-cbor")
+	w.Header().Set("Content-Type", "application/cbor")
+	_, _ = w.Write(cbor.Encode(cbor.Map{}))
+}
+
+// cborToAny converts a decoded CBOR value to the types encoding/json produces,
+// so wire requests and JSON-marshalled inputs compare directly.
+func cborToAny(v cbor.Value) any {
+	switch x := v.(type) {
+	case cbor.Map:
+		m := map[string]any{}
+		for k, e := range x {
+			m[k] = cborToAny(e)
+		}
+		return m
+	case cbor.List:
+		l := make([]any, len(x))
+		for i, e := range x {
+			l[i] = cborToAny(e)
+		}
+		return l
+	case cbor.String:
+		return string(x)
+	case cbor.Uint:
+		return float64(x)
+	case cbor.NegInt:
+		return -float64(x)
+	case cbor.Float32:
+		return float64(x)
+	case cbor.Float64:
+		return float64(x)
+	case cbor.Bool:
+		return bool(x)
+	case *cbor.Nil, *cbor.Undefined:
+		return nil
+	default:
+		return x
+	}
+}
+
+func testCloudWatchClient(url string) *cloudwatch.Client {
+	return cloudwatch.New(cloudwatch.Options{
+		Region:      "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
+		// Never retry in tests: a failure should show at once.
+		RetryMaxAttempts: 1,
+	}, func(o *cloudwatch.Options) { o.BaseEndpoint = aws.String(url) })
+}
+
+func TestPutMetricAlarmWireRequestsMatchInputs(t *testing.T) {
+	s := mustSpec(t, "testdata/spec.yaml")
+	alarms, err := Build(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &cloudWatchRecorder{}
+	srv := httptest.NewServer(rec)
+	defer srv.Close()
+	client := testCloudWatchClient(srv.URL)
+	for _, a := range alarms {
+		// The SDK validates the input before sending; an invalid one fails here.
+		if _, err := client.PutMetricAlarm(context.Background(), a.Input()); err != nil {
+			t.Fatalf("PutMetricAlarm(%s): %v", a.AlarmName, err)
+		}
+	}
+	if len(rec.requests) != len(alarms) {
+		t.Fatalf("server saw %d requests, want %d", len(rec.requests), len(alarms))
+	}
+	var bodies []any
+	for i, r := range rec.requests {
+		if r.Path != "/service/GraniteServiceVersion20100801/operation/PutMetricAlarm" {
+			t.Errorf("request %d path = %q", i, r.Path)
+		}
+		if r.Headers["Smithy-Protocol"] != "rpc-v2-cbor" || r.Headers["Content-Type"] != "application/cbor" {
+			t.Errorf("request %d headers = %v, want rpc-v2-cbor / application/cbor", i, r.Headers)
+		}
+		if want := pruned(t, alarms[i].Input()); !reflect.DeepEqual(r.Body, want) {
+			t.Errorf("wire request for %s differs from its input:\n wire: %s\ninput: %s",
+				alarms[i].AlarmName, indentJSON(t, r.Body), indentJSON(t, want))
+		}
+		bodies = append(bodies, r.Body)
+	}
+	golden(t, "put_metric_alarm_wire.json", indentJSON(t, bodies))
+}
+
+func TestSDKValidationRejectsAlarmWithoutName(t *testing.T) {
+	// Guards the test above: the SDK's validator does run before sending.
+	srv := httptest.NewServer(&cloudWatchRecorder{})
+	defer srv.Close()
+	_, err := testCloudWatchClient(srv.URL).PutMetricAlarm(context.Background(), &cloudwatch.PutMetricAlarmInput{})
+	if err == nil || !strings.Contains(err.Error(), "AlarmName") {
+		t.Fatalf("err = %v, want a missing AlarmName validation error", err)
+	}
+}
+
+func TestExportGolden(t *testing.T) {
+	s := mustSpec(t, "testdata/spec.yaml")
+	alarms, err := Build(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ format, file string }{
+		{FormatCloudFormation, "export_cloudformation.yaml"},
+		{FormatJSON, "export.json"},
+	} {
+		var b bytes.Buffer
+		if err := Export(&b, s, alarms, tc.format); err != nil {
+			t.Fatal(err)
+		}
+		golden(t, tc.file, b.Bytes())
+	}
+}
+
+func TestExportJSONRoundTripsToTheSameInputs(t *testing.T) {
+	s := mustSpec(t, "testdata/spec.yaml")
+	alarms, err := Build(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := Export(&b, s, alarms, FormatJSON); err != nil {
+		t.Fatal(err)
+	}
+	// The JSON export uses PutMetricAlarm's member names, so it decodes into the
+	// SDK's input type unchanged.
+	var inputs []cloudwatch.PutMetricAlarmInput
+	if err := json.Unmarshal(b.Bytes(), &inputs); err != nil {
+		t.Fatal(err)
+	}
+	for i := range inputs {
+		if got, want := pruned(t, &inputs[i]), pruned(t, alarms[i].Input()); !reflect.DeepEqual(got, want) {
+			t.Errorf("alarm %d: exported JSON %v != input %v", i, got, want)
+		}
+	}
+}
+
+func TestExportRejectsUnknownFormat(t *testing.T) {
+	s := mustSpec(t, "testdata/spec.yaml")
+	if err := Export(io.Discard, s, nil, "terraform"); err == nil {
+		t.Fatal("want error for unknown format")
+	}
+}

@@ -1,0 +1,392 @@
+package alarms
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Spec is a reviewed alarm spec: which endpoint and candidate the alarms watch,
+// against which baseline, with which thresholds and evaluation settings. It is
+// read from YAML; see testdata/spec.yaml and docs/alarms.md.
+type Spec struct {
+	// Name identifies the alarm set. It is tagged on every alarm (TagAlarmSet)
+	// so apply touches only this set's alarms.
+	Name string `yaml:"name"`
+	// Namespace verdict publishes into; DefaultNamespace when empty.
+	Namespace string `yaml:"namespace"`
+	// Endpoint is the SageMaker endpoint name (the EndpointName dimension).
+	Endpoint  string    `yaml:"endpoint"`
+	Candidate Candidate `yaml:"candidate"`
+	Baseline  Baseline  `yaml:"baseline"`
+	// AlarmNamePrefix starts every alarm name; "verdict-<name>-" when empty.
+	AlarmNamePrefix string     `yaml:"alarm_name_prefix"`
+	Evaluation      Evaluation `yaml:"evaluation"`
+	// MinN is the minimum-n guard: a precision or recall datapoint exists only
+	// when the statistic's own n (PredictedPositives, LabeledPositives) is at
+	// least MinN; below it the alarm sees missing data.
+	MinN       int        `yaml:"min_n"`
+	Thresholds Thresholds `yaml:"thresholds"`
+	// TreatMissingData overrides the per-kind default (see DefaultTreatMissingData).
+	TreatMissingData map[Kind]string `yaml:"treat_missing_data"`
+	Actions          Actions         `yaml:"actions"`
+	// Tags are added to every alarm next to verdict's own tags.
+	Tags map[string]string `yaml:"tags"`
+}
+
+// Candidate is the new model the alarms judge.
+type Candidate struct {
+	// Variant is verdict's VariantName dimension value for the candidate.
+	Variant string `yaml:"variant"`
+	// SageMakerVariant is the production variant name on the endpoint, used for
+	// SageMaker's own ModelLatency and Invocation5XXErrors metrics.
+	SageMakerVariant string `yaml:"sagemaker_variant"`
+	// EndpointConfig is the new fleet's endpoint config name. During a blue/green
+	// shift both fleets share the variant name, so SageMaker's metrics for the new
+	// fleet carry this as the EndpointConfigName dimension. Empty for a variant
+	// that is not being shifted in (e.g. a stable A/B split).
+	EndpointConfig string `yaml:"endpoint_config"`
+}
+
+// Baseline is the variant the candidate is compared with.
+type Baseline struct {
+	Variant string `yaml:"variant"`
+}
+
+// Evaluation holds CloudWatch's evaluation settings, shared by all alarms of a set.
+type Evaluation struct {
+	Period            time.Duration `yaml:"period"`
+	EvaluationPeriods int           `yaml:"evaluation_periods"`
+	DatapointsToAlarm int           `yaml:"datapoints_to_alarm"`
+}
+
+// Thresholds says which alarms exist: an unset threshold means no such alarm.
+type Thresholds struct {
+	// PrecisionFloor and RecallFloor alarm when the candidate's value is below them.
+	PrecisionFloor *float64 `yaml:"precision_floor"`
+	RecallFloor    *float64 `yaml:"recall_floor"`
+	// MaxPrecisionDrop and MaxRecallDrop alarm when the candidate is worse than
+	// the baseline by more than this fraction of the baseline's value
+	// ((baseline - candidate) / baseline), e.g. 0.05 = 5 % worse.
+	MaxPrecisionDrop *float64 `yaml:"max_precision_drop"`
+	MaxRecallDrop    *float64 `yaml:"max_recall_drop"`
+	// MaxSegmentRegressions alarms when more segments than this are significantly
+	// worse than the baseline (verdict's SegmentRegressions signal).
+	MaxSegmentRegressions *int `yaml:"max_segment_regressions"`
+	// LatencyP99Ms alarms when SageMaker's ModelLatency p99 on the candidate
+	// exceeds it (milliseconds here; CloudWatch's metric is in microseconds).
+	LatencyP99Ms *float64 `yaml:"latency_p99_ms"`
+	// Max5XXRate alarms when Invocation5XXErrors / Invocations on the candidate
+	// exceeds it, judged only when there were at least MinInvocations.
+	Max5XXRate     *float64 `yaml:"max_5xx_rate"`
+	MinInvocations int      `yaml:"min_invocations"`
+}
+
+// Actions are optional alarm actions (e.g. SNS topics paging the on-call).
+// SageMaker's auto-rollback needs none: it watches the alarm state itself.
+type Actions struct {
+	Alarm            []string `yaml:"alarm"`
+	OK               []string `yaml:"ok"`
+	InsufficientData []string `yaml:"insufficient_data"`
+}
+
+// Kind is one kind of rollback alarm.
+type Kind string
+
+// The alarm kinds, in the order they are built.
+const (
+	KindPrecisionFloor     Kind = "precision-floor"
+	KindRecallFloor        Kind = "recall-floor"
+	KindPrecisionDrop      Kind = "precision-drop"
+	KindRecallDrop         Kind = "recall-drop"
+	KindSegmentRegressions Kind = "segment-regressions"
+	KindLatencyP99         Kind = "latency-p99"
+	KindErrorRate          Kind = "error-rate"
+)
+
+var kinds = []Kind{KindPrecisionFloor, KindRecallFloor, KindPrecisionDrop, KindRecallDrop,
+	KindSegmentRegressions, KindLatencyP99, KindErrorRate}
+
+// TreatMissingData values.
+const (
+	MissingBreaching    = "breaching"
+	MissingNotBreaching = "notBreaching"
+	MissingIgnore       = "ignore"
+	MissingMissing      = "missing"
+)
+
+// DefaultTreatMissingData is the missing-data treatment per kind; docs/alarms.md
+// explains each choice. Every verdict alarm reads missing data as "nothing to
+// judge" (too few labels, or no traffic on the new fleet yet), never as evidence
+// of a regression, so a rollback needs DatapointsToAlarm real, guarded breaching
+// datapoints.
+func DefaultTreatMissingData(Kind) string { return MissingNotBreaching }
+
+// Defaults applied by Load to fields left empty.
+const (
+	DefaultPeriod            = 5 * time.Minute
+	DefaultEvaluationPeriods = 3
+	DefaultDatapointsToAlarm = 2
+	DefaultMinN              = 50
+	DefaultMinInvocations    = 100
+)
+
+// LoadSpec reads, defaults and validates an alarm spec file.
+func LoadSpec(path string) (*Spec, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("alarms: read spec: %w", err)
+	}
+	s, err := ParseSpec(b)
+	if err != nil {
+		return nil, fmt.Errorf("alarms: spec %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// ParseSpec decodes YAML strictly (unknown fields are errors), applies defaults
+// and validates.
+func ParseSpec(b []byte) (*Spec, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var s Spec
+	if err := dec.Decode(&s); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("empty spec")
+		}
+		return nil, fmt.Errorf("decode yaml: %w", err)
+	}
+	s.applyDefaults()
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+func (s *Spec) applyDefaults() {
+	if s.Namespace == "" {
+		s.Namespace = DefaultNamespace
+	}
+	if s.AlarmNamePrefix == "" && s.Name != "" {
+		s.AlarmNamePrefix = "verdict-" + s.Name + "-"
+	}
+	if s.Evaluation.Period == 0 {
+		s.Evaluation.Period = DefaultPeriod
+	}
+	if s.Evaluation.EvaluationPeriods == 0 {
+		s.Evaluation.EvaluationPeriods = DefaultEvaluationPeriods
+	}
+	if s.Evaluation.DatapointsToAlarm == 0 {
+		s.Evaluation.DatapointsToAlarm = min(DefaultDatapointsToAlarm, s.Evaluation.EvaluationPeriods)
+	}
+	if s.MinN == 0 {
+		s.MinN = DefaultMinN
+	}
+	if s.Thresholds.MinInvocations == 0 {
+		s.Thresholds.MinInvocations = DefaultMinInvocations
+	}
+}
+
+var (
+	setNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	// dimensionValueRE: CloudWatch dimension values are 1..1024 characters; we
+	// additionally refuse control characters and surrounding spaces.
+	printableRE = regexp.MustCompile(`^[[:print:]]+$`)
+)
+
+// maxAlarmNameLen is CloudWatch's limit on AlarmName.
+const maxAlarmNameLen = 255
+
+// Validate reports every problem in the spec, each naming its field.
+func (s *Spec) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if !setNameRE.MatchString(s.Name) {
+		bad("name", "%q must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", s.Name)
+	}
+	checkDimValue := func(field, v string, required bool) {
+		switch {
+		case v == "" && required:
+			bad(field, "is required")
+		case v == "":
+		case len(v) > 1024:
+			bad(field, "is %d characters; CloudWatch dimension values are at most 1024", len(v))
+		case !printableRE.MatchString(v) || strings.TrimSpace(v) != v:
+			bad(field, "%q must be printable ASCII without surrounding spaces", v)
+		}
+	}
+	checkDimValue("endpoint", s.Endpoint, true)
+	if !printableRE.MatchString(s.Namespace) || strings.HasPrefix(s.Namespace, "AWS/") || len(s.Namespace) > 255 {
+		bad("namespace", "%q must be printable ASCII, at most 255 characters, and not start with \"AWS/\"", s.Namespace)
+	}
+	checkDimValue("candidate.variant", s.Candidate.Variant, true)
+	th := s.Thresholds
+	needsSageMaker := th.LatencyP99Ms != nil || th.Max5XXRate != nil
+	checkDimValue("candidate.sagemaker_variant", s.Candidate.SageMakerVariant, needsSageMaker)
+	checkDimValue("candidate.endpoint_config", s.Candidate.EndpointConfig, false)
+	needsBaseline := th.MaxPrecisionDrop != nil || th.MaxRecallDrop != nil || th.MaxSegmentRegressions != nil
+	checkDimValue("baseline.variant", s.Baseline.Variant, needsBaseline)
+	if s.Baseline.Variant != "" && s.Baseline.Variant == s.Candidate.Variant {
+		bad("baseline.variant", "%q is the candidate itself; compare against the production model", s.Baseline.Variant)
+	}
+	if !printableRE.MatchString(s.AlarmNamePrefix) {
+		bad("alarm_name_prefix", "%q must be printable ASCII", s.AlarmNamePrefix)
+	} else if longest := len(s.AlarmNamePrefix) + len(KindSegmentRegressions); longest > maxAlarmNameLen {
+		bad("alarm_name_prefix", "is %d characters; alarm names would exceed CloudWatch's %d", len(s.AlarmNamePrefix), maxAlarmNameLen)
+	}
+
+	errs = append(errs, validateEvaluation(s.Evaluation)...)
+	if s.MinN < 1 {
+		bad("min_n", "%d must be at least 1", s.MinN)
+	}
+
+	fraction := func(field string, v *float64, lowOpen bool) {
+		if v == nil {
+			return
+		}
+		if math.IsNaN(*v) || *v > 1 || *v < 0 || (lowOpen && *v == 0) {
+			bad(field, "%v must be a fraction in (0, 1]", *v)
+		}
+	}
+	fraction("thresholds.precision_floor", th.PrecisionFloor, true)
+	fraction("thresholds.recall_floor", th.RecallFloor, true)
+	fraction("thresholds.max_precision_drop", th.MaxPrecisionDrop, true)
+	fraction("thresholds.max_recall_drop", th.MaxRecallDrop, true)
+	fraction("thresholds.max_5xx_rate", th.Max5XXRate, true)
+	if v := th.MaxSegmentRegressions; v != nil && *v < 0 {
+		bad("thresholds.max_segment_regressions", "%d must be 0 or more", *v)
+	}
+	if v := th.LatencyP99Ms; v != nil && (math.IsNaN(*v) || *v <= 0 || *v > 3_600_000) {
+		bad("thresholds.latency_p99_ms", "%v must be a positive number of milliseconds (at most one hour)", *v)
+	}
+	if th.MinInvocations < 1 {
+		bad("thresholds.min_invocations", "%d must be at least 1", th.MinInvocations)
+	}
+	if s.kinds() == nil {
+		bad("thresholds", "no alarm configured; set at least one threshold")
+	}
+
+	for k, v := range s.TreatMissingData {
+		if !slices.Contains(kinds, k) {
+			bad("treat_missing_data", "unknown alarm kind %q (one of %s)", k, joinKinds())
+			continue
+		}
+		switch v {
+		case MissingBreaching, MissingNotBreaching, MissingIgnore, MissingMissing:
+		default:
+			bad("treat_missing_data."+string(k), "%q must be breaching, notBreaching, ignore or missing", v)
+		}
+	}
+	for i, arn := range slices.Concat(s.Actions.Alarm, s.Actions.OK, s.Actions.InsufficientData) {
+		if !strings.HasPrefix(arn, "arn:") || len(arn) > 1024 {
+			bad("actions", "entry %d %q is not an ARN", i, arn)
+		}
+	}
+	for k, v := range s.Tags {
+		lk := strings.ToLower(k)
+		switch {
+		case k == "" || len(k) > 128:
+			bad("tags", "key %q must be 1-128 characters", k)
+		case strings.HasPrefix(lk, "aws:") || strings.HasPrefix(lk, "verdict:"):
+			bad("tags."+k, "keys starting with aws: or verdict: are reserved")
+		case len(v) > 256:
+			bad("tags."+k, "value is %d characters; at most 256", len(v))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func joinKinds() string {
+	s := make([]string, len(kinds))
+	for i, k := range kinds {
+		s[i] = string(k)
+	}
+	return strings.Join(s, ", ")
+}
+
+// validateEvaluation checks CloudWatch's PutMetricAlarm rules for period and
+// evaluation periods.
+func validateEvaluation(e Evaluation) []error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("evaluation.%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	p := e.Period
+	switch {
+	case p <= 0:
+		bad("period", "%s must be positive", p)
+	case p%time.Second != 0:
+		bad("period", "%s must be a whole number of seconds", p)
+	case p == 10*time.Second || p == 20*time.Second || p == 30*time.Second:
+		bad("period", "%s: sub-minute periods need high-resolution metrics, and verdict publishes standard resolution; use a multiple of 60s", p)
+	case p%time.Minute != 0:
+		bad("period", "%s: CloudWatch accepts 10s, 20s, 30s or a multiple of 60s", p)
+	}
+	if e.EvaluationPeriods < 1 {
+		bad("evaluation_periods", "%d must be at least 1", e.EvaluationPeriods)
+	}
+	if e.DatapointsToAlarm < 1 || e.DatapointsToAlarm > e.EvaluationPeriods {
+		bad("datapoints_to_alarm", "%d must be between 1 and evaluation_periods (%d)", e.DatapointsToAlarm, e.EvaluationPeriods)
+	}
+	if p > 0 && e.EvaluationPeriods >= 1 {
+		total := p * time.Duration(e.EvaluationPeriods)
+		limit := 24 * time.Hour
+		if p >= time.Hour {
+			limit = 7 * 24 * time.Hour
+		}
+		if total > limit {
+			bad("evaluation_periods", "period %s x %d = %s exceeds CloudWatch's limit of %s for this period", p, e.EvaluationPeriods, total, limit)
+		}
+	}
+	return errs
+}
+
+// kinds lists the alarm kinds the spec configures, in build order.
+func (s *Spec) kinds() []Kind {
+	th := s.Thresholds
+	var ks []Kind
+	add := func(set bool, k Kind) {
+		if set {
+			ks = append(ks, k)
+		}
+	}
+	add(th.PrecisionFloor != nil, KindPrecisionFloor)
+	add(th.RecallFloor != nil, KindRecallFloor)
+	add(th.MaxPrecisionDrop != nil, KindPrecisionDrop)
+	add(th.MaxRecallDrop != nil, KindRecallDrop)
+	add(th.MaxSegmentRegressions != nil, KindSegmentRegressions)
+	add(th.LatencyP99Ms != nil, KindLatencyP99)
+	add(th.Max5XXRate != nil, KindErrorRate)
+	return ks
+}
+
+// AlarmName is the CloudWatch alarm name of one kind in this set.
+func (s *Spec) AlarmName(k Kind) string { return s.AlarmNamePrefix + string(k) }
+
+// AlarmNames lists the names of every alarm the spec defines, in build order;
+// a rollout's AutoRollbackConfiguration takes them.
+func (s *Spec) AlarmNames() []string {
+	var names []string
+	for _, k := range s.kinds() {
+		names = append(names, s.AlarmName(k))
+	}
+	return names
+}
+
+func (s *Spec) treatMissing(k Kind) string {
+	if v, ok := s.TreatMissingData[k]; ok {
+		return v
+	}
+	return DefaultTreatMissingData(k)
+}
