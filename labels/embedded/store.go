@@ -1,0 +1,359 @@
+// Package embedded is verdict's default join store: a pebble LSM on local disk.
+//
+// Why pebble: it is CockroachDB's storage engine (well kept, crash-safe through its
+// write-ahead log, atomic batches), it has a merge operator so tally deltas are
+// written blind instead of read-modify-written, and bloom filters make the label
+// path's random point lookups cheap. Records, the maturity index and the tallies live
+// in one keyspace, so one batch commits an outcome transition with its counts.
+//
+// Keyspace:
+//
+//	r<id>                              → record (labels.Record, binary)
+//	m<time:8><id>\x00<variant>         → maturity index of pending predictions
+//	t<bucket:8><variant>\x00<key>\x00<value> → bucket tally (merge: sum)
+//	a<variant>\x00<key>\x00<value>     → all-time tally (merge: sum)
+//	g/unmatched                        → labels waiting for a prediction (merge: sum)
+//
+// Integers in keys are big-endian with the sign bit flipped so they sort in order.
+package embedded
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+
+	"github.com/verdictml/verdict/labels"
+)
+
+// Options tune the store. The zero value is a durable store with sane caches.
+type Options struct {
+	// CacheBytes is the block cache size. Zero means 128 MiB.
+	CacheBytes int64
+	// NoSync skips the fsync after each commit. Commits still survive a process
+	// crash (kill -9), not a power loss. For benchmarks and tests only.
+	NoSync bool
+	// Logger receives pebble's errors and warnings. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Store is the embedded join store.
+type Store struct {
+	db    *pebble.DB
+	write *pebble.WriteOptions
+}
+
+const (
+	prefixRecord   = 'r'
+	prefixDue      = 'm'
+	prefixBucket   = 't'
+	prefixAllTime  = 'a'
+	prefixGlobal   = 'g'
+	keyUnmatched   = "g/unmatched"
+	tallyFloatWord = 8 // the score sum in labels.EncodeCounts
+	mergerName     = "verdict.sum.v1"
+)
+
+// Open opens (creating if needed) the store in dir. Only one process may hold it.
+func Open(dir string, o Options) (*Store, error) {
+	if o.CacheBytes == 0 {
+		o.CacheBytes = 128 << 20
+	}
+	cache := pebble.NewCache(o.CacheBytes)
+	defer cache.Unref()
+	opts := &pebble.Options{
+		Cache:        cache,
+		MemTableSize: 64 << 20,
+		Merger:       &pebble.Merger{Name: mergerName, Merge: newSum},
+		Logger:       pebbleLogger{o.Logger},
+	}
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(dir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded: open store in %s: %w", dir, err)
+	}
+	w := pebble.Sync
+	if o.NoSync {
+		w = pebble.NoSync
+	}
+	return &Store{db: db, write: w}, nil
+}
+
+// Close flushes nothing extra (every commit is already in the WAL) and releases the
+// directory lock.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("embedded: close store: %w", err)
+	}
+	return nil
+}
+
+// Records implements labels.Store.
+func (s *Store) Records(_ context.Context, ids []string) ([]*labels.Record, error) {
+	out := make([]*labels.Record, len(ids))
+	key := make([]byte, 0, 64)
+	for i, id := range ids {
+		key = append(append(key[:0], prefixRecord), id...)
+		v, closer, err := s.db.Get(key)
+		if errors.Is(err, pebble.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("embedded: read record %q: %w", id, err)
+		}
+		r, err := labels.UnmarshalRecord(id, v)
+		closer.Close()
+		if err != nil {
+			return nil, fmt.Errorf("embedded: %w", err)
+		}
+		out[i] = r
+	}
+	return out, nil
+}
+
+// Commit implements labels.Store: one pebble batch, synced.
+func (s *Store) Commit(_ context.Context, c *labels.Change) error {
+	b := s.db.NewBatch()
+	defer b.Close()
+	for _, r := range c.Records {
+		if err := b.Set(recordKey(r.ID), r.Marshal(), nil); err != nil {
+			return fmt.Errorf("embedded: stage record %q: %w", r.ID, err)
+		}
+	}
+	for _, d := range c.Due {
+		if err := b.Set(dueKey(d), nil, nil); err != nil {
+			return fmt.Errorf("embedded: stage maturity entry %q: %w", d.ID, err)
+		}
+	}
+	for _, d := range c.Undue {
+		if err := b.Delete(dueKey(d), nil); err != nil {
+			return fmt.Errorf("embedded: stage maturity removal %q: %w", d.ID, err)
+		}
+	}
+	for _, d := range c.Deltas {
+		v := labels.EncodeCounts(d.Counts)
+		series := seriesKey(d.Key)
+		if err := b.Merge(append(bucketPrefix(d.Bucket), series...), v, nil); err != nil {
+			return fmt.Errorf("embedded: stage tally %v: %w", d.Key, err)
+		}
+		if err := b.Merge(append([]byte{prefixAllTime}, series...), v, nil); err != nil {
+			return fmt.Errorf("embedded: stage tally %v: %w", d.Key, err)
+		}
+	}
+	if c.Unmatched != 0 {
+		if err := b.Merge([]byte(keyUnmatched), int64Bytes(c.Unmatched), nil); err != nil {
+			return fmt.Errorf("embedded: stage unmatched count: %w", err)
+		}
+	}
+	if err := b.Commit(s.write); err != nil {
+		return fmt.Errorf("embedded: commit: %w", err)
+	}
+	return nil
+}
+
+// Due implements labels.Store.
+func (s *Store) Due(_ context.Context, before time.Time, limit int) ([]labels.DueRef, error) {
+	upper := append([]byte{prefixDue}, sortableInt64(before.UnixNano())...)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixDue}, UpperBound: upper})
+	if err != nil {
+		return nil, fmt.Errorf("embedded: scan maturity index: %w", err)
+	}
+	defer it.Close()
+	var out []labels.DueRef
+	for ok := it.First(); ok && len(out) < limit; ok = it.Next() {
+		k := it.Key()
+		if len(k) < 10 {
+			continue
+		}
+		id, variant, found := strings.Cut(string(k[9:]), "\x00")
+		if !found {
+			continue
+		}
+		out = append(out, labels.DueRef{ID: id, Variant: variant, Time: unsortableInt64(k[1:9])})
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("embedded: scan maturity index: %w", err)
+	}
+	return out, nil
+}
+
+// Tallies implements labels.Store.
+func (s *Store) Tallies(ctx context.Context, since int64, fn func(labels.Delta, bool) error) error {
+	if err := s.scanTallies([]byte{prefixAllTime}, []byte{prefixAllTime + 1}, 1, true, fn); err != nil {
+		return err
+	}
+	lower := bucketPrefix(since)
+	return s.scanTallies(lower, []byte{prefixBucket + 1}, 9, false, fn)
+}
+
+func (s *Store) scanTallies(lower, upper []byte, seriesAt int, allTime bool, fn func(labels.Delta, bool) error) error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return fmt.Errorf("embedded: scan tallies: %w", err)
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		key, err := parseSeries(k[seriesAt:])
+		if err != nil {
+			return fmt.Errorf("embedded: tally key %q: %w", k, err)
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return fmt.Errorf("embedded: read tally %v: %w", key, err)
+		}
+		c, err := labels.DecodeCounts(v)
+		if err != nil {
+			return fmt.Errorf("embedded: tally %v: %w", key, err)
+		}
+		d := labels.Delta{Key: key, Counts: c}
+		if !allTime {
+			d.Bucket = unsortableInt64(k[1:9])
+		}
+		if err := fn(d, allTime); err != nil {
+			return err
+		}
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("embedded: scan tallies: %w", err)
+	}
+	return nil
+}
+
+// Unmatched implements labels.Store.
+func (s *Store) Unmatched(context.Context) (int64, error) {
+	v, closer, err := s.db.Get([]byte(keyUnmatched))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("embedded: read unmatched count: %w", err)
+	}
+	defer closer.Close()
+	if len(v) != 8 {
+		return 0, fmt.Errorf("embedded: unmatched count has %d bytes", len(v))
+	}
+	return int64(binary.LittleEndian.Uint64(v)), nil
+}
+
+// DropBucketsBefore deletes bucket tallies older than t (Unix seconds); all-time
+// tallies keep their contribution. It bounds the store's tally keys to the longest
+// window.
+func (s *Store) DropBucketsBefore(t int64) error {
+	if err := s.db.DeleteRange([]byte{prefixBucket}, bucketPrefix(t), s.write); err != nil {
+		return fmt.Errorf("embedded: drop bucket tallies before %d: %w", t, err)
+	}
+	return nil
+}
+
+func recordKey(id string) []byte {
+	k := make([]byte, 0, 1+len(id))
+	return append(append(k, prefixRecord), id...)
+}
+
+func dueKey(d labels.DueRef) []byte {
+	k := make([]byte, 0, 10+len(d.ID)+len(d.Variant))
+	k = append(k, prefixDue)
+	k = append(k, sortableInt64(d.Time)...)
+	k = append(k, d.ID...)
+	k = append(k, 0)
+	return append(k, d.Variant...)
+}
+
+func bucketPrefix(bucket int64) []byte {
+	return append([]byte{prefixBucket}, sortableInt64(bucket)...)
+}
+
+func seriesKey(k labels.Key) []byte {
+	b := make([]byte, 0, len(k.Variant)+len(k.SegmentKey)+len(k.Segment)+2)
+	b = append(b, k.Variant...)
+	b = append(b, 0)
+	b = append(b, k.SegmentKey...)
+	b = append(b, 0)
+	return append(b, k.Segment...)
+}
+
+func parseSeries(b []byte) (labels.Key, error) {
+	parts := bytes.SplitN(b, []byte{0}, 3)
+	if len(parts) != 3 {
+		return labels.Key{}, errors.New("want variant, segment key and segment")
+	}
+	return labels.Key{Variant: string(parts[0]), SegmentKey: string(parts[1]), Segment: string(parts[2])}, nil
+}
+
+func sortableInt64(v int64) []byte {
+	return binary.BigEndian.AppendUint64(nil, uint64(v)^(1<<63))
+}
+
+func unsortableInt64(b []byte) int64 { return int64(binary.BigEndian.Uint64(b) ^ (1 << 63)) }
+
+func int64Bytes(v int64) []byte { return binary.LittleEndian.AppendUint64(nil, uint64(v)) }
+
+// sum is the merge operator: operands are vectors of 8-byte little-endian words,
+// added word by word (the tally's score sum as float64, everything else int64).
+type sum struct {
+	floatWord int // -1 when no word is a float
+	acc       []byte
+}
+
+func newSum(key, value []byte) (pebble.ValueMerger, error) {
+	s := &sum{floatWord: -1}
+	if len(key) > 0 && (key[0] == prefixBucket || key[0] == prefixAllTime) {
+		s.floatWord = tallyFloatWord
+	}
+	s.acc = append([]byte(nil), value...)
+	return s, nil
+}
+
+func (s *sum) add(v []byte) error {
+	if len(v) != len(s.acc) || len(v)%8 != 0 {
+		return fmt.Errorf("embedded: merge operands of %d and %d bytes", len(s.acc), len(v))
+	}
+	for i := 0; i < len(v); i += 8 {
+		a, b := binary.LittleEndian.Uint64(s.acc[i:]), binary.LittleEndian.Uint64(v[i:])
+		if i/8 == s.floatWord {
+			binary.LittleEndian.PutUint64(s.acc[i:], math.Float64bits(math.Float64frombits(a)+math.Float64frombits(b)))
+		} else {
+			binary.LittleEndian.PutUint64(s.acc[i:], a+b)
+		}
+	}
+	return nil
+}
+
+func (s *sum) MergeNewer(v []byte) error { return s.add(v) }
+func (s *sum) MergeOlder(v []byte) error { return s.add(v) }
+func (s *sum) Finish(bool) ([]byte, io.Closer, error) {
+	return s.acc, nil, nil
+}
+
+// pebbleLogger drops pebble's informational logs and passes its errors to slog.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (pebbleLogger) Infof(string, ...any) {}
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	if p.l != nil {
+		p.l.Error("pebble: " + fmt.Sprintf(format, args...))
+	}
+}
+
+// Fatalf is pebble's report of an invariant violation it cannot continue from.
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if p.l != nil {
+		p.l.Error("pebble: fatal: " + msg)
+	}
+	panic("pebble: " + msg)
+}
+
+var _ labels.Store = (*Store)(nil)

@@ -1,0 +1,193 @@
+package embedded
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/verdictml/verdict/ingest"
+	"github.com/verdictml/verdict/labels"
+)
+
+var t0 = time.Now().Add(-2 * time.Hour).Truncate(time.Hour)
+
+type tallies struct {
+	allTime map[labels.Key]labels.Counts
+	buckets map[labels.Key]map[int64]labels.Counts
+}
+
+func (t *tallies) Restore(d labels.Delta, allTime bool) {
+	if allTime {
+		c := t.allTime[d.Key]
+		c.Add(d.Counts)
+		t.allTime[d.Key] = c
+		return
+	}
+	if t.buckets[d.Key] == nil {
+		t.buckets[d.Key] = map[int64]labels.Counts{}
+	}
+	c := t.buckets[d.Key][d.Bucket]
+	c.Add(d.Counts)
+	t.buckets[d.Key][d.Bucket] = c
+}
+
+func (t *tallies) Observe([]labels.Delta) {}
+
+func open(t *testing.T, dir string, cfg labels.Config) (*Store, *labels.Join, *tallies) {
+	t.Helper()
+	st, err := Open(dir, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := &tallies{allTime: map[labels.Key]labels.Counts{}, buckets: map[labels.Key]map[int64]labels.Counts{}}
+	j, err := labels.Open(context.Background(), st, cfg, tl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, j, tl
+}
+
+func TestReopenRestoresTalliesIndexAndRecords(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg := labels.Config{SegmentKeys: []string{"mcc"}, Maturity: time.Hour, Bucket: 5 * time.Minute}
+	st, j, _ := open(t, dir, cfg)
+	var b ingest.Batch
+	for i := range 100 {
+		b.Predictions = append(b.Predictions, ingest.Prediction{
+			InferenceID: fmt.Sprintf("id-%03d", i), Variant: "v5", Score: float64(i) / 100, Threshold: 0.5,
+			Time: t0.Add(time.Duration(i) * time.Minute), Attributes: map[string]string{"mcc": fmt.Sprint(i % 3)},
+		})
+	}
+	for i := range 40 { // ids 0..39 labeled: positive when even
+		b.Labels = append(b.Labels, ingest.Label{InferenceID: fmt.Sprintf("id-%03d", i), Positive: i%2 == 0, Time: t0})
+	}
+	b.Labels = append(b.Labels, ingest.Label{InferenceID: "nobody", Positive: true, Time: t0})
+	if _, err := j.Apply(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	st, j, tl := open(t, dir, cfg)
+	defer st.Close()
+	// Scores 0.00..0.39 are all below threshold: 20 FN (even) and 20 TN (odd).
+	want := labels.Counts{Predictions: 100, Flagged: 50, FN: 20, TN: 20}
+	got := tl.allTime[labels.Key{Variant: "v5"}]
+	if got.Predictions != want.Predictions || got.Flagged != want.Flagged || got.FN != want.FN || got.TN != want.TN || got.TP != 0 || got.FP != 0 {
+		t.Fatalf("restored all-time tally %+v, want %+v", got, want)
+	}
+	var perBucket int64
+	for _, c := range tl.buckets[labels.Key{Variant: "v5"}] {
+		perBucket += c.Predictions
+	}
+	if perBucket != 100 {
+		t.Errorf("restored bucket tallies hold %d predictions, want 100", perBucket)
+	}
+	if n := len(tl.buckets[labels.Key{Variant: "v5"}]); n != 20 {
+		t.Errorf("100 minutes of predictions in 5-minute buckets: got %d buckets, want 20", n)
+	}
+	var segTotal int64
+	for k, c := range tl.allTime {
+		if k.SegmentKey == "mcc" {
+			segTotal += c.Predictions
+		}
+	}
+	if segTotal != 100 {
+		t.Errorf("segments sum to %d predictions, want 100", segTotal)
+	}
+	if n, err := st.Unmatched(ctx); err != nil || n != 1 {
+		t.Errorf("unmatched = %d (%v), want 1", n, err)
+	}
+	// 60 predictions are pending; maturity is 1h after prediction time.
+	due, err := st.Due(ctx, t0.Add(90*time.Minute), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Pending ids 40..99 at t0+40m..t0+99m; due before t0+90m: 40..89 → 50.
+	if len(due) != 50 {
+		t.Fatalf("due before t0+90m: %d, want 50", len(due))
+	}
+	for i := 1; i < len(due); i++ {
+		if due[i].Time < due[i-1].Time {
+			t.Fatalf("due not oldest first at %d", i)
+		}
+	}
+	n, err := j.Mature(ctx, t0.Add(90*time.Minute+time.Hour), 1000)
+	if err != nil || n != 50 {
+		t.Fatalf("matured %d (%v), want 50", n, err)
+	}
+	recs, err := st.Records(ctx, []string{"id-050", "id-000", "missing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recs[2] != nil {
+		t.Errorf("missing id returned %+v", recs[2])
+	}
+	if p := recs[0].Preds[0]; p.Outcome != labels.FalsePositive || !p.Matured {
+		t.Errorf("id-050 after maturity: %+v, want matured FP", p)
+	}
+	if p := recs[1].Preds[0]; p.Outcome != labels.FalseNegative || p.Matured {
+		t.Errorf("id-000: %+v, want labeled FN", p)
+	}
+}
+
+func TestOnlyOneProcessHoldsTheStore(t *testing.T) {
+	dir := t.TempDir()
+	st, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if st2, err := Open(dir, Options{}); err == nil {
+		st2.Close()
+		t.Fatal("second Open of a held store succeeded")
+	}
+}
+
+func TestDropBucketsKeepsAllTime(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, j, _ := open(t, dir, labels.Config{})
+	old := ingest.Prediction{InferenceID: "old", Variant: "v5", Score: 0.9, Threshold: 0.5, Time: t0.Add(-30 * 24 * time.Hour)}
+	cur := ingest.Prediction{InferenceID: "new", Variant: "v5", Score: 0.9, Threshold: 0.5, Time: t0}
+	if _, err := j.Apply(ctx, ingest.Batch{Predictions: []ingest.Prediction{old, cur}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DropBucketsBefore(t0.Add(-24 * time.Hour).Unix()); err != nil {
+		t.Fatal(err)
+	}
+	var buckets, all int64
+	err := st.Tallies(ctx, 0, func(d labels.Delta, allTime bool) error {
+		if allTime {
+			all += d.Counts.Predictions
+		} else {
+			buckets += d.Counts.Predictions
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all != 2 || buckets != 1 {
+		t.Fatalf("after drop: all-time %d (want 2), buckets %d (want 1)", all, buckets)
+	}
+	st.Close()
+}
+
+func TestCorruptRecordIsAnErrorNotAPanic(t *testing.T) {
+	dir := t.TempDir()
+	st, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.db.Set(recordKey("bad"), []byte{1, 1, 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Records(context.Background(), []string{"bad"}); err == nil {
+		t.Fatal("corrupt record decoded without error")
+	}
+}

@@ -1,0 +1,512 @@
+// Package labels joins predictions with the labels that arrive later and keeps each
+// prediction's outcome (TP, FP, FN, TN) in a durable join store.
+//
+// The join is a state machine per inference id (see Record). Every outcome transition
+// and the tally deltas it moves are committed in one atomic write, so replaying input
+// or crashing anywhere never changes the final counts. Concurrent callers are grouped
+// into one commit (group commit): one writer, one fsync per group.
+package labels
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/verdictml/verdict/ingest"
+)
+
+// Store is the durable join store the Join needs. The embedded store (package
+// labels/embedded) implements it on local disk.
+type Store interface {
+	// Records returns the stored records for ids, in the same order, with nil for ids
+	// never seen.
+	Records(ctx context.Context, ids []string) ([]*Record, error)
+	// Commit writes a change atomically and durably: all of it or none of it.
+	Commit(ctx context.Context, c *Change) error
+	// Due lists pending predictions made before t, oldest first, at most limit.
+	Due(ctx context.Context, before time.Time, limit int) ([]DueRef, error)
+	// Tallies calls fn with every series' all-time tally (allTime true) and every
+	// bucket tally whose bucket starts at or after since (Unix seconds).
+	Tallies(ctx context.Context, since int64, fn func(d Delta, allTime bool) error) error
+	// Unmatched is the number of labels waiting for their first prediction.
+	Unmatched(ctx context.Context) (int64, error)
+}
+
+// Change is one atomic write to the store.
+type Change struct {
+	// Records are the new states of the records the group touched.
+	Records []*Record
+	// Due and Undue add and remove maturity-index entries.
+	Due, Undue []DueRef
+	// Deltas are the tally changes, aggregated per series and bucket.
+	Deltas []Delta
+	// Unmatched is the change in labels waiting for their first prediction.
+	Unmatched int64
+}
+
+// DueRef names a pending prediction in the maturity index.
+type DueRef struct {
+	ID      string
+	Variant string
+	Time    int64 // prediction time, Unix nanoseconds
+}
+
+// Observer sees the tallies: Restore for each stored tally when the join opens,
+// Observe for the deltas of each commit, after it is durable and in commit order.
+type Observer interface {
+	Restore(d Delta, allTime bool)
+	Observe(deltas []Delta)
+}
+
+// Config is the join's behaviour.
+type Config struct {
+	// SegmentKeys are the prediction attributes counted as segments.
+	SegmentKeys []string
+	// MaxSegmentValues bounds distinct values per segment key; later values count as
+	// OtherSegment. Zero means 200.
+	MaxSegmentValues int
+	// Bucket is the width of prediction-time buckets. Zero means 5 minutes.
+	Bucket time.Duration
+	// Retention is how far back bucket tallies are restored on open (the longest
+	// window). All-time tallies are always restored. Zero means 7 days.
+	Retention time.Duration
+	// Maturity resolves a prediction still unlabeled this long after its prediction
+	// time as negative (a later label is a correction). Zero disables maturity.
+	Maturity time.Duration
+	// MaxGroup bounds the events in one commit. Zero means 8192.
+	MaxGroup int
+}
+
+// Segment values with a meaning of their own.
+const (
+	MissingSegment = "__missing__"
+	OtherSegment   = "__other__"
+)
+
+func (c Config) withDefaults() Config {
+	if c.MaxSegmentValues == 0 {
+		c.MaxSegmentValues = 200
+	}
+	if c.Bucket == 0 {
+		c.Bucket = 5 * time.Minute
+	}
+	if c.Retention == 0 {
+		c.Retention = 7 * 24 * time.Hour
+	}
+	if c.MaxGroup == 0 {
+		c.MaxGroup = 8192
+	}
+	return c
+}
+
+// Join applies predictions and labels to the store. It is safe for concurrent use.
+type Join struct {
+	store    Store
+	cfg      Config
+	observer Observer
+	now      func() time.Time
+
+	mu      sync.Mutex
+	queue   []*request
+	leading bool
+	closed  bool
+
+	// Only the leader touches these.
+	known   map[string]map[string]bool // segment key → values with a series
+	lastSeq uint64
+}
+
+type request struct {
+	batch  ingest.Batch
+	due    []DueRef
+	result ingest.Result
+	err    error
+	done   chan struct{}
+}
+
+func (r *request) size() int { return r.batch.Len() + len(r.due) }
+
+// ErrClosed is returned by Apply and Mature after Close.
+var ErrClosed = errors.New("labels: join is closed")
+
+// Open restores the tallies from the store into observer (which may be nil) and
+// returns a join ready to apply events.
+func Open(ctx context.Context, store Store, cfg Config, observer Observer) (*Join, error) {
+	j := &Join{
+		store:    store,
+		cfg:      cfg.withDefaults(),
+		observer: observer,
+		now:      time.Now,
+		known:    map[string]map[string]bool{},
+	}
+	since := time.Now().Add(-j.cfg.Retention).Unix()
+	err := store.Tallies(ctx, since, func(d Delta, allTime bool) error {
+		if allTime && !d.Key.Overall() {
+			j.learnSegment(d.Key.SegmentKey, d.Key.Segment)
+		}
+		if observer != nil {
+			observer.Restore(d, allTime)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("labels: restore tallies: %w", err)
+	}
+	return j, nil
+}
+
+// Close makes later Apply and Mature calls fail; it waits for nothing (callers own
+// their requests) and does not close the store.
+func (j *Join) Close() {
+	j.mu.Lock()
+	j.closed = true
+	j.mu.Unlock()
+}
+
+// Apply joins a batch of valid events and returns once they are durably committed.
+func (j *Join) Apply(ctx context.Context, b ingest.Batch) (ingest.Result, error) {
+	if b.Len() == 0 {
+		return ingest.Result{}, nil
+	}
+	r := &request{batch: b, done: make(chan struct{})}
+	if err := j.submit(ctx, r); err != nil {
+		return ingest.Result{}, err
+	}
+	return r.result, r.err
+}
+
+// Mature resolves, as negative, predictions still pending Maturity after their
+// prediction time (as of now), up to limit of them; it returns how many it resolved.
+// With maturity disabled it does nothing.
+func (j *Join) Mature(ctx context.Context, now time.Time, limit int) (int, error) {
+	if j.cfg.Maturity <= 0 {
+		return 0, nil
+	}
+	due, err := j.store.Due(ctx, now.Add(-j.cfg.Maturity), limit)
+	if err != nil {
+		return 0, fmt.Errorf("labels: list predictions due for maturity: %w", err)
+	}
+	if len(due) == 0 {
+		return 0, nil
+	}
+	r := &request{due: due, done: make(chan struct{})}
+	if err := j.submit(ctx, r); err != nil {
+		return 0, err
+	}
+	return r.result.Applied, r.err
+}
+
+// submit queues r and either waits for the current leader to commit it or becomes the
+// leader and commits queued requests in groups until the queue is empty.
+func (j *Join) submit(ctx context.Context, r *request) error {
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		return ErrClosed
+	}
+	j.queue = append(j.queue, r)
+	if j.leading {
+		j.mu.Unlock()
+		select {
+		case <-r.done:
+			return nil
+		case <-ctx.Done():
+			// The request may still commit; events are idempotent, so a retry is safe.
+			return fmt.Errorf("labels: waiting for commit: %w", ctx.Err())
+		}
+	}
+	j.leading = true
+	for len(j.queue) > 0 {
+		n, size := 0, 0
+		for n < len(j.queue) && (n == 0 || size+j.queue[n].size() <= j.cfg.MaxGroup) {
+			size += j.queue[n].size()
+			n++
+		}
+		group := slices.Clone(j.queue[:n])
+		j.queue = slices.Delete(j.queue, 0, n)
+		j.mu.Unlock()
+		// A commit, once started, is not abandoned because one caller went away.
+		err := j.commit(context.WithoutCancel(ctx), group)
+		for _, g := range group {
+			if err != nil {
+				g.err = err
+			}
+			close(g.done)
+		}
+		j.mu.Lock()
+	}
+	j.leading = false
+	j.mu.Unlock()
+	return nil
+}
+
+// group is the working state of one commit.
+type group struct {
+	j       *Join
+	records map[string]*Record
+	dirty   map[string]bool
+	change  Change
+	deltas  map[deltaKey]*Counts
+}
+
+type deltaKey struct {
+	key    Key
+	bucket int64
+}
+
+func (j *Join) commit(ctx context.Context, reqs []*request) error {
+	ids := map[string]struct{}{}
+	for _, r := range reqs {
+		for _, p := range r.batch.Predictions {
+			ids[p.InferenceID] = struct{}{}
+		}
+		for _, l := range r.batch.Labels {
+			ids[l.InferenceID] = struct{}{}
+		}
+		for _, d := range r.due {
+			ids[d.ID] = struct{}{}
+		}
+	}
+	sorted := make([]string, 0, len(ids))
+	for id := range ids {
+		sorted = append(sorted, id)
+	}
+	slices.Sort(sorted) // neighbouring keys read neighbouring blocks
+	recs, err := j.store.Records(ctx, sorted)
+	if err != nil {
+		return fmt.Errorf("labels: read %d records: %w", len(sorted), err)
+	}
+	g := &group{
+		j:       j,
+		records: make(map[string]*Record, len(sorted)),
+		dirty:   map[string]bool{},
+		deltas:  map[deltaKey]*Counts{},
+	}
+	for i, id := range sorted {
+		if recs[i] == nil {
+			recs[i] = &Record{ID: id}
+		}
+		g.records[id] = recs[i]
+	}
+	for _, r := range reqs {
+		for _, p := range r.batch.Predictions {
+			if g.predict(p) {
+				r.result.Applied++
+			} else {
+				r.result.Duplicates++
+			}
+		}
+		for _, l := range r.batch.Labels {
+			if g.label(l) {
+				r.result.Applied++
+			} else {
+				r.result.Duplicates++
+			}
+		}
+		for _, d := range r.due {
+			if g.mature(d) {
+				r.result.Applied++
+			}
+		}
+	}
+	if len(g.dirty) == 0 && len(g.change.Undue) == 0 {
+		return nil
+	}
+	for _, id := range sorted {
+		if g.dirty[id] {
+			g.change.Records = append(g.change.Records, g.records[id])
+		}
+	}
+	for k, c := range g.deltas {
+		if !c.IsZero() {
+			g.change.Deltas = append(g.change.Deltas, Delta{Key: k.key, Bucket: k.bucket, Counts: *c})
+		}
+	}
+	if err := j.store.Commit(ctx, &g.change); err != nil {
+		return fmt.Errorf("labels: commit %d records: %w", len(g.change.Records), err)
+	}
+	if j.observer != nil && len(g.change.Deltas) > 0 {
+		j.observer.Observe(g.change.Deltas)
+	}
+	return nil
+}
+
+// predict adds a prediction; it reports false for a duplicate (same id and variant).
+func (g *group) predict(p ingest.Prediction) bool {
+	rec := g.records[p.InferenceID]
+	if rec.pred(p.Variant) != nil {
+		return false
+	}
+	if len(rec.Preds) == 0 && rec.Label != nil {
+		g.change.Unmatched--
+	}
+	ps := PredState{
+		Variant:  p.Variant,
+		Shadow:   p.Role == ingest.RoleShadow,
+		Score:    p.Score,
+		Flagged:  p.Error == "" && p.Flagged(),
+		Errored:  p.Error != "",
+		Time:     p.Time.UnixNano(),
+		Segments: g.j.segments(p.Attributes),
+	}
+	var d Counts
+	switch {
+	case ps.Errored:
+		d.Errors = 1
+	default:
+		d.Predictions = 1
+		if ps.Flagged {
+			d.Flagged = 1
+		}
+		d.ScoreSum = ps.Score
+		d.Bins[scoreBin(ps.Score)] = 1
+		if rec.Label != nil {
+			ps.Outcome = outcomeOf(ps.Flagged, rec.Label.Positive)
+			d.addOutcome(ps.Outcome, 1)
+		} else if g.j.cfg.Maturity > 0 {
+			g.change.Due = append(g.change.Due, DueRef{ID: rec.ID, Variant: ps.Variant, Time: ps.Time})
+		}
+	}
+	rec.Preds = append(rec.Preds, ps)
+	g.add(&ps, d)
+	g.dirty[rec.ID] = true
+	return true
+}
+
+// label applies a label; it reports false when the label changes nothing (older than
+// the one held, or the same).
+func (g *group) label(l ingest.Label) bool {
+	rec := g.records[l.InferenceID]
+	t := l.Time.UnixNano()
+	if cur := rec.Label; cur != nil {
+		if t < cur.Time || (t == cur.Time && l.Positive == cur.Positive) {
+			return false
+		}
+	}
+	if rec.Label == nil && len(rec.Preds) == 0 {
+		g.change.Unmatched++
+	}
+	rec.Label = &LabelState{Positive: l.Positive, Time: t, Seq: g.j.nextSeq(), Source: l.Source}
+	for i := range rec.Preds {
+		ps := &rec.Preds[i]
+		if ps.Errored {
+			continue
+		}
+		next := outcomeOf(ps.Flagged, l.Positive)
+		if next == ps.Outcome && !ps.Matured {
+			continue
+		}
+		var d Counts
+		d.addOutcome(ps.Outcome, -1)
+		d.addOutcome(next, 1)
+		if ps.Matured {
+			d.Matured = -1
+		}
+		if ps.Outcome == Pending && g.j.cfg.Maturity > 0 {
+			g.change.Undue = append(g.change.Undue, DueRef{ID: rec.ID, Variant: ps.Variant, Time: ps.Time})
+		}
+		ps.Outcome, ps.Matured = next, false
+		g.add(ps, d)
+	}
+	g.dirty[rec.ID] = true
+	return true
+}
+
+// mature resolves a due prediction as negative if it is still pending.
+func (g *group) mature(ref DueRef) bool {
+	g.change.Undue = append(g.change.Undue, ref)
+	rec := g.records[ref.ID]
+	ps := rec.pred(ref.Variant)
+	if ps == nil || ps.Errored || ps.Outcome != Pending || rec.Label != nil {
+		return false
+	}
+	ps.Outcome, ps.Matured = outcomeOf(ps.Flagged, false), true
+	var d Counts
+	d.addOutcome(ps.Outcome, 1)
+	d.Matured = 1
+	g.add(ps, d)
+	g.dirty[rec.ID] = true
+	return true
+}
+
+// add accumulates d for every series the prediction counts in.
+func (g *group) add(ps *PredState, d Counts) {
+	if d.IsZero() {
+		return
+	}
+	bucket := g.j.bucket(ps.Time)
+	g.addTo(Key{Variant: ps.Variant}, bucket, d)
+	for _, s := range ps.Segments {
+		g.addTo(Key{Variant: ps.Variant, SegmentKey: s.Key, Segment: s.Value}, bucket, d)
+	}
+}
+
+func (g *group) addTo(k Key, bucket int64, d Counts) {
+	dk := deltaKey{key: k, bucket: bucket}
+	c := g.deltas[dk]
+	if c == nil {
+		c = &Counts{}
+		g.deltas[dk] = c
+	}
+	c.Add(d)
+}
+
+// bucket is the start (Unix seconds) of the prediction-time bucket holding t.
+func (j *Join) bucket(tNanos int64) int64 {
+	w := int64(j.cfg.Bucket / time.Second)
+	s := tNanos / int64(time.Second)
+	if tNanos < 0 && tNanos%int64(time.Second) != 0 {
+		s--
+	}
+	b := s / w * w
+	if s < 0 && s%w != 0 {
+		b -= w
+	}
+	return b
+}
+
+// segments maps a prediction's attributes to its counted segments, bounding the
+// values per key.
+func (j *Join) segments(attrs map[string]string) []Segment {
+	if len(j.cfg.SegmentKeys) == 0 {
+		return nil
+	}
+	segs := make([]Segment, 0, len(j.cfg.SegmentKeys))
+	for _, k := range j.cfg.SegmentKeys {
+		v, ok := attrs[k]
+		if !ok || v == "" {
+			v = MissingSegment
+		}
+		if !j.known[k][v] {
+			if len(j.known[k]) >= j.cfg.MaxSegmentValues {
+				v = OtherSegment
+			}
+			j.learnSegment(k, v)
+		}
+		segs = append(segs, Segment{Key: k, Value: v})
+	}
+	return segs
+}
+
+func (j *Join) learnSegment(k, v string) {
+	m := j.known[k]
+	if m == nil {
+		m = map[string]bool{}
+		j.known[k] = m
+	}
+	m[v] = true
+}
+
+// nextSeq orders labels by receipt: wall-clock nanoseconds, strictly increasing
+// within the process, so "received last" survives restarts without a stored counter.
+func (j *Join) nextSeq() uint64 {
+	s := uint64(j.now().UnixNano())
+	if s <= j.lastSeq {
+		s = j.lastSeq + 1
+	}
+	j.lastSeq = s
+	return s
+}

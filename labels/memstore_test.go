@@ -1,0 +1,108 @@
+package labels
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+)
+
+// memStore is an in-memory Store for the join's unit tests. It copies records in
+// and out through the real encoding, so tests see what a durable store would return.
+type memStore struct {
+	mu        sync.Mutex
+	records   map[string][]byte
+	due       map[DueRef]bool
+	allTime   map[Key]Counts
+	buckets   map[deltaKey]Counts
+	unmatched int64
+	failNext  error
+}
+
+func newMemStore() *memStore {
+	return &memStore{records: map[string][]byte{}, due: map[DueRef]bool{}, allTime: map[Key]Counts{}, buckets: map[deltaKey]Counts{}}
+}
+
+func (m *memStore) Records(_ context.Context, ids []string) ([]*Record, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*Record, len(ids))
+	for i, id := range ids {
+		if b, ok := m.records[id]; ok {
+			r, err := UnmarshalRecord(id, b)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = r
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) Commit(_ context.Context, c *Change) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.failNext; err != nil {
+		m.failNext = nil
+		return err
+	}
+	for _, r := range c.Records {
+		m.records[r.ID] = r.Marshal()
+	}
+	for _, d := range c.Due {
+		m.due[d] = true
+	}
+	for _, d := range c.Undue {
+		delete(m.due, d)
+	}
+	for _, d := range c.Deltas {
+		a := m.allTime[d.Key]
+		a.Add(d.Counts)
+		m.allTime[d.Key] = a
+		b := m.buckets[deltaKey{d.Key, d.Bucket}]
+		b.Add(d.Counts)
+		m.buckets[deltaKey{d.Key, d.Bucket}] = b
+	}
+	m.unmatched += c.Unmatched
+	return nil
+}
+
+func (m *memStore) Due(_ context.Context, before time.Time, limit int) ([]DueRef, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []DueRef
+	for d := range m.due {
+		if d.Time < before.UnixNano() {
+			out = append(out, d)
+		}
+	}
+	slices.SortFunc(out, func(a, b DueRef) int { return int(a.Time - b.Time) })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+func (m *memStore) Tallies(_ context.Context, since int64, fn func(Delta, bool) error) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, c := range m.allTime {
+		if err := fn(Delta{Key: k, Counts: c}, true); err != nil {
+			return err
+		}
+	}
+	for k, c := range m.buckets {
+		if k.bucket >= since {
+			if err := fn(Delta{Key: k.key, Bucket: k.bucket, Counts: c}, false); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (m *memStore) Unmatched(context.Context) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.unmatched, nil
+}

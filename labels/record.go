@@ -1,0 +1,221 @@
+package labels
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+)
+
+// Record is everything the join knows about one inference id: its label, if any, and
+// the prediction of each variant. It is the unit the store reads and writes, so one
+// label resolves every variant's prediction in one atomic write.
+type Record struct {
+	ID    string
+	Label *LabelState
+	Preds []PredState
+	// Version is the store's optimistic-concurrency token: 0 for a record that does not
+	// exist yet. Stores that are shared by several writers commit a record only if its
+	// version is unchanged.
+	Version uint64
+}
+
+// LabelState is the label currently in force for an inference id.
+type LabelState struct {
+	Positive bool
+	// Time is when the label became known (Unix nanoseconds); the latest wins.
+	Time int64
+	// Seq orders labels received with the same Time: the one received last wins.
+	Seq    uint64
+	Source string
+}
+
+// PredState is one variant's prediction and its current outcome.
+type PredState struct {
+	Variant string
+	Shadow  bool
+	Score   float64
+	Flagged bool
+	Errored bool
+	// Time is the prediction time (Unix nanoseconds); windows bucket by it.
+	Time     int64
+	Segments []Segment
+	Outcome  Outcome
+	// Matured is set when the outcome came from label maturity, not from a label.
+	Matured bool
+}
+
+// Segment is one configured attribute of a prediction, as counted.
+type Segment struct{ Key, Value string }
+
+func (r *Record) pred(variant string) *PredState {
+	for i := range r.Preds {
+		if r.Preds[i].Variant == variant {
+			return &r.Preds[i]
+		}
+	}
+	return nil
+}
+
+const recordFormat = 1
+
+var errCorrupt = errors.New("corrupt record")
+
+// Marshal encodes a record compactly: it is written once per event, so it stays
+// binary and allocation-light.
+func (r *Record) Marshal() []byte {
+	b := make([]byte, 0, 64+len(r.Preds)*64)
+	b = append(b, recordFormat)
+	if r.Label != nil {
+		b = append(b, 1)
+		b = appendBool(b, r.Label.Positive)
+		b = binary.AppendVarint(b, r.Label.Time)
+		b = binary.AppendUvarint(b, r.Label.Seq)
+		b = appendString(b, r.Label.Source)
+	} else {
+		b = append(b, 0)
+	}
+	b = binary.AppendUvarint(b, uint64(len(r.Preds)))
+	for _, p := range r.Preds {
+		b = appendString(b, p.Variant)
+		var flags byte
+		if p.Shadow {
+			flags |= 1
+		}
+		if p.Flagged {
+			flags |= 2
+		}
+		if p.Errored {
+			flags |= 4
+		}
+		if p.Matured {
+			flags |= 8
+		}
+		b = append(b, flags, byte(p.Outcome))
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(p.Score))
+		b = binary.AppendVarint(b, p.Time)
+		b = binary.AppendUvarint(b, uint64(len(p.Segments)))
+		for _, s := range p.Segments {
+			b = appendString(b, s.Key)
+			b = appendString(b, s.Value)
+		}
+	}
+	return b
+}
+
+// UnmarshalRecord decodes what Marshal encoded; corrupt input is an error, never a panic.
+func UnmarshalRecord(id string, b []byte) (*Record, error) {
+	d := decoder{b: b}
+	if v := d.byte(); v != recordFormat {
+		return nil, fmt.Errorf("record %q: format %d: %w", id, v, errCorrupt)
+	}
+	r := &Record{ID: id}
+	if d.byte() == 1 {
+		r.Label = &LabelState{Positive: d.byte() == 1, Time: d.varint(), Seq: d.uvarint(), Source: d.string()}
+	}
+	n := d.uvarint()
+	if n > 1<<16 {
+		d.err = errCorrupt
+	}
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		p := PredState{Variant: d.string()}
+		flags := d.byte()
+		p.Shadow, p.Flagged, p.Errored, p.Matured = flags&1 != 0, flags&2 != 0, flags&4 != 0, flags&8 != 0
+		p.Outcome = Outcome(d.byte())
+		p.Score = math.Float64frombits(d.uint64())
+		p.Time = d.varint()
+		ns := d.uvarint()
+		if ns > 1<<10 {
+			d.err = errCorrupt
+		}
+		for j := uint64(0); j < ns && d.err == nil; j++ {
+			p.Segments = append(p.Segments, Segment{Key: d.string(), Value: d.string()})
+		}
+		r.Preds = append(r.Preds, p)
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.err = errCorrupt
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("record %q: %w", id, d.err)
+	}
+	return r, nil
+}
+
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// decoder reads the record encoding; the first error sticks and zero values follow.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) byte() byte {
+	if d.err != nil || len(d.b) < 1 {
+		d.err = errCorrupt
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+func (d *decoder) uint64() uint64 {
+	if d.err != nil || len(d.b) < 8 {
+		d.err = errCorrupt
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(d.b)
+	d.b = d.b[8:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err = errCorrupt
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = errCorrupt
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) string() string {
+	n := d.uvarint()
+	if d.err != nil {
+		return ""
+	}
+	if n > uint64(len(d.b)) {
+		d.err = errCorrupt
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}

@@ -1,0 +1,176 @@
+package labels
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+)
+
+// Outcome is where a prediction stands against its label.
+type Outcome uint8
+
+// Outcomes. Pending means no label yet (and not matured).
+const (
+	Pending Outcome = iota
+	TruePositive
+	FalsePositive
+	FalseNegative
+	TrueNegative
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Pending:
+		return "pending"
+	case TruePositive:
+		return "tp"
+	case FalsePositive:
+		return "fp"
+	case FalseNegative:
+		return "fn"
+	case TrueNegative:
+		return "tn"
+	}
+	return fmt.Sprintf("outcome(%d)", uint8(o))
+}
+
+// outcomeOf is the confusion-matrix cell of a prediction flagged (or not) against a
+// label positive (or not).
+func outcomeOf(flagged, positive bool) Outcome {
+	switch {
+	case flagged && positive:
+		return TruePositive
+	case flagged:
+		return FalsePositive
+	case positive:
+		return FalseNegative
+	default:
+		return TrueNegative
+	}
+}
+
+// ScoreBins is the number of equal-width score histogram bins kept per tally; the
+// histogram needs no labels and feeds score-distribution comparisons.
+const ScoreBins = 10
+
+// Key names one series: a variant overall (SegmentKey and Segment empty) or a
+// variant within one segment (for example merchant_category=electronics).
+type Key struct {
+	Variant    string
+	SegmentKey string
+	Segment    string
+}
+
+// Overall reports whether the key is the variant's overall series.
+func (k Key) Overall() bool { return k.SegmentKey == "" }
+
+// Counts is what the join contributes to one series in one time bucket. Every field
+// is additive, so a tally is the sum of the deltas that built it.
+type Counts struct {
+	// Predictions counts scored predictions; Flagged those predicted positive.
+	Predictions int64
+	Flagged     int64
+	// Errors counts predictions whose inference failed; they are never joined.
+	Errors int64
+	// TP, FP, FN and TN count resolved predictions by outcome.
+	TP, FP, FN, TN int64
+	// Matured counts predictions resolved negative by label maturity rather than by a
+	// label (a subset of FP + TN).
+	Matured int64
+	// ScoreSum and Bins describe the score distribution of Predictions.
+	ScoreSum float64
+	Bins     [ScoreBins]int64
+}
+
+// Resolved is TP + FP + FN + TN.
+func (c Counts) Resolved() int64 { return c.TP + c.FP + c.FN + c.TN }
+
+// Add adds d to c.
+func (c *Counts) Add(d Counts) {
+	c.Predictions += d.Predictions
+	c.Flagged += d.Flagged
+	c.Errors += d.Errors
+	c.TP += d.TP
+	c.FP += d.FP
+	c.FN += d.FN
+	c.TN += d.TN
+	c.Matured += d.Matured
+	c.ScoreSum += d.ScoreSum
+	for i := range c.Bins {
+		c.Bins[i] += d.Bins[i]
+	}
+}
+
+// IsZero reports whether every field is zero.
+func (c Counts) IsZero() bool { return c == Counts{} }
+
+func (c *Counts) addOutcome(o Outcome, n int64) {
+	switch o {
+	case TruePositive:
+		c.TP += n
+	case FalsePositive:
+		c.FP += n
+	case FalseNegative:
+		c.FN += n
+	case TrueNegative:
+		c.TN += n
+	}
+}
+
+func scoreBin(score float64) int {
+	b := int(score * ScoreBins)
+	if b >= ScoreBins {
+		b = ScoreBins - 1
+	}
+	if b < 0 {
+		b = 0
+	}
+	return b
+}
+
+// Delta is a change to one series in one bucket of prediction time, committed with
+// the outcome transitions that caused it. Bucket is the bucket's start (Unix seconds).
+type Delta struct {
+	Key    Key
+	Bucket int64
+	Counts Counts
+}
+
+// countsWords is the number of 8-byte words in an encoded Counts; word scoreSumWord
+// holds a float64, the others int64.
+const (
+	countsWords  = 9 + ScoreBins
+	scoreSumWord = 8
+)
+
+// EncodeCounts encodes c as countsWords little-endian 8-byte words, so stores can sum
+// encoded deltas word by word (word scoreSumWord as float64).
+func EncodeCounts(c Counts) []byte {
+	b := make([]byte, countsWords*8)
+	w := []int64{c.Predictions, c.Flagged, c.Errors, c.TP, c.FP, c.FN, c.TN, c.Matured}
+	for i, v := range w {
+		binary.LittleEndian.PutUint64(b[i*8:], uint64(v))
+	}
+	binary.LittleEndian.PutUint64(b[scoreSumWord*8:], math.Float64bits(c.ScoreSum))
+	for i, v := range c.Bins {
+		binary.LittleEndian.PutUint64(b[(9+i)*8:], uint64(v))
+	}
+	return b
+}
+
+// DecodeCounts decodes what EncodeCounts encoded.
+func DecodeCounts(b []byte) (Counts, error) {
+	if len(b) != countsWords*8 {
+		return Counts{}, fmt.Errorf("tally value has %d bytes, want %d", len(b), countsWords*8)
+	}
+	w := func(i int) int64 { return int64(binary.LittleEndian.Uint64(b[i*8:])) }
+	c := Counts{
+		Predictions: w(0), Flagged: w(1), Errors: w(2),
+		TP: w(3), FP: w(4), FN: w(5), TN: w(6), Matured: w(7),
+		ScoreSum: math.Float64frombits(binary.LittleEndian.Uint64(b[scoreSumWord*8:])),
+	}
+	for i := range c.Bins {
+		c.Bins[i] = w(9 + i)
+	}
+	return c, nil
+}

@@ -1,0 +1,239 @@
+// Package window keeps sliding-window confusion counts per variant and per (variant,
+// segment), bucketed by prediction time, and derives the statistics analysts and
+// alarms read: precision, recall, F1, Wilson intervals, label coverage, flag rate.
+//
+// It is a view: the join store holds the tallies, and Windows is rebuilt from them on
+// start (labels.Observer.Restore) and kept current with each commit's deltas
+// (labels.Observer.Observe).
+package window
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/verdictml/verdict/labels"
+)
+
+// Windows holds every series' all-time counts and its recent buckets.
+type Windows struct {
+	bucket    int64 // seconds
+	retention int64 // seconds of buckets kept in memory
+	now       func() time.Time
+
+	mu     sync.RWMutex
+	series map[labels.Key]*series
+	// lastPrune is when buckets older than the retention were last dropped.
+	lastPrune int64
+}
+
+type series struct {
+	total   labels.Counts
+	buckets map[int64]*labels.Counts
+}
+
+// New returns empty windows with the given bucket width and the longest window that
+// will be queried (buckets older than that are folded away).
+func New(bucket, longest time.Duration) *Windows {
+	if bucket <= 0 {
+		bucket = 5 * time.Minute
+	}
+	return &Windows{
+		bucket:    int64(bucket / time.Second),
+		retention: int64(longest/time.Second) + int64(bucket/time.Second),
+		now:       time.Now,
+		series:    map[labels.Key]*series{},
+	}
+}
+
+func (w *Windows) get(k labels.Key) *series {
+	s := w.series[k]
+	if s == nil {
+		s = &series{buckets: map[int64]*labels.Counts{}}
+		w.series[k] = s
+	}
+	return s
+}
+
+func (s *series) addBucket(b int64, c labels.Counts) {
+	bc := s.buckets[b]
+	if bc == nil {
+		bc = &labels.Counts{}
+		s.buckets[b] = bc
+	}
+	bc.Add(c)
+}
+
+// Restore implements labels.Observer: stored tallies, all-time and per bucket.
+func (w *Windows) Restore(d labels.Delta, allTime bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := w.get(d.Key)
+	if allTime {
+		s.total.Add(d.Counts)
+		return
+	}
+	if d.Bucket >= w.cutoff() {
+		s.addBucket(d.Bucket, d.Counts)
+	}
+}
+
+// Observe implements labels.Observer: a commit's deltas.
+func (w *Windows) Observe(deltas []labels.Delta) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	cut := w.cutoff()
+	for _, d := range deltas {
+		s := w.get(d.Key)
+		s.total.Add(d.Counts)
+		if d.Bucket >= cut {
+			s.addBucket(d.Bucket, d.Counts)
+		}
+	}
+	if now := w.now().Unix(); now-w.lastPrune >= w.bucket {
+		w.prune(cut)
+		w.lastPrune = now
+	}
+}
+
+func (w *Windows) cutoff() int64 { return w.now().Unix() - w.retention }
+
+func (w *Windows) prune(cut int64) {
+	for _, s := range w.series {
+		for b := range s.buckets {
+			if b < cut {
+				delete(s.buckets, b)
+			}
+		}
+	}
+}
+
+// Span is a window: a duration of prediction time ending now, or all time (zero).
+type Span time.Duration
+
+// AllTime is the window over every prediction ever joined.
+const AllTime Span = 0
+
+// ParseSpan reads "1h", "24h", "7d", "30m" or "all".
+func ParseSpan(s string) (Span, error) {
+	if s == "all" || s == "" {
+		return AllTime, nil
+	}
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		var n int
+		if _, err := fmt.Sscanf(d, "%d", &n); err != nil || n <= 0 || fmt.Sprint(n) != d {
+			return 0, fmt.Errorf("window %q: want a duration like 1h, 24h, 7d or all", s)
+		}
+		return Span(time.Duration(n) * 24 * time.Hour), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("window %q: want a duration like 1h, 24h, 7d or all", s)
+	}
+	return Span(d), nil
+}
+
+// String is the span as ParseSpan reads it.
+func (s Span) String() string {
+	d := time.Duration(s)
+	switch {
+	case s == AllTime:
+		return "all"
+	case d%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return d.String()
+}
+
+// Row is one series' counts over a window and the statistics derived from them.
+type Row struct {
+	Key    labels.Key
+	Counts labels.Counts
+	Stats  Stats
+}
+
+// Snapshot is every series over one window, ordered by variant, then overall before
+// segments, then segment key and value.
+type Snapshot struct {
+	Span  Span
+	Start time.Time // zero for all time
+	End   time.Time
+	Rows  []Row
+}
+
+// Snapshot sums each series over the window ending now: the buckets whose start lies
+// in [now-span, now], widened to whole buckets (so a 1h window over 5m buckets covers
+// up to 1h05m), or the all-time counts for AllTime.
+func (w *Windows) Snapshot(span Span) Snapshot {
+	now := w.now()
+	snap := Snapshot{Span: span, End: now}
+	from := int64(0)
+	if span != AllTime {
+		from = (now.Add(-time.Duration(span)).Unix() / w.bucket) * w.bucket
+		snap.Start = time.Unix(from, 0).UTC()
+	}
+	w.mu.RLock()
+	snap.Rows = make([]Row, 0, len(w.series))
+	for k, s := range w.series {
+		var c labels.Counts
+		if span == AllTime {
+			c = s.total
+		} else {
+			for b, bc := range s.buckets {
+				if b >= from {
+					c.Add(*bc)
+				}
+			}
+		}
+		snap.Rows = append(snap.Rows, Row{Key: k, Counts: c})
+	}
+	w.mu.RUnlock()
+	for i := range snap.Rows {
+		snap.Rows[i].Stats = Derive(snap.Rows[i].Counts)
+	}
+	slices.SortFunc(snap.Rows, func(a, b Row) int { return compareKeys(a.Key, b.Key) })
+	return snap
+}
+
+func compareKeys(a, b labels.Key) int {
+	if c := strings.Compare(a.Variant, b.Variant); c != 0 {
+		return c
+	}
+	if a.Overall() != b.Overall() {
+		if a.Overall() {
+			return -1
+		}
+		return 1
+	}
+	if c := strings.Compare(a.SegmentKey, b.SegmentKey); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Segment, b.Segment)
+}
+
+// Overall keeps the variants' overall rows.
+func (s Snapshot) Overall() []Row {
+	var out []Row
+	for _, r := range s.Rows {
+		if r.Key.Overall() {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Row finds one series' row.
+func (s Snapshot) Row(k labels.Key) (Row, bool) {
+	for _, r := range s.Rows {
+		if r.Key == k {
+			return r, true
+		}
+	}
+	return Row{}, false
+}
