@@ -131,3 +131,16 @@ func ReadSamples(r io.Reader) (*Samples, error) {
 	}
 	return s, nil
 }
+
+// Last returns the time of the latest sample, zero when there is none.
+func (s *Samples) Last() time.Time {
+	var last time.Time
+	for _, ss := range s.series {
+		for _, x := range ss {
+			if x.t.After(last) {
+				last = x.t
+			}
+		}
+	}
+	return last
+}

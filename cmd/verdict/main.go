@@ -25,6 +25,7 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"version": {"print the version", runVersion},
+		"alarms":  {"plan, apply, export and evaluate rollback alarms", runAlarms},
 	}
 }
 
