@@ -1,0 +1,415 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// A SageMaker Data Capture record, one per line of a capture file:
+//
+//	{"captureData":{
+//	   "endpointInput":{"observedContentType":"text/csv","mode":"INPUT","data":"...","encoding":"CSV"},
+//	   "endpointOutput":{"observedContentType":"text/csv; charset=utf-8","mode":"OUTPUT","data":"0.02","encoding":"CSV"}},
+//	 "eventMetadata":{"eventId":"aaaa-...","inferenceId":"txn-1","inferenceTime":"2022-02-14T17:25:49Z"},
+//	 "eventVersion":"0"}
+//
+// encoding is CSV or JSON when the content type was listed in the endpoint's
+// CaptureContentTypeHeader (data is then the payload as text), else BASE64.
+// inferenceId is present only when the caller passed InferenceId to InvokeEndpoint.
+type captureData struct {
+	EndpointInput  *captureStream `json:"endpointInput"`
+	EndpointOutput *captureStream `json:"endpointOutput"`
+}
+
+type captureStream struct {
+	ObservedContentType string  `json:"observedContentType"`
+	Mode                string  `json:"mode"`
+	Data                *string `json:"data"`
+	Encoding            string  `json:"encoding"`
+}
+
+type eventMetadata struct {
+	EventID       string          `json:"eventId"`
+	InferenceID   string          `json:"inferenceId"`
+	InferenceTime json.RawMessage `json:"inferenceTime"`
+}
+
+const (
+	fieldInput  = "captureData.endpointInput"
+	fieldOutput = "captureData.endpointOutput"
+)
+
+func (d *Decoder) fromCapture(w *wirePrediction) (Prediction, *Rejection) {
+	var p Prediction
+	dc := d.cfg.DataCapture
+	if w.CaptureData == nil {
+		return p, reject(ClassMissingField, "captureData", "missing (the decoder's Format is datacapture)")
+	}
+	if w.EventMetadata == nil {
+		return p, reject(ClassMissingField, "eventMetadata", "missing")
+	}
+	meta := w.EventMetadata
+	field, id := "eventMetadata.inferenceId", meta.InferenceID
+	if id == "" {
+		field, id = "eventMetadata.eventId", meta.EventID
+	}
+	if id == "" {
+		return p, reject(ClassMissingField, "eventMetadata.inferenceId", "missing, and so is eventMetadata.eventId")
+	}
+	if rej := checkInferenceID(field, id); rej != nil {
+		return p, rej
+	}
+	p.InferenceID = id
+	if dc.Variant == "" {
+		return p, reject(ClassMissingField, "variant",
+			"Data Capture records do not name their variant and none is configured (DataCapture.Variant)")
+	}
+	p.Variant = dc.Variant
+	p.Role = dc.Role
+	if p.Role == "" {
+		p.Role = d.defaultRole(p.Variant)
+	}
+	t, rej := parseTime("eventMetadata.inferenceTime", meta.InferenceTime)
+	if rej != nil {
+		return p, rej
+	}
+	p.Time = t
+	p.Threshold = d.threshold(p.Variant)
+
+	if w.CaptureData.EndpointOutput == nil {
+		return p, reject(ClassMissingField, fieldOutput,
+			"missing: verdict needs the model's output (capture mode Output or InputAndOutput)")
+	}
+	out, rej := capturePayload(fieldOutput, w.CaptureData.EndpointOutput)
+	if rej != nil {
+		return p, rej
+	}
+	score, rej := d.captureScore(out)
+	if rej != nil {
+		return p, rej
+	}
+	p.Score = score
+
+	if len(d.attrs) > 0 {
+		if w.CaptureData.EndpointInput == nil {
+			return p, reject(ClassMissingField, fieldInput,
+				"missing: attributes are configured (DataCapture.Attributes) but the record has no input")
+		}
+		in, rej := capturePayload(fieldInput, w.CaptureData.EndpointInput)
+		if rej != nil {
+			return p, rej
+		}
+		attrs, rej := d.captureAttributes(in)
+		if rej != nil {
+			return p, rej
+		}
+		p.Attributes = attrs
+	}
+	return p, nil
+}
+
+// capturePayload returns the captured bytes of one side of the exchange, decoding
+// base64 when the capture encoded it.
+func capturePayload(field string, s *captureStream) ([]byte, *Rejection) {
+	if s.Data == nil {
+		return nil, reject(ClassMissingField, field+".data", "missing")
+	}
+	var payload []byte
+	switch enc := strings.ToUpper(s.Encoding); enc {
+	case "BASE64":
+		b, err := base64.StdEncoding.DecodeString(*s.Data)
+		if err != nil {
+			b, err = base64.RawStdEncoding.DecodeString(*s.Data)
+		}
+		if err != nil {
+			return nil, reject(ClassInvalidField, field+".data", "encoding is BASE64 but data is not valid base64: %v", err)
+		}
+		payload = b
+	case "CSV", "JSON", "":
+		payload = []byte(*s.Data)
+	default:
+		return nil, reject(ClassInvalidField, field+".encoding", "%s is not one of BASE64, CSV, JSON", quote(s.Encoding))
+	}
+	if !utf8.Valid(payload) {
+		return nil, reject(ClassInvalidField, field+".data", "payload is not valid UTF-8 text")
+	}
+	return payload, nil
+}
+
+// captureScore reads the score from the output payload with the configured selector.
+func (d *Decoder) captureScore(out []byte) (float64, *Rejection) {
+	const field = fieldOutput + ".data"
+	sel := d.score
+	var text string
+	switch {
+	case sel.path != nil:
+		v, err := selectJSON(out, sel.path)
+		if err != nil {
+			return 0, reject(ClassInvalidField, field, "score (%s): %v", sel, err)
+		}
+		switch v := v.(type) {
+		case json.Number:
+			text = v.String()
+		case string:
+			text = v
+		default:
+			return 0, reject(ClassInvalidField, field, "score (%s) is %s, want a number", sel, describeJSON(v))
+		}
+	default:
+		rec, err := singleCSVRecord(out)
+		if err != nil {
+			return 0, reject(ClassInvalidField, field, "%v", err)
+		}
+		switch {
+		case sel.csv:
+			if sel.column >= len(rec) {
+				return 0, reject(ClassInvalidField, field, "score column %d is missing: the record has %d column(s)", sel.column, len(rec))
+			}
+			text = rec[sel.column]
+		case len(rec) != 1:
+			return 0, reject(ClassInvalidField, field,
+				"want a single number, got %d columns (set DataCapture.Score, e.g. csv:1 or json:score)", len(rec))
+		default:
+			text = rec[0]
+		}
+	}
+	text = strings.TrimSpace(text)
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return 0, reject(ClassInvalidField, field, "score %s is not a number", quote(text))
+	}
+	if rej := checkUnit(field, f); rej != nil {
+		rej.Reason = field + ": score " + strings.TrimPrefix(rej.Reason, field+": ")
+		return 0, rej
+	}
+	return f, nil
+}
+
+// captureAttributes pulls the configured attributes from the input payload. A JSON key
+// that is absent or null leaves its attribute out; a CSV column past the end of the
+// record is an error (the record does not have the configured layout).
+func (d *Decoder) captureAttributes(in []byte) (map[string]string, *Rejection) {
+	const field = fieldInput + ".data"
+	var (
+		rec     []string
+		doc     any
+		parsedC bool
+		parsedJ bool
+	)
+	attrs := make(map[string]string, len(d.attrs))
+	for _, a := range d.attrs {
+		var value string
+		if a.sel.csv {
+			if !parsedC {
+				var err error
+				if rec, err = singleCSVRecord(in); err != nil {
+					return nil, reject(ClassInvalidField, field, "attribute %s (%s): %v", a.name, a.sel, err)
+				}
+				parsedC = true
+			}
+			if a.sel.column >= len(rec) {
+				return nil, reject(ClassInvalidField, field, "attribute %s: column %d is missing: the record has %d column(s)",
+					a.name, a.sel.column, len(rec))
+			}
+			value = strings.TrimSpace(rec[a.sel.column])
+		} else {
+			if !parsedJ {
+				if err := unmarshalNumbers(in, &doc); err != nil {
+					return nil, reject(ClassInvalidField, field, "attribute %s (%s): input is not JSON: %v", a.name, a.sel, err)
+				}
+				parsedJ = true
+			}
+			v, ok := walkJSON(doc, a.sel.path)
+			if !ok || v == nil {
+				continue
+			}
+			switch v := v.(type) {
+			case string:
+				value = v
+			case json.Number:
+				value = v.String()
+			case bool:
+				value = strconv.FormatBool(v)
+			default:
+				return nil, reject(ClassInvalidField, field, "attribute %s (%s) is %s, want a string or number", a.name, a.sel, describeJSON(v))
+			}
+		}
+		if rej := d.checkAttribute(field, a.name, value); rej != nil {
+			rej.Reason = field + ": attribute " + a.name + ": " + strings.TrimPrefix(rej.Reason, field+": ")
+			return nil, rej
+		}
+		attrs[a.name] = value
+	}
+	if len(attrs) == 0 {
+		return nil, nil
+	}
+	return attrs, nil
+}
+
+// selector names a value in a captured payload; see DataCaptureConfig.
+type selector struct {
+	csv    bool
+	column int
+	path   []string // JSON path; nil for CSV and for the plain single number
+}
+
+type attrSelector struct {
+	name string
+	sel  selector
+}
+
+func (s selector) String() string {
+	switch {
+	case s.csv:
+		return "csv:" + strconv.Itoa(s.column)
+	case s.path != nil:
+		return "json:" + strings.Join(s.path, ".")
+	}
+	return "single number"
+}
+
+func parseSelector(s string) (selector, error) {
+	switch {
+	case strings.HasPrefix(s, "csv:"):
+		n, err := strconv.Atoi(strings.TrimPrefix(s, "csv:"))
+		if err != nil || n < 0 || n > 1<<20 {
+			return selector{}, fmt.Errorf("%q: csv: wants a 0-based column number, e.g. csv:3", s)
+		}
+		return selector{csv: true, column: n}, nil
+	case strings.HasPrefix(s, "json:"):
+		path := strings.Split(strings.TrimPrefix(s, "json:"), ".")
+		for _, seg := range path {
+			if seg == "" {
+				return selector{}, fmt.Errorf("%q: json: wants a dotted path, e.g. json:predictions.0.score", s)
+			}
+		}
+		return selector{path: path}, nil
+	}
+	return selector{}, fmt.Errorf("%q is neither csv:N nor json:path", s)
+}
+
+// singleCSVRecord parses a payload that must hold exactly one CSV record: one
+// inference. Batch requests carry several records under one inference id, which
+// cannot be joined with per-record labels.
+func singleCSVRecord(payload []byte) ([]string, error) {
+	r := csv.NewReader(bytes.NewReader(payload))
+	r.FieldsPerRecord = -1
+	r.LazyQuotes = true
+	rec, err := r.Read()
+	if err == io.EOF {
+		return nil, errors.New("payload is empty")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("payload is not CSV: %w", err)
+	}
+	n := 1
+	for {
+		if _, err := r.Read(); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("payload is not CSV: %w", err)
+		}
+		n++
+	}
+	if n > 1 {
+		return nil, fmt.Errorf("payload holds %d CSV records, want one per inference", n)
+	}
+	return rec, nil
+}
+
+func unmarshalNumbers(b []byte, v *any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("trailing data after the JSON value")
+	}
+	return nil
+}
+
+func selectJSON(payload []byte, path []string) (any, error) {
+	var doc any
+	if err := unmarshalNumbers(payload, &doc); err != nil {
+		return nil, fmt.Errorf("payload is not JSON: %w", err)
+	}
+	v, ok := walkJSON(doc, path)
+	if !ok {
+		return nil, errors.New("no such value in the payload")
+	}
+	return v, nil
+}
+
+// walkJSON follows path through objects (by key) and arrays (by 0-based index).
+func walkJSON(v any, path []string) (any, bool) {
+	for _, seg := range path {
+		switch node := v.(type) {
+		case map[string]any:
+			next, ok := node[seg]
+			if !ok {
+				return nil, false
+			}
+			v = next
+		case []any:
+			i, err := strconv.Atoi(seg)
+			if err != nil || i < 0 || i >= len(node) {
+				return nil, false
+			}
+			v = node[i]
+		default:
+			return nil, false
+		}
+	}
+	return v, true
+}
+
+func describeJSON(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case map[string]any:
+		return "an object"
+	case []any:
+		return "an array"
+	case bool:
+		return "a boolean"
+	case string:
+		return "a string"
+	}
+	return "a number"
+}
+
+// VariantFromCaptureKey reads the endpoint and variant names from the S3 key of a
+// Data Capture file, which SageMaker lays out as
+// [prefix/]{endpoint}/{variant}/yyyy/mm/dd/hh/{file}.jsonl. Use it to set
+// DataCaptureConfig.Variant when replaying capture files.
+func VariantFromCaptureKey(key string) (endpoint, variant string, ok bool) {
+	parts := strings.Split(strings.TrimPrefix(key, "s3://"), "/")
+	n := len(parts)
+	if n < 7 {
+		return "", "", false
+	}
+	for i, want := range []int{4, 2, 2, 2} { // yyyy, mm, dd, hh
+		seg := parts[n-5+i]
+		if len(seg) != want {
+			return "", "", false
+		}
+		if _, err := strconv.Atoi(seg); err != nil {
+			return "", "", false
+		}
+	}
+	endpoint, variant = parts[n-7], parts[n-6]
+	if endpoint == "" || variant == "" || parts[n-1] == "" {
+		return "", "", false
+	}
+	return endpoint, variant, true
+}

@@ -1,0 +1,234 @@
+package ingest
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Kind names an event type; it is the kind label of the ingest metrics.
+type Kind string
+
+// Event kinds.
+const (
+	KindPrediction Kind = "prediction"
+	KindLabel      Kind = "label"
+)
+
+// Event is the type set sources decode and commit: a Prediction or a Label.
+type Event interface{ Prediction | Label }
+
+// KindOf returns the Kind of E.
+func KindOf[E Event]() Kind {
+	var e E
+	if _, ok := any(e).(Label); ok {
+		return KindLabel
+	}
+	return KindPrediction
+}
+
+// BatchOf wraps events in a Batch for Sink.Apply.
+func BatchOf[E Event](events []E) Batch {
+	switch ev := any(events).(type) {
+	case []Prediction:
+		return Batch{Predictions: ev}
+	case []Label:
+		return Batch{Labels: ev}
+	}
+	return Batch{}
+}
+
+// Decoded is a run of consecutive input lines, decoded: the valid events in input
+// order, and the rejected lines.
+type Decoded[E Event] struct {
+	Events     []E
+	Rejections []Rejection
+	// Lines and Bytes say how far through the input decoding has come, this batch
+	// included: the number of the last line read and the bytes consumed.
+	Lines int
+	Bytes int64
+}
+
+// Decoder validates input lines and turns them into events. It is immutable and safe
+// for concurrent use.
+type Decoder struct {
+	cfg        DecoderConfig
+	pinned     map[string]struct{}
+	pinnedList string
+	score      selector
+	attrs      []attrSelector
+}
+
+// NewDecoder checks cfg, fills in its defaults, and returns a Decoder. The error lists
+// every problem in cfg, each naming its field.
+func NewDecoder(cfg DecoderConfig) (*Decoder, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	d := &Decoder{cfg: cfg}
+	if len(cfg.Variants) > 0 {
+		d.pinned = make(map[string]struct{}, len(cfg.Variants))
+		names := make([]string, 0, len(cfg.Variants))
+		for _, v := range cfg.Variants {
+			d.pinned[v] = struct{}{}
+			names = append(names, quote(v))
+		}
+		if len(names) > 8 {
+			names = append(names[:8], fmt.Sprintf("and %d more", len(names)-8))
+		}
+		d.pinnedList = strings.Join(names, ", ")
+	}
+	// Selectors were validated by withDefaults.
+	if cfg.DataCapture.Score != "" {
+		d.score, _ = parseSelector(cfg.DataCapture.Score)
+	}
+	for _, name := range sortedKeys(cfg.DataCapture.Attributes) {
+		sel, _ := parseSelector(cfg.DataCapture.Attributes[name])
+		d.attrs = append(d.attrs, attrSelector{name: name, sel: sel})
+	}
+	return d, nil
+}
+
+// MaxLineBytes is the longest line the decoder accepts.
+func (d *Decoder) MaxLineBytes() int { return d.cfg.MaxLineBytes }
+
+// DecodePredictions reads newline-delimited predictions from r and calls emit with
+// batches of up to batchSize valid predictions (default 1000 when batchSize <= 0),
+// along with the lines rejected since the previous batch. Blank lines are skipped.
+// A batch is also emitted once batchSize rejections have piled up, so memory stays
+// bounded on input that is all bad. The slices in a batch are not reused.
+//
+// It returns nil at the end of r, emit's error as is if emit fails, and otherwise the
+// read error (after emitting the lines read before it).
+func (d *Decoder) DecodePredictions(r io.Reader, batchSize int, emit func(Decoded[Prediction]) error) error {
+	return decodeStream(r, d.cfg.MaxLineBytes, batchSize, d.decodePrediction, emit)
+}
+
+// DecodeLabels is DecodePredictions for labels.
+func (d *Decoder) DecodeLabels(r io.Reader, batchSize int, emit func(Decoded[Label]) error) error {
+	return decodeStream(r, d.cfg.MaxLineBytes, batchSize, d.decodeLabel, emit)
+}
+
+// DecodePrediction decodes one line, without its line terminator (a Kinesis record, a
+// JSON array element). A non-nil error is always a *Rejection with Line 0.
+func (d *Decoder) DecodePrediction(line []byte) (Prediction, error) {
+	p, rej := decodeOne(line, d.cfg.MaxLineBytes, d.decodePrediction)
+	if rej != nil {
+		return Prediction{}, rej
+	}
+	return p, nil
+}
+
+// DecodeLabel is DecodePrediction for labels.
+func (d *Decoder) DecodeLabel(line []byte) (Label, error) {
+	l, rej := decodeOne(line, d.cfg.MaxLineBytes, d.decodeLabel)
+	if rej != nil {
+		return Label{}, rej
+	}
+	return l, nil
+}
+
+// Decode is DecodePredictions or DecodeLabels, chosen by E, for sources that handle
+// either kind.
+func Decode[E Event](d *Decoder, r io.Reader, batchSize int, emit func(Decoded[E]) error) error {
+	return decodeStream(r, d.cfg.MaxLineBytes, batchSize, lineDecoder[E](d), emit)
+}
+
+// DecodeLine is DecodePrediction or DecodeLabel, chosen by E.
+func DecodeLine[E Event](d *Decoder, line []byte) (E, error) {
+	e, rej := decodeOne(line, d.cfg.MaxLineBytes, lineDecoder[E](d))
+	if rej != nil {
+		var zero E
+		return zero, rej
+	}
+	return e, nil
+}
+
+func lineDecoder[E Event](d *Decoder) func([]byte) (E, *Rejection) {
+	var f func([]byte) (E, *Rejection)
+	switch p := any(&f).(type) {
+	case *func([]byte) (Prediction, *Rejection):
+		*p = d.decodePrediction
+	case *func([]byte) (Label, *Rejection):
+		*p = d.decodeLabel
+	}
+	return f
+}
+
+func decodeOne[E Event](data []byte, maxLine int, decode func([]byte) (E, *Rejection)) (E, *Rejection) {
+	var zero E
+	switch {
+	case len(data) > maxLine:
+		rej := oversize(len(data), maxLine)
+		rej.Raw = clone(data)
+		return zero, rej
+	case blank(data):
+		return zero, &Rejection{Class: ClassMalformedJSON, Reason: "line is empty, want a JSON object"}
+	}
+	e, rej := decode(data)
+	if rej != nil {
+		rej.Raw = clone(data)
+		return zero, rej
+	}
+	return e, nil
+}
+
+func decodeStream[E Event](r io.Reader, maxLine, batchSize int, decode func([]byte) (E, *Rejection), emit func(Decoded[E]) error) error {
+	if batchSize <= 0 {
+		batchSize = 1000
+	}
+	lr := newLineReader(r, maxLine)
+	var batch Decoded[E]
+	flush := func() error {
+		if len(batch.Events) == 0 && len(batch.Rejections) == 0 {
+			return nil
+		}
+		batch.Lines, batch.Bytes = lr.lines, lr.bytes
+		err := emit(batch)
+		batch = Decoded[E]{}
+		return err
+	}
+	for {
+		l, err := lr.next()
+		if err == io.EOF {
+			return flush()
+		}
+		if err != nil {
+			if ferr := flush(); ferr != nil {
+				return ferr
+			}
+			return fmt.Errorf("ingest: read line %d: %w", lr.lines+1, err)
+		}
+		switch {
+		case l.oversize:
+			rej := oversize(l.size, maxLine)
+			rej.Line, rej.Raw = l.num, clone(l.data)
+			batch.Rejections = append(batch.Rejections, *rej)
+		case blank(l.data):
+			continue
+		default:
+			e, rej := decode(l.data)
+			if rej != nil {
+				rej.Line, rej.Raw = l.num, clone(l.data)
+				batch.Rejections = append(batch.Rejections, *rej)
+			} else {
+				batch.Events = append(batch.Events, e)
+			}
+		}
+		if len(batch.Events) >= batchSize || len(batch.Rejections) >= batchSize {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func oversize(size, max int) *Rejection {
+	return reject(ClassOversizeLine, "", "line is %d bytes, over the %d-byte limit", size, max)
+}
+
+// clone copies up to RawKeepBytes of b, which may be reused by the caller.
+func clone(b []byte) []byte {
+	return append([]byte(nil), b[:min(len(b), RawKeepBytes)]...)
+}

@@ -1,0 +1,236 @@
+package ingest
+
+import (
+	"encoding/json"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// maxInfoBytes caps informational text (a prediction's error, a label's source).
+// Longer text is cut, not rejected: it does not change how the event counts.
+const maxInfoBytes = 1024
+
+// wirePrediction is one prediction line as sent: verdict JSON, or a SageMaker Data
+// Capture record (captureData and eventMetadata). Pointers and raw members tell
+// "absent" from "zero"; encoding/json reports wrong types with the field's path.
+type wirePrediction struct {
+	InferenceID *string                    `json:"inference_id"`
+	Variant     *string                    `json:"variant"`
+	Role        *string                    `json:"role"`
+	Score       *float64                   `json:"score"`
+	Threshold   *float64                   `json:"threshold"`
+	Time        json.RawMessage            `json:"time"`
+	Attributes  map[string]json.RawMessage `json:"attributes"`
+	LatencyMS   *float64                   `json:"latency_ms"`
+	Error       *string                    `json:"error"`
+
+	CaptureData   *captureData   `json:"captureData"`
+	EventMetadata *eventMetadata `json:"eventMetadata"`
+}
+
+type wireLabel struct {
+	InferenceID *string         `json:"inference_id"`
+	Label       json.RawMessage `json:"label"`
+	Time        json.RawMessage `json:"time"`
+	Source      *string         `json:"source"`
+}
+
+func (d *Decoder) decodePrediction(line []byte) (Prediction, *Rejection) {
+	if rej := checkJSONLine(line); rej != nil {
+		return Prediction{}, rej
+	}
+	var w wirePrediction
+	if err := json.Unmarshal(line, &w); err != nil {
+		return Prediction{}, unmarshalRejection(err)
+	}
+	switch d.cfg.Format {
+	case FormatDataCapture:
+		return d.fromCapture(&w)
+	case FormatAuto:
+		if w.CaptureData != nil {
+			return d.fromCapture(&w)
+		}
+	}
+	return d.fromVerdict(&w)
+}
+
+func (d *Decoder) fromVerdict(w *wirePrediction) (Prediction, *Rejection) {
+	var p Prediction
+	if w.InferenceID == nil && w.CaptureData != nil {
+		return p, reject(ClassMissingField, "inference_id",
+			"missing (the line looks like a SageMaker Data Capture record, but the decoder's Format is verdict)")
+	}
+	if rej := checkInferenceID("inference_id", deref(w.InferenceID)); rej != nil {
+		return p, rej
+	}
+	p.InferenceID = *w.InferenceID
+	if rej := d.checkVariant("variant", deref(w.Variant)); rej != nil {
+		return p, rej
+	}
+	p.Variant = *w.Variant
+	if w.Role == nil {
+		p.Role = d.defaultRole(p.Variant)
+	} else {
+		switch r := Role(*w.Role); r {
+		case RoleProduction, RoleShadow:
+			p.Role = r
+		default:
+			return p, reject(ClassInvalidField, "role", "%s is not one of production, shadow", quote(*w.Role))
+		}
+	}
+	t, rej := parseTime("time", w.Time)
+	if rej != nil {
+		return p, rej
+	}
+	p.Time = t
+	if w.Error != nil && *w.Error != "" {
+		p.Error = clip(*w.Error, maxInfoBytes)
+	}
+	switch {
+	case w.Score != nil:
+		if rej := checkUnit("score", *w.Score); rej != nil {
+			return p, rej
+		}
+		p.Score = *w.Score
+	case p.Error == "":
+		return p, reject(ClassMissingField, "score", "missing (only a prediction with an error may omit it)")
+	}
+	p.Threshold = d.threshold(p.Variant)
+	if w.Threshold != nil {
+		if rej := checkUnit("threshold", *w.Threshold); rej != nil {
+			return p, rej
+		}
+		p.Threshold = *w.Threshold
+	}
+	if w.LatencyMS != nil {
+		if l := *w.LatencyMS; l < 0 || math.IsNaN(l) || math.IsInf(l, 0) {
+			return p, reject(ClassInvalidField, "latency_ms", "%s is not a non-negative number", strconv.FormatFloat(l, 'g', -1, 64))
+		}
+		p.LatencyMS = *w.LatencyMS
+	}
+	attrs, rej := d.attributes(w.Attributes)
+	if rej != nil {
+		return p, rej
+	}
+	p.Attributes = attrs
+	return p, nil
+}
+
+// attributes validates the attributes object: string values only, within the limits.
+// When several are bad, the first in key order is reported, so reasons are stable.
+func (d *Decoder) attributes(raw map[string]json.RawMessage) (map[string]string, *Rejection) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	if len(raw) > d.cfg.MaxAttributes {
+		return nil, reject(ClassLimitExceeded, "attributes", "%d attributes, over the limit of %d", len(raw), d.cfg.MaxAttributes)
+	}
+	attrs := make(map[string]string, len(raw))
+	var worst *Rejection
+	worstKey := ""
+	for k, v := range raw {
+		var rej *Rejection
+		if s, ok := jsonString(v); ok {
+			rej = d.checkAttribute("attributes."+k, k, s)
+			attrs[k] = s
+		} else {
+			rej = reject(ClassInvalidField, "attributes."+k, "want a string, got %s", jsonKind(v))
+		}
+		if rej != nil && (worst == nil || k < worstKey) {
+			worst, worstKey = rej, k
+		}
+	}
+	if worst != nil {
+		return nil, worst
+	}
+	return attrs, nil
+}
+
+// checkAttribute applies the attribute limits; field names the attribute in the input.
+func (d *Decoder) checkAttribute(field, name, value string) *Rejection {
+	max := d.cfg.MaxAttributeBytes
+	switch {
+	case name == "":
+		return reject(ClassInvalidField, field, "attribute name is empty")
+	case len(name) > max:
+		return reject(ClassLimitExceeded, field, "attribute name is %d bytes, over the %d-byte limit", len(name), max)
+	case len(value) > max:
+		return reject(ClassLimitExceeded, field, "value is %d bytes, over the %d-byte limit", len(value), max)
+	case strings.IndexByte(name, 0) >= 0 || strings.IndexByte(value, 0) >= 0:
+		return reject(ClassInvalidField, field, "contains NUL")
+	}
+	return nil
+}
+
+func (d *Decoder) decodeLabel(line []byte) (Label, *Rejection) {
+	var l Label
+	if rej := checkJSONLine(line); rej != nil {
+		return l, rej
+	}
+	var w wireLabel
+	if err := json.Unmarshal(line, &w); err != nil {
+		return l, unmarshalRejection(err)
+	}
+	if rej := checkInferenceID("inference_id", deref(w.InferenceID)); rej != nil {
+		return l, rej
+	}
+	l.InferenceID = *w.InferenceID
+	positive, rej := parseLabelValue(w.Label)
+	if rej != nil {
+		return l, rej
+	}
+	l.Positive = positive
+	t, rej := parseTime("time", w.Time)
+	if rej != nil {
+		return l, rej
+	}
+	l.Time = t
+	l.Source = clip(deref(w.Source), maxInfoBytes)
+	return l, nil
+}
+
+// parseLabelValue accepts true/false and the numbers 1/0; true and 1 are positive.
+func parseLabelValue(raw json.RawMessage) (bool, *Rejection) {
+	if !present(raw) {
+		return false, reject(ClassMissingField, "label", "missing")
+	}
+	switch s := string(raw); s {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	if jsonKind(raw) == "a number" {
+		if f, err := strconv.ParseFloat(string(raw), 64); err == nil && (f == 0 || f == 1) {
+			return f == 1, nil
+		}
+		return false, reject(ClassInvalidField, "label", "%s is neither 1 (positive) nor 0 (negative)", quote(string(raw)))
+	}
+	detail := jsonKind(raw)
+	if s, ok := jsonString(raw); ok {
+		detail += " " + quote(s)
+	}
+	return false, reject(ClassInvalidField, "label", "want true/false or 1/0, got %s", detail)
+}
+
+func (d *Decoder) defaultRole(variant string) Role {
+	if r, ok := d.cfg.Roles[variant]; ok {
+		return r
+	}
+	return RoleProduction
+}
+
+func (d *Decoder) threshold(variant string) float64 {
+	if t, ok := d.cfg.Thresholds[variant]; ok {
+		return t
+	}
+	return d.cfg.DefaultThreshold
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
