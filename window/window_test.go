@@ -1,0 +1,181 @@
+package window
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/verdictml/verdict/labels"
+)
+
+func TestWilsonMatchesPublishedValues(t *testing.T) {
+	tests := []struct {
+		name         string
+		x, n         int64
+		lower, upper float64
+	}{
+		// Newcombe (1998), Statistics in Medicine 17, table I, method 3 (score).
+		{"Newcombe example 81/263", 81, 263, 0.2553, 0.3662},
+		{"p = 0 keeps a non-zero upper bound", 0, 10, 0, 0.2775},
+		{"p = 1 keeps a lower bound below one", 10, 10, 0.7225, 1},
+		{"p = 0.5 is symmetric", 5, 10, 0.2366, 0.7634},
+		{"n = 0 is uninformative", 0, 0, 0, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Wilson(tc.x, tc.n, Z95)
+			if math.Abs(got.Lower-tc.lower) > 5e-5 || math.Abs(got.Upper-tc.upper) > 5e-5 {
+				t.Errorf("Wilson(%d, %d) = [%.4f, %.4f], want [%.4f, %.4f]", tc.x, tc.n, got.Lower, got.Upper, tc.lower, tc.upper)
+			}
+		})
+	}
+}
+
+func TestDerive(t *testing.T) {
+	approx := func(t *testing.T, name string, got *float64, want float64) {
+		t.Helper()
+		if got == nil || math.Abs(*got-want) > 1e-12 {
+			t.Errorf("%s = %v, want %v", name, deref(got), want)
+		}
+	}
+	t.Run("counts give precision, recall, F1, coverage, flag rate", func(t *testing.T) {
+		s := Derive(labels.Counts{Predictions: 100, Flagged: 20, TP: 8, FP: 2, FN: 4, TN: 46, ScoreSum: 30})
+		approx(t, "precision", s.Precision, 0.8)
+		approx(t, "recall", s.Recall, 8.0/12)
+		approx(t, "f1", s.F1, 2*0.8*(8.0/12)/(0.8+8.0/12))
+		approx(t, "label coverage", s.LabelCoverage, 0.6)
+		approx(t, "flag rate", s.FlagRate, 0.2)
+		approx(t, "mean score", s.MeanScore, 0.3)
+	})
+	t.Run("undefined statistics are nil, not zero", func(t *testing.T) {
+		s := Derive(labels.Counts{Predictions: 5, TN: 5})
+		if s.Precision != nil || s.Recall != nil || s.F1 != nil || s.PrecisionCI != nil || s.RecallCI != nil {
+			t.Errorf("no positives: got precision %v recall %v f1 %v", deref(s.Precision), deref(s.Recall), deref(s.F1))
+		}
+		approx(t, "flag rate", s.FlagRate, 0)
+		if s := Derive(labels.Counts{}); s.FlagRate != nil || s.LabelCoverage != nil || s.MeanScore != nil {
+			t.Error("no predictions: rates must be nil")
+		}
+	})
+	t.Run("zero precision and recall leave F1 undefined", func(t *testing.T) {
+		s := Derive(labels.Counts{Predictions: 2, Flagged: 1, FP: 1, FN: 1})
+		approx(t, "precision", s.Precision, 0)
+		approx(t, "recall", s.Recall, 0)
+		if s.F1 != nil {
+			t.Errorf("F1 = %v, want nil", *s.F1)
+		}
+	})
+}
+
+func deref(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func TestSlidingWindowsByPredictionTime(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 2, 0, 0, time.UTC)
+	w := New(5*time.Minute, 24*time.Hour)
+	w.now = func() time.Time { return now }
+	v5 := labels.Key{Variant: "v5"}
+	at := func(ago time.Duration) int64 {
+		s := now.Add(-ago).Unix()
+		return s / 300 * 300
+	}
+	w.Observe([]labels.Delta{
+		{Key: v5, Bucket: at(0), Counts: labels.Counts{Predictions: 1, TP: 1}},
+		{Key: v5, Bucket: at(50 * time.Minute), Counts: labels.Counts{Predictions: 2, FP: 2}},
+		{Key: v5, Bucket: at(3 * time.Hour), Counts: labels.Counts{Predictions: 4, FN: 4}},
+		{Key: v5, Bucket: at(30 * time.Hour), Counts: labels.Counts{Predictions: 8, TN: 8}}, // beyond retention
+	})
+	tests := []struct {
+		span Span
+		want int64
+	}{
+		{Span(time.Hour), 3},
+		{Span(24 * time.Hour), 7},
+		{AllTime, 15},
+	}
+	for _, tc := range tests {
+		t.Run(tc.span.String(), func(t *testing.T) {
+			snap := w.Snapshot(tc.span)
+			r, ok := snap.Row(v5)
+			if !ok || r.Counts.Predictions != tc.want {
+				t.Fatalf("predictions in %s: got %d, want %d", tc.span, r.Counts.Predictions, tc.want)
+			}
+		})
+	}
+	// A correction to an old prediction moves all-time but no bucket window.
+	w.Observe([]labels.Delta{{Key: v5, Bucket: at(30 * time.Hour), Counts: labels.Counts{TN: -1, FP: 1}}})
+	if r, _ := w.Snapshot(AllTime).Row(v5); r.Counts.FP != 3 || r.Counts.TN != 7 {
+		t.Errorf("all-time after correction: fp %d tn %d, want 3 and 7", r.Counts.FP, r.Counts.TN)
+	}
+	if r, _ := w.Snapshot(Span(24 * time.Hour)).Row(v5); r.Counts.FP != 2 {
+		t.Errorf("24h after old correction: fp %d, want 2", r.Counts.FP)
+	}
+	// Time passes: the 1h window slides past the 50-minute-old bucket.
+	now = now.Add(20 * time.Minute)
+	if r, _ := w.Snapshot(Span(time.Hour)).Row(v5); r.Counts.Predictions != 1 {
+		t.Errorf("1h window 20 minutes later: %d predictions, want 1", r.Counts.Predictions)
+	}
+}
+
+func TestRestoreRebuildsTheSameView(t *testing.T) {
+	now := time.Now()
+	live := New(time.Minute, time.Hour)
+	deltas := []labels.Delta{
+		{Key: labels.Key{Variant: "v5"}, Bucket: now.Unix() / 60 * 60, Counts: labels.Counts{Predictions: 3, TP: 1}},
+		{Key: labels.Key{Variant: "v5", SegmentKey: "mcc", Segment: "5411"}, Bucket: now.Unix() / 60 * 60, Counts: labels.Counts{Predictions: 3, TP: 1}},
+	}
+	live.Observe(deltas)
+	restored := New(time.Minute, time.Hour)
+	for _, d := range deltas {
+		restored.Restore(d, true)
+		restored.Restore(d, false)
+	}
+	for _, span := range []Span{AllTime, Span(time.Hour)} {
+		a, b := live.Snapshot(span), restored.Snapshot(span)
+		if len(a.Rows) != len(b.Rows) {
+			t.Fatalf("%s: %d rows live, %d restored", span, len(a.Rows), len(b.Rows))
+		}
+		for i := range a.Rows {
+			if a.Rows[i].Key != b.Rows[i].Key || a.Rows[i].Counts != b.Rows[i].Counts {
+				t.Errorf("%s row %d: live %+v, restored %+v", span, i, a.Rows[i], b.Rows[i])
+			}
+		}
+	}
+	if rows := live.Snapshot(AllTime).Rows; !rows[0].Key.Overall() {
+		t.Errorf("overall row must sort before segments: %+v", rows)
+	}
+}
+
+func TestParseSpan(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Span
+		wantErr bool
+	}{
+		{"1h", Span(time.Hour), false},
+		{"24h", Span(24 * time.Hour), false},
+		{"7d", Span(7 * 24 * time.Hour), false},
+		{"30m", Span(30 * time.Minute), false},
+		{"all", AllTime, false},
+		{"", AllTime, false},
+		{"0d", 0, true},
+		{"-1h", 0, true},
+		{"1.5d", 0, true},
+		{"week", 0, true},
+	}
+	for _, tc := range tests {
+		got, err := ParseSpan(tc.in)
+		if (err != nil) != tc.wantErr || got != tc.want {
+			t.Errorf("ParseSpan(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.wantErr)
+		}
+		if err == nil && tc.in != "" {
+			if back, _ := ParseSpan(got.String()); back != got {
+				t.Errorf("%q does not round-trip: %s", tc.in, got)
+			}
+		}
+	}
+}
