@@ -115,7 +115,9 @@ func TestTimelineGolden(t *testing.T) {
 		edit func(r *Rollout)
 	}{
 		{"linear", func(*Rollout) {}},
-		{"canary", func(r *Rollout) { r.Traffic.Type, r.Traffic.Step, r.Traffic.Canary = Canary, nil, &Size{InstanceCount: 1} }},
+		{"canary", func(r *Rollout) {
+			r.Traffic.Type, r.Traffic.Step, r.Traffic.Canary = Canary, nil, &Size{InstanceCount: 1}
+		}},
 		{"all_at_once", func(r *Rollout) { r.Traffic.Type, r.Traffic.Step = AllAtOnce, nil }},
 	}
 	for _, tc := range cases {

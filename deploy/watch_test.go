@@ -1,0 +1,130 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+)
+
+// describeEndpointServer plays a recorded sequence of DescribeEndpoint
+// responses, one per call, repeating the last.
+type describeEndpointServer struct {
+	mu        sync.Mutex
+	responses []json.RawMessage
+	calls     int
+}
+
+func (s *describeEndpointServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if got := r.Header.Get("X-Amz-Target"); got != "SageMaker.DescribeEndpoint" {
+		http.Error(w, "unexpected operation "+got, http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	i := min(s.calls, len(s.responses)-1)
+	s.calls++
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	_, _ = w.Write(s.responses[i])
+}
+
+// alarmsInState is a CloudWatch that reports the given alarms in ALARM.
+type alarmsInState struct{ alarm []string }
+
+func (a alarmsInState) DescribeAlarms(_ context.Context, in *cloudwatch.DescribeAlarmsInput, _ ...func(*cloudwatch.Options)) (*cloudwatch.DescribeAlarmsOutput, error) {
+	out := &cloudwatch.DescribeAlarmsOutput{}
+	for _, n := range in.AlarmNames {
+		if slices.Contains(a.alarm, n) && in.StateValue == cwtypes.StateValueAlarm {
+			out.MetricAlarms = append(out.MetricAlarms, cwtypes.MetricAlarm{AlarmName: aws.String(n), StateValue: cwtypes.StateValueAlarm})
+		}
+	}
+	return out, nil
+}
+
+func TestWatchPlaysRecordedDeployments(t *testing.T) {
+	cases := []struct {
+		recording   string
+		want        Outcome
+		wantConfig  string
+		wantAlarms  []string
+		wantInTrace string
+	}{
+		{"rolled_forward", RolledForward, "fraud-detector-v5", nil, "AllTraffic weight 0.5; new fleet fraud-detector-v5: AllTraffic weight 0.5 [Baking]"},
+		{"rolled_back", RolledBack, "fraud-detector-v4", []string{"verdict-fraud-v5-recall-floor"}, "RollingBack on fraud-detector-v4"},
+		{"failed", Failed, "fraud-detector-v4", nil, "UpdateRollbackFailed"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.recording, func(t *testing.T) {
+			b, err := os.ReadFile("testdata/watch/" + tc.recording + ".json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			fake := &describeEndpointServer{}
+			if err := json.Unmarshal(b, &fake.responses); err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(fake)
+			defer srv.Close()
+			clock := time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)
+			var out bytes.Buffer
+			w := &Watcher{
+				SageMaker:  testSageMakerClient(srv.URL),
+				CloudWatch: alarmsInState{alarm: []string{"verdict-fraud-v5-recall-floor"}},
+				AlarmNames: []string{"verdict-fraud-v5-precision-floor", "verdict-fraud-v5-recall-floor"},
+				Interval:   time.Millisecond,
+				Out:        &out,
+				Now:        func() time.Time { clock = clock.Add(time.Minute); return clock },
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			res, err := w.Watch(ctx, "fraud-detector", "fraud-detector-v5")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Outcome != tc.want || res.Config != tc.wantConfig || !slices.Equal(res.FiredAlarms, tc.wantAlarms) {
+				t.Errorf("result = %+v, want %s on %s with alarms %v", res, tc.want, tc.wantConfig, tc.wantAlarms)
+			}
+			if !strings.Contains(out.String(), tc.wantInTrace) {
+				t.Errorf("trace lacks %q:\n%s", tc.wantInTrace, out.String())
+			}
+			golden(t, "watch_"+tc.recording+".txt", out.Bytes())
+		})
+	}
+}
+
+func TestWatchRefusesAnEndpointWithNoDeployment(t *testing.T) {
+	fake := &describeEndpointServer{responses: []json.RawMessage{
+		json.RawMessage(`{"EndpointName":"fraud-detector","EndpointStatus":"InService","EndpointConfigName":"fraud-detector-v4"}`),
+	}}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	w := &Watcher{SageMaker: testSageMakerClient(srv.URL), Interval: time.Millisecond, Out: &bytes.Buffer{}}
+	if _, err := w.Watch(context.Background(), "fraud-detector", "fraud-detector-v5"); err == nil || !strings.Contains(err.Error(), "no deployment in progress") {
+		t.Fatalf("err = %v, want no deployment in progress", err)
+	}
+}
+
+func TestWatchStopsWithTheContext(t *testing.T) {
+	fake := &describeEndpointServer{responses: []json.RawMessage{
+		json.RawMessage(`{"EndpointName":"fraud-detector","EndpointStatus":"Updating","EndpointConfigName":"fraud-detector-v4"}`),
+	}}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	w := &Watcher{SageMaker: testSageMakerClient(srv.URL), Interval: 5 * time.Millisecond, Out: &bytes.Buffer{}}
+	if _, err := w.Watch(ctx, "fraud-detector", "fraud-detector-v5"); err == nil {
+		t.Fatal("watch of an endless update returned without error")
+	}
+}
