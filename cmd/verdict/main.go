@@ -25,6 +25,9 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"version": {"print the version", runVersion},
+		"serve":   {"run verdict on the embedded default (HTTP ingest, query API, /metrics)", runServe},
+		"demo":    {"run verdict with synthetic production + shadow traffic (start here)", runDemo},
+		"config":  {"print the configuration reference (VERDICT_* variables)", runConfig},
 		"alarms":  {"plan, apply, export and evaluate rollback alarms", runAlarms},
 	}
 }
@@ -40,6 +43,27 @@ func runVersion(_ context.Context, args []string, out io.Writer) error {
 	}
 	_, err := fmt.Fprintln(out, "verdict", version)
 	return err
+}
+
+func runConfig(_ context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("config", flag.ContinueOnError)
+	fs.SetOutput(out)
+	check := fs.Bool("check", false, "validate the current environment's settings instead of printing the table")
+	fs.Usage = func() {
+		fmt.Fprintln(out, "usage: verdict config [--check]\n\nPrints every VERDICT_* variable with its default and meaning, as a Markdown table.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *check {
+		if _, err := loadConfig(); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintln(out, "configuration ok")
+		return err
+	}
+	return printConfigTable(out)
 }
 
 func usage(out io.Writer) {

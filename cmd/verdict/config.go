@@ -1,0 +1,180 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+
+	"github.com/verdictml/verdict/ingest"
+	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/window"
+)
+
+// settings is every VERDICT_* setting. It is read once, in main's commands, and its
+// parts are handed to the components that need them. The README's configuration table
+// is generated from these tags (`verdict config`).
+type settings struct {
+	Addr            string             `envconfig:"ADDR" default:"127.0.0.1:8080" desc:"HTTP listen address (ingest, query API, /metrics)"`
+	DataDir         string             `envconfig:"DATA_DIR" default:"verdict-data" desc:"directory of the embedded join store"`
+	APIToken        string             `envconfig:"API_TOKEN" desc:"bearer token required on /v1/* when set"`
+	Windows         []string           `envconfig:"WINDOWS" default:"1h,24h,7d" desc:"sliding windows (by prediction time) kept besides all-time"`
+	Bucket          time.Duration      `envconfig:"BUCKET" default:"5m" desc:"width of prediction-time buckets; windows move in these steps"`
+	SegmentKeys     []string           `envconfig:"SEGMENT_KEYS" desc:"prediction attributes counted as segments, e.g. merchant_category,country"`
+	MaxSegments     int                `envconfig:"MAX_SEGMENT_VALUES" default:"200" desc:"distinct values per segment key; later ones count as __other__"`
+	Maturity        time.Duration      `envconfig:"MATURITY" default:"720h" desc:"how long after its prediction time an unlabeled prediction matures"`
+	MaturityMode    string             `envconfig:"MATURITY_MODE" default:"negative" desc:"negative: a matured prediction counts as labeled negative; unresolved: it stays pending"`
+	Baseline        string             `envconfig:"BASELINE" desc:"baseline variant for comparisons (e.g. the production model)"`
+	Variants        []string           `envconfig:"VARIANTS" desc:"pinned variant names; predictions for others are rejected (empty: accept any)"`
+	Roles           map[string]string  `envconfig:"ROLES" desc:"variant roles for events that carry none, e.g. v5:production,v6:shadow"`
+	Thresholds      map[string]float64 `envconfig:"THRESHOLDS" desc:"per-variant decision thresholds, e.g. v5:0.5,v6:0.42"`
+	Threshold       float64            `envconfig:"DEFAULT_THRESHOLD" default:"0.5" desc:"threshold of variants without one; predicted positive = score >= threshold"`
+	Format          string             `envconfig:"INPUT_FORMAT" default:"auto" desc:"prediction format: auto, verdict or datacapture"`
+	CaptureVariant  string             `envconfig:"CAPTURE_VARIANT" desc:"variant assigned to SageMaker Data Capture records"`
+	CaptureScore    string             `envconfig:"CAPTURE_SCORE" desc:"score selector in endpointOutput: csv:N or json:path (empty: a single number)"`
+	CaptureAttrs    map[string]string  `envconfig:"CAPTURE_ATTRIBUTES" desc:"attribute selectors into endpointInput, e.g. merchant_category:json:mcc"`
+	MaxBodyBytes    int64              `envconfig:"MAX_BODY_BYTES" default:"8388608" desc:"largest HTTP ingest body"`
+	MaxLineBytes    int                `envconfig:"MAX_LINE_BYTES" default:"65536" desc:"largest input line; longer lines are rejected"`
+	StoreSync       bool               `envconfig:"STORE_SYNC" default:"true" desc:"fsync each commit (false survives kill -9 but not power loss)"`
+	StoreCacheMB    int64              `envconfig:"STORE_CACHE_MB" default:"128" desc:"join store block cache"`
+	MatureEvery     time.Duration      `envconfig:"MATURE_EVERY" default:"10s" desc:"how often matured predictions are resolved"`
+	ShutdownTimeout time.Duration      `envconfig:"SHUTDOWN_TIMEOUT" default:"15s" desc:"how long SIGTERM waits for in-flight requests"`
+	LogLevel        string             `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	LogFormat       string             `envconfig:"LOG_FORMAT" default:"text" desc:"text or json"`
+}
+
+func loadConfig() (settings, error) {
+	var c settings
+	if err := envconfig.Process("verdict", &c); err != nil {
+		return c, fmt.Errorf("configuration: %w", err)
+	}
+	return c, c.validate()
+}
+
+func (c settings) validate() error {
+	var problems []string
+	if _, err := c.spans(); err != nil {
+		problems = append(problems, "VERDICT_WINDOWS: "+err.Error())
+	}
+	if c.Bucket < time.Second || c.Bucket%time.Second != 0 {
+		problems = append(problems, fmt.Sprintf("VERDICT_BUCKET: %s must be whole seconds, at least 1s", c.Bucket))
+	}
+	if c.MaturityMode != "negative" && c.MaturityMode != "unresolved" {
+		problems = append(problems, fmt.Sprintf("VERDICT_MATURITY_MODE: %q must be negative or unresolved", c.MaturityMode))
+	}
+	if c.Maturity < 0 {
+		problems = append(problems, "VERDICT_MATURITY: must not be negative")
+	}
+	if c.MaxSegments < 1 {
+		problems = append(problems, "VERDICT_MAX_SEGMENT_VALUES: must be at least 1")
+	}
+	if c.MaxBodyBytes < 1024 {
+		problems = append(problems, "VERDICT_MAX_BODY_BYTES: must be at least 1024")
+	}
+	for v, r := range c.Roles {
+		if r != string(ingest.RoleProduction) && r != string(ingest.RoleShadow) {
+			problems = append(problems, fmt.Sprintf("VERDICT_ROLES: variant %q: role %q must be production or shadow", v, r))
+		}
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		problems = append(problems, "VERDICT_LOG_LEVEL: "+err.Error())
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		problems = append(problems, fmt.Sprintf("VERDICT_LOG_FORMAT: %q must be text or json", c.LogFormat))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("configuration: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// spans are the configured windows plus all-time.
+func (c settings) spans() ([]window.Span, error) {
+	out := []window.Span{window.AllTime}
+	for _, s := range c.Windows {
+		sp, err := window.ParseSpan(strings.TrimSpace(s))
+		if err != nil {
+			return nil, err
+		}
+		if sp == window.AllTime {
+			continue
+		}
+		if !slices.Contains(out, sp) {
+			out = append(out, sp)
+		}
+	}
+	return out, nil
+}
+
+func (c settings) longest() time.Duration {
+	spans, _ := c.spans()
+	var l time.Duration
+	for _, s := range spans {
+		l = max(l, time.Duration(s))
+	}
+	return l
+}
+
+func (c settings) joinConfig() labels.Config {
+	jc := labels.Config{
+		SegmentKeys:      c.SegmentKeys,
+		MaxSegmentValues: c.MaxSegments,
+		Bucket:           c.Bucket,
+		Retention:        c.longest(),
+	}
+	if c.MaturityMode == "negative" {
+		jc.Maturity = c.Maturity
+	}
+	return jc
+}
+
+func (c settings) decoderConfig() ingest.DecoderConfig {
+	roles := map[string]ingest.Role{}
+	for v, r := range c.Roles {
+		roles[v] = ingest.Role(r)
+	}
+	return ingest.DecoderConfig{
+		Format:           ingest.Format(c.Format),
+		DefaultThreshold: c.Threshold,
+		Thresholds:       c.Thresholds,
+		Variants:         c.Variants,
+		Roles:            roles,
+		MaxLineBytes:     c.MaxLineBytes,
+		DataCapture: ingest.DataCaptureConfig{
+			Variant:    c.CaptureVariant,
+			Score:      c.CaptureScore,
+			Attributes: c.CaptureAttrs,
+		},
+	}
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("%q is not a log level (debug, info, warn, error)", s)
+	}
+	return l, nil
+}
+
+func (c settings) logger(w io.Writer) *slog.Logger {
+	level, _ := parseLevel(c.LogLevel)
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// printConfigTable writes the configuration reference as a Markdown table.
+func printConfigTable(out io.Writer) error {
+	return envconfig.Usagef("verdict", &settings{}, out, configTableFormat)
+}
+
+const configTableFormat = `| variable | default | meaning |
+|---|---|---|
+{{range .}}| ` + "`{{usage_key .}}`" + ` | {{usage_default .}} | {{usage_description .}} |
+{{end}}`

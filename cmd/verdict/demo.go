@@ -1,0 +1,393 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/verdictml/verdict/query"
+)
+
+func runDemo(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(out)
+	rate := fs.Int("rate", 200, "inferences per second (each is predicted by v5 and by shadow v6)")
+	duration := fs.Duration("duration", 0, "stop after this long (0: run until Ctrl-C)")
+	delay := fs.Duration("label-delay", 5*time.Second, "mean delay before a label arrives (compressed dispute time)")
+	regress := fs.String("regress", "electronics", "merchant category on which shadow v6 loses recall (empty: no regression)")
+	every := fs.Duration("report-every", 5*time.Second, "how often to print the comparison table")
+	seed := fs.Uint64("seed", 1, "random seed of the synthetic traffic")
+	dataDir := fs.String("data-dir", "", "join store directory (default: a fresh temporary directory, removed on exit)")
+	fs.Usage = func() {
+		fmt.Fprint(out, `usage: verdict demo [flags]
+
+Starts the same service as 'verdict serve' and drives it over HTTP with synthetic
+fraud-scoring traffic: production model v5 and shadow model v6 score every request,
+labels (fraud disputes) arrive after a delay, a few are corrected, a few lines are
+malformed, and v6 regresses on one merchant category. Every few seconds it prints
+the per-variant and per-segment comparison, the same numbers /v1/metrics and
+/metrics serve. Other VERDICT_* settings apply as for serve.
+
+flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *rate < 1 || *rate > 100000 {
+		return fmt.Errorf("--rate %d: want 1..100000", *rate)
+	}
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	// The demo's own defaults, unless the environment says otherwise.
+	if len(cfg.SegmentKeys) == 0 {
+		cfg.SegmentKeys = []string{"merchant_category"}
+	}
+	if cfg.Baseline == "" {
+		cfg.Baseline = "v5"
+	}
+	if len(cfg.Roles) == 0 {
+		cfg.Roles = map[string]string{"v5": "production", "v6": "shadow"}
+	}
+	cfg.MatureEvery = time.Second
+	if *dataDir == "" {
+		tmp, err := os.MkdirTemp("", "verdict-demo-")
+		if err != nil {
+			return fmt.Errorf("create demo data directory: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		*dataDir = tmp
+	}
+	cfg.DataDir = *dataDir
+	log := cfg.logger(os.Stderr)
+	svc, err := openService(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		svc.close()
+		return fmt.Errorf("listen on %s (VERDICT_ADDR; set another address if it is taken): %w", cfg.Addr, err)
+	}
+	base := "http://" + ln.Addr().String()
+	fmt.Fprintf(out, "verdict demo: serving on %s (data in %s)\n", base, cfg.DataDir)
+	fmt.Fprintf(out, "  try: curl -s '%s/v1/metrics?window=1h&by=segment'   or   curl -s %s/metrics | grep verdict_recall\n", base, base)
+	fmt.Fprintf(out, "  traffic: %d inferences/s scored by v5 (production) and v6 (shadow); labels after ~%s; v6 regresses on %q\n\n", *rate, *delay, *regress)
+
+	if *duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *duration)
+		defer cancel()
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return svc.run(gctx, ln) })
+	client := &demoClient{base: base, token: cfg.APIToken, http: &http.Client{Timeout: 10 * time.Second}}
+	traffic := newDemoTraffic(*seed, *regress, *delay)
+	g.Go(func() error {
+		err := traffic.run(gctx, client, *rate)
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return nil
+		}
+		return err
+	})
+	g.Go(func() error {
+		t := time.NewTicker(*every)
+		defer t.Stop()
+		for {
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-t.C:
+			}
+			if err := printDemoReport(gctx, out, client, traffic); err != nil && gctx.Err() == nil {
+				fmt.Fprintf(out, "report: %v\n", err)
+			}
+		}
+	})
+	err = g.Wait()
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = nil
+	}
+	return err
+}
+
+var demoCategories = []struct {
+	name      string
+	weight    float64
+	fraudRate float64
+}{
+	{"grocery", 0.30, 0.02},
+	{"restaurants", 0.20, 0.03},
+	{"fuel", 0.15, 0.04},
+	{"travel", 0.15, 0.08},
+	{"electronics", 0.12, 0.12},
+	{"digital_goods", 0.08, 0.15},
+}
+
+// demoTraffic generates inferences and schedules their labels.
+type demoTraffic struct {
+	rng     *rand.Rand
+	regress string
+	delay   time.Duration
+	next    int
+
+	mu      sync.Mutex
+	pending []demoLabel // labels not yet due, in due order
+	stats   struct{ inferences, labels, corrections, duplicates, badLines, rejected int }
+}
+
+type demoLabel struct {
+	due  time.Time
+	line []byte
+}
+
+func newDemoTraffic(seed uint64, regress string, delay time.Duration) *demoTraffic {
+	return &demoTraffic{rng: rand.New(rand.NewPCG(seed, 0x5eed)), regress: regress, delay: delay}
+}
+
+func (d *demoTraffic) category() (string, float64) {
+	x := d.rng.Float64()
+	for _, c := range demoCategories {
+		if x < c.weight {
+			return c.name, c.fraudRate
+		}
+		x -= c.weight
+	}
+	last := demoCategories[len(demoCategories)-1]
+	return last.name, last.fraudRate
+}
+
+// score draws a model score: fraud scores high, legitimate ones low; a regressed
+// model scores fraud in its weak category much lower, so recall there drops.
+func (d *demoTraffic) score(fraud, weak bool) float64 {
+	mean := 0.18
+	if fraud {
+		mean = 0.78
+		if weak {
+			mean = 0.38
+		}
+	}
+	return math.Min(1, math.Max(0, mean+0.14*d.rng.NormFloat64()))
+}
+
+func (d *demoTraffic) tick(now time.Time, n int) (preds [][]byte) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for range n {
+		d.next++
+		id := fmt.Sprintf("demo-%d-%d", now.Unix(), d.next)
+		cat, fraudRate := d.category()
+		fraud := d.rng.Float64() < fraudRate
+		attrs := map[string]string{"merchant_category": cat, "country": []string{"DE", "FR", "US"}[d.rng.IntN(3)]}
+		for _, v := range []struct {
+			name, role string
+			weak       bool
+		}{{"v5", "production", false}, {"v6", "shadow", cat == d.regress}} {
+			line, _ := json.Marshal(map[string]any{
+				"inference_id": id, "variant": v.name, "role": v.role, "score": d.score(fraud, v.weak),
+				"time": now.UTC().Format(time.RFC3339Nano), "attributes": attrs, "latency_ms": 8 + d.rng.IntN(20),
+			})
+			preds = append(preds, line)
+		}
+		d.stats.inferences++
+		if d.rng.IntN(100) == 0 { // a redelivered prediction
+			preds = append(preds, preds[len(preds)-1])
+			d.stats.duplicates++
+		}
+		if d.rng.IntN(10) == 0 {
+			continue // never labeled
+		}
+		due := now.Add(time.Duration(float64(d.delay) * (0.5 + d.rng.Float64())))
+		d.schedule(due, id, fraud, due)
+		if d.rng.IntN(50) == 0 { // an analyst corrects the dispute outcome later
+			later := due.Add(d.delay)
+			d.schedule(later, id, !fraud, later)
+			d.stats.corrections++
+		}
+	}
+	if d.rng.IntN(20) == 0 {
+		preds = append(preds, []byte(`{"inference_id":"broken","variant":"v5","score":1.7,"time":"`+now.UTC().Format(time.RFC3339)+`"}`))
+		d.stats.badLines++
+	}
+	return preds
+}
+
+func (d *demoTraffic) schedule(due time.Time, id string, fraud bool, at time.Time) {
+	line, _ := json.Marshal(map[string]any{"inference_id": id, "label": fraud, "time": at.UTC().Format(time.RFC3339Nano), "source": "dispute"})
+	i := sort.Search(len(d.pending), func(i int) bool { return d.pending[i].due.After(due) })
+	d.pending = append(d.pending, demoLabel{})
+	copy(d.pending[i+1:], d.pending[i:])
+	d.pending[i] = demoLabel{due: due, line: line}
+}
+
+func (d *demoTraffic) dueLabels(now time.Time) [][]byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := sort.Search(len(d.pending), func(i int) bool { return d.pending[i].due.After(now) })
+	out := make([][]byte, n)
+	for i := range n {
+		out[i] = d.pending[i].line
+	}
+	d.pending = d.pending[n:]
+	d.stats.labels += n
+	return out
+}
+
+func (d *demoTraffic) run(ctx context.Context, c *demoClient, rate int) error {
+	const ticks = 10 // per second
+	t := time.NewTicker(time.Second / ticks)
+	defer t.Stop()
+	carry := 0.0
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case now := <-t.C:
+			carry += float64(rate) / ticks
+			n := int(carry)
+			carry -= float64(n)
+			if preds := d.tick(now, n); len(preds) > 0 {
+				rejected, err := c.post(ctx, "/v1/predictions", preds)
+				if err != nil {
+					return err
+				}
+				d.mu.Lock()
+				d.stats.rejected += rejected
+				d.mu.Unlock()
+			}
+			if lbls := d.dueLabels(now); len(lbls) > 0 {
+				if _, err := c.post(ctx, "/v1/labels", lbls); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+type demoClient struct {
+	base, token string
+	http        *http.Client
+}
+
+// post sends NDJSON lines and returns how many the server rejected; a 400 with
+// rejected lines is expected (the demo sends a few bad ones on purpose).
+func (c *demoClient) post(ctx context.Context, path string, lines [][]byte) (int, error) {
+	body := bytes.Join(lines, []byte("\n"))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("POST %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Rejected []json.RawMessage `json:"rejected"`
+	}
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusBadRequest {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return 0, fmt.Errorf("POST %s: %s: %s", path, resp.Status, strings.TrimSpace(string(b)))
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return 0, fmt.Errorf("POST %s: decode response: %w", path, err)
+	}
+	return len(r.Rejected), nil
+}
+
+func (c *demoClient) metrics(ctx context.Context, window string) (query.Response, error) {
+	var r query.Response
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/metrics?by=segment&segment_key=merchant_category&window="+window, nil)
+	if err != nil {
+		return r, err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return r, fmt.Errorf("GET /v1/metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return r, fmt.Errorf("GET /v1/metrics: %s", resp.Status)
+	}
+	return r, json.NewDecoder(resp.Body).Decode(&r)
+}
+
+func printDemoReport(ctx context.Context, out io.Writer, c *demoClient, d *demoTraffic) error {
+	r, err := c.metrics(ctx, "1h")
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	st := d.stats
+	d.mu.Unlock()
+	fmt.Fprintf(out, "%s  window 1h  inferences %d, labels sent %d (corrections %d), duplicates %d, bad lines rejected %d, labels waiting %s\n",
+		time.Now().Format("15:04:05"), st.inferences, st.labels, st.corrections, st.duplicates, st.rejected, fmtInt(r.LabelsUnmatched))
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "variant\tsegment\tpredictions\tresolved\tflag rate\tprecision\trecall\trecall 95% CI\t")
+	row := func(s query.Series, seg string) {
+		ci := "-"
+		if s.RecallCI != nil {
+			ci = fmt.Sprintf("[%.2f, %.2f]", s.RecallCI.Lower, s.RecallCI.Upper)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t\n", s.Variant, seg, s.Predictions, s.Resolved,
+			fmtPct(s.FlagRate), fmtPct(s.Precision), fmtPct(s.Recall), ci)
+	}
+	for _, s := range r.Variants {
+		row(s, "(all)")
+	}
+	segs := append([]query.Series(nil), r.Segments...)
+	sort.SliceStable(segs, func(i, j int) bool {
+		if segs[i].Segment != segs[j].Segment {
+			return segs[i].Segment < segs[j].Segment
+		}
+		return segs[i].Variant < segs[j].Variant
+	})
+	for _, s := range segs {
+		row(s, s.Segment)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(out)
+	return err
+}
+
+func fmtPct(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f%%", *v*100)
+}
+
+func fmtInt(v *int64) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprint(*v)
+}

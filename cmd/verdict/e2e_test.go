@@ -1,0 +1,593 @@
+package main
+
+// End-to-end tests: they build the real binary, start `verdict serve` as a child
+// process and talk to it over HTTP only. Counts are checked against a plain recount
+// of the events the test sent, written here without any of verdict's code.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// verdictBinary builds cmd/verdict once per test run.
+func verdictBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "verdict-e2e-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "verdict")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// server is a running verdict child process.
+type server struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	base string
+	logs *bytes.Buffer
+	mu   *sync.Mutex
+	done chan struct{}
+}
+
+func startServer(t *testing.T, dataDir string, env ...string) *server {
+	t.Helper()
+	cmd := exec.Command(verdictBinary(t), "serve")
+	cmd.Env = append(os.Environ(),
+		"VERDICT_ADDR=127.0.0.1:0",
+		"VERDICT_DATA_DIR="+dataDir,
+		"VERDICT_LOG_FORMAT=json",
+		"VERDICT_SEGMENT_KEYS=merchant_category",
+	)
+	cmd.Env = append(cmd.Env, env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{t: t, cmd: cmd, logs: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan struct{})}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			s.mu.Lock()
+			s.logs.WriteString(line + "\n")
+			s.mu.Unlock()
+			var rec struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "verdict serving" {
+				addr <- rec.Addr
+			}
+		}
+		cmd.Wait()
+		close(s.done)
+	}()
+	select {
+	case a := <-addr:
+		s.base = "http://" + a
+	case <-s.done:
+		t.Fatalf("verdict exited before serving:\n%s", s.log())
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("verdict did not start in 30s:\n%s", s.log())
+	}
+	t.Cleanup(func() { s.kill() })
+	return s
+}
+
+func (s *server) log() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logs.String()
+}
+
+// kill sends SIGKILL and waits for the process to be gone.
+func (s *server) kill() {
+	s.cmd.Process.Signal(syscall.SIGKILL)
+	<-s.done
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (s *server) stop() {
+	s.t.Helper()
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(20 * time.Second):
+		s.t.Fatalf("verdict did not stop on SIGTERM:\n%s", s.log())
+	}
+	if code := s.cmd.ProcessState.ExitCode(); code != 0 {
+		s.t.Fatalf("verdict exited with %d after SIGTERM:\n%s", code, s.log())
+	}
+}
+
+type ingestResponse struct {
+	Accepted   int `json:"accepted"`
+	Duplicates int `json:"duplicates"`
+	Rejected   []struct {
+		Line   int    `json:"line"`
+		Field  string `json:"field"`
+		Reason string `json:"reason"`
+	} `json:"rejected"`
+}
+
+func (s *server) post(path string, lines []string, token string) (int, ingestResponse, error) {
+	req, err := http.NewRequest(http.MethodPost, s.base+path, strings.NewReader(strings.Join(lines, "\n")+"\n"))
+	if err != nil {
+		return 0, ingestResponse{}, err
+	}
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, ingestResponse{}, err
+	}
+	defer resp.Body.Close()
+	var r ingestResponse
+	body, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(body, &r); err != nil {
+		return resp.StatusCode, r, fmt.Errorf("decode %s response %q: %w", path, body, err)
+	}
+	return resp.StatusCode, r, nil
+}
+
+func (s *server) get(path, token string) (int, []byte) {
+	s.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, s.base+path, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// ---- the scenario and its recount ----
+
+type tPred struct {
+	ID, Variant, Role, Cat string
+	Score                  float64
+	Time                   time.Time
+}
+
+type tLabel struct {
+	ID    string
+	Fraud bool
+	Time  time.Time
+}
+
+func (p tPred) line() string {
+	b, _ := json.Marshal(map[string]any{"inference_id": p.ID, "variant": p.Variant, "role": p.Role, "score": p.Score,
+		"time": p.Time.Format(time.RFC3339Nano), "attributes": map[string]string{"merchant_category": p.Cat}})
+	return string(b)
+}
+
+func (l tLabel) line() string {
+	b, _ := json.Marshal(map[string]any{"inference_id": l.ID, "label": l.Fraud, "time": l.Time.Format(time.RFC3339Nano)})
+	return string(b)
+}
+
+// scenario is a stream with duplicates, early labels, corrections and ties.
+type scenario struct {
+	preds  []tPred  // in send order, duplicates included
+	labels []tLabel // in send order
+}
+
+func newScenario(seed uint64, n int) scenario {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	now := time.Now().UTC().Add(-30 * time.Minute)
+	cats := []string{"grocery", "travel", "electronics", "fuel"}
+	var s scenario
+	for i := range n {
+		id := fmt.Sprintf("e2e-%d-%d", seed, i)
+		cat := cats[rng.IntN(len(cats))]
+		pt := now.Add(time.Duration(rng.IntN(1800)) * time.Second)
+		for _, v := range []struct{ name, role string }{{"v5", "production"}, {"v6", "shadow"}} {
+			if rng.IntN(8) == 0 {
+				continue
+			}
+			p := tPred{ID: id, Variant: v.name, Role: v.role, Cat: cat, Score: math.Round(rng.Float64()*1000) / 1000, Time: pt}
+			s.preds = append(s.preds, p)
+			if rng.IntN(6) == 0 {
+				s.preds = append(s.preds, p) // redelivered
+			}
+		}
+		if rng.IntN(5) == 0 {
+			continue // unlabeled
+		}
+		lt := pt.Add(time.Duration(1+rng.IntN(3600)) * time.Second)
+		s.labels = append(s.labels, tLabel{ID: id, Fraud: rng.IntN(4) == 0, Time: lt})
+		switch rng.IntN(10) {
+		case 0: // a later correction
+			s.labels = append(s.labels, tLabel{ID: id, Fraud: rng.IntN(2) == 0, Time: lt.Add(time.Hour)})
+		case 1: // a stale label arriving after the newer one
+			s.labels = append(s.labels, tLabel{ID: id, Fraud: rng.IntN(2) == 0, Time: lt.Add(-time.Minute)})
+		case 2: // a tie on time: the one received last wins
+			s.labels = append(s.labels, tLabel{ID: id, Fraud: rng.IntN(2) == 0, Time: lt})
+		}
+	}
+	return s
+}
+
+type cell struct{ Pred, Flag, TP, FP, FN, TN int64 }
+
+// recount computes the expected counts: first prediction per (id, variant); the label
+// in force per id is the one with the latest time, ties to the later-sent one.
+func (s scenario) recount(threshold float64) map[string]cell {
+	type pk struct{ id, variant string }
+	seen := map[pk]bool{}
+	final := map[string]tLabel{}
+	for _, l := range s.labels {
+		if cur, ok := final[l.ID]; !ok || !l.Time.Before(cur.Time) {
+			final[l.ID] = l
+		}
+	}
+	out := map[string]cell{}
+	for _, p := range s.preds {
+		if seen[pk{p.ID, p.Variant}] {
+			continue
+		}
+		seen[pk{p.ID, p.Variant}] = true
+		for _, key := range []string{p.Variant, p.Variant + "/" + p.Cat} {
+			c := out[key]
+			c.Pred++
+			flag := p.Score >= threshold
+			if flag {
+				c.Flag++
+			}
+			if l, ok := final[p.ID]; ok {
+				switch {
+				case flag && l.Fraud:
+					c.TP++
+				case flag:
+					c.FP++
+				case l.Fraud:
+					c.FN++
+				default:
+					c.TN++
+				}
+			}
+			out[key] = c
+		}
+	}
+	return out
+}
+
+// metricsAPI reads /v1/metrics?window=all&by=segment into the same shape.
+func metricsAPI(t *testing.T, s *server, token string) (map[string]cell, map[string][2]*float64) {
+	t.Helper()
+	code, body := s.get("/v1/metrics?window=all&by=segment", token)
+	if code != http.StatusOK {
+		t.Fatalf("GET /v1/metrics: %d %s", code, body)
+	}
+	var r struct {
+		Variants, Segments []struct {
+			Variant, Segment   string
+			Predictions        int64 `json:"predictions"`
+			PredictedPositives int64 `json:"predicted_positives"`
+			TP, FP, FN, TN     int64
+			Precision, Recall  *float64
+		}
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatalf("decode /v1/metrics: %v\n%s", err, body)
+	}
+	counts, stats := map[string]cell{}, map[string][2]*float64{}
+	for _, group := range [][]struct {
+		Variant, Segment   string
+		Predictions        int64 `json:"predictions"`
+		PredictedPositives int64 `json:"predicted_positives"`
+		TP, FP, FN, TN     int64
+		Precision, Recall  *float64
+	}{r.Variants, r.Segments} {
+		for _, row := range group {
+			key := row.Variant
+			if row.Segment != "" {
+				key += "/" + row.Segment
+			}
+			counts[key] = cell{row.Predictions, row.PredictedPositives, row.TP, row.FP, row.FN, row.TN}
+			stats[key] = [2]*float64{row.Precision, row.Recall}
+		}
+	}
+	return counts, stats
+}
+
+// prometheusCounts reads verdict_* gauges for window="all" from /metrics.
+func prometheusCounts(t *testing.T, s *server) (map[string]cell, map[string]float64) {
+	t.Helper()
+	code, body := s.get("/metrics", "")
+	if code != http.StatusOK {
+		t.Fatalf("GET /metrics: %d", code)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	out := map[string]cell{}
+	other := map[string]float64{}
+	for name, f := range families {
+		for _, m := range f.GetMetric() {
+			lv := map[string]string{}
+			for _, l := range m.GetLabel() {
+				lv[l.GetName()] = l.GetValue()
+			}
+			v := m.GetGauge().GetValue()
+			if m.GetCounter() != nil {
+				v = m.GetCounter().GetValue()
+			}
+			if !strings.HasPrefix(name, "verdict_") || lv["window"] != "all" {
+				key := name
+				for _, k := range []string{"kind"} {
+					if lv[k] != "" {
+						key += "/" + lv[k]
+					}
+				}
+				other[key] += v
+				continue
+			}
+			key := lv["variant"]
+			if lv["segment"] != "" {
+				key += "/" + lv["segment"]
+			}
+			c := out[key]
+			switch name {
+			case "verdict_predictions":
+				c.Pred = int64(v)
+			case "verdict_predicted_positives":
+				c.Flag = int64(v)
+			case "verdict_outcomes":
+				switch lv["outcome"] {
+				case "tp":
+					c.TP = int64(v)
+				case "fp":
+					c.FP = int64(v)
+				case "fn":
+					c.FN = int64(v)
+				case "tn":
+					c.TN = int64(v)
+				}
+			default:
+				continue
+			}
+			out[key] = c
+		}
+	}
+	return out, other
+}
+
+func compareCounts(t *testing.T, where string, got, want map[string]cell) {
+	t.Helper()
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s %s: got %+v, recount %+v", where, k, got[k], w)
+		}
+	}
+	for k, g := range got {
+		if _, ok := want[k]; !ok && g != (cell{}) {
+			t.Errorf("%s %s: unexpected series %+v", where, k, g)
+		}
+	}
+}
+
+func send(t *testing.T, s *server, sc scenario, chunk int, token string) {
+	t.Helper()
+	// Early labels: half of the labels go first, then predictions, then the rest, so
+	// some labels wait in the store for their prediction.
+	half := len(sc.labels) / 2
+	post := func(path string, lines []string) {
+		for i := 0; i < len(lines); i += chunk {
+			end := min(i+chunk, len(lines))
+			code, r, err := s.post(path, lines[i:end], token)
+			if err != nil || code != http.StatusOK {
+				t.Fatalf("POST %s: %d %+v %v", path, code, r, err)
+			}
+		}
+	}
+	var ll, pl []string
+	for _, l := range sc.labels[:half] {
+		ll = append(ll, l.line())
+	}
+	post("/v1/labels", ll)
+	for _, p := range sc.preds {
+		pl = append(pl, p.line())
+	}
+	post("/v1/predictions", pl)
+	ll = ll[:0]
+	for _, l := range sc.labels[half:] {
+		ll = append(ll, l.line())
+	}
+	post("/v1/labels", ll)
+}
+
+func TestEndToEndCountsMatchRecount(t *testing.T) {
+	const token = "s3cret"
+	s := startServer(t, t.TempDir(), "VERDICT_API_TOKEN="+token)
+	sc := newScenario(1, 600)
+	send(t, s, sc, 97, token)
+
+	// Bad lines are rejected with their line number and reason; good lines on the
+	// same request still count.
+	extra := tPred{ID: "e2e-extra", Variant: "v5", Role: "production", Cat: "fuel", Score: 0.9, Time: time.Now().UTC()}
+	bad := []string{
+		`{"inference_id": "x1", "variant": "v5", "score": 0.5`, // malformed JSON
+		extra.line(),
+		`{"inference_id": "x2", "variant": "v5", "score": 1.7, "time": "2026-11-25T10:00:00Z"}`,
+		`{"variant": "v5", "score": 0.3, "time": "2026-11-25T10:00:00Z"}`,
+	}
+	code, r, err := s.post("/v1/predictions", bad, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != http.StatusBadRequest || r.Accepted != 1 || len(r.Rejected) != 3 {
+		t.Fatalf("mixed body: status %d, %+v; want 400 with 1 accepted and 3 rejected", code, r)
+	}
+	for i, want := range []struct {
+		line  int
+		field string
+	}{{1, ""}, {3, "score"}, {4, "inference_id"}} {
+		if r.Rejected[i].Line != want.line || (want.field != "" && r.Rejected[i].Field != want.field) || r.Rejected[i].Reason == "" {
+			t.Errorf("rejection %d: %+v, want line %d field %q with a reason", i, r.Rejected[i], want.line, want.field)
+		}
+	}
+	sc.preds = append(sc.preds, extra)
+	want := sc.recount(0.5)
+
+	// The token guards the API.
+	if code, _ := s.get("/v1/metrics?window=all", ""); code != http.StatusUnauthorized {
+		t.Errorf("GET /v1/metrics without token: %d, want 401", code)
+	}
+	if code, _, _ := s.post("/v1/labels", []string{sc.labels[0].line()}, "wrong"); code != http.StatusUnauthorized {
+		t.Errorf("POST /v1/labels with wrong token: %d, want 401", code)
+	}
+
+	got, stats := metricsAPI(t, s, token)
+	compareCounts(t, "/v1/metrics", got, want)
+	for k, c := range want {
+		p, rc := stats[k][0], stats[k][1]
+		if c.TP+c.FP > 0 && (p == nil || math.Abs(*p-float64(c.TP)/float64(c.TP+c.FP)) > 1e-9) {
+			t.Errorf("%s precision %v, recount %v", k, p, float64(c.TP)/float64(c.TP+c.FP))
+		}
+		if c.TP+c.FN > 0 && (rc == nil || math.Abs(*rc-float64(c.TP)/float64(c.TP+c.FN)) > 1e-9) {
+			t.Errorf("%s recall %v, recount %v", k, rc, float64(c.TP)/float64(c.TP+c.FN))
+		}
+	}
+	pc, other := prometheusCounts(t, s)
+	compareCounts(t, "/metrics", pc, want)
+	if n := other["verdict_ingest_events_rejected_total/prediction"]; n < 3 {
+		t.Errorf("verdict_ingest_events_rejected_total for predictions = %v, want >= 3; have %v", n, other)
+	}
+	s.stop()
+}
+
+func TestCrashAnywhereThenResendGivesTheRecount(t *testing.T) {
+	dir := t.TempDir()
+	sc := newScenario(2, 1500)
+	want := sc.recount(0.5)
+	var lines []struct{ path, line string }
+	half := len(sc.labels) / 2
+	for _, l := range sc.labels[:half] {
+		lines = append(lines, struct{ path, line string }{"/v1/labels", l.line()})
+	}
+	for _, p := range sc.preds {
+		lines = append(lines, struct{ path, line string }{"/v1/predictions", p.line()})
+	}
+	for _, l := range sc.labels[half:] {
+		lines = append(lines, struct{ path, line string }{"/v1/labels", l.line()})
+	}
+	// sendAll posts everything in small requests from the start, in 4 concurrent
+	// streams, until done or the server dies.
+	sendAll := func(s *server, sent *atomic.Int64) {
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w * 25; i < len(lines); i += 100 {
+					end := min(i+25, len(lines))
+					// Split by path, keeping order.
+					var ps, ls []string
+					for _, l := range lines[i:end] {
+						if l.path == "/v1/labels" {
+							ls = append(ls, l.line)
+						} else {
+							ps = append(ps, l.line)
+						}
+					}
+					for _, b := range []struct {
+						path  string
+						lines []string
+					}{{"/v1/labels", ls}, {"/v1/predictions", ps}} {
+						if len(b.lines) == 0 {
+							continue
+						}
+						if _, _, err := s.post(b.path, b.lines, ""); err != nil {
+							return // the server was killed
+						}
+						sent.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	total := want["v5"].Pred + want["v6"].Pred
+	var partial []int64 // predictions found in the store at each restart
+	// Kill after a number of acknowledged requests (of about 200), while 4 streams
+	// keep sending: commits are in flight at the moment of the kill.
+	for _, killAfter := range []int64{5, 40, 110} {
+		s := startServer(t, dir)
+		got, _ := metricsAPI(t, s, "")
+		partial = append(partial, got["v5"].Pred+got["v6"].Pred)
+		var sent atomic.Int64
+		go sendAll(s, &sent)
+		for deadline := time.Now().Add(20 * time.Second); sent.Load() < killAfter && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		s.kill()
+	}
+	// Resend everything from the start, sequentially (the order decides label ties).
+	s := startServer(t, dir)
+	got, _ := metricsAPI(t, s, "")
+	partial = append(partial, got["v5"].Pred+got["v6"].Pred)
+	midway := false
+	for _, n := range partial[1:] {
+		midway = midway || (n > 0 && n < total)
+	}
+	if !midway {
+		t.Errorf("no kill landed mid-ingest (predictions at each restart %v of %d): the test proves nothing", partial, total)
+	}
+	t.Logf("predictions durable at each restart: %v of %d", partial, total)
+	send(t, s, sc, 200, "")
+	got, _ = metricsAPI(t, s, "")
+	compareCounts(t, "after crashes and resend", got, want)
+	// And once more after a clean restart: windows are rebuilt from the store.
+	s.stop()
+	s = startServer(t, dir)
+	got, _ = metricsAPI(t, s, "")
+	compareCounts(t, "after restart", got, want)
+	pc, _ := prometheusCounts(t, s)
+	compareCounts(t, "/metrics after restart", pc, want)
+}
