@@ -161,14 +161,14 @@ func decodeOne[E Event](data []byte, maxLine int, decode func([]byte) (E, *Rejec
 	switch {
 	case len(data) > maxLine:
 		rej := oversize(len(data), maxLine)
-		rej.Raw = clone(data)
+		rej.Raw, rej.Size = clone(data), len(data)
 		return zero, rej
 	case blank(data):
 		return zero, &Rejection{Class: ClassMalformedJSON, Reason: "line is empty, want a JSON object"}
 	}
 	e, rej := decode(data)
 	if rej != nil {
-		rej.Raw = clone(data)
+		rej.Raw, rej.Size = clone(data), len(data)
 		return zero, rej
 	}
 	return e, nil
@@ -203,14 +203,14 @@ func decodeStream[E Event](r io.Reader, maxLine, batchSize int, decode func([]by
 		switch {
 		case l.oversize:
 			rej := oversize(l.size, maxLine)
-			rej.Line, rej.Raw = l.num, clone(l.data)
+			rej.Line, rej.Raw, rej.Size = l.num, clone(l.data), l.size
 			batch.Rejections = append(batch.Rejections, *rej)
 		case blank(l.data):
 			continue
 		default:
 			e, rej := decode(l.data)
 			if rej != nil {
-				rej.Line, rej.Raw = l.num, clone(l.data)
+				rej.Line, rej.Raw, rej.Size = l.num, clone(l.data), l.size
 				batch.Rejections = append(batch.Rejections, *rej)
 			} else {
 				batch.Events = append(batch.Events, e)

@@ -54,6 +54,8 @@ type Rejection struct {
 	// Raw is the start of the rejected line (at most RawKeepBytes), for dead
 	// letters. It is not part of the JSON form: an HTTP client has the line already.
 	Raw []byte `json:"-"`
+	// Size is the length of the whole line in bytes; Raw is cut when Size is larger.
+	Size int `json:"-"`
 }
 
 // RawKeepBytes is how much of a rejected line Rejection.Raw keeps.

@@ -163,6 +163,9 @@ func TestDecodePredictionsOversizeLineReport(t *testing.T) {
 				if c.rejects[0].Reason != want {
 					t.Errorf("reason %q, want %q", c.rejects[0].Reason, want)
 				}
+				if c.rejects[0].Size != size {
+					t.Errorf("rejection says the line is %d bytes, want %d", c.rejects[0].Size, size)
+				}
 				if len(c.rejects[0].Raw) != min(size, RawKeepBytes) {
 					t.Errorf("raw keeps %d bytes, want %d", len(c.rejects[0].Raw), min(size, RawKeepBytes))
 				}
