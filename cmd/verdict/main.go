@@ -29,6 +29,7 @@ func commands() map[string]command {
 		"demo":    {"run verdict with synthetic production + shadow traffic (start here)", runDemo},
 		"config":  {"print the configuration reference (VERDICT_* variables)", runConfig},
 		"alarms":  {"plan, apply, export and evaluate rollback alarms", runAlarms},
+		"deploy":  {"plan, apply and watch SageMaker shadow and blue/green rollouts", runDeploy},
 	}
 }
 

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
+
+	"github.com/verdictml/verdict/deploy"
+)
+
+const deployUsage = `usage: verdict deploy <plan|apply|watch|promote-shadow|weights> [flags]
+
+Builds, validates and applies the SageMaker requests of a rollout spec (YAML,
+see docs/deploy.md).
+
+  plan            print the requests of each stage and the expected timeline
+  apply           send one stage: -stage shadow (candidate as shadow variant)
+                  or -stage shift (blue/green shift with rollback alarms)
+  watch           follow the endpoint's deployment to roll-forward, rollback
+                  (and the alarm that fired) or failure
+  promote-shadow  shift traffic from production to the candidate that ran as
+                  the shadow, with the rollout's routing and rollback alarms
+  weights         move a stable A/B split: -endpoint E -set v4=0.9,v5=0.1
+
+Run "verdict deploy <command> -help" for a command's flags.
+`
+
+func runDeploy(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(out, deployUsage)
+		if len(args) == 0 {
+			return errors.New("missing deploy command")
+		}
+		return flag.ErrHelp
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("deploy "+sub, flag.ContinueOnError)
+	fs.SetOutput(out)
+	endpointURL := fs.String("endpoint-url", "", "SageMaker endpoint URL; default from the AWS environment")
+	var (
+		specPath    = new(string)
+		stage       = new(string)
+		start       = new(string)
+		interval    = new(time.Duration)
+		timeout     = new(time.Duration)
+		cwURL       = new(string)
+		endpoint    = new(string)
+		set         = new(string)
+		watchAfter  = new(bool)
+		needRollout = true
+	)
+	switch sub {
+	case "plan":
+		fs.StringVar(specPath, "spec", "", "rollout spec file (YAML); required")
+		fs.StringVar(start, "start", "", "time the traffic shift starts, HH:MM or RFC 3339, for the timeline; default now")
+	case "apply", "promote-shadow":
+		fs.StringVar(specPath, "spec", "", "rollout spec file (YAML); required")
+		if sub == "apply" {
+			fs.StringVar(stage, "stage", "", "stage to apply: shadow or shift; required")
+		}
+		fs.BoolVar(watchAfter, "watch", false, "watch the deployment after applying")
+	case "watch":
+		fs.StringVar(specPath, "spec", "", "rollout spec file (YAML); required")
+	case "weights":
+		needRollout = false
+		fs.StringVar(endpoint, "endpoint", "", "endpoint name; required")
+		fs.StringVar(set, "set", "", "desired weights, variant=weight,...; required")
+	default:
+		fmt.Fprint(out, deployUsage)
+		return fmt.Errorf("unknown deploy command %q", sub)
+	}
+	if sub != "plan" && sub != "weights" {
+		fs.DurationVar(interval, "interval", 30*time.Second, "DescribeEndpoint polling interval while watching")
+		fs.DurationVar(timeout, "timeout", 0, "give up watching after this long; default the rollout's max execution timeout plus 30m")
+		fs.StringVar(cwURL, "cloudwatch-endpoint-url", "", "CloudWatch endpoint URL, to name the alarm that fired on rollback")
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(out, "usage: verdict deploy %s [flags]\n\nflags:\n", sub)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+
+	if !needRollout {
+		if *endpoint == "" || *set == "" {
+			fs.Usage()
+			return errors.New("-endpoint and -set are required")
+		}
+		ws, err := deploy.ParseWeights(*set)
+		if err != nil {
+			return err
+		}
+		in, err := deploy.WeightsRequest(*endpoint, ws)
+		if err != nil {
+			return err
+		}
+		sm, _, err := deployClients(ctx, *endpointURL, "")
+		if err != nil {
+			return err
+		}
+		if _, err := sm.UpdateEndpointWeightsAndCapacities(ctx, in); err != nil {
+			return fmt.Errorf("update weights of %s: %w", *endpoint, err)
+		}
+		fmt.Fprintf(out, "weights of %s set to %s; the endpoint is Updating until they take effect\n", *endpoint, *set)
+		return nil
+	}
+
+	if *specPath == "" {
+		fs.Usage()
+		return errors.New("-spec is required")
+	}
+	r, err := deploy.LoadRollout(*specPath)
+	if err != nil {
+		return err
+	}
+	if sub == "plan" {
+		return deployPlan(out, r, *start)
+	}
+
+	sm, cw, err := deployClients(ctx, *endpointURL, *cwURL)
+	if err != nil {
+		return err
+	}
+	var req *deploy.Requests
+	switch {
+	case sub == "watch":
+	case sub == "promote-shadow":
+		if req, err = r.PromoteShadowRequests(); err != nil {
+			return err
+		}
+	case *stage == string(deploy.StageShadow):
+		if req, err = r.ShadowRequests(); err != nil {
+			return err
+		}
+	case *stage == string(deploy.StageShift):
+		req = r.ShiftRequests()
+	default:
+		return fmt.Errorf("-stage %q: want shadow or shift", *stage)
+	}
+	target := r.Candidate.EndpointConfig
+	if req != nil {
+		if err := deploy.Apply(ctx, sm, req); err != nil {
+			return err
+		}
+		target = aws.ToString(req.UpdateEndpoint.EndpointConfigName)
+		slog.InfoContext(ctx, "deployment started", "endpoint", r.Endpoint, "stage", req.Stage, "endpoint_config", target)
+		fmt.Fprintf(out, "%s stage started: %s is updating to %s\n", req.Stage, r.Endpoint, target)
+		if !*watchAfter {
+			return nil
+		}
+	}
+	if *timeout == 0 {
+		*timeout = r.Traffic.MaxExecutionTimeout + 30*time.Minute
+	}
+	wctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	w := &deploy.Watcher{SageMaker: sm, CloudWatch: cw, AlarmNames: r.Alarms.Names, Interval: *interval, Out: out}
+	res, err := w.Watch(wctx, r.Endpoint, target)
+	if err != nil {
+		return err
+	}
+	if res.Outcome != deploy.RolledForward {
+		return fmt.Errorf("deployment of %s to %s %s", r.Endpoint, target, res.Outcome)
+	}
+	return nil
+}
+
+func deployPlan(out io.Writer, r *deploy.Rollout, startFlag string) error {
+	start := time.Now().Truncate(time.Minute)
+	if startFlag != "" {
+		t, err := time.Parse(time.RFC3339, startFlag)
+		if err != nil {
+			hm, err2 := time.Parse("15:04", startFlag)
+			if err2 != nil {
+				return fmt.Errorf("-start %q: want HH:MM or RFC 3339", startFlag)
+			}
+			t = time.Date(start.Year(), start.Month(), start.Day(), hm.Hour(), hm.Minute(), 0, 0, start.Location())
+		}
+		start = t
+	}
+	if shadow, err := r.ShadowRequests(); err == nil {
+		fmt.Fprintln(out, "== stage 1: shadow (verdict deploy apply -stage shadow)")
+		if err := deploy.WriteRequests(out, shadow); err != nil {
+			return err
+		}
+		fmt.Fprintln(out, "\n== stage 2: shift (verdict deploy apply -stage shift, or promote-shadow)")
+	} else {
+		fmt.Fprintln(out, "== shift (verdict deploy apply -stage shift)")
+	}
+	if err := deploy.WriteRequests(out, r.ShiftRequests()); err != nil {
+		return err
+	}
+	fmt.Fprintln(out)
+	return r.WriteTimeline(out, start)
+}
+
+// deployClients builds SageMaker and CloudWatch clients from the standard AWS
+// configuration chain, optionally pointed at other endpoints.
+func deployClients(ctx context.Context, smURL, cwURL string) (*sagemaker.Client, *cloudwatch.Client, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	sm := sagemaker.NewFromConfig(cfg, func(o *sagemaker.Options) {
+		if smURL != "" {
+			o.BaseEndpoint = aws.String(smURL)
+		}
+	})
+	cw := cloudwatch.NewFromConfig(cfg, func(o *cloudwatch.Options) {
+		if cwURL != "" {
+			o.BaseEndpoint = aws.String(cwURL)
+		}
+	})
+	return sm, cw, nil
+}
