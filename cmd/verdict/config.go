@@ -147,9 +147,30 @@ func (c settings) decoderConfig() ingest.DecoderConfig {
 		DataCapture: ingest.DataCaptureConfig{
 			Variant:    c.CaptureVariant,
 			Score:      c.CaptureScore,
-			Attributes: c.CaptureAttrs,
+			Attributes: map[string]string(c.CaptureAttrs),
 		},
 	}
+}
+
+// selectors is name=selector pairs, comma separated (selectors contain colons, so
+// envconfig's name:value map syntax cannot carry them).
+type selectors map[string]string
+
+// Decode implements envconfig.Decoder.
+func (s *selectors) Decode(v string) error {
+	m := selectors{}
+	for _, pair := range strings.Split(v, ",") {
+		if strings.TrimSpace(pair) == "" {
+			continue
+		}
+		name, sel, ok := strings.Cut(pair, "=")
+		if !ok || name == "" || sel == "" {
+			return fmt.Errorf("%q: want name=selector, e.g. merchant_category=json:mcc", pair)
+		}
+		m[strings.TrimSpace(name)] = strings.TrimSpace(sel)
+	}
+	*s = m
+	return nil
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -217,10 +217,9 @@ func (d *demoTraffic) tick(now time.Time, n int) (preds [][]byte) {
 			continue // never labeled
 		}
 		due := now.Add(time.Duration(float64(d.delay) * (0.5 + d.rng.Float64())))
-		d.schedule(due, id, fraud, due)
-		if d.rng.IntN(50) == 0 { // an analyst corrects the dispute outcome later
-			later := due.Add(d.delay)
-			d.schedule(later, id, !fraud, later)
+		d.schedule(due, id, fraud)
+		if d.rng.IntN(200) == 0 { // an analyst corrects the dispute outcome later
+			d.schedule(due.Add(d.delay), id, !fraud)
 			d.stats.corrections++
 		}
 	}
@@ -231,8 +230,9 @@ func (d *demoTraffic) tick(now time.Time, n int) (preds [][]byte) {
 	return preds
 }
 
-func (d *demoTraffic) schedule(due time.Time, id string, fraud bool, at time.Time) {
-	line, _ := json.Marshal(map[string]any{"inference_id": id, "label": fraud, "time": at.UTC().Format(time.RFC3339Nano), "source": "dispute"})
+// schedule queues a label that becomes known (and is sent) at due.
+func (d *demoTraffic) schedule(due time.Time, id string, fraud bool) {
+	line, _ := json.Marshal(map[string]any{"inference_id": id, "label": fraud, "time": due.UTC().Format(time.RFC3339Nano), "source": "dispute"})
 	i := sort.Search(len(d.pending), func(i int) bool { return d.pending[i].due.After(due) })
 	d.pending = append(d.pending, demoLabel{})
 	copy(d.pending[i+1:], d.pending[i:])
