@@ -3,6 +3,8 @@ package ingest
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -66,6 +68,11 @@ func NewDecoder(cfg DecoderConfig) (*Decoder, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The caller keeps its maps and slices; the decoder must not see later changes.
+	cfg.Thresholds = maps.Clone(cfg.Thresholds)
+	cfg.Roles = maps.Clone(cfg.Roles)
+	cfg.Variants = slices.Clone(cfg.Variants)
+	cfg.DataCapture.Attributes = maps.Clone(cfg.DataCapture.Attributes)
 	d := &Decoder{cfg: cfg}
 	if len(cfg.Variants) > 0 {
 		d.pinned = make(map[string]struct{}, len(cfg.Variants))

@@ -364,3 +364,14 @@ func TestNewDecoderRejectsBadConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestDecoderIgnoresLaterChangesToItsConfig(t *testing.T) {
+	cfg := DecoderConfig{Thresholds: map[string]float64{"v1": 0.9}, Variants: []string{"v1"}}
+	d := newTestDecoder(t, cfg)
+	cfg.Thresholds["v1"] = 0.1
+	cfg.Variants[0] = "v2"
+	p, err := d.DecodePrediction([]byte(`{"inference_id":"a","variant":"v1","score":0.5,"time":"2026-03-01T12:00:00Z"}`))
+	if err != nil || p.Threshold != 0.9 {
+		t.Errorf("got %+v, %v; want v1 accepted with threshold 0.9", p, err)
+	}
+}

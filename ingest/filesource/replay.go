@@ -79,7 +79,7 @@ type Replayer struct {
 	cfg  Config
 }
 
-// New returns a Replayer that decodes with dec and commits to sink.
+// New returns a Replayer that decodes with dec and commits to sink; both are required.
 func New(dec *ingest.Decoder, sink ingest.Sink, cfg Config) *Replayer {
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = DefaultBatchSize

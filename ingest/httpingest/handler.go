@@ -78,7 +78,8 @@ type Handler struct {
 	serve func(*Handler, http.ResponseWriter, *http.Request)
 }
 
-// Predictions returns the handler for POST /v1/predictions.
+// Predictions returns the handler for POST /v1/predictions. dec and sink are
+// required; the handler is safe for concurrent requests if sink is.
 func Predictions(dec *ingest.Decoder, sink ingest.Sink, cfg Config) *Handler {
 	return newHandler[ingest.Prediction](dec, sink, cfg)
 }
