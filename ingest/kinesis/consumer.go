@@ -40,6 +40,9 @@ type Handler interface {
 	Handle(ctx context.Context, shardID string, records []types.Record) error
 }
 
+// Record is a Kinesis record as GetRecords returns it.
+type Record = types.Record
+
 // HandlerFunc adapts a function to Handler.
 type HandlerFunc func(ctx context.Context, shardID string, records []types.Record) error
 
