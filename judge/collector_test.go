@@ -1,0 +1,125 @@
+package judge
+
+import (
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/verdictml/verdict/window"
+)
+
+// gather scrapes c through a pedantic registry (which checks every metric against
+// its description) and returns "name{label=value,...} value" lines.
+func gather(t *testing.T, c prometheus.Collector) map[string]float64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(c); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			out[series(mf.GetName(), m)] = m.GetGauge().GetValue()
+		}
+	}
+	return out
+}
+
+func series(name string, m *dto.Metric) string {
+	var lv []string
+	for _, l := range m.GetLabel() {
+		lv = append(lv, l.GetName()+"="+l.GetValue())
+	}
+	sort.Strings(lv)
+	return name + "{" + strings.Join(lv, ",") + "}"
+}
+
+func TestCollectorPublishesTheJudgementAtScrapeTime(t *testing.T) {
+	snaps := regressedSnapshots()
+	c, err := NewCollector(snaps, []Pair{
+		{Baseline: "v5", Candidate: "v6", Window: window.Span(DefaultWindow)},
+		{Baseline: "v5", Candidate: "v6", Window: window.AllTime},
+	}, Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := gather(t, c)
+	want := map[string]float64{
+		"verdict_segment_regressions{baseline=v5,candidate=v6,window=1d}":             1,
+		"verdict_judgement{baseline=v5,candidate=v6,decision=fail,window=1d}":         1,
+		"verdict_judgement{baseline=v5,candidate=v6,decision=pass,window=1d}":         0,
+		"verdict_judgement{baseline=v5,candidate=v6,decision=inconclusive,window=1d}": 0,
+		"verdict_segment_regressions{baseline=v5,candidate=v6,window=all}":            1,
+		"verdict_judgement{baseline=v5,candidate=v6,decision=fail,window=all}":        1,
+	}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
+		}
+	}
+	j, err := Judge(snaps.Snapshot(window.Span(DefaultWindow)), "v5", "v6", Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]float64{
+		"verdict_worst_segment_recall_delta{baseline=v5,candidate=v6,window=1d}":                                     *j.WorstSegmentRecallDelta,
+		"verdict_recall_delta{baseline=v5,candidate=v6,segment=,segment_key=,window=1d}":                             *j.Overall.Recall.Delta,
+		"verdict_precision_delta{baseline=v5,candidate=v6,segment=,segment_key=,window=1d}":                          *j.Overall.Precision.Delta,
+		"verdict_recall_delta{baseline=v5,candidate=v6,segment=electronics,segment_key=merchant_category,window=1d}": *j.Segments[0].Recall.Delta,
+		"verdict_score_psi{baseline=v5,candidate=v6,segment=electronics,segment_key=merchant_category,window=1d}":    *j.Segments[0].Score.PSI,
+	} {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
+		}
+	}
+	snaps.asked = snaps.asked[:2] // the Judge call above asked one more
+	if len(snaps.asked) != 2 || snaps.asked[0] != window.Span(DefaultWindow) || snaps.asked[1] != window.AllTime {
+		t.Errorf("one scrape asked %v, want one snapshot per window", snaps.asked)
+	}
+	// A second scrape reads the windows again: no cached copy.
+	gather(t, c)
+	if len(snaps.asked) != 4 {
+		t.Errorf("second scrape did not read the snapshots again (%d asks)", len(snaps.asked))
+	}
+}
+
+func TestCollectorOmitsDeltasWithoutEnoughLabels(t *testing.T) {
+	snaps := &fixedSnapshots{snap: snapshotOf(row("v5", "", 800, 200, 200, 8800), row("v6", "", 10, 1, 2, 50))}
+	c, err := NewCollector(snaps, []Pair{{Baseline: "v5", Candidate: "v6", Window: window.Span(DefaultWindow)}}, Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := gather(t, c)
+	for k := range got {
+		for _, absent := range []string{"verdict_recall_delta", "verdict_precision_delta", "verdict_worst_segment_recall_delta", "verdict_score_psi"} {
+			if strings.HasPrefix(k, absent+"{") {
+				t.Errorf("%s present with too few samples", k)
+			}
+		}
+	}
+	if got["verdict_judgement{baseline=v5,candidate=v6,decision=inconclusive,window=1d}"] != 1 ||
+		got["verdict_segment_regressions{baseline=v5,candidate=v6,window=1d}"] != 0 {
+		t.Errorf("want inconclusive and 0 regressions, got %v", got)
+	}
+}
+
+func TestRegressionsSummarizesEachPair(t *testing.T) {
+	rs, err := Regressions(regressedSnapshots(), []Pair{{Baseline: "v5", Candidate: "v6", Window: window.AllTime}}, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rs[0]
+	if r.Decision != Fail || r.Segments != 1 || r.WorstSegment.Segment != "electronics" || r.RecallDelta == nil || *r.WorstRecallDelta > -0.1 {
+		t.Errorf("summary %+v", r)
+	}
+	if _, err := Regressions(regressedSnapshots(), []Pair{{Baseline: "v5", Candidate: "v5"}}, Config{}); err == nil {
+		t.Error("want an error for a pair of one variant")
+	}
+}

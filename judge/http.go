@@ -1,0 +1,287 @@
+package judge
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/verdictml/verdict/window"
+)
+
+// Snapshots is what the judge needs from the windows: the current snapshot of one
+// window. *window.Windows implements it.
+type Snapshots interface {
+	Snapshot(span window.Span) window.Snapshot
+}
+
+// Gates: how the judge handler maps a decision to an HTTP status.
+const (
+	// GateNone (the default) always answers 200 with the decision in the body, as
+	// Argo Rollouts' web metric provider wants: it reads the body with jsonPath and
+	// treats a non-2xx answer as a measurement error, not a failure.
+	GateNone = ""
+	// GateFlagger answers 200 to let a Flagger canary proceed and 412 to halt it,
+	// since Flagger's webhooks look only at the status code.
+	GateFlagger = "flagger"
+)
+
+// Inconclusive handling under GateFlagger.
+const (
+	// InconclusiveProceed answers 200 (the default): missing evidence is not evidence
+	// of harm, so a rollout hook does not count it towards a rollback.
+	InconclusiveProceed = "proceed"
+	// InconclusiveHalt answers 412, for confirm-promotion hooks that should wait
+	// until there are enough labels to pass.
+	InconclusiveHalt = "halt"
+)
+
+// DecisionHeader carries the decision on every judge answer.
+const DecisionHeader = "X-Verdict-Decision"
+
+// maxWebhookBody bounds a Flagger webhook body.
+const maxWebhookBody = 64 << 10
+
+// ErrorBody is the JSON answer to a bad request.
+type ErrorBody struct {
+	Error     string `json:"error"`
+	Parameter string `json:"parameter,omitempty"`
+}
+
+type paramError struct{ param, msg string }
+
+func (e *paramError) Error() string { return e.param + ": " + e.msg }
+
+func badParam(param, format string, args ...any) error {
+	return &paramError{param: param, msg: fmt.Sprintf(format, args...)}
+}
+
+type handler struct {
+	snaps Snapshots
+	cfg   Config
+	log   *slog.Logger
+}
+
+func newHandler(snaps Snapshots, cfg Config, log *slog.Logger) (handler, error) {
+	if snaps == nil {
+		return handler{}, errors.New("judge: nil Snapshots")
+	}
+	if err := cfg.Validate(); err != nil {
+		return handler{}, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return handler{snaps: snaps, cfg: cfg.withDefaults(), log: log}, nil
+}
+
+// JudgeHandler serves GET /v1/judge?baseline=v5&candidate=v6&window=24h: the
+// Judgement as JSON. With gate=flagger it also accepts Flagger's webhook POST (the
+// variants and window may then come from the webhook's metadata) and answers 412
+// when the candidate must not proceed.
+type JudgeHandler struct{ h handler }
+
+// NewJudgeHandler returns the judge endpoint over snaps with cfg's thresholds.
+// log may be nil.
+func NewJudgeHandler(snaps Snapshots, cfg Config, log *slog.Logger) (*JudgeHandler, error) {
+	h, err := newHandler(snaps, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	return &JudgeHandler{h: h}, nil
+}
+
+// flaggerPayload is the part of Flagger's webhook body the judge reads.
+type flaggerPayload struct {
+	Name      string            `json:"name"`
+	Namespace string            `json:"namespace"`
+	Phase     string            `json:"phase"`
+	Metadata  map[string]string `json:"metadata"`
+}
+
+func (jh *JudgeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := jh.h
+	if !allowMethod(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
+		return
+	}
+	q := r.URL.Query()
+	if err := onlyParams(q, "baseline", "candidate", "window", "gate", "inconclusive"); err != nil {
+		h.badRequest(w, r, err)
+		return
+	}
+	gate := q.Get("gate")
+	if gate != GateNone && gate != GateFlagger {
+		h.badRequest(w, r, badParam("gate", "%q: want flagger, or omit it for a 200 answer with the decision in the body", gate))
+		return
+	}
+	if r.Method == http.MethodPost {
+		var p flaggerPayload
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxWebhookBody+1))
+		switch {
+		case err != nil:
+			h.badRequest(w, r, badParam("body", "reading the webhook body: %v", err))
+			return
+		case len(body) > maxWebhookBody:
+			h.badRequest(w, r, badParam("body", "webhook body over %d bytes", maxWebhookBody))
+			return
+		case len(strings.TrimSpace(string(body))) > 0:
+			if err := json.Unmarshal(body, &p); err != nil {
+				h.badRequest(w, r, badParam("body", "want Flagger's webhook JSON ({name, namespace, phase, metadata}): %v", err))
+				return
+			}
+		}
+		for _, k := range []string{"baseline", "candidate", "window", "inconclusive"} {
+			if !q.Has(k) && p.Metadata[k] != "" {
+				q.Set(k, p.Metadata[k])
+			}
+		}
+		if p.Name != "" {
+			h.log.Info("judge: flagger webhook", "canary", p.Namespace+"/"+p.Name, "phase", p.Phase)
+		}
+	}
+	inconclusive := q.Get("inconclusive")
+	switch {
+	case inconclusive == "":
+		inconclusive = InconclusiveProceed
+	case gate != GateFlagger:
+		h.badRequest(w, r, badParam("inconclusive", "only applies with gate=flagger"))
+		return
+	case inconclusive != InconclusiveProceed && inconclusive != InconclusiveHalt:
+		h.badRequest(w, r, badParam("inconclusive", "%q: want proceed or halt", inconclusive))
+		return
+	}
+	base, cand, span, err := h.pairParams(q)
+	if err != nil {
+		h.badRequest(w, r, err)
+		return
+	}
+	j, err := Judge(h.snaps.Snapshot(span), base, cand, h.cfg)
+	if err != nil {
+		h.badRequest(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if gate == GateFlagger && (j.Decision == Fail || (j.Decision == Inconclusive && inconclusive == InconclusiveHalt)) {
+		status = http.StatusPreconditionFailed
+	}
+	w.Header().Set(DecisionHeader, string(j.Decision))
+	h.log.Debug("judge: decision", "baseline", base, "candidate", cand, "window", span.String(), "decision", j.Decision, "reason", j.Reason)
+	writeJSON(w, r, status, j, h.log)
+}
+
+// CompareHandler serves GET /v1/compare?baseline=v5&candidate=v6&window=7d&sort=divergence:
+// the shadow Report as JSON.
+type CompareHandler struct{ h handler }
+
+// NewCompareHandler returns the shadow comparison endpoint over snaps with cfg's
+// thresholds. log may be nil.
+func NewCompareHandler(snaps Snapshots, cfg Config, log *slog.Logger) (*CompareHandler, error) {
+	h, err := newHandler(snaps, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	return &CompareHandler{h: h}, nil
+}
+
+func (ch *CompareHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := ch.h
+	if !allowMethod(w, r, http.MethodGet, http.MethodHead) {
+		return
+	}
+	q := r.URL.Query()
+	if err := onlyParams(q, "baseline", "candidate", "window", "sort"); err != nil {
+		h.badRequest(w, r, err)
+		return
+	}
+	sortBy := q.Get("sort")
+	if sortBy != "" && !slices.Contains(SortOrders(), sortBy) {
+		h.badRequest(w, r, badParam("sort", "%q: want one of %s", sortBy, strings.Join(SortOrders(), ", ")))
+		return
+	}
+	base, cand, span, err := h.pairParams(q)
+	if err != nil {
+		h.badRequest(w, r, err)
+		return
+	}
+	rep, err := Compare(h.snaps.Snapshot(span), base, cand, sortBy, h.cfg)
+	if err != nil {
+		h.badRequest(w, r, err)
+		return
+	}
+	writeJSON(w, r, http.StatusOK, rep, h.log)
+}
+
+func (h handler) pairParams(q url.Values) (base, cand string, span window.Span, err error) {
+	base, cand = q.Get("baseline"), q.Get("candidate")
+	switch {
+	case base == "":
+		return "", "", 0, badParam("baseline", "required: the variant to compare against, e.g. baseline=v5")
+	case cand == "":
+		return "", "", 0, badParam("candidate", "required: the variant being judged, e.g. candidate=v6")
+	case base == cand:
+		return "", "", 0, badParam("candidate", "%q is also the baseline", cand)
+	}
+	span = h.cfg.Window
+	if s := q.Get("window"); s != "" {
+		if span, err = window.ParseSpan(s); err != nil {
+			return "", "", 0, badParam("window", "%v", err)
+		}
+	}
+	return base, cand, span, nil
+}
+
+func onlyParams(q url.Values, known ...string) error {
+	var unknown []string
+	for k, vs := range q {
+		if !slices.Contains(known, k) {
+			unknown = append(unknown, k)
+		} else if len(vs) > 1 {
+			return badParam(k, "given %d times; give it once", len(vs))
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return badParam(unknown[0], "unknown parameter; want %s", strings.Join(known, ", "))
+	}
+	return nil
+}
+
+func allowMethod(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	if slices.Contains(methods, r.Method) {
+		return true
+	}
+	w.Header().Set("Allow", strings.Join(methods, ", "))
+	writeJSON(w, r, http.StatusMethodNotAllowed, ErrorBody{Error: fmt.Sprintf("method %s not allowed; use %s", r.Method, strings.Join(methods, " or "))}, nil)
+	return false
+}
+
+func (h handler) badRequest(w http.ResponseWriter, r *http.Request, err error) {
+	body := ErrorBody{Error: err.Error()}
+	if pe, ok := errors.AsType[*paramError](err); ok {
+		body.Parameter = pe.param
+	}
+	h.log.Debug("judge: bad request", "url", r.URL.String(), "err", err)
+	writeJSON(w, r, http.StatusBadRequest, body, h.log)
+}
+
+func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any, log *slog.Logger) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		// Every value written here is plain data; failing to encode it is a bug.
+		if log != nil {
+			log.Error("judge: encode answer", "err", err)
+		}
+		status, b = http.StatusInternalServerError, []byte(`{"error":"encoding the answer failed"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(append(b, '\n'))
+	}
+}

@@ -1,0 +1,201 @@
+package judge
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/verdictml/verdict/window"
+)
+
+// fixedSnapshots serves one snapshot for any window and records the windows asked.
+type fixedSnapshots struct {
+	snap  window.Snapshot
+	asked []window.Span
+}
+
+func (f *fixedSnapshots) Snapshot(span window.Span) window.Snapshot {
+	f.asked = append(f.asked, span)
+	s := f.snap
+	s.Span = span
+	return s
+}
+
+func regressedSnapshots() *fixedSnapshots {
+	return &fixedSnapshots{snap: simSnapshot(1, categories(), regress(categories(), "electronics", 0.60))}
+}
+
+func healthySnapshots() *fixedSnapshots {
+	return &fixedSnapshots{snap: simSnapshot(1, categories(), categories())}
+}
+
+func serve(t *testing.T, h http.Handler, method, target, body string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(method, target, strings.NewReader(body))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestJudgeHandlerGates(t *testing.T) {
+	few := &fixedSnapshots{snap: snapshotOf(row("v5", "", 800, 200, 200, 8800), row("v6", "", 10, 1, 2, 50))}
+	for _, tc := range []struct {
+		name       string
+		snaps      *fixedSnapshots
+		method     string
+		target     string
+		body       string
+		wantStatus int
+		wantDec    Decision
+	}{
+		{"argo: a fail is still 200 with the decision in the body", regressedSnapshots(), "GET",
+			"/v1/judge?baseline=v5&candidate=v6&window=24h", "", 200, Fail},
+		{"argo: pass", healthySnapshots(), "GET", "/v1/judge?baseline=v5&candidate=v6", "", 200, Pass},
+		{"flagger: fail halts with 412", regressedSnapshots(), "GET",
+			"/v1/judge?baseline=v5&candidate=v6&gate=flagger", "", 412, Fail},
+		{"flagger: pass proceeds with 200", healthySnapshots(), "GET",
+			"/v1/judge?baseline=v5&candidate=v6&gate=flagger", "", 200, Pass},
+		{"flagger: inconclusive proceeds by default", few, "GET",
+			"/v1/judge?baseline=v5&candidate=v6&gate=flagger", "", 200, Inconclusive},
+		{"flagger: inconclusive halts when asked", few, "GET",
+			"/v1/judge?baseline=v5&candidate=v6&gate=flagger&inconclusive=halt", "", 412, Inconclusive},
+		{"flagger: webhook POST takes the variants from metadata", regressedSnapshots(), "POST",
+			"/v1/judge?gate=flagger",
+			`{"name":"fraud","namespace":"prod","phase":"Progressing","checksum":"abc","metadata":{"baseline":"v5","candidate":"v6","window":"1h"}}`,
+			412, Fail},
+		{"flagger: query parameters win over metadata", healthySnapshots(), "POST",
+			"/v1/judge?gate=flagger&baseline=v5&candidate=v6",
+			`{"name":"fraud","metadata":{"baseline":"nope","candidate":"nope2"}}`, 200, Pass},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, err := NewJudgeHandler(tc.snaps, Config{}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := serve(t, h, tc.method, tc.target, tc.body)
+			if rec.Code != tc.wantStatus {
+				t.Errorf("status %d, want %d: %s", rec.Code, tc.wantStatus, rec.Body)
+			}
+			var j struct {
+				Decision Decision `json:"decision"`
+				Reason   string   `json:"reason"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &j); err != nil {
+				t.Fatalf("body is not JSON: %v\n%s", err, rec.Body)
+			}
+			if j.Decision != tc.wantDec || rec.Header().Get(DecisionHeader) != string(tc.wantDec) {
+				t.Errorf("decision %q (header %q), want %q: %s", j.Decision, rec.Header().Get(DecisionHeader), tc.wantDec, j.Reason)
+			}
+			if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+				t.Errorf("content type %q", ct)
+			}
+		})
+	}
+}
+
+func TestJudgeHandlerAsksForTheRequestedWindow(t *testing.T) {
+	snaps := healthySnapshots()
+	h, err := NewJudgeHandler(snaps, Config{Window: window.Span(3600e9)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(t, h, "GET", "/v1/judge?baseline=v5&candidate=v6&window=7d", "")
+	serve(t, h, "GET", "/v1/judge?baseline=v5&candidate=v6", "")
+	if len(snaps.asked) != 2 || snaps.asked[0].String() != "7d" || snaps.asked[1].String() != "1h" {
+		t.Errorf("windows asked %v, want [7d 1h] (the default from Config.Window)", snaps.asked)
+	}
+}
+
+func TestHandlersRejectBadParametersNamingThem(t *testing.T) {
+	jh, err := NewJudgeHandler(healthySnapshots(), Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := NewCompareHandler(healthySnapshots(), Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, method, target, body string
+		h                          http.Handler
+		status                     int
+		param                      string
+	}{
+		{"missing baseline", "GET", "/v1/judge?candidate=v6", "", jh, 400, "baseline"},
+		{"missing candidate", "GET", "/v1/judge?baseline=v5", "", jh, 400, "candidate"},
+		{"same variant twice", "GET", "/v1/judge?baseline=v5&candidate=v5", "", jh, 400, "candidate"},
+		{"unparseable window", "GET", "/v1/judge?baseline=v5&candidate=v6&window=yesterday", "", jh, 400, "window"},
+		{"negative window", "GET", "/v1/judge?baseline=v5&candidate=v6&window=-1h", "", jh, 400, "window"},
+		{"unknown gate", "GET", "/v1/judge?baseline=v5&candidate=v6&gate=spinnaker", "", jh, 400, "gate"},
+		{"inconclusive without flagger gate", "GET", "/v1/judge?baseline=v5&candidate=v6&inconclusive=halt", "", jh, 400, "inconclusive"},
+		{"unknown inconclusive mode", "GET", "/v1/judge?baseline=v5&candidate=v6&gate=flagger&inconclusive=maybe", "", jh, 400, "inconclusive"},
+		{"misspelt parameter", "GET", "/v1/judge?baseline=v5&candiate=v6", "", jh, 400, "candiate"},
+		{"repeated parameter", "GET", "/v1/judge?baseline=v5&baseline=v4&candidate=v6", "", jh, 400, "baseline"},
+		{"malformed webhook body", "POST", "/v1/judge?gate=flagger", "{not json", jh, 400, "body"},
+		{"oversize webhook body", "POST", "/v1/judge?gate=flagger", `{"name":"` + strings.Repeat("x", maxWebhookBody) + `"}`, jh, 400, "body"},
+		{"judge refuses DELETE", "DELETE", "/v1/judge?baseline=v5&candidate=v6", "", jh, 405, ""},
+		{"compare: unknown sort", "GET", "/v1/compare?baseline=v5&candidate=v6&sort=vibes", "", ch, 400, "sort"},
+		{"compare: missing candidate", "GET", "/v1/compare?baseline=v5", "", ch, 400, "candidate"},
+		{"compare: gate is not a compare parameter", "GET", "/v1/compare?baseline=v5&candidate=v6&gate=flagger", "", ch, 400, "gate"},
+		{"compare refuses POST", "POST", "/v1/compare?baseline=v5&candidate=v6", "", ch, 405, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := serve(t, tc.h, tc.method, tc.target, tc.body)
+			if rec.Code != tc.status {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tc.status, rec.Body)
+			}
+			var e ErrorBody
+			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error == "" {
+				t.Fatalf("want a JSON error body, got %s (%v)", rec.Body, err)
+			}
+			if e.Parameter != tc.param {
+				t.Errorf("parameter %q, want %q (%s)", e.Parameter, tc.param, e.Error)
+			}
+		})
+	}
+}
+
+func TestConstructorsRejectBadSetup(t *testing.T) {
+	if _, err := NewJudgeHandler(nil, Config{}, nil); err == nil {
+		t.Error("nil snapshots accepted")
+	}
+	if _, err := NewCompareHandler(healthySnapshots(), Config{Alpha: 2}, nil); err == nil || !strings.Contains(err.Error(), "Alpha") {
+		t.Errorf("bad alpha: %v", err)
+	}
+	if _, err := NewCollector(healthySnapshots(), []Pair{{Baseline: "v5", Candidate: "v5"}}, Config{}, nil); err == nil {
+		t.Error("pair of one variant accepted")
+	}
+}
+
+func TestCompareHandlerSortsByDivergence(t *testing.T) {
+	// The candidate's electronics scores moved; that segment diverges most.
+	h, err := NewCompareHandler(regressedSnapshots(), Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := serve(t, h, "GET", "/v1/compare?baseline=v5&candidate=v6&window=7d", "")
+	if rec.Code != 200 {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	var rep Report
+	if err := json.Unmarshal(rec.Body.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Window != "7d" || rep.Sort != SortDivergence || len(rep.Segments) != 6 {
+		t.Fatalf("report window %s sort %s segments %d", rep.Window, rep.Sort, len(rep.Segments))
+	}
+	if rep.Segments[0].Segment != "electronics" {
+		t.Errorf("first segment %s, want electronics", rep.Segments[0].Segment)
+	}
+	for i := 1; i < len(rep.Segments); i++ {
+		if *rep.Segments[i].PSI > *rep.Segments[i-1].PSI {
+			t.Errorf("segments not in PSI order at %d", i)
+		}
+	}
+	first := rep.Segments[0]
+	if first.Baseline.Predictions == 0 || first.Candidate.MeanScore == nil || first.RecallPValue == nil || first.Decision != Fail {
+		t.Errorf("row lacks numbers: %+v", first)
+	}
+}
