@@ -1,0 +1,368 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/verdictml/verdict/ingest"
+	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/labels/embedded"
+	"github.com/verdictml/verdict/window"
+)
+
+func runBench(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(out)
+	inferences := fs.Int("inferences", 1_000_000, "inferences in the throughput run (each gets a production and a shadow prediction and one label)")
+	batch := fs.Int("batch", 1000, "events per commit in the throughput run")
+	pending := fs.Int("pending", 3_000_000, "unlabeled predictions to accumulate in the memory run")
+	samples := fs.Int("latency-samples", 300, "labels timed in the label-to-visible run")
+	dir := fs.String("dir", "", "directory for the stores (default: a temporary directory, removed after)")
+	only := fs.String("only", "throughput,latency,memory", "which runs, comma separated")
+	fs.Usage = func() {
+		fmt.Fprint(out, `usage: verdict bench [flags]
+
+Measures the embedded path on this machine and prints Markdown for BENCHMARKS.md:
+  throughput  predictions (production + shadow) then labels in random order, applied in
+              batches through the real join and pebble store (fsync per commit)
+  latency     label-to-visible over HTTP: POST one label, poll GET /v1/metrics until the
+              count moves, while background traffic runs
+  memory      Go heap and RSS as unlabeled (pending) predictions accumulate on disk
+
+flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	base := *dir
+	if base == "" {
+		tmp, err := os.MkdirTemp("", "verdict-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		base = tmp
+	}
+	runs := strings.Split(*only, ",")
+	fmt.Fprintf(out, "## verdict bench (%s, %d CPUs, %s)\n\n", runtime.GOOS+"/"+runtime.GOARCH, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02"))
+	if slices.Contains(runs, "throughput") {
+		if err := benchThroughput(ctx, out, base+"/throughput", *inferences, *batch); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(runs, "latency") {
+		if err := benchLatency(ctx, out, base+"/latency", *samples); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(runs, "memory") {
+		if err := benchMemory(ctx, out, base+"/memory", *pending, *batch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func benchPrediction(i int, variant string, rng *rand.Rand, at time.Time) ingest.Prediction {
+	role := ingest.RoleProduction
+	if variant == "v6" {
+		role = ingest.RoleShadow
+	}
+	return ingest.Prediction{
+		InferenceID: "txn-" + strconv.Itoa(i), Variant: variant, Role: role, Score: rng.Float64(), Threshold: 0.5,
+		Time: at, Attributes: map[string]string{"merchant_category": demoCategories[i%len(demoCategories)].name},
+	}
+}
+
+func openBenchJoin(ctx context.Context, dir string, sync bool) (*embedded.Store, *labels.Join, *window.Windows, error) {
+	st, err := embedded.Open(dir, embedded.Options{NoSync: !sync})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	w := window.New(5*time.Minute, 7*24*time.Hour)
+	j, err := labels.Open(ctx, st, labels.Config{SegmentKeys: []string{"merchant_category"}}, w)
+	if err != nil {
+		st.Close()
+		return nil, nil, nil, err
+	}
+	return st, j, w, nil
+}
+
+// progress prints a carriage-return progress line to stderr.
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "\r"+format+"   ", args...)
+}
+
+func benchThroughput(ctx context.Context, out io.Writer, dir string, n, batch int) error {
+	st, j, w, err := openBenchJoin(ctx, dir, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rng := rand.New(rand.NewPCG(1, 2))
+	now := time.Now()
+	apply := func(b ingest.Batch) error {
+		_, err := j.Apply(ctx, b)
+		return err
+	}
+	start := time.Now()
+	var b ingest.Batch
+	for i := range n {
+		b.Predictions = append(b.Predictions, benchPrediction(i, "v5", rng, now), benchPrediction(i, "v6", rng, now))
+		if len(b.Predictions) >= batch {
+			if err := apply(b); err != nil {
+				return err
+			}
+			b.Predictions = b.Predictions[:0]
+			if i%50000 == 0 {
+				progress("throughput: %d/%d inferences predicted", i, n)
+			}
+		}
+	}
+	if err := apply(b); err != nil {
+		return err
+	}
+	predDur := time.Since(start)
+	order := rng.Perm(n)
+	start = time.Now()
+	b = ingest.Batch{}
+	for k, i := range order {
+		b.Labels = append(b.Labels, ingest.Label{InferenceID: "txn-" + strconv.Itoa(i), Positive: rng.IntN(20) == 0, Time: now.Add(time.Hour)})
+		if len(b.Labels) >= batch {
+			if err := apply(b); err != nil {
+				return err
+			}
+			b.Labels = b.Labels[:0]
+			if k%50000 == 0 {
+				progress("throughput: %d/%d labels", k, n)
+			}
+		}
+	}
+	if err := apply(b); err != nil {
+		return err
+	}
+	labelDur := time.Since(start)
+	fmt.Fprint(os.Stderr, "\r\033[K")
+	row, _ := w.Snapshot(window.AllTime).Row(labels.Key{Variant: "v5"})
+	if row.Counts.Resolved() != int64(n) {
+		return fmt.Errorf("bench: %d resolved after labeling %d inferences", row.Counts.Resolved(), n)
+	}
+	preds, lbls := 2*n, n
+	fmt.Fprintf(out, "### Throughput: embedded join store (fsync per commit, batches of %d)\n\n", batch)
+	fmt.Fprintln(out, "| phase | events | seconds | events/s |")
+	fmt.Fprintln(out, "|---|---:|---:|---:|")
+	fmt.Fprintf(out, "| predictions (v5 + shadow v6, new ids) | %d | %.2f | %.0f |\n", preds, predDur.Seconds(), float64(preds)/predDur.Seconds())
+	fmt.Fprintf(out, "| labels (random order, each resolves 2 predictions) | %d | %.2f | %.0f |\n", lbls, labelDur.Seconds(), float64(lbls)/labelDur.Seconds())
+	total := predDur + labelDur
+	fmt.Fprintf(out, "| **mixed: all prediction + label events** | %d | %.2f | **%.0f** |\n\n", preds+lbls, total.Seconds(), float64(preds+lbls)/total.Seconds())
+	return nil
+}
+
+func benchLatency(ctx context.Context, out io.Writer, dir string, samples int) error {
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	cfg.DataDir = dir
+	cfg.Addr = "127.0.0.1:0"
+	cfg.SegmentKeys = []string{"merchant_category"}
+	svc, err := openService(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		svc.close()
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- svc.run(ctx, ln) }()
+	defer func() { cancel(); <-done }()
+	base := "http://" + ln.Addr().String()
+	client := &http.Client{Timeout: 10 * time.Second}
+	post := func(path string, lines []string) error {
+		resp, err := client.Post(base+path, "application/x-ndjson", strings.NewReader(strings.Join(lines, "\n")))
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("POST %s: %s", path, resp.Status)
+		}
+		return nil
+	}
+	tp := func() (int64, error) {
+		resp, err := client.Get(base + "/v1/metrics?window=all&variant=v5")
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		var r struct{ Variants []struct{ TP int64 } }
+		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+			return 0, err
+		}
+		if len(r.Variants) == 0 {
+			return 0, nil
+		}
+		return r.Variants[0].TP, nil
+	}
+	now := time.Now().UTC()
+	predLine := func(id, variant string, score float64) string {
+		b, _ := json.Marshal(map[string]any{"inference_id": id, "variant": variant, "score": score, "time": now.Format(time.RFC3339Nano), "attributes": map[string]string{"merchant_category": "travel"}})
+		return string(b)
+	}
+	// The inferences whose labels are timed, predicted up front.
+	var lines []string
+	for i := range samples {
+		lines = append(lines, predLine(fmt.Sprintf("timed-%d", i), "v5", 0.99))
+	}
+	if err := post("/v1/predictions", lines); err != nil {
+		return err
+	}
+	// Background traffic: ~4,000 events/s of other predictions and labels.
+	bg, stopBG := context.WithCancel(ctx)
+	defer stopBG()
+	go func() {
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for k := 0; bg.Err() == nil; k++ {
+			<-t.C
+			var ps, ls []string
+			for i := range 20 {
+				id := fmt.Sprintf("bg-%d-%d", k, i)
+				ps = append(ps, predLine(id, "v5", 0.2), predLine(id, "v6", 0.3))
+				ls = append(ls, fmt.Sprintf(`{"inference_id":"bg-%d-%d","label":false,"time":%q}`, k, i, now.Format(time.RFC3339Nano)))
+			}
+			post("/v1/predictions", ps)
+			post("/v1/labels", ls)
+		}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	var lat []time.Duration
+	for i := range samples {
+		before, err := tp()
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		if err := post("/v1/labels", []string{fmt.Sprintf(`{"inference_id":"timed-%d","label":true,"time":%q}`, i, now.Format(time.RFC3339Nano))}); err != nil {
+			return err
+		}
+		for {
+			n, err := tp()
+			if err != nil {
+				return err
+			}
+			if n > before {
+				break
+			}
+			if time.Since(start) > 5*time.Second {
+				return fmt.Errorf("label timed-%d not visible after 5s", i)
+			}
+		}
+		lat = append(lat, time.Since(start))
+		if i%50 == 0 {
+			progress("latency: %d/%d labels timed", i, samples)
+		}
+	}
+	fmt.Fprint(os.Stderr, "\r\033[K")
+	slices.Sort(lat)
+	q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	fmt.Fprintf(out, "### Label-to-visible latency over HTTP (%d labels, background ~4,000 events/s)\n\n", samples)
+	fmt.Fprintln(out, "From sending `POST /v1/labels` to `GET /v1/metrics` showing the new TP (fsync per commit).")
+	fmt.Fprintln(out)
+	fmt.Fprintln(out, "| p50 | p90 | p99 | max |")
+	fmt.Fprintln(out, "|---:|---:|---:|---:|")
+	fmt.Fprintf(out, "| %s | %s | %s | %s |\n\n", ms(q(0.5)), ms(q(0.9)), ms(q(0.99)), ms(lat[len(lat)-1]))
+	return nil
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+func benchMemory(ctx context.Context, out io.Writer, dir string, pending, batch int) error {
+	st, j, _, err := openBenchJoin(ctx, dir, false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rng := rand.New(rand.NewPCG(3, 4))
+	now := time.Now()
+	fmt.Fprintf(out, "### Memory as pending (unlabeled) predictions accumulate\n\n")
+	fmt.Fprintln(out, "Go heap in use after a GC, and the process's resident set; the store's block cache is 128 MiB and its memtable up to 64 MiB, both bounded.")
+	fmt.Fprintln(out)
+	fmt.Fprintln(out, "| pending predictions | Go heap in use | RSS | store on disk |")
+	fmt.Fprintln(out, "|---:|---:|---:|---:|")
+	step := max(pending/6, batch)
+	var b ingest.Batch
+	for i := 0; i < pending; {
+		for k := 0; k < batch && i < pending; k++ {
+			b.Predictions = append(b.Predictions, benchPrediction(i, "v5", rng, now))
+			i++
+		}
+		if _, err := j.Apply(ctx, b); err != nil {
+			return err
+		}
+		b.Predictions = b.Predictions[:0]
+		if i%step == 0 || i == pending {
+			runtime.GC()
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			fmt.Fprintf(out, "| %d | %s | %s | %s |\n", i, mib(int64(m.HeapInuse)), mib(rss()), mib(dirSize(dir)))
+			progress("memory: %d/%d pending", i, pending)
+		}
+	}
+	fmt.Fprint(os.Stderr, "\r\033[K")
+	fmt.Fprintln(out)
+	return nil
+}
+
+func mib(b int64) string {
+	if b < 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20))
+}
+
+// rss reads the resident set size from /proc (Linux); -1 elsewhere.
+func rss() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if f := strings.Fields(string(line)); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return -1
+}
+
+func dirSize(dir string) int64 {
+	var n int64
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && !e.IsDir() {
+			n += info.Size()
+		}
+	}
+	return n
+}
