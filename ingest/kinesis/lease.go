@@ -101,9 +101,13 @@ func (t *leaseTable) ensure(ctx context.Context) error {
 	return waitTableActive(ctx, t.api, t.table)
 }
 
+type tableDescriber interface {
+	DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, opts ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
+}
+
 // waitTableActive polls DescribeTable until the table is ACTIVE. (The SDK's waiter
 // starts at a 20 s delay, far too slow for emulators and tests.)
-func waitTableActive(ctx context.Context, api LeaseTableAPI, table string) error {
+func waitTableActive(ctx context.Context, api tableDescriber, table string) error {
 	delay := 50 * time.Millisecond
 	for {
 		out, err := api.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
