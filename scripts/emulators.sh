@@ -92,7 +92,14 @@ free_port() {
   node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{process.stdout.write(String(s.address().port));s.close()})'
 }
 
-alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# alive PIDFILE NAME: the pid in PIDFILE runs and is NAME's process (not a recycled pid).
+alive() {
+  [[ -f $1 ]] || return 1
+  local pid
+  pid="$(cat "$1")"
+  kill -0 "$pid" 2>/dev/null || return 1
+  [[ ! -r /proc/$pid/cmdline ]] || tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "$2"
+}
 
 # answers URL: true once an HTTP server answers on URL (any status).
 answers() {
@@ -107,7 +114,7 @@ wait_for() { # name url pidfile log
   local i
   for ((i = 0; i < 150; i++)); do
     answers "$2" && return 0
-    alive "$3" || { tail -n 30 "$4" >&2; die "$1 exited during start (log: $4)"; }
+    alive "$3" "$1" || { tail -n 30 "$4" >&2; die "$1 exited during start (log: $4)"; }
     sleep 0.1
   done
   tail -n 30 "$4" >&2
@@ -116,7 +123,7 @@ wait_for() { # name url pidfile log
 
 start_kinesalite() {
   local pidf="$RUN_DIR/kinesalite.pid" log="$RUN_DIR/kinesalite.log" port
-  if alive "$pidf" && [[ -f $RUN_DIR/kinesalite.port ]]; then return 0; fi
+  if alive "$pidf" kinesalite && [[ -f $RUN_DIR/kinesalite.port ]]; then return 0; fi
   port="${VERDICT_KINESALITE_PORT:-$(free_port)}"
   # kinesalite's CLI listens on all interfaces; start it from Node on loopback only, with
   # an in-memory store and short state-change delays so tests need not wait 500 ms.
@@ -136,7 +143,7 @@ start_kinesalite() {
 
 start_kumo() {
   local pidf="$RUN_DIR/kumo.pid" log="$RUN_DIR/kumo.log" port
-  if alive "$pidf" && [[ -f $RUN_DIR/kumo.port ]]; then return 0; fi
+  if alive "$pidf" kumo && [[ -f $RUN_DIR/kumo.port ]]; then return 0; fi
   port="${VERDICT_KUMO_PORT:-$(free_port)}"
   nohup "$KUMO_BIN" --host 127.0.0.1 --port "$port" >"$log" 2>&1 &
   echo $! >"$pidf"
@@ -164,7 +171,7 @@ cmd_start() {
 }
 
 cmd_env() {
-  alive "$RUN_DIR/kinesalite.pid" && alive "$RUN_DIR/kumo.pid" && [[ -f $ENV_FILE ]] ||
+  alive "$RUN_DIR/kinesalite.pid" kinesalite && alive "$RUN_DIR/kumo.pid" kumo && [[ -f $ENV_FILE ]] ||
     die "emulators are not running (run dir $RUN_DIR): run 'scripts/emulators.sh start'"
   cat "$ENV_FILE"
 }
@@ -173,7 +180,7 @@ stop_one() { # name
   local pidf="$RUN_DIR/$1.pid" pid i
   [[ -f $pidf ]] || return 0
   pid="$(cat "$pidf")"
-  if kill -0 "$pid" 2>/dev/null; then
+  if alive "$pidf" "$1"; then
     kill "$pid" 2>/dev/null || true
     for ((i = 0; i < 50; i++)); do
       kill -0 "$pid" 2>/dev/null || break
@@ -193,7 +200,7 @@ cmd_stop() {
 cmd_status() {
   local name
   for name in kinesalite kumo; do
-    if alive "$RUN_DIR/$name.pid"; then
+    if alive "$RUN_DIR/$name.pid" "$name"; then
       echo "$name: running (pid $(cat "$RUN_DIR/$name.pid"), port $(cat "$RUN_DIR/$name.port" 2>/dev/null))"
     else
       echo "$name: stopped"
