@@ -591,3 +591,48 @@ func TestCrashAnywhereThenResendGivesTheRecount(t *testing.T) {
 	pc, _ := prometheusCounts(t, s)
 	compareCounts(t, "/metrics after restart", pc, want)
 }
+
+func TestReplayFilesTwiceThenServeGivesTheRecount(t *testing.T) {
+	dir := t.TempDir()
+	sc := newScenario(3, 800)
+	var pl, ll []string
+	for _, p := range sc.preds {
+		pl = append(pl, p.line())
+	}
+	pl = append(pl, `{"inference_id": "broken", "score": 2}`, strings.Repeat("x", 70000))
+	for _, l := range sc.labels {
+		ll = append(ll, l.line())
+	}
+	pf, lf, dead := filepath.Join(dir, "p.ndjson"), filepath.Join(dir, "l.ndjson"), filepath.Join(dir, "dead.ndjson")
+	if err := os.WriteFile(pf, []byte(strings.Join(pl, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(lf, []byte(strings.Join(ll, "\r\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "store")
+	for run := range 2 {
+		cmd := exec.Command(verdictBinary(t), "replay", "--predictions", pf, "--labels", lf, "--dead-letters", dead, "--quiet")
+		cmd.Env = append(os.Environ(), "VERDICT_DATA_DIR="+data, "VERDICT_SEGMENT_KEYS=merchant_category")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("replay run %d: %v\n%s", run, err, out)
+		}
+		if want := fmt.Sprintf("%d rejected", 2); !strings.Contains(string(out), want) {
+			t.Errorf("replay run %d output lacks %q:\n%s", run, want, out)
+		}
+		if run == 1 && !strings.Contains(string(out), fmt.Sprintf("%d accepted (%d duplicates)", len(sc.preds), len(sc.preds))) {
+			t.Errorf("second replay should find every prediction a duplicate:\n%s", out)
+		}
+	}
+	deadLines, err := os.ReadFile(dead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(deadLines), "\n"); n != 2 || !strings.Contains(string(deadLines), "oversize_line") {
+		t.Errorf("dead letters of the last run: %d lines, want 2 incl. oversize_line:\n%.400s", n, deadLines)
+	}
+	s := startServer(t, data)
+	got, _ := metricsAPI(t, s, "")
+	compareCounts(t, "after replaying twice", got, sc.recount(0.5))
+}

@@ -28,6 +28,7 @@ func commands() map[string]command {
 		"serve":   {"run verdict on the embedded default (HTTP ingest, query API, /metrics)", runServe},
 		"demo":    {"run verdict with synthetic production + shadow traffic (start here)", runDemo},
 		"config":  {"print the configuration reference (VERDICT_* variables)", runConfig},
+		"replay":  {"replay recorded predictions and labels (files or stdin) into the embedded store", runReplay},
 		"bench":   {"measure throughput, label-to-visible latency and memory of the embedded path", runBench},
 		"alarms":  {"plan, apply, export and evaluate rollback alarms", runAlarms},
 		"deploy":  {"plan, apply and watch SageMaker shadow and blue/green rollouts", runDeploy},
