@@ -1,0 +1,150 @@
+package judge
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/window"
+)
+
+func regressedReport(t *testing.T) Report {
+	t.Helper()
+	rep, err := Compare(regressedSnapshots().snap, "v5", "v6", "", Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func TestWriteReportFormats(t *testing.T) {
+	rep := regressedReport(t)
+	for _, tc := range []struct {
+		format string
+		check  func(t *testing.T, out string)
+	}{
+		{FormatTable, func(t *testing.T, out string) {
+			for _, want := range []string{"candidate v6 against baseline v5", "decision: FAIL", "merchant_category=electronics", "overall", "Δ RECALL"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("table lacks %q:\n%s", want, out)
+				}
+			}
+			lines := strings.Split(out, "\n")
+			if !strings.HasPrefix(lines[5], "merchant_category=electronics") {
+				t.Errorf("most divergent segment not first after overall: %q", lines[5])
+			}
+		}},
+		{FormatJSON, func(t *testing.T, out string) {
+			var back Report
+			if err := json.Unmarshal([]byte(out), &back); err != nil || back.Decision != Fail || len(back.Segments) != 6 {
+				t.Errorf("JSON does not round-trip: %v", err)
+			}
+		}},
+		{FormatCSV, func(t *testing.T, out string) {
+			recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(recs) != 8 || len(recs[0]) != len(csvHeader) || recs[1][0] != "overall" || recs[2][2] != "electronics" {
+				t.Errorf("csv shape: %d rows, first %v", len(recs), recs[:2])
+			}
+		}},
+		{FormatHTML, func(t *testing.T, out string) {
+			for _, want := range []string{"<!DOCTYPE html>", "<svg", "Recall by segment", "electronics", `class="decision fail"`} {
+				if !strings.Contains(out, want) {
+					t.Errorf("html lacks %q", want)
+				}
+			}
+			for _, banned := range []string{"<script", "src=", "href=", "http://", "https://", "@import"} {
+				if strings.Contains(out, banned) {
+					t.Errorf("html is not self-contained: contains %q", banned)
+				}
+			}
+		}},
+	} {
+		t.Run(tc.format, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := WriteReport(&b, rep, tc.format); err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, b.String())
+		})
+	}
+	if err := WriteReport(&bytes.Buffer{}, rep, "pdf"); err == nil || !strings.Contains(err.Error(), `format "pdf"`) {
+		t.Errorf("unknown format: %v", err)
+	}
+}
+
+func TestHTMLReportEscapesSegmentNames(t *testing.T) {
+	var c labels.Counts
+	c.Predictions, c.TP, c.FN, c.Flagged = 10, 5, 5, 5
+	c.Bins[5] = 10
+	k := func(v string) labels.Key {
+		return labels.Key{Variant: v, SegmentKey: "merchant_category", Segment: `<script>alert("x")</script>`}
+	}
+	snap := window.Snapshot{Rows: []window.Row{{Key: k("v5"), Counts: c}, {Key: k("v6"), Counts: c}}}
+	rep, err := Compare(snap, "v5", "v6", "", Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := WriteReport(&b, rep, FormatHTML); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "<script") {
+		t.Error("segment name rendered unescaped")
+	}
+}
+
+func TestFetchReportFromARunningServer(t *testing.T) {
+	ch, err := NewCompareHandler(regressedSnapshots(), Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer s3cret" {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"error":"wrong bearer token"}`))
+			return
+		}
+		if r.URL.Path != "/v1/compare" {
+			http.NotFound(w, r)
+			return
+		}
+		ch.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		req     CompareRequest
+		wantErr string
+	}{
+		{"fetches and decodes", CompareRequest{Server: srv.URL + "/", Token: "s3cret", Baseline: "v5", Candidate: "v6", Window: "7d", Sort: "recall"}, ""},
+		{"names the server's complaint", CompareRequest{Server: srv.URL, Token: "s3cret", Baseline: "v5", Candidate: "v6", Window: "soon"}, `400 Bad Request: window: window "soon"`},
+		{"reports a refused token", CompareRequest{Server: srv.URL, Token: "nope", Baseline: "v5", Candidate: "v6"}, "401 Unauthorized: wrong bearer token"},
+		{"rejects a server that is not a URL", CompareRequest{Server: "127.0.0.1:8080", Baseline: "v5", Candidate: "v6"}, `server "127.0.0.1:8080"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep, raw, err := FetchReport(ctx, srv.Client(), tc.req)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Window != "7d" || rep.Sort != "recall" || rep.Segments[0].Segment != "electronics" || !json.Valid(raw) {
+				t.Errorf("report window %s sort %s first %s", rep.Window, rep.Sort, rep.Segments[0].Segment)
+			}
+		})
+	}
+}
