@@ -133,6 +133,16 @@ start_kinesalite() {
       createStreamMs: 10, deleteStreamMs: 10, updateStreamMs: 10, shardLimit: 100,
     });
     server.on("error", err => { console.error(err); process.exit(1) });
+    // kinesalite rethrows a request stream error, so a client that cancels a call
+    // mid-request (a consumer shutting down) would kill the emulator: survive that.
+    process.on("uncaughtException", err => {
+      if (err && (err.code === "ECONNRESET" || err.message === "aborted")) {
+        console.error("kinesalite: a client aborted a request: " + err.message);
+        return;
+      }
+      console.error(err);
+      process.exit(1);
+    });
     server.listen(port, "127.0.0.1", () => console.log("kinesalite listening on 127.0.0.1:" + port));
     for (const s of ["SIGTERM", "SIGINT"]) process.on(s, () => process.exit(0));
   ' "$port" >"$log" 2>&1 &

@@ -419,7 +419,10 @@ func (c *Consumer) balance(ctx context.Context) {
 			owner = c.cfg.WorkerID // ours; our own renewals may race this read
 		}
 		expired := owner != "" && now.Sub(c.observed[l.ShardID].since) > c.cfg.LeaseDuration
-		if owner == c.cfg.WorkerID && !heldNow[l.ShardID] {
+		switch {
+		case heldNow[l.ShardID]:
+			expired = false // renewAll decides about our own leases
+		case owner == c.cfg.WorkerID:
 			expired = true // a previous incarnation of this worker held it
 		}
 		views = append(views, leaseView{
@@ -492,7 +495,7 @@ func (c *Consumer) acquire(ctx context.Context, observed lease, steal bool) {
 }
 
 // renewAll renews every held lease. A lease whose renewal fails its condition was taken
-// by another worker: its shard stops at once. One that cannot be renewed for a whole
+// by another worker: its shard stops at once. One that cannot be renewed for almost a
 // lease duration is given up too, before any other worker may consider it expired.
 func (c *Consumer) renewAll(ctx context.Context) {
 	c.mu.Lock()
@@ -508,15 +511,18 @@ func (c *Consumer) renewAll(ctx context.Context) {
 			continue
 		}
 		sent := time.Now()
-		counter, err := c.leases.renew(ctx, h.lease)
+		renewCtx, cancel := context.WithTimeout(ctx, c.cfg.RenewInterval)
+		counter, err := c.leases.renew(renewCtx, h.lease)
+		cancel()
 		switch {
 		case err == nil:
 			h.lease.Counter = counter
 			h.renewed = sent
 		case errors.Is(err, errLeaseLost):
 			c.loseLocked(ctx, h, err)
-		case time.Since(h.renewed) >= c.cfg.LeaseDuration:
-			c.loseLocked(ctx, h, fmt.Errorf("no successful renewal for %v: %w", c.cfg.LeaseDuration, err))
+		case time.Since(h.renewed)+c.cfg.RenewInterval >= c.cfg.LeaseDuration:
+			// Give up one renew interval before others may see the lease expired.
+			c.loseLocked(ctx, h, fmt.Errorf("no successful renewal for %v: %w", time.Since(h.renewed).Round(time.Millisecond), err))
 		default:
 			c.logErr(ctx, "renew lease", err)
 		}

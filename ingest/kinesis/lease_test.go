@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestLeaseTableWritesAreConditional checks each lease write against kumo: ownership
@@ -114,6 +116,25 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 	} {
 		if _, err := bad.withDefaults(); err == nil {
 			t.Errorf("config %+v accepted, want an error", bad)
+		}
+	}
+}
+
+func TestConsumersOfTwoStreamsShareARegistry(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	h := HandlerFunc(func(context.Context, string, []Record) error { return nil })
+	for _, stream := range []string{"predictions", "labels"} {
+		if _, err := New(&faultyStream{}, &killableTable{}, h, Config{Stream: stream, LeaseTable: "leases", Registerer: reg}); err != nil {
+			t.Fatalf("consumer of %q: %v", stream, err)
+		}
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	for _, f := range families {
+		if f.GetName() == "verdict_kinesis_leases_held" && len(f.GetMetric()) != 2 {
+			t.Errorf("verdict_kinesis_leases_held has %d series, want one per stream", len(f.GetMetric()))
 		}
 	}
 }

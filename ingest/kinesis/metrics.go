@@ -8,24 +8,27 @@ type collector struct {
 	lag, records, held, leaseEvents, handlerErrors *prometheus.Desc
 }
 
+// newCollector labels every metric with the stream as a constant label, so consumers of
+// several streams can share one registry.
 func newCollector(c *Consumer) *collector {
+	stream := prometheus.Labels{"stream": c.cfg.Stream}
 	return &collector{
 		c: c,
 		lag: prometheus.NewDesc("verdict_kinesis_millis_behind_latest",
 			"How far behind the tip of the shard the last GetRecords response was, in milliseconds.",
-			[]string{"stream", "shard"}, nil),
+			[]string{"shard"}, stream),
 		records: prometheus.NewDesc("verdict_kinesis_shard_records_handled",
 			"Records handled successfully on the shard since this worker took its lease.",
-			[]string{"stream", "shard"}, nil),
+			[]string{"shard"}, stream),
 		held: prometheus.NewDesc("verdict_kinesis_leases_held",
 			"Shard leases this worker holds.",
-			[]string{"stream"}, nil),
+			nil, stream),
 		leaseEvents: prometheus.NewDesc("verdict_kinesis_lease_events_total",
 			"Lease changes by this worker: taken, stolen, lost, released, finished (shard read to its end).",
-			[]string{"stream", "event"}, nil),
+			[]string{"event"}, stream),
 		handlerErrors: prometheus.NewDesc("verdict_kinesis_handler_errors_total",
 			"Handle calls that returned an error (their records are delivered again).",
-			[]string{"stream"}, nil),
+			nil, stream),
 	}
 }
 
@@ -45,15 +48,15 @@ func (m *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	s := m.c.Stats()
 	for _, sh := range s.Shards {
-		send(m.lag, prometheus.GaugeValue, float64(sh.MillisBehindLatest), s.Stream, sh.ShardID)
-		send(m.records, prometheus.GaugeValue, float64(sh.Records), s.Stream, sh.ShardID)
+		send(m.lag, prometheus.GaugeValue, float64(sh.MillisBehindLatest), sh.ShardID)
+		send(m.records, prometheus.GaugeValue, float64(sh.Records), sh.ShardID)
 	}
-	send(m.held, prometheus.GaugeValue, float64(len(s.Shards)), s.Stream)
+	send(m.held, prometheus.GaugeValue, float64(len(s.Shards)))
 	for event, n := range map[string]uint64{
 		"taken": s.LeasesTaken, "stolen": s.LeasesStolen, "lost": s.LeasesLost,
 		"released": s.LeasesReleased, "finished": s.ShardsFinished,
 	} {
-		send(m.leaseEvents, prometheus.CounterValue, float64(n), s.Stream, event)
+		send(m.leaseEvents, prometheus.CounterValue, float64(n), event)
 	}
-	send(m.handlerErrors, prometheus.CounterValue, float64(s.HandlerErrors), s.Stream)
+	send(m.handlerErrors, prometheus.CounterValue, float64(s.HandlerErrors))
 }
