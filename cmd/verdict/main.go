@@ -31,6 +31,7 @@ func commands() map[string]command {
 		"replay":  {"replay recorded predictions and labels (files or stdin) into the embedded store", runReplay},
 		"bench":   {"measure throughput, label-to-visible latency and memory of the embedded path", runBench},
 		"alarms":  {"plan, apply, export and evaluate rollback alarms", runAlarms},
+		"report":  {"shadow comparison report (table, JSON, CSV, HTML) from a running verdict", runReport},
 		"deploy":  {"plan, apply and watch SageMaker shadow and blue/green rollouts", runDeploy},
 	}
 }
