@@ -35,10 +35,20 @@ type Store interface {
 	Unmatched(ctx context.Context) (int64, error)
 }
 
-// Change is one atomic write to the store.
+// Change is one group's write to the store: every record it touched, with what that
+// record's transitions move. The embedded store commits a whole Change atomically; a
+// store that cannot (DynamoDB's transactions are bounded) must commit each
+// RecordChange atomically, so a record's state never disagrees with the counts it
+// contributed.
 type Change struct {
-	// Records are the new states of the records the group touched.
-	Records []*Record
+	Records []RecordChange
+}
+
+// RecordChange is one record's new state and everything its transitions move.
+type RecordChange struct {
+	ID string
+	// Record is the new state; nil when only maturity-index entries change.
+	Record *Record
 	// Due and Undue add and remove maturity-index entries.
 	Due, Undue []DueRef
 	// Deltas are the tally changes, aggregated per series and bucket.
@@ -46,6 +56,43 @@ type Change struct {
 	// Unmatched is the change in labels waiting for their first prediction.
 	Unmatched int64
 }
+
+// Deltas are the change's tally deltas summed per series and bucket.
+func (c *Change) Deltas() []Delta {
+	sum := map[deltaKey]*Counts{}
+	var order []deltaKey
+	for _, rc := range c.Records {
+		for _, d := range rc.Deltas {
+			k := deltaKey{d.Key, d.Bucket}
+			if sum[k] == nil {
+				sum[k] = &Counts{}
+				order = append(order, k)
+			}
+			sum[k].Add(d.Counts)
+		}
+	}
+	out := make([]Delta, 0, len(order))
+	for _, k := range order {
+		if !sum[k].IsZero() {
+			out = append(out, Delta{Key: k.key, Bucket: k.bucket, Counts: *sum[k]})
+		}
+	}
+	return out
+}
+
+// Unmatched is the change in labels waiting for their first prediction.
+func (c *Change) Unmatched() int64 {
+	var n int64
+	for _, rc := range c.Records {
+		n += rc.Unmatched
+	}
+	return n
+}
+
+// ErrConflict is returned by a shared store's Commit when a record changed since it
+// was read. The join then reads again and reapplies the group; records that did
+// commit come back as their new state, so their events count once.
+var ErrConflict = errors.New("labels: record changed concurrently")
 
 // DueRef names a pending prediction in the maturity index.
 type DueRef struct {
@@ -247,15 +294,24 @@ func (j *Join) submit(ctx context.Context, r *request) error {
 type group struct {
 	j       *Join
 	records map[string]*Record
-	dirty   map[string]bool
-	change  Change
-	deltas  map[deltaKey]*Counts
+	changes map[string]*recordChange
+}
+
+// recordChange accumulates one record's part of the Change.
+type recordChange struct {
+	RecordChange
+	dirty  bool
+	deltas map[deltaKey]*Counts
+	order  []deltaKey
 }
 
 type deltaKey struct {
 	key    Key
 	bucket int64
 }
+
+// maxConflictRetries bounds rereads of a group whose records a shared store saw change.
+const maxConflictRetries = 8
 
 func (j *Join) commit(ctx context.Context, reqs []*request) error {
 	ids := map[string]struct{}{}
@@ -275,23 +331,30 @@ func (j *Join) commit(ctx context.Context, reqs []*request) error {
 		sorted = append(sorted, id)
 	}
 	slices.Sort(sorted) // neighbouring keys read neighbouring blocks
-	recs, err := j.store.Records(ctx, sorted)
+	for attempt := 0; ; attempt++ {
+		err := j.attempt(ctx, reqs, sorted)
+		if !errors.Is(err, ErrConflict) || attempt == maxConflictRetries {
+			return err
+		}
+	}
+}
+
+// attempt reads the group's records, applies every request's events in order and
+// commits the result.
+func (j *Join) attempt(ctx context.Context, reqs []*request, ids []string) error {
+	recs, err := j.store.Records(ctx, ids)
 	if err != nil {
-		return fmt.Errorf("labels: read %d records: %w", len(sorted), err)
+		return fmt.Errorf("labels: read %d records: %w", len(ids), err)
 	}
-	g := &group{
-		j:       j,
-		records: make(map[string]*Record, len(sorted)),
-		dirty:   map[string]bool{},
-		deltas:  map[deltaKey]*Counts{},
-	}
-	for i, id := range sorted {
+	g := &group{j: j, records: make(map[string]*Record, len(ids)), changes: map[string]*recordChange{}}
+	for i, id := range ids {
 		if recs[i] == nil {
 			recs[i] = &Record{ID: id}
 		}
 		g.records[id] = recs[i]
 	}
 	for _, r := range reqs {
+		r.result = ingest.Result{}
 		for _, p := range r.batch.Predictions {
 			if g.predict(p) {
 				r.result.Applied++
@@ -312,26 +375,44 @@ func (j *Join) commit(ctx context.Context, reqs []*request) error {
 			}
 		}
 	}
-	if len(g.dirty) == 0 && len(g.change.Undue) == 0 {
+	var change Change
+	for _, id := range ids {
+		rc := g.changes[id]
+		if rc == nil {
+			continue
+		}
+		if rc.dirty {
+			rc.Record = g.records[id]
+		}
+		for _, k := range rc.order {
+			if c := rc.deltas[k]; !c.IsZero() {
+				rc.Deltas = append(rc.Deltas, Delta{Key: k.key, Bucket: k.bucket, Counts: *c})
+			}
+		}
+		change.Records = append(change.Records, rc.RecordChange)
+	}
+	if len(change.Records) == 0 {
 		return nil
 	}
-	for _, id := range sorted {
-		if g.dirty[id] {
-			g.change.Records = append(g.change.Records, g.records[id])
+	if err := j.store.Commit(ctx, &change); err != nil {
+		return fmt.Errorf("labels: commit %d records: %w", len(change.Records), err)
+	}
+	if j.observer != nil {
+		if deltas := change.Deltas(); len(deltas) > 0 {
+			j.observer.Observe(deltas)
 		}
-	}
-	for k, c := range g.deltas {
-		if !c.IsZero() {
-			g.change.Deltas = append(g.change.Deltas, Delta{Key: k.key, Bucket: k.bucket, Counts: *c})
-		}
-	}
-	if err := j.store.Commit(ctx, &g.change); err != nil {
-		return fmt.Errorf("labels: commit %d records: %w", len(g.change.Records), err)
-	}
-	if j.observer != nil && len(g.change.Deltas) > 0 {
-		j.observer.Observe(g.change.Deltas)
 	}
 	return nil
+}
+
+// change is the accumulating change of record id.
+func (g *group) change(id string) *recordChange {
+	rc := g.changes[id]
+	if rc == nil {
+		rc = &recordChange{RecordChange: RecordChange{ID: id}, deltas: map[deltaKey]*Counts{}}
+		g.changes[id] = rc
+	}
+	return rc
 }
 
 // predict adds a prediction; it reports false for a duplicate (same id and variant).
@@ -340,8 +421,9 @@ func (g *group) predict(p ingest.Prediction) bool {
 	if rec.pred(p.Variant) != nil {
 		return false
 	}
+	rc := g.change(rec.ID)
 	if len(rec.Preds) == 0 && rec.Label != nil {
-		g.change.Unmatched--
+		rc.Unmatched--
 	}
 	ps := PredState{
 		Variant:  p.Variant,
@@ -367,12 +449,12 @@ func (g *group) predict(p ingest.Prediction) bool {
 			ps.Outcome = outcomeOf(ps.Flagged, rec.Label.Positive)
 			d.addOutcome(ps.Outcome, 1)
 		} else if g.j.cfg.Maturity > 0 {
-			g.change.Due = append(g.change.Due, DueRef{ID: rec.ID, Variant: ps.Variant, Time: ps.Time})
+			rc.Due = append(rc.Due, DueRef{ID: rec.ID, Variant: ps.Variant, Time: ps.Time})
 		}
 	}
 	rec.Preds = append(rec.Preds, ps)
-	g.add(&ps, d)
-	g.dirty[rec.ID] = true
+	rc.add(g.j, &ps, d)
+	rc.dirty = true
 	return true
 }
 
@@ -386,8 +468,9 @@ func (g *group) label(l ingest.Label) bool {
 			return false
 		}
 	}
+	rc := g.change(rec.ID)
 	if rec.Label == nil && len(rec.Preds) == 0 {
-		g.change.Unmatched++
+		rc.Unmatched++
 	}
 	rec.Label = &LabelState{Positive: l.Positive, Time: t, Seq: g.j.nextSeq(), Source: l.Source}
 	for i := range rec.Preds {
@@ -406,18 +489,19 @@ func (g *group) label(l ingest.Label) bool {
 			d.Matured = -1
 		}
 		if ps.Outcome == Pending && g.j.cfg.Maturity > 0 {
-			g.change.Undue = append(g.change.Undue, DueRef{ID: rec.ID, Variant: ps.Variant, Time: ps.Time})
+			rc.Undue = append(rc.Undue, DueRef{ID: rec.ID, Variant: ps.Variant, Time: ps.Time})
 		}
 		ps.Outcome, ps.Matured = next, false
-		g.add(ps, d)
+		rc.add(g.j, ps, d)
 	}
-	g.dirty[rec.ID] = true
+	rc.dirty = true
 	return true
 }
 
 // mature resolves a due prediction as negative if it is still pending.
 func (g *group) mature(ref DueRef) bool {
-	g.change.Undue = append(g.change.Undue, ref)
+	rc := g.change(ref.ID)
+	rc.Undue = append(rc.Undue, ref)
 	rec := g.records[ref.ID]
 	ps := rec.pred(ref.Variant)
 	if ps == nil || ps.Errored || ps.Outcome != Pending || rec.Label != nil {
@@ -427,29 +511,30 @@ func (g *group) mature(ref DueRef) bool {
 	var d Counts
 	d.addOutcome(ps.Outcome, 1)
 	d.Matured = 1
-	g.add(ps, d)
-	g.dirty[rec.ID] = true
+	rc.add(g.j, ps, d)
+	rc.dirty = true
 	return true
 }
 
 // add accumulates d for every series the prediction counts in.
-func (g *group) add(ps *PredState, d Counts) {
+func (rc *recordChange) add(j *Join, ps *PredState, d Counts) {
 	if d.IsZero() {
 		return
 	}
-	bucket := g.j.bucket(ps.Time)
-	g.addTo(Key{Variant: ps.Variant}, bucket, d)
+	bucket := j.bucket(ps.Time)
+	rc.addTo(Key{Variant: ps.Variant}, bucket, d)
 	for _, s := range ps.Segments {
-		g.addTo(Key{Variant: ps.Variant, SegmentKey: s.Key, Segment: s.Value}, bucket, d)
+		rc.addTo(Key{Variant: ps.Variant, SegmentKey: s.Key, Segment: s.Value}, bucket, d)
 	}
 }
 
-func (g *group) addTo(k Key, bucket int64, d Counts) {
+func (rc *recordChange) addTo(k Key, bucket int64, d Counts) {
 	dk := deltaKey{key: k, bucket: bucket}
-	c := g.deltas[dk]
+	c := rc.deltas[dk]
 	if c == nil {
 		c = &Counts{}
-		g.deltas[dk] = c
+		rc.deltas[dk] = c
+		rc.order = append(rc.order, dk)
 	}
 	c.Add(d)
 }

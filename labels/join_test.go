@@ -466,3 +466,28 @@ func TestConcurrentCallersShareCommits(t *testing.T) {
 		t.Fatalf("predictions: got %d, want %d", got, len(all))
 	}
 }
+
+func TestConflictRereadsAndCountsOnce(t *testing.T) {
+	ctx := context.Background()
+	st := newMemStore()
+	st.partialConflicts = 3
+	j, err := Open(ctx, st, Config{SegmentKeys: []string{"merchant_category"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := randomStream(42, 50)
+	if _, err := j.Apply(ctx, ingest.Batch{Predictions: s.preds}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Apply(ctx, ingest.Batch{Labels: s.labels}); err != nil {
+		t.Fatal(err)
+	}
+	if st.partialConflicts != 0 {
+		t.Fatalf("conflicts left %d: the test did not exercise the retries", st.partialConflicts)
+	}
+	for k, w := range recount(s.preds, s.labels) {
+		if got := ocOf(st.allTime[k]); got != w {
+			t.Errorf("%+v: got %+v, recount %+v", k, got, w)
+		}
+	}
+}

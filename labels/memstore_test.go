@@ -17,6 +17,10 @@ type memStore struct {
 	buckets   map[deltaKey]Counts
 	unmatched int64
 	failNext  error
+	// partialConflicts makes that many commits write only their first record (with
+	// its tallies) and then report ErrConflict, like a shared store whose other
+	// records changed under it.
+	partialConflicts int
 }
 
 func newMemStore() *memStore {
@@ -46,16 +50,28 @@ func (m *memStore) Commit(_ context.Context, c *Change) error {
 		m.failNext = nil
 		return err
 	}
-	for _, r := range c.Records {
-		m.records[r.ID] = r.Marshal()
+	if m.partialConflicts > 0 && len(c.Records) > 1 {
+		m.partialConflicts--
+		m.apply(&Change{Records: c.Records[:1]})
+		return ErrConflict
 	}
-	for _, d := range c.Due {
-		m.due[d] = true
+	m.apply(c)
+	return nil
+}
+
+func (m *memStore) apply(c *Change) {
+	for _, rc := range c.Records {
+		if rc.Record != nil {
+			m.records[rc.ID] = rc.Record.Marshal()
+		}
+		for _, d := range rc.Due {
+			m.due[d] = true
+		}
+		for _, d := range rc.Undue {
+			delete(m.due, d)
+		}
 	}
-	for _, d := range c.Undue {
-		delete(m.due, d)
-	}
-	for _, d := range c.Deltas {
+	for _, d := range c.Deltas() {
 		a := m.allTime[d.Key]
 		a.Add(d.Counts)
 		m.allTime[d.Key] = a
@@ -63,8 +79,7 @@ func (m *memStore) Commit(_ context.Context, c *Change) error {
 		b.Add(d.Counts)
 		m.buckets[deltaKey{d.Key, d.Bucket}] = b
 	}
-	m.unmatched += c.Unmatched
-	return nil
+	m.unmatched += c.Unmatched()
 }
 
 func (m *memStore) Due(_ context.Context, before time.Time, limit int) ([]DueRef, error) {

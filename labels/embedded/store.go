@@ -126,22 +126,24 @@ func (s *Store) Records(_ context.Context, ids []string) ([]*labels.Record, erro
 func (s *Store) Commit(_ context.Context, c *labels.Change) error {
 	b := s.db.NewBatch()
 	defer b.Close()
-	for _, r := range c.Records {
-		if err := b.Set(recordKey(r.ID), r.Marshal(), nil); err != nil {
-			return fmt.Errorf("embedded: stage record %q: %w", r.ID, err)
+	for _, rc := range c.Records {
+		if r := rc.Record; r != nil {
+			if err := b.Set(recordKey(r.ID), r.Marshal(), nil); err != nil {
+				return fmt.Errorf("embedded: stage record %q: %w", r.ID, err)
+			}
+		}
+		for _, d := range rc.Due {
+			if err := b.Set(dueKey(d), nil, nil); err != nil {
+				return fmt.Errorf("embedded: stage maturity entry %q: %w", d.ID, err)
+			}
+		}
+		for _, d := range rc.Undue {
+			if err := b.Delete(dueKey(d), nil); err != nil {
+				return fmt.Errorf("embedded: stage maturity removal %q: %w", d.ID, err)
+			}
 		}
 	}
-	for _, d := range c.Due {
-		if err := b.Set(dueKey(d), nil, nil); err != nil {
-			return fmt.Errorf("embedded: stage maturity entry %q: %w", d.ID, err)
-		}
-	}
-	for _, d := range c.Undue {
-		if err := b.Delete(dueKey(d), nil); err != nil {
-			return fmt.Errorf("embedded: stage maturity removal %q: %w", d.ID, err)
-		}
-	}
-	for _, d := range c.Deltas {
+	for _, d := range c.Deltas() {
 		v := labels.EncodeCounts(d.Counts)
 		series := seriesKey(d.Key)
 		if err := b.Merge(append(bucketPrefix(d.Bucket), series...), v, nil); err != nil {
@@ -151,8 +153,8 @@ func (s *Store) Commit(_ context.Context, c *labels.Change) error {
 			return fmt.Errorf("embedded: stage tally %v: %w", d.Key, err)
 		}
 	}
-	if c.Unmatched != 0 {
-		if err := b.Merge([]byte(keyUnmatched), int64Bytes(c.Unmatched), nil); err != nil {
+	if n := c.Unmatched(); n != 0 {
+		if err := b.Merge([]byte(keyUnmatched), int64Bytes(n), nil); err != nil {
 			return fmt.Errorf("embedded: stage unmatched count: %w", err)
 		}
 	}
