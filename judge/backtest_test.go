@@ -1,0 +1,122 @@
+package judge
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/verdictml/verdict/window"
+)
+
+// shrink scales every category's traffic by f: one replay step is a slice of it.
+func shrink(segs []segmentSim, f float64) []segmentSim {
+	out := append([]segmentSim(nil), segs...)
+	for i := range out {
+		out[i].predictions = int(float64(out[i].predictions) * f)
+	}
+	return out
+}
+
+// replay builds looks every 5 minutes over accumulating traffic; from look
+// regressFrom on (negative: never), the candidate regresses on electronics.
+func replay(seed uint64, looks, regressFrom int) ([]Look, time.Time) {
+	w := window.New(5*time.Minute, 24*time.Hour)
+	rng := rand.New(rand.NewPCG(seed, 0xbac7))
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	step := shrink(categories(), 0.1)
+	var out []Look
+	for i := range looks {
+		cand := step
+		if regressFrom >= 0 && i >= regressFrom {
+			cand = regress(step, "electronics", 0.55)
+		}
+		simulate(w, rng, "v5", step)
+		simulate(w, rng, "v6", cand)
+		out = append(out, Look{At: t0.Add(time.Duration(i) * 5 * time.Minute), Snapshot: w.Snapshot(window.AllTime)})
+	}
+	start := time.Time{}
+	if regressFrom >= 0 {
+		start = t0.Add(time.Duration(regressFrom) * 5 * time.Minute)
+	}
+	return out, start
+}
+
+func TestBacktestMeasuresTimeToDetect(t *testing.T) {
+	looks, start := replay(7, 24, 4)
+	res, err := Backtest(looks, "v5", "v6", BacktestOptions{RegressionStart: start})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Detected || res.FalseAlarm || res.FalseFails != 0 {
+		t.Fatalf("detected %v false alarm %v false fails %d; looks %+v", res.Detected, res.FalseAlarm, res.FalseFails, res.Looks)
+	}
+	if *res.TimeToDetect <= 0 || *res.TimeToDetect > 90*time.Minute {
+		t.Errorf("time to detect %s, want within 90 minutes of the regression", res.TimeToDetect)
+	}
+	if !res.AlarmAt.Equal(start.Add(*res.TimeToDetect)) {
+		t.Errorf("alarm at %s, regression at %s, ttd %s", res.AlarmAt, start, res.TimeToDetect)
+	}
+	t.Logf("regression at look 4 detected after %s", res.TimeToDetect)
+}
+
+func TestBacktestCountsNoFalseAlarmsWithoutRegression(t *testing.T) {
+	const seeds = 20
+	alarms := 0
+	for seed := uint64(1); seed <= seeds; seed++ {
+		looks, _ := replay(seed, 12, -1)
+		res, err := Backtest(looks, "v5", "v6", BacktestOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Detected || res.TimeToDetect != nil {
+			t.Errorf("seed %d: detection reported without a regression", seed)
+		}
+		if res.FalseAlarm {
+			alarms++
+		}
+	}
+	if alarms > 0 {
+		t.Errorf("%d of %d non-regressing replays would have been rolled back", alarms, seeds)
+	}
+}
+
+func TestBacktestRejectsBadTimelines(t *testing.T) {
+	looks, _ := replay(1, 2, -1)
+	for _, tc := range []struct {
+		name  string
+		looks []Look
+		opts  BacktestOptions
+		want  string
+	}{
+		{"no looks", nil, BacktestOptions{}, "no looks"},
+		{"out of order", []Look{looks[1], looks[0]}, BacktestOptions{}, "look 1 at 2026-03-02T09:00:00Z is not after look 0"},
+		{"negative failures to alarm", looks, BacktestOptions{FailuresToAlarm: -1}, "FailuresToAlarm -1"},
+		{"bad config", looks, BacktestOptions{Config: Config{Alpha: 3}}, "Alpha"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Backtest(tc.looks, "v5", "v6", tc.opts)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestBacktestAlarmNeedsEnoughFailures(t *testing.T) {
+	base := row("v5", "", 800, 200, 200, 8800)
+	bad := row("v6", "", 600, 200, 400, 8800)
+	good := row("v6", "", 800, 200, 200, 8800)
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	look := func(i int, cand window.Row) Look {
+		return Look{At: t0.Add(time.Duration(i) * time.Minute), Snapshot: snapshotOf(base, cand)}
+	}
+	looks := []Look{look(0, good), look(1, bad), look(2, good), look(3, bad), look(4, bad)}
+	res, err := Backtest(looks, "v5", "v6", BacktestOptions{FailuresToAlarm: 3, RegressionStart: t0.Add(2 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FalseFails != 1 || res.FalseAlarm || !res.Detected || *res.TimeToDetect != 2*time.Minute {
+		t.Errorf("false fails %d alarm %v detected %v ttd %v, want 1, false, true, 2m", res.FalseFails, res.FalseAlarm, res.Detected, res.TimeToDetect)
+	}
+}
