@@ -199,3 +199,29 @@ func TestCompareHandlerSortsByDivergence(t *testing.T) {
 		t.Errorf("row lacks numbers: %+v", first)
 	}
 }
+
+// FuzzJudgeHandler: whatever the query and body, the handler answers JSON with a
+// known status and never panics.
+func FuzzJudgeHandler(f *testing.F) {
+	f.Add("baseline=v5&candidate=v6&window=24h", "")
+	f.Add("gate=flagger&inconclusive=halt", `{"metadata":{"baseline":"v5","candidate":"v6","window":"7d"}}`)
+	f.Add("baseline=%ff&candidate=\x00&window=99999999999d", `{"metadata":null}`)
+	h, err := NewJudgeHandler(healthySnapshots(), Config{}, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, query, body string) {
+		req := httptest.NewRequest("POST", "/v1/judge", strings.NewReader(body))
+		req.URL.RawQuery = query
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		switch rec.Code {
+		case 200, 400, 412:
+		default:
+			t.Fatalf("status %d for %q: %s", rec.Code, query, rec.Body)
+		}
+		if !json.Valid(rec.Body.Bytes()) {
+			t.Fatalf("answer is not JSON: %s", rec.Body)
+		}
+	})
+}

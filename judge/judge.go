@@ -70,13 +70,24 @@ type Proportion struct {
 	CI        Interval `json:"ci95"`
 }
 
+// proportion is x of n; counts that cannot be a proportion (n <= 0, x < 0 or
+// x > n, as only corrupt tallies would give) leave it undefined.
 func proportion(x, n int64) Proportion {
-	ci := window.Wilson(x, n, window.Z95)
-	p := Proportion{Successes: x, N: n, CI: Interval{ci.Lower, ci.Upper}}
-	if n > 0 {
+	p := Proportion{Successes: x, N: n, CI: Interval{0, 1}}
+	if n > 0 && x >= 0 && x <= n {
+		ci := window.Wilson(x, n, window.Z95)
+		p.CI = Interval{ci.Lower, ci.Upper}
 		p.Value = ptr(float64(x) / float64(n))
 	}
 	return p
+}
+
+// difference is c - b, undefined unless both are defined.
+func difference(b, c *float64) *float64 {
+	if b == nil || c == nil {
+		return nil
+	}
+	return ptr(*c - *b)
 }
 
 // Comparison is one labeled metric of the candidate against the baseline in one
@@ -353,9 +364,7 @@ func pValues[T any](xs []T, p func(T) float64) []float64 {
 
 func newComparison(m Metric, bx, bn, cx, cn int64, tol float64, minN int64) Comparison {
 	c := Comparison{Metric: m, Baseline: proportion(bx, bn), Candidate: proportion(cx, cn), Tolerance: tol}
-	if bn > 0 && cn > 0 {
-		c.Delta = ptr(*c.Candidate.Value - *c.Baseline.Value)
-	}
+	c.Delta = difference(c.Baseline.Value, c.Candidate.Value)
 	if bn >= minN && cn >= minN {
 		if t, ok := TwoProportionZ(bx, bn, cx, cn); ok {
 			c.Tested = true
@@ -403,9 +412,7 @@ func (c *Comparison) decide(alpha float64, minN int64) {
 
 func newFlagRateShift(b, c labels.Counts, minPred int64) FlagRateShift {
 	f := FlagRateShift{Baseline: proportion(b.Flagged, b.Predictions), Candidate: proportion(c.Flagged, c.Predictions), Level: LevelInsufficient}
-	if b.Predictions > 0 && c.Predictions > 0 {
-		f.Delta = ptr(*f.Candidate.Value - *f.Baseline.Value)
-	}
+	f.Delta = difference(f.Baseline.Value, f.Candidate.Value)
 	if b.Predictions >= minPred && c.Predictions >= minPred {
 		if t, ok := TwoProportionZ(b.Flagged, b.Predictions, c.Flagged, c.Predictions); ok {
 			f.PValue = ptr(t.TwoSided)
@@ -423,9 +430,7 @@ func newScoreShift(b, c labels.Counts, cfg Config) ScoreShift {
 	if c.Predictions > 0 {
 		s.CandidateMean = ptr(c.ScoreSum / float64(c.Predictions))
 	}
-	if s.BaselineMean != nil && s.CandidateMean != nil {
-		s.MeanDelta = ptr(*s.CandidateMean - *s.BaselineMean)
-	}
+	s.MeanDelta = difference(s.BaselineMean, s.CandidateMean)
 	if psi, ok := PSI(b.Bins, c.Bins); ok {
 		s.PSI = ptr(psi)
 		if b.Predictions >= cfg.MinPredictions && c.Predictions >= cfg.MinPredictions {
@@ -468,12 +473,12 @@ func (s *ScopeJudgement) decide() {
 func (s *ScopeJudgement) warnings() []string {
 	var w []string
 	if s.Score.Level == LevelWarn || s.Score.Level == LevelAlert {
-		w = append(w, fmt.Sprintf("%s: score distribution shifted, PSI %.3f (%s; mean score %.3f → %.3f)",
-			s.Scope, *s.Score.PSI, s.Score.Level, *s.Score.BaselineMean, *s.Score.CandidateMean))
+		w = append(w, fmt.Sprintf("%s: score distribution shifted, PSI %s (%s; mean score %s)",
+			s.Scope, num(s.Score.PSI, 3), s.Score.Level, pair(s.Score.BaselineMean, s.Score.CandidateMean, 3)))
 	}
 	if s.FlagRate.Level == LevelWarn {
-		w = append(w, fmt.Sprintf("%s: flag rate changed %.4f → %.4f (adjusted p %.2g)",
-			s.Scope, *s.FlagRate.Baseline.Value, *s.FlagRate.Candidate.Value, *s.FlagRate.AdjustedPValue))
+		w = append(w, fmt.Sprintf("%s: flag rate changed %s (adjusted p %s)",
+			s.Scope, pair(s.FlagRate.Baseline.Value, s.FlagRate.Candidate.Value, 4), pval(s.FlagRate.AdjustedPValue)))
 	}
 	return w
 }

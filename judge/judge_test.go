@@ -1,6 +1,8 @@
 package judge
 
 import (
+	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 
@@ -220,5 +222,25 @@ func TestJudgeLabelFreeSignals(t *testing.T) {
 	}
 	if len(j.Warnings) != 2 {
 		t.Errorf("warnings %q, want flag rate and PSI", j.Warnings)
+	}
+}
+
+func TestJudgeSurvivesCorruptCounts(t *testing.T) {
+	bad := row("v6", "", 800, 200, 200, 8800)
+	bad.Counts.Flagged = bad.Counts.Predictions + 5
+	bad.Counts.TP = -3
+	bad.Counts.ScoreSum = math.NaN()
+	bad.Counts.Bins[0] = -1
+	for _, cand := range []window.Row{bad, row("v6", "", 0, 0, 0, 0)} {
+		j, err := Judge(snapshotOf(row("v5", "", 800, 200, 200, 8800), cand), "v5", "v6", Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.Decision == Fail {
+			t.Errorf("corrupt or empty counts failed the candidate: %s", j.Reason)
+		}
+		if _, err := json.Marshal(j); err != nil {
+			t.Errorf("judgement does not encode: %v", err)
+		}
 	}
 }
