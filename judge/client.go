@@ -51,7 +51,7 @@ func FetchReport(ctx context.Context, client *http.Client, req CompareRequest) (
 	}
 	resp, err := client.Do(hreq)
 	if err != nil {
-		return Report{}, nil, fmt.Errorf("GET %s: %w", u, err)
+		return Report{}, nil, fmt.Errorf("fetch shadow report: %w", err) // names method and URL
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxReportBody))
