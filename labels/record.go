@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Record is everything the join knows about one inference id: its label, if any, and
@@ -76,7 +77,8 @@ func (r *Record) Marshal() []byte {
 		b = append(b, 0)
 	}
 	b = binary.AppendUvarint(b, uint64(len(r.Preds)))
-	for _, p := range r.Preds {
+	var prevTime int64
+	for i, p := range r.Preds {
 		b = appendString(b, p.Variant)
 		var flags byte
 		if p.Shadow {
@@ -91,9 +93,19 @@ func (r *Record) Marshal() []byte {
 		if p.Matured {
 			flags |= 8
 		}
+		// Production and shadow predictions of one request usually share their
+		// segments: store them once. Prediction times are stored as deltas.
+		sameSegs := i > 0 && slices.Equal(p.Segments, r.Preds[i-1].Segments)
+		if sameSegs {
+			flags |= 16
+		}
 		b = append(b, flags, byte(p.Outcome))
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(p.Score))
-		b = binary.AppendVarint(b, p.Time)
+		b = binary.AppendVarint(b, p.Time-prevTime)
+		prevTime = p.Time
+		if sameSegs {
+			continue
+		}
 		b = binary.AppendUvarint(b, uint64(len(p.Segments)))
 		for _, s := range p.Segments {
 			b = appendString(b, s.Key)
@@ -117,19 +129,32 @@ func UnmarshalRecord(id string, b []byte) (*Record, error) {
 	if n > 1<<16 {
 		d.err = errCorrupt
 	}
+	var prevTime int64
 	for i := uint64(0); i < n && d.err == nil; i++ {
 		p := PredState{Variant: d.string()}
 		flags := d.byte()
 		p.Shadow, p.Flagged, p.Errored, p.Matured = flags&1 != 0, flags&2 != 0, flags&4 != 0, flags&8 != 0
 		p.Outcome = Outcome(d.byte())
-		p.Score = math.Float64frombits(d.uint64())
-		p.Time = d.varint()
-		ns := d.uvarint()
-		if ns > 1<<10 {
+		if p.Outcome > TrueNegative {
 			d.err = errCorrupt
 		}
-		for j := uint64(0); j < ns && d.err == nil; j++ {
-			p.Segments = append(p.Segments, Segment{Key: d.string(), Value: d.string()})
+		p.Score = math.Float64frombits(d.uint64())
+		p.Time = prevTime + d.varint()
+		prevTime = p.Time
+		if flags&16 != 0 {
+			if len(r.Preds) == 0 {
+				d.err = errCorrupt
+			} else {
+				p.Segments = r.Preds[len(r.Preds)-1].Segments
+			}
+		} else {
+			ns := d.uvarint()
+			if ns > 1<<10 {
+				d.err = errCorrupt
+			}
+			for j := uint64(0); j < ns && d.err == nil; j++ {
+				p.Segments = append(p.Segments, Segment{Key: d.string(), Value: d.string()})
+			}
 		}
 		r.Preds = append(r.Preds, p)
 	}

@@ -113,6 +113,12 @@ func (w *Windows) prune(cut int64) {
 // Span is a window: a duration of prediction time ending now, or all time (zero).
 type Span time.Duration
 
+// Longest is the longest window the view keeps buckets for; a longer span would be
+// partial.
+func (w *Windows) Longest() Span {
+	return Span(time.Duration(w.retention-w.bucket) * time.Second)
+}
+
 // AllTime is the window over every prediction ever joined.
 const AllTime Span = 0
 
@@ -141,7 +147,7 @@ func (s Span) String() string {
 	switch {
 	case s == AllTime:
 		return "all"
-	case d%(24*time.Hour) == 0:
+	case d%(24*time.Hour) == 0 && d >= 48*time.Hour:
 		return fmt.Sprintf("%dd", d/(24*time.Hour))
 	case d%time.Hour == 0:
 		return fmt.Sprintf("%dh", d/time.Hour)
