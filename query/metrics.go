@@ -7,6 +7,7 @@ package query
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -17,6 +18,8 @@ import (
 // Snapshots is what the API needs from the windows.
 type Snapshots interface {
 	Snapshot(span window.Span) window.Snapshot
+	// Longest is the longest span whose buckets are kept.
+	Longest() window.Span
 }
 
 // UnmatchedFunc reports the labels waiting for their first prediction.
@@ -106,6 +109,13 @@ func (m *Metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	span, err := window.ParseSpan(q.Get("window"))
 	if err != nil {
 		WriteJSON(w, http.StatusBadRequest, ErrorBody{Error: err.Error(), Parameter: "window"})
+		return
+	}
+	if longest := m.snaps.Longest(); span != window.AllTime && span > longest {
+		WriteJSON(w, http.StatusBadRequest, ErrorBody{
+			Error:     fmt.Sprintf("window %s is longer than the %s verdict keeps (VERDICT_WINDOWS); use window=all or a shorter one", span, longest),
+			Parameter: "window",
+		})
 		return
 	}
 	by := q.Get("by")

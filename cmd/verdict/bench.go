@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,6 +34,8 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	samples := fs.Int("latency-samples", 300, "labels timed in the label-to-visible run")
 	dir := fs.String("dir", "", "directory for the stores (default: a temporary directory, removed after)")
 	only := fs.String("only", "throughput,latency,memory", "which runs, comma separated")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file")
+	cacheMB := fs.Int64("cache-mb", 128, "join store block cache in MiB (as VERDICT_STORE_CACHE_MB)")
 	fs.Usage = func() {
 		fmt.Fprint(out, `usage: verdict bench [flags]
 
@@ -60,9 +63,20 @@ flags:
 		base = tmp
 	}
 	runs := strings.Split(*only, ",")
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	fmt.Fprintf(out, "## verdict bench (%s, %d CPUs, %s)\n\n", runtime.GOOS+"/"+runtime.GOARCH, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02"))
 	if slices.Contains(runs, "throughput") {
-		if err := benchThroughput(ctx, out, base+"/throughput", *inferences, *batch); err != nil {
+		if err := benchThroughput(ctx, out, base+"/throughput", *inferences, *batch, *cacheMB); err != nil {
 			return err
 		}
 	}
@@ -72,7 +86,7 @@ flags:
 		}
 	}
 	if slices.Contains(runs, "memory") {
-		if err := benchMemory(ctx, out, base+"/memory", *pending, *batch); err != nil {
+		if err := benchMemory(ctx, out, base+"/memory", *pending, *batch, *cacheMB); err != nil {
 			return err
 		}
 	}
@@ -90,8 +104,8 @@ func benchPrediction(i int, variant string, rng *rand.Rand, at time.Time) ingest
 	}
 }
 
-func openBenchJoin(ctx context.Context, dir string, sync bool) (*embedded.Store, *labels.Join, *window.Windows, error) {
-	st, err := embedded.Open(dir, embedded.Options{NoSync: !sync})
+func openBenchJoin(ctx context.Context, dir string, sync bool, cacheMB int64) (*embedded.Store, *labels.Join, *window.Windows, error) {
+	st, err := embedded.Open(dir, embedded.Options{NoSync: !sync, CacheBytes: cacheMB << 20})
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -109,8 +123,8 @@ func progress(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "\r"+format+"   ", args...)
 }
 
-func benchThroughput(ctx context.Context, out io.Writer, dir string, n, batch int) error {
-	st, j, w, err := openBenchJoin(ctx, dir, true)
+func benchThroughput(ctx context.Context, out io.Writer, dir string, n, batch int, cacheMB int64) error {
+	st, j, w, err := openBenchJoin(ctx, dir, true, cacheMB)
 	if err != nil {
 		return err
 	}
@@ -164,7 +178,7 @@ func benchThroughput(ctx context.Context, out io.Writer, dir string, n, batch in
 		return fmt.Errorf("bench: %d resolved after labeling %d inferences", row.Counts.Resolved(), n)
 	}
 	preds, lbls := 2*n, n
-	fmt.Fprintf(out, "### Throughput: embedded join store (fsync per commit, batches of %d)\n\n", batch)
+	fmt.Fprintf(out, "### Throughput: embedded join store (fsync per commit, batches of %d, %d MiB block cache)\n\n", batch, cacheMB)
 	fmt.Fprintln(out, "| phase | events | seconds | events/s |")
 	fmt.Fprintln(out, "|---|---:|---:|---:|")
 	fmt.Fprintf(out, "| predictions (v5 + shadow v6, new ids) | %d | %.2f | %.0f |\n", preds, predDur.Seconds(), float64(preds)/predDur.Seconds())
@@ -297,8 +311,8 @@ func benchLatency(ctx context.Context, out io.Writer, dir string, samples int) e
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 
-func benchMemory(ctx context.Context, out io.Writer, dir string, pending, batch int) error {
-	st, j, _, err := openBenchJoin(ctx, dir, false)
+func benchMemory(ctx context.Context, out io.Writer, dir string, pending, batch int, cacheMB int64) error {
+	st, j, _, err := openBenchJoin(ctx, dir, false, cacheMB)
 	if err != nil {
 		return err
 	}

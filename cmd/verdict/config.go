@@ -11,6 +11,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/verdictml/verdict/ingest"
+	"github.com/verdictml/verdict/judge"
 	"github.com/verdictml/verdict/labels"
 	"github.com/verdictml/verdict/window"
 )
@@ -29,6 +30,11 @@ type settings struct {
 	Maturity        time.Duration      `envconfig:"MATURITY" default:"720h" desc:"how long after its prediction time an unlabeled prediction matures"`
 	MaturityMode    string             `envconfig:"MATURITY_MODE" default:"negative" desc:"negative: a matured prediction counts as labeled negative; unresolved: it stays pending"`
 	Baseline        string             `envconfig:"BASELINE" desc:"baseline variant for comparisons (e.g. the production model)"`
+	Candidates      []string           `envconfig:"CANDIDATES" desc:"candidate variants judged against the baseline on /metrics (segment regressions, deltas)"`
+	JudgeWindow     string             `envconfig:"JUDGE_WINDOW" default:"24h" desc:"window of the judgements on /metrics and the default of /v1/judge"`
+	JudgeAlpha      float64            `envconfig:"JUDGE_ALPHA" default:"0.01" desc:"family-wise false-fail rate of one judgement (Holm across metrics and segments)"`
+	JudgeMinN       int64              `envconfig:"JUDGE_MIN_N" default:"100" desc:"labeled positives (recall) or flagged (precision) each variant needs before a metric is tested"`
+	JudgeTolerance  float64            `envconfig:"JUDGE_TOLERANCE" default:"0.02" desc:"a drop must also exceed this (absolute) to fail"`
 	Variants        []string           `envconfig:"VARIANTS" desc:"pinned variant names; predictions for others are rejected (empty: accept any)"`
 	Roles           map[string]string  `envconfig:"ROLES" desc:"variant roles for events that carry none, e.g. v5:production,v6:shadow"`
 	Thresholds      map[string]float64 `envconfig:"THRESHOLDS" desc:"per-variant decision thresholds, e.g. v5:0.5,v6:0.42"`
@@ -68,6 +74,15 @@ func (c settings) validate() error {
 	}
 	if c.Maturity < 0 {
 		problems = append(problems, "VERDICT_MATURITY: must not be negative")
+	}
+	if _, err := window.ParseSpan(c.JudgeWindow); err != nil {
+		problems = append(problems, "VERDICT_JUDGE_WINDOW: "+err.Error())
+	}
+	if _, err := c.judgeConfig(); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if len(c.Candidates) > 0 && c.Baseline == "" {
+		problems = append(problems, "VERDICT_CANDIDATES: needs VERDICT_BASELINE")
 	}
 	if c.MaxSegments < 1 {
 		problems = append(problems, "VERDICT_MAX_SEGMENT_VALUES: must be at least 1")
@@ -130,6 +145,34 @@ func (c settings) joinConfig() labels.Config {
 		jc.Maturity = c.Maturity
 	}
 	return jc
+}
+
+func (c settings) judgeConfig() (judge.Config, error) {
+	span, err := window.ParseSpan(c.JudgeWindow)
+	if err != nil {
+		return judge.Config{}, fmt.Errorf("VERDICT_JUDGE_WINDOW: %w", err)
+	}
+	tol := c.JudgeTolerance
+	if tol == 0 {
+		tol = -1 // judge.Config reads 0 as "default"; here 0 means none
+	}
+	jc := judge.Config{Alpha: c.JudgeAlpha, MinN: c.JudgeMinN, RecallTolerance: tol, PrecisionTolerance: tol, Window: span}
+	if err := jc.Validate(); err != nil {
+		return jc, fmt.Errorf("VERDICT_JUDGE_*: %w", err)
+	}
+	return jc, nil
+}
+
+// judgePairs are the (baseline, candidate) comparisons /metrics carries.
+func (c settings) judgePairs() []judge.Pair {
+	span, _ := window.ParseSpan(c.JudgeWindow)
+	var out []judge.Pair
+	for _, cand := range c.Candidates {
+		if cand != c.Baseline {
+			out = append(out, judge.Pair{Baseline: c.Baseline, Candidate: cand, Window: span})
+		}
+	}
+	return out
 }
 
 func (c settings) decoderConfig() ingest.DecoderConfig {

@@ -65,6 +65,9 @@ flags:
 	if cfg.Baseline == "" {
 		cfg.Baseline = "v5"
 	}
+	if len(cfg.Candidates) == 0 {
+		cfg.Candidates = []string{"v6"}
+	}
 	if len(cfg.Roles) == 0 {
 		cfg.Roles = map[string]string{"v5": "production", "v6": "shadow"}
 	}
@@ -135,11 +138,11 @@ var demoCategories = []struct {
 	weight    float64
 	fraudRate float64
 }{
-	{"grocery", 0.30, 0.02},
+	{"grocery", 0.36, 0.02},
 	{"restaurants", 0.20, 0.03},
 	{"fuel", 0.15, 0.04},
 	{"travel", 0.15, 0.08},
-	{"electronics", 0.12, 0.12},
+	{"electronics", 0.06, 0.12},
 	{"digital_goods", 0.08, 0.15},
 }
 
@@ -320,22 +323,8 @@ func (c *demoClient) post(ctx context.Context, path string, lines [][]byte) (int
 
 func (c *demoClient) metrics(ctx context.Context, window string) (query.Response, error) {
 	var r query.Response
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/metrics?by=segment&segment_key=merchant_category&window="+window, nil)
-	if err != nil {
-		return r, err
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return r, fmt.Errorf("GET /v1/metrics: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return r, fmt.Errorf("GET /v1/metrics: %s", resp.Status)
-	}
-	return r, json.NewDecoder(resp.Body).Decode(&r)
+	err := c.getJSON(ctx, "/v1/metrics?by=segment&segment_key=merchant_category&window="+window, &r)
+	return r, err
 }
 
 func printDemoReport(ctx context.Context, out io.Writer, c *demoClient, d *demoTraffic) error {
@@ -374,8 +363,31 @@ func printDemoReport(ctx context.Context, out io.Writer, c *demoClient, d *demoT
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintln(out)
+	var j struct{ Decision, Reason string }
+	if err := c.getJSON(ctx, "/v1/judge?baseline=v5&candidate=v6&window=1h", &j); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(out, "judge v6 vs v5 (1h): %s: %s\n\n", strings.ToUpper(j.Decision), j.Reason)
 	return err
+}
+
+func (c *demoClient) getJSON(ctx context.Context, path string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 func fmtPct(v *float64) string {

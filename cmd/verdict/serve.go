@@ -21,6 +21,7 @@ import (
 
 	"github.com/verdictml/verdict/ingest"
 	"github.com/verdictml/verdict/ingest/httpingest"
+	"github.com/verdictml/verdict/judge"
 	"github.com/verdictml/verdict/labels"
 	"github.com/verdictml/verdict/labels/embedded"
 	"github.com/verdictml/verdict/publish/prom"
@@ -116,11 +117,35 @@ func openService(ctx context.Context, cfg settings, log *slog.Logger) (*service,
 		return nil, err
 	}
 
+	jcfg, err := cfg.judgeConfig()
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	judgeMetrics, err := judge.NewCollector(windows, cfg.judgePairs(), jcfg, log)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	reg.MustRegister(judgeMetrics)
+	judgeAPI, err := judge.NewJudgeHandler(windows, jcfg, log)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	compareAPI, err := judge.NewCompareHandler(windows, jcfg, log)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+
 	api := http.NewServeMux()
 	hcfg := httpingest.Config{MaxBodyBytes: cfg.MaxBodyBytes, Metrics: im, Logger: log}
 	api.Handle("/v1/predictions", httpingest.Predictions(dec, join, hcfg))
 	api.Handle("/v1/labels", httpingest.Labels(dec, join, hcfg))
 	api.Handle("/v1/metrics", query.NewMetrics(windows, store.Unmatched, log))
+	api.Handle("/v1/judge", judgeAPI)
+	api.Handle("/v1/compare", compareAPI)
 
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", requireToken(cfg.APIToken, api))
