@@ -1,0 +1,247 @@
+package cloudwatch
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+
+	"github.com/verdictml/verdict/judge"
+	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/window"
+)
+
+// The metric contract (docs/alarms.md; alarms/contract.go holds the same names and
+// a test here checks they agree).
+const (
+	DimEndpointName       = "EndpointName"
+	DimVariantName        = "VariantName"
+	DimEndpointConfigName = "EndpointConfigName"
+	DimBaselineVariant    = "BaselineVariant"
+	DimSegmentKey         = "SegmentKey"
+	DimSegment            = "Segment"
+
+	MetricPrecision           = "Precision"
+	MetricRecall              = "Recall"
+	MetricF1                  = "F1"
+	MetricPrecisionLowerBound = "PrecisionLowerBound"
+	MetricRecallLowerBound    = "RecallLowerBound"
+	MetricTruePositives       = "TruePositives"
+	MetricFalsePositives      = "FalsePositives"
+	MetricFalseNegatives      = "FalseNegatives"
+	MetricTrueNegatives       = "TrueNegatives"
+	MetricResolvedCount       = "ResolvedCount"
+	MetricLabeledPositives    = "LabeledPositives"
+	MetricPredictedPositives  = "PredictedPositives"
+	MetricPredictionCount     = "PredictionCount"
+	MetricFlagRate            = "FlagRate"
+	MetricLabelCoverage       = "LabelCoverage"
+
+	MetricPrecisionDelta          = "PrecisionDelta"
+	MetricRecallDelta             = "RecallDelta"
+	MetricSegmentRegressions      = "SegmentRegressions"
+	MetricWorstSegmentRecallDelta = "WorstSegmentRecallDelta"
+)
+
+// Judge compares each pair's candidate with its baseline on one snapshot. The
+// publisher passes the snapshot it publishes, so the deltas and the per-variant
+// values of a flush come from the same counts. NewJudge adapts package judge.
+type Judge interface {
+	Regressions(snap window.Snapshot, pairs []judge.Pair) ([]judge.SegmentRegression, error)
+}
+
+// NewJudge returns the Judge of package judge with the given thresholds (the same
+// ones the Prometheus collector and /v1/judge use).
+func NewJudge(cfg judge.Config) (Judge, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return judgeWith{cfg}, nil
+}
+
+type judgeWith struct{ cfg judge.Config }
+
+func (j judgeWith) Regressions(snap window.Snapshot, pairs []judge.Pair) ([]judge.SegmentRegression, error) {
+	return judge.Regressions(fixedSnapshot{snap}, pairs, j.cfg)
+}
+
+// fixedSnapshot serves one snapshot for its own window (and, as judge asks only for
+// the pairs' window, that is the only one asked for).
+type fixedSnapshot struct{ snap window.Snapshot }
+
+func (f fixedSnapshot) Snapshot(window.Span) window.Snapshot { return f.snap }
+
+// skipped is a series left out of a flush because CloudWatch would reject it.
+type skipped struct {
+	Key labels.Key
+	Err error
+}
+
+// segmentID is one segment value of one segment key.
+type segmentID struct{ Key, Value string }
+
+// topSegments picks, per configured segment key, the top-N segments by predictions
+// in the window summed over all variants (ties: by segment value), among segments
+// whose names are valid dimension values.
+func topSegments(rows []window.Row, topN map[string]int) map[segmentID]bool {
+	volume := map[segmentID]int64{}
+	for _, r := range rows {
+		if r.Key.Overall() || topN[r.Key.SegmentKey] <= 0 {
+			continue
+		}
+		if checkDimensionValue(r.Key.Segment) != nil {
+			continue
+		}
+		volume[segmentID{r.Key.SegmentKey, r.Key.Segment}] += r.Counts.Predictions
+	}
+	byKey := map[string][]segmentID{}
+	for id := range volume {
+		byKey[id.Key] = append(byKey[id.Key], id)
+	}
+	out := map[segmentID]bool{}
+	for key, ids := range byKey {
+		slices.SortFunc(ids, func(a, b segmentID) int {
+			if c := cmp.Compare(volume[b], volume[a]); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.Value, b.Value)
+		})
+		for _, id := range ids[:min(len(ids), topN[key])] {
+			out[id] = true
+		}
+	}
+	return out
+}
+
+// build turns one snapshot and its judgements into the datums of one flush, all
+// stamped with at (unless cfg.OmitTimestamp). Undefined ratios are omitted; counts
+// and n's are always present. Series CloudWatch would reject are returned in
+// skipped instead.
+func build(cfg Config, snap window.Snapshot, regs []judge.SegmentRegression, at time.Time) ([]types.MetricDatum, []skipped) {
+	b := datumBuilder{cfg: cfg}
+	if !cfg.OmitTimestamp {
+		b.at = aws.Time(at)
+	}
+	b.resolution = aws.Int32(60)
+	if cfg.HighResolution {
+		b.resolution = aws.Int32(1)
+	}
+	top := topSegments(snap.Rows, cfg.TopSegments)
+	var skips []skipped
+	for _, r := range snap.Rows {
+		if !r.Key.Overall() && !top[segmentID{r.Key.SegmentKey, r.Key.Segment}] {
+			continue
+		}
+		dims, err := b.dimensions(r.Key.Variant, "", r.Key.SegmentKey, r.Key.Segment)
+		if err != nil {
+			skips = append(skips, skipped{r.Key, err})
+			continue
+		}
+		b.row(dims, r)
+	}
+	for _, g := range regs {
+		dims, err := b.dimensions(g.Candidate, g.Baseline, "", "")
+		if err != nil {
+			skips = append(skips, skipped{labels.Key{Variant: g.Candidate}, err})
+			continue
+		}
+		b.count(MetricSegmentRegressions, dims, int64(g.Segments))
+		b.ratio(MetricWorstSegmentRecallDelta, dims, g.WorstRecallDelta)
+		b.ratio(MetricPrecisionDelta, dims, g.PrecisionDelta)
+		b.ratio(MetricRecallDelta, dims, g.RecallDelta)
+	}
+	return b.out, skips
+}
+
+type datumBuilder struct {
+	cfg        Config
+	at         *time.Time
+	resolution *int32
+	out        []types.MetricDatum
+}
+
+// variantName is verdict's variant id as CloudWatch's VariantName.
+func (b *datumBuilder) variantName(id string) string {
+	if v := b.cfg.Variants[id].VariantName; v != "" {
+		return v
+	}
+	return id
+}
+
+// dimensions are a series' dimensions in the contract's order: EndpointName,
+// VariantName, [EndpointConfigName], [BaselineVariant], [SegmentKey, Segment].
+func (b *datumBuilder) dimensions(variant, baseline, segmentKey, segment string) ([]types.Dimension, error) {
+	dims := []types.Dimension{
+		{Name: aws.String(DimEndpointName), Value: aws.String(b.cfg.EndpointName)},
+		{Name: aws.String(DimVariantName), Value: aws.String(b.variantName(variant))},
+	}
+	if ec := b.cfg.Variants[variant].EndpointConfigName; ec != "" {
+		dims = append(dims, types.Dimension{Name: aws.String(DimEndpointConfigName), Value: aws.String(ec)})
+	}
+	if baseline != "" {
+		dims = append(dims, types.Dimension{Name: aws.String(DimBaselineVariant), Value: aws.String(b.variantName(baseline))})
+	}
+	if segmentKey != "" {
+		dims = append(dims,
+			types.Dimension{Name: aws.String(DimSegmentKey), Value: aws.String(segmentKey)},
+			types.Dimension{Name: aws.String(DimSegment), Value: aws.String(segment)})
+	}
+	if len(dims) > maxDimensions {
+		return nil, fmt.Errorf("%d dimensions, at most %d", len(dims), maxDimensions)
+	}
+	for _, d := range dims {
+		if err := checkDimensionValue(aws.ToString(d.Value)); err != nil {
+			return nil, fmt.Errorf("dimension %s: %w", aws.ToString(d.Name), err)
+		}
+	}
+	return dims, nil
+}
+
+func (b *datumBuilder) row(dims []types.Dimension, r window.Row) {
+	c, s := r.Counts, r.Stats
+	b.ratio(MetricPrecision, dims, s.Precision)
+	b.ratio(MetricRecall, dims, s.Recall)
+	b.ratio(MetricF1, dims, s.F1)
+	if s.PrecisionCI != nil {
+		b.ratio(MetricPrecisionLowerBound, dims, &s.PrecisionCI.Lower)
+	}
+	if s.RecallCI != nil {
+		b.ratio(MetricRecallLowerBound, dims, &s.RecallCI.Lower)
+	}
+	b.count(MetricTruePositives, dims, c.TP)
+	b.count(MetricFalsePositives, dims, c.FP)
+	b.count(MetricFalseNegatives, dims, c.FN)
+	b.count(MetricTrueNegatives, dims, c.TN)
+	b.count(MetricResolvedCount, dims, c.Resolved())
+	b.count(MetricLabeledPositives, dims, c.TP+c.FN)
+	b.count(MetricPredictedPositives, dims, c.TP+c.FP)
+	b.count(MetricPredictionCount, dims, c.Predictions)
+	b.ratio(MetricFlagRate, dims, s.FlagRate)
+	b.ratio(MetricLabelCoverage, dims, s.LabelCoverage)
+}
+
+// ratio adds a unitless value, or nothing when it is undefined.
+func (b *datumBuilder) ratio(name string, dims []types.Dimension, v *float64) {
+	if v == nil {
+		return
+	}
+	b.add(name, dims, *v, types.StandardUnitNone)
+}
+
+func (b *datumBuilder) count(name string, dims []types.Dimension, n int64) {
+	b.add(name, dims, float64(n), types.StandardUnitCount)
+}
+
+func (b *datumBuilder) add(name string, dims []types.Dimension, v float64, unit types.StandardUnit) {
+	b.out = append(b.out, types.MetricDatum{
+		MetricName:        aws.String(name),
+		Dimensions:        dims,
+		Timestamp:         b.at,
+		Value:             aws.Float64(v),
+		Unit:              unit,
+		StorageResolution: b.resolution,
+	})
+}

@@ -1,0 +1,341 @@
+package cloudwatch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/smithy-go/encoding/cbor"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/verdictml/verdict/judge"
+	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/window"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata/golden")
+
+// golden compares got with testdata/golden/<name>, rewriting it under -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden file (run go test -update to create it): %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from golden file (run go test -update after reviewing):\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+// counts is a series' counts: every prediction resolved, the flagged ones are
+// TP + FP, scores near the extremes.
+func counts(tp, fp, fn, tn int64) labels.Counts {
+	c := labels.Counts{TP: tp, FP: fp, FN: fn, TN: tn, Predictions: tp + fp + fn + tn, Flagged: tp + fp}
+	c.Bins[labels.ScoreBins-1] = tp + fp
+	c.Bins[0] = fn + tn
+	c.ScoreSum = 0.95*float64(tp+fp) + 0.05*float64(fn+tn)
+	return c
+}
+
+// series is one window series' counts for a test.
+type series struct {
+	variant, segmentKey, segment string
+	counts                       labels.Counts
+}
+
+// windowsOf builds real windows through their exported Observe API: each series
+// as one delta in the current 5-minute bucket.
+func windowsOf(ss ...series) *window.Windows {
+	w := window.New(5*time.Minute, 24*time.Hour)
+	bucket := time.Now().Unix() / 300 * 300
+	var deltas []labels.Delta
+	for _, s := range ss {
+		deltas = append(deltas, labels.Delta{
+			Key:    labels.Key{Variant: s.variant, SegmentKey: s.segmentKey, Segment: s.segment},
+			Bucket: bucket, Counts: s.counts,
+		})
+	}
+	w.Observe(deltas)
+	return w
+}
+
+// endAt serves real snapshots with a fixed end time, for golden files.
+type endAt struct {
+	snaps Snapshots
+	end   time.Time
+}
+
+func (e endAt) Snapshot(span window.Span) window.Snapshot {
+	s := e.snaps.Snapshot(span)
+	s.End = e.end
+	return s
+}
+
+// realJudge is package judge with its defaults.
+func realJudge(t *testing.T) Judge {
+	t.Helper()
+	j, err := NewJudge(judge.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+// dims turns "Name=Value" pairs into a map.
+func dims(kv ...string) map[string]string {
+	m := map[string]string{}
+	for _, s := range kv {
+		k, v, _ := strings.Cut(s, "=")
+		m[k] = v
+	}
+	return m
+}
+
+func dimMap(ds []types.Dimension) map[string]string {
+	m := map[string]string{}
+	for _, d := range ds {
+		m[aws.ToString(d.Name)] = aws.ToString(d.Value)
+	}
+	return m
+}
+
+func sameDims(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// find returns the datum of metric with exactly the given dimensions.
+func find(ds []types.MetricDatum, metric string, want map[string]string) (types.MetricDatum, bool) {
+	for _, d := range ds {
+		if aws.ToString(d.MetricName) == metric && sameDims(dimMap(d.Dimensions), want) {
+			return d, true
+		}
+	}
+	return types.MetricDatum{}, false
+}
+
+func approxEqual(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+
+// recorder is an API that records every request and answers with err.
+type recorder struct {
+	mu  sync.Mutex
+	ins []*cloudwatch.PutMetricDataInput
+	err error
+}
+
+func (r *recorder) PutMetricData(_ context.Context, in *cloudwatch.PutMetricDataInput, _ ...func(*cloudwatch.Options)) (*cloudwatch.PutMetricDataOutput, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ins = append(r.ins, in)
+	return &cloudwatch.PutMetricDataOutput{}, r.err
+}
+
+func (r *recorder) datums() []types.MetricDatum {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []types.MetricDatum
+	for _, in := range r.ins {
+		out = append(out, in.MetricData...)
+	}
+	return out
+}
+
+// value reads one sample of a gathered metric; labels are name, value pairs.
+func value(t *testing.T, reg *prometheus.Registry, name string, lv ...string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			got := map[string]string{}
+			for _, l := range m.GetLabel() {
+				got[l.GetName()] = l.GetValue()
+			}
+			for i := 0; i+1 < len(lv); i += 2 {
+				if got[lv[i]] != lv[i+1] {
+					continue metrics
+				}
+			}
+			switch {
+			case m.GetCounter() != nil:
+				return m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	t.Fatalf("metric %s%v not gathered", name, lv)
+	return 0
+}
+
+// waitFor polls cond every few milliseconds for up to 10 s: a bound on a hang, not
+// a performance assertion.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// wireRecorder is an httptest CloudWatch endpoint speaking Smithy RPCv2 CBOR (the
+// approach of alarms/alarm_test.go): it records each request, decoded, and answers
+// with an empty CBOR map.
+type wireRecorder struct {
+	mu       sync.Mutex
+	requests []wireRequest
+}
+
+type wireRequest struct {
+	Path    string
+	Headers map[string]string
+	Size    int
+	Body    any
+}
+
+func (r *wireRecorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	v, err := cbor.Decode(body)
+	if err != nil {
+		http.Error(w, "decode cbor: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	r.mu.Lock()
+	r.requests = append(r.requests, wireRequest{
+		Path: req.URL.Path,
+		Headers: map[string]string{
+			"Content-Type":    req.Header.Get("Content-Type"),
+			"Smithy-Protocol": req.Header.Get("Smithy-Protocol"),
+		},
+		Size: len(body),
+		Body: cborToAny(v),
+	})
+	r.mu.Unlock()
+	w.Header().Set("Smithy-Protocol", "rpc-v2-cbor")
+	w.Header().Set("Content-Type", "application/cbor")
+	_, _ = w.Write(cbor.Encode(cbor.Map{}))
+}
+
+func (r *wireRecorder) all() []wireRequest {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.requests)
+}
+
+// cborToAny converts a decoded CBOR value to the types encoding/json produces; an
+// epoch-seconds timestamp (tag 1) becomes its RFC 3339 UTC string.
+func cborToAny(v cbor.Value) any {
+	switch x := v.(type) {
+	case cbor.Map:
+		m := map[string]any{}
+		for k, e := range x {
+			m[k] = cborToAny(e)
+		}
+		return m
+	case cbor.List:
+		l := make([]any, len(x))
+		for i, e := range x {
+			l[i] = cborToAny(e)
+		}
+		return l
+	case cbor.String:
+		return string(x)
+	case cbor.Uint:
+		return float64(x)
+	case cbor.NegInt:
+		return -float64(x)
+	case cbor.Float32:
+		return float64(x)
+	case cbor.Float64:
+		return float64(x)
+	case cbor.Bool:
+		return bool(x)
+	case *cbor.Tag:
+		return tagToAny(*x)
+	case cbor.Tag:
+		return tagToAny(x)
+	case *cbor.Nil, *cbor.Undefined:
+		return nil
+	default:
+		return x
+	}
+}
+
+func tagToAny(x cbor.Tag) any {
+	if x.ID != 1 {
+		return map[string]any{"tag": float64(x.ID), "value": cborToAny(x.Value)}
+	}
+	var secs float64
+	switch s := cborToAny(x.Value).(type) {
+	case float64:
+		secs = s
+	default:
+		return map[string]any{"tag": 1.0, "value": s}
+	}
+	whole, frac := math.Modf(secs)
+	return time.Unix(int64(whole), int64(math.Round(frac*1e3))*1e6).UTC().Format(time.RFC3339Nano)
+}
+
+func indentJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(b, '\n')
+}
+
+// sortedKeys lists a map's keys in order, for stable failure messages.
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
