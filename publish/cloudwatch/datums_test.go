@@ -86,7 +86,7 @@ func TestFlushKeepsTheMetricContract(t *testing.T) {
 		check  func(t *testing.T, ds []types.MetricDatum)
 	}{
 		{
-			name: "every ratio goes out with its n, in the same flush, with the same timestamp",
+			name:   "every ratio goes out with its n, in the same flush, with the same timestamp",
 			series: healthy, cfg: func(c *Config) { c.Pairs = pair },
 			check: func(t *testing.T, ds []types.MetricDatum) {
 				for _, d := range ds {
@@ -104,7 +104,7 @@ func TestFlushKeepsTheMetricContract(t *testing.T) {
 			},
 		},
 		{
-			name: "the baseline variant's own precision, recall and n are published",
+			name:   "the baseline variant's own precision, recall and n are published",
 			series: healthy, cfg: func(c *Config) { c.Pairs = pair },
 			check: func(t *testing.T, ds []types.MetricDatum) {
 				for m, want := range map[string]float64{
@@ -118,7 +118,7 @@ func TestFlushKeepsTheMetricContract(t *testing.T) {
 			},
 		},
 		{
-			name: "SegmentRegressions is published as 0 when no segment regresses",
+			name:   "SegmentRegressions is published as 0 when no segment regresses",
 			series: healthy, cfg: func(c *Config) { c.Pairs = pair },
 			check: func(t *testing.T, ds []types.MetricDatum) {
 				d, ok := find(ds, MetricSegmentRegressions, vs)
@@ -131,7 +131,7 @@ func TestFlushKeepsTheMetricContract(t *testing.T) {
 			},
 		},
 		{
-			name: "a regressing segment is counted and the deltas are published against the baseline",
+			name:   "a regressing segment is counted and the deltas are published against the baseline",
 			series: regressing, cfg: func(c *Config) { c.Pairs = pair },
 			check: func(t *testing.T, ds []types.MetricDatum) {
 				want := map[string]float64{
@@ -165,7 +165,7 @@ func TestFlushKeepsTheMetricContract(t *testing.T) {
 			},
 		},
 		{
-			name: "undefined ratios are omitted while their counts are published",
+			name:   "undefined ratios are omitted while their counts are published",
 			series: []series{{variant: "fraud-v5", counts: counts(0, 0, 0, 20)}},
 			check: func(t *testing.T, ds []types.MetricDatum) {
 				for _, m := range []string{MetricPrecision, MetricRecall, MetricF1, MetricPrecisionLowerBound, MetricRecallLowerBound} {
@@ -184,7 +184,7 @@ func TestFlushKeepsTheMetricContract(t *testing.T) {
 			},
 		},
 		{
-			name: "variant ids map to VariantName and EndpointConfigName by config",
+			name:   "variant ids map to VariantName and EndpointConfigName by config",
 			series: healthy,
 			cfg: func(c *Config) {
 				c.Pairs = pair
@@ -210,7 +210,7 @@ func TestFlushKeepsTheMetricContract(t *testing.T) {
 			},
 		},
 		{
-			name: "standard resolution by default, StorageResolution 1 when high resolution",
+			name:   "standard resolution by default, StorageResolution 1 when high resolution",
 			series: healthy, cfg: func(c *Config) { c.HighResolution = true },
 			check: func(t *testing.T, ds []types.MetricDatum) {
 				for _, d := range ds {
@@ -221,7 +221,7 @@ func TestFlushKeepsTheMetricContract(t *testing.T) {
 			},
 		},
 		{
-			name: "no per-segment metrics unless the segment key is configured",
+			name:   "no per-segment metrics unless the segment key is configured",
 			series: healthy,
 			check: func(t *testing.T, ds []types.MetricDatum) {
 				for _, d := range ds {
