@@ -52,10 +52,10 @@ func TestCollectorPublishesTheJudgementAtScrapeTime(t *testing.T) {
 	}
 	got := gather(t, c)
 	want := map[string]float64{
-		"verdict_segment_regressions{baseline=v5,candidate=v6,window=1d}":             1,
-		"verdict_judgement{baseline=v5,candidate=v6,decision=fail,window=1d}":         1,
-		"verdict_judgement{baseline=v5,candidate=v6,decision=pass,window=1d}":         0,
-		"verdict_judgement{baseline=v5,candidate=v6,decision=inconclusive,window=1d}": 0,
+		"verdict_segment_regressions{baseline=v5,candidate=v6,window=24h}":             1,
+		"verdict_judgement{baseline=v5,candidate=v6,decision=fail,window=24h}":         1,
+		"verdict_judgement{baseline=v5,candidate=v6,decision=pass,window=24h}":         0,
+		"verdict_judgement{baseline=v5,candidate=v6,decision=inconclusive,window=24h}": 0,
 		"verdict_segment_regressions{baseline=v5,candidate=v6,window=all}":            1,
 		"verdict_judgement{baseline=v5,candidate=v6,decision=fail,window=all}":        1,
 	}
@@ -69,11 +69,11 @@ func TestCollectorPublishesTheJudgementAtScrapeTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	for k, v := range map[string]float64{
-		"verdict_worst_segment_recall_delta{baseline=v5,candidate=v6,window=1d}":                                     *j.WorstSegmentRecallDelta,
-		"verdict_recall_delta{baseline=v5,candidate=v6,segment=,segment_key=,window=1d}":                             *j.Overall.Recall.Delta,
-		"verdict_precision_delta{baseline=v5,candidate=v6,segment=,segment_key=,window=1d}":                          *j.Overall.Precision.Delta,
-		"verdict_recall_delta{baseline=v5,candidate=v6,segment=electronics,segment_key=merchant_category,window=1d}": *j.Segments[0].Recall.Delta,
-		"verdict_score_psi{baseline=v5,candidate=v6,segment=electronics,segment_key=merchant_category,window=1d}":    *j.Segments[0].Score.PSI,
+		"verdict_worst_segment_recall_delta{baseline=v5,candidate=v6,window=24h}":                                     *j.WorstSegmentRecallDelta,
+		"verdict_recall_delta{baseline=v5,candidate=v6,segment=,segment_key=,window=24h}":                             *j.Overall.Recall.Delta,
+		"verdict_precision_delta{baseline=v5,candidate=v6,segment=,segment_key=,window=24h}":                          *j.Overall.Precision.Delta,
+		"verdict_recall_delta{baseline=v5,candidate=v6,segment=electronics,segment_key=merchant_category,window=24h}": *j.Segments[0].Recall.Delta,
+		"verdict_score_psi{baseline=v5,candidate=v6,segment=electronics,segment_key=merchant_category,window=24h}":    *j.Segments[0].Score.PSI,
 	} {
 		if g, ok := got[k]; !ok || g != v {
 			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
@@ -104,8 +104,8 @@ func TestCollectorOmitsDeltasWithoutEnoughLabels(t *testing.T) {
 			}
 		}
 	}
-	if got["verdict_judgement{baseline=v5,candidate=v6,decision=inconclusive,window=1d}"] != 1 ||
-		got["verdict_segment_regressions{baseline=v5,candidate=v6,window=1d}"] != 0 {
+	if got["verdict_judgement{baseline=v5,candidate=v6,decision=inconclusive,window=24h}"] != 1 ||
+		got["verdict_segment_regressions{baseline=v5,candidate=v6,window=24h}"] != 0 {
 		t.Errorf("want inconclusive and 0 regressions, got %v", got)
 	}
 }

@@ -121,7 +121,7 @@ func TestJudgeDecisions(t *testing.T) {
 	}{
 		{"candidate without data is inconclusive and lists the variants",
 			snapshotOf(row("v5", "", 800, 200, 200, 8800)), Config{},
-			Inconclusive, `no data for candidate "v6" in window 1d (variants with data: v5)`},
+			Inconclusive, `no data for candidate "v6" in window 24h (variants with data: v5)`},
 		{"baseline without data is inconclusive",
 			snapshotOf(row("v6", "", 800, 200, 200, 8800)), Config{},
 			Inconclusive, `no data for baseline "v5"`},

@@ -10,7 +10,10 @@ import (
 const Z95 = 1.959963984540054
 
 // Interval is a confidence interval for a proportion.
-type Interval struct{ Lower, Upper float64 }
+type Interval struct {
+	Lower float64 `json:"lower"`
+	Upper float64 `json:"upper"`
+}
 
 // Stats are the statistics derived from one series' counts. A nil field is
 // undefined (its denominator is zero): no value is better than a made-up one.
