@@ -2,8 +2,8 @@ package cloudwatch
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
-	"encoding/json"
 	"flag"
 	"io"
 	"math"
@@ -230,12 +230,21 @@ type wireRecorder struct {
 type wireRequest struct {
 	Path    string
 	Headers map[string]string
-	Size    int
+	Size    int // of the CBOR body, uncompressed
 	Body    any
 }
 
 func (r *wireRecorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	body, err := io.ReadAll(req.Body)
+	var src io.Reader = req.Body
+	if req.Header.Get("Content-Encoding") == "gzip" { // the SDK compresses PutMetricData
+		zr, err := gzip.NewReader(req.Body)
+		if err != nil {
+			http.Error(w, "gunzip: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		src = zr
+	}
+	body, err := io.ReadAll(src)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -249,8 +258,9 @@ func (r *wireRecorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.requests = append(r.requests, wireRequest{
 		Path: req.URL.Path,
 		Headers: map[string]string{
-			"Content-Type":    req.Header.Get("Content-Type"),
-			"Smithy-Protocol": req.Header.Get("Smithy-Protocol"),
+			"Content-Encoding": req.Header.Get("Content-Encoding"),
+			"Content-Type":     req.Header.Get("Content-Type"),
+			"Smithy-Protocol":  req.Header.Get("Smithy-Protocol"),
 		},
 		Size: len(body),
 		Body: cborToAny(v),
@@ -319,15 +329,6 @@ func tagToAny(x cbor.Tag) any {
 	}
 	whole, frac := math.Modf(secs)
 	return time.Unix(int64(whole), int64(math.Round(frac*1e3))*1e6).UTC().Format(time.RFC3339Nano)
-}
-
-func indentJSON(t *testing.T, v any) []byte {
-	t.Helper()
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return append(b, '\n')
 }
 
 // sortedKeys lists a map's keys in order, for stable failure messages.
