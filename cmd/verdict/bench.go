@@ -35,7 +35,7 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	dir := fs.String("dir", "", "directory for the stores (default: a temporary directory, removed after)")
 	only := fs.String("only", "throughput,latency,memory", "which runs, comma separated")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file")
-	cacheMB := fs.Int64("cache-mb", 128, "join store block cache in MiB (as VERDICT_STORE_CACHE_MB)")
+	cacheMB := fs.Int64("cache-mb", 512, "join store block cache in MiB (as VERDICT_STORE_CACHE_MB)")
 	fs.Usage = func() {
 		fmt.Fprint(out, `usage: verdict bench [flags]
 
@@ -320,7 +320,7 @@ func benchMemory(ctx context.Context, out io.Writer, dir string, pending, batch 
 	rng := rand.New(rand.NewPCG(3, 4))
 	now := time.Now()
 	fmt.Fprintf(out, "### Memory as pending (unlabeled) predictions accumulate\n\n")
-	fmt.Fprintln(out, "Go heap in use after a GC, and the process's resident set; the store's block cache is 128 MiB and its memtable up to 64 MiB, both bounded.")
+	fmt.Fprintln(out, "Go heap in use after a GC, and the process's resident set; the store's block cache is as --cache-mb and its memtable up to 64 MiB, both bounded.")
 	fmt.Fprintln(out)
 	fmt.Fprintln(out, "| pending predictions | Go heap in use | RSS | store on disk |")
 	fmt.Fprintln(out, "|---:|---:|---:|---:|")

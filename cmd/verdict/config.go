@@ -46,7 +46,7 @@ type settings struct {
 	MaxBodyBytes    int64              `envconfig:"MAX_BODY_BYTES" default:"8388608" desc:"largest HTTP ingest body"`
 	MaxLineBytes    int                `envconfig:"MAX_LINE_BYTES" default:"65536" desc:"largest input line; longer lines are rejected"`
 	StoreSync       bool               `envconfig:"STORE_SYNC" default:"true" desc:"fsync each commit (false survives kill -9 but not power loss)"`
-	StoreCacheMB    int64              `envconfig:"STORE_CACHE_MB" default:"128" desc:"join store block cache"`
+	StoreCacheMB    int64              `envconfig:"STORE_CACHE_MB" default:"512" desc:"join store block cache (MiB); size toward the records labels still arrive for"`
 	MatureEvery     time.Duration      `envconfig:"MATURE_EVERY" default:"10s" desc:"how often matured predictions are resolved"`
 	ShutdownTimeout time.Duration      `envconfig:"SHUTDOWN_TIMEOUT" default:"15s" desc:"how long SIGTERM waits for in-flight requests"`
 	LogLevel        string             `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
