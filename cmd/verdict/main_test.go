@@ -1,0 +1,45 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestEverySubcommandHasHelp(t *testing.T) {
+	for name := range commands() {
+		t.Run(name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			if code := realMain([]string{name, "--help"}, &out, &errOut); code != 0 {
+				t.Fatalf("verdict %s --help exited %d: %s", name, code, errOut.String())
+			}
+			if !strings.Contains(out.String()+errOut.String(), "usage: verdict "+name) {
+				t.Errorf("verdict %s --help does not show its usage:\n%s%s", name, out.String(), errOut.String())
+			}
+		})
+	}
+}
+
+func TestUnknownCommandAndBadConfiguration(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := realMain([]string{"frobnicate"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), `unknown command "frobnicate"`) {
+		t.Errorf("unknown command: exit %d, stderr %q", code, errOut.String())
+	}
+	tests := []struct{ env, value, want string }{
+		{"VERDICT_MATURITY_MODE", "sometimes", "VERDICT_MATURITY_MODE"},
+		{"VERDICT_WINDOWS", "1h,fortnight", "VERDICT_WINDOWS"},
+		{"VERDICT_ROLES", "v5:canary", "VERDICT_ROLES"},
+		{"VERDICT_CAPTURE_ATTRIBUTES", "merchant_category", "name=selector"},
+		{"VERDICT_BUCKET", "1500ms", "VERDICT_BUCKET"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.env, func(t *testing.T) {
+			t.Setenv(tc.env, tc.value)
+			out.Reset()
+			errOut.Reset()
+			if code := realMain([]string{"config", "--check"}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), tc.want) {
+				t.Errorf("%s=%s: exit %d, stderr %q; want exit 1 naming %s", tc.env, tc.value, code, errOut.String(), tc.want)
+			}
+		})
+	}
+}
