@@ -88,6 +88,17 @@ func bucketPartition(bucket int64, shard int) string {
 	return prefixBucket + sortableHex(hourOf(bucket)) + "#" + strconv.Itoa(shard)
 }
 
+// partitionHour is the hour of a bucket partition's key.
+func partitionHour(pk string) (int64, bool) {
+	rest, ok := strings.CutPrefix(pk, prefixBucket)
+	if !ok {
+		return 0, false
+	}
+	hex, _, _ := strings.Cut(rest, "#")
+	h, err := parseSortableHex(hex)
+	return h, err == nil
+}
+
 func allTimePartition(shard int) string   { return prefixAll + strconv.Itoa(shard) }
 func unmatchedPartition(shard int) string { return prefixUnmat + strconv.Itoa(shard) }
 

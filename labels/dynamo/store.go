@@ -14,10 +14,12 @@
 //	r#<id>                      r                       rec (B, labels.Record), ver (N),
 //	                                                     due_shard, due_at, due (pending),
 //	                                                     expires_at (TTL, resolved only)
-//	t#<hour>#<shard>            <bucket>#<series>       n_pred, n_flag, ... bin9 (N)
+//	t#<hour>#<shard>            <bucket>#<series>       n_pred, n_flag, ... bin9 (N),
+//	                                                     expires_at = bucket + Retention
 //	a#<shard>                   <series>                all-time counters, same fields
 //	u#<shard>                   u                       n: labels waiting for a prediction
-//	dir                         <tally partition key>   (directory of tally partitions)
+//	dir                         <tally partition key>   directory of tally partitions
+//	                                                     (t# entries expire after their counters)
 //
 // <hour> and <bucket> are Unix seconds as 16 sortable hex digits; <series> is
 // variant#segment key#segment with '%' and '#' escaped.
@@ -60,7 +62,9 @@
 // the table's TTL deletes it after that. A prediction or label replayed after its
 // record expired is new to the store and counts again, so Retention must exceed any
 // replay horizon (stream retention, backfills). Labels still waiting for their first
-// prediction never expire.
+// prediction never expire. Bucket tallies expire Retention after their bucket (the
+// all-time tallies keep their contribution), so the table stays bounded by the traffic
+// of one retention period.
 package dynamo
 
 import (
@@ -106,8 +110,9 @@ type Config struct {
 	// Shards is how many counter shards writer ids hash onto. Zero means 16. It may
 	// change between deployments: readers find every shard ever written.
 	Shards int
-	// Retention is how long a fully resolved record is kept (DynamoDB TTL). It must
-	// exceed any replay horizon. Zero means 90 days.
+	// Retention is how long a fully resolved record is kept after its last write, and
+	// bucket tallies after their bucket (DynamoDB TTL). It must exceed any replay
+	// horizon and the longest window. Zero means 90 days.
 	Retention time.Duration
 	// ReadConcurrency bounds parallel BatchGetItem and Query calls. Zero means 4.
 	ReadConcurrency int
@@ -346,10 +351,13 @@ func (s *Store) register(ctx context.Context, partitions []string) error {
 		if known {
 			continue
 		}
-		_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName: aws.String(s.table),
-			Item:      key(pkDirectory, p),
-		})
+		item := key(pkDirectory, p)
+		if hour, ok := partitionHour(p); ok {
+			// The entry outlives the hour's bucket counters, which expire Retention
+			// after their bucket.
+			item[attrExpiresAt] = num(hour + hourSeconds + int64(s.cfg.Retention/time.Second))
+		}
+		_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: item})
 		if err != nil {
 			return fmt.Errorf("dynamo: register tally partition %q in %s: %w", p, s.table, err)
 		}

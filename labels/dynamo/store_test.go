@@ -21,7 +21,9 @@ import (
 
 // These tests run against kumo over the wire (scripts/test.sh starts it).
 
-var t0 = time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+// t0 is recent, so bucket counters (which expire Retention after their bucket) are
+// still live whenever the tests run.
+var t0 = time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour)
 
 func pred(id, variant string, score float64, attrs ...string) ingest.Prediction {
 	p := ingest.Prediction{InferenceID: id, Variant: variant, Role: ingest.RoleProduction, Score: score, Threshold: 0.5, Time: t0, Attributes: map[string]string{}}
@@ -634,6 +636,29 @@ func TestEnsureTables(t *testing.T) {
 		}
 	})
 
+	t.Run("several processes ensure the same new table at once", func(t *testing.T) {
+		table := emulatortest.TableName(t, db, "join")
+		var wg sync.WaitGroup
+		errs := make([]error, 3)
+		for i := range errs {
+			st, err := New(db, Config{Table: table, WriterID: fmt.Sprint("w", i)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = st.EnsureTables(ctx)
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("process %d: %v", i, err)
+			}
+		}
+	})
+
 	t.Run("rejects a table with another key schema", func(t *testing.T) {
 		table := emulatortest.TableName(t, db, "other")
 		_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
@@ -699,5 +724,118 @@ func TestResolvedRecordsExpire(t *testing.T) {
 	}
 	if _, ok := expires("waiting"); ok {
 		t.Error("a label waiting for its prediction expires")
+	}
+}
+
+// faultyAPI is kumo with the faults kumo never produces: unprocessed keys from
+// BatchGetItem, and transactions cancelled by contention on a counter or throttling.
+type faultyAPI struct {
+	*dynamodb.Client
+	mu          sync.Mutex
+	unprocessed int // BatchGetItem calls that leave half their keys unprocessed
+	contended   int // TransactWriteItems calls cancelled: TransactionConflict on a counter
+	throttled   int // TransactWriteItems calls cancelled: ThrottlingError
+}
+
+func (f *faultyAPI) take(n *int) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if *n > 0 {
+		*n--
+		return true
+	}
+	return false
+}
+
+func (f *faultyAPI) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	for table, ka := range in.RequestItems {
+		if len(ka.Keys) < 2 || !f.take(&f.unprocessed) {
+			break
+		}
+		half := len(ka.Keys) / 2
+		rest := ka
+		rest.Keys = ka.Keys[half:]
+		ka.Keys = ka.Keys[:half]
+		out, err := f.Client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{table: ka}}, opts...)
+		if err != nil {
+			return nil, err
+		}
+		out.UnprocessedKeys = map[string]types.KeysAndAttributes{table: rest}
+		return out, nil
+	}
+	return f.Client.BatchGetItem(ctx, in, opts...)
+}
+
+func (f *faultyAPI) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	code := ""
+	switch {
+	case f.take(&f.contended):
+		code = "TransactionConflict"
+	case f.take(&f.throttled):
+		code = "ThrottlingError"
+	default:
+		return f.Client.TransactWriteItems(ctx, in, opts...)
+	}
+	reasons := make([]types.CancellationReason, len(in.TransactItems))
+	hit := false
+	for i, it := range in.TransactItems {
+		reasons[i].Code = aws.String("None")
+		pk := it.Update.Key[attrPK].(*types.AttributeValueMemberS).Value
+		if !hit && pk[:2] != prefixRecord {
+			reasons[i].Code = aws.String(code)
+			hit = true
+		}
+	}
+	return nil, &types.TransactionCanceledException{Message: aws.String("injected"), CancellationReasons: reasons}
+}
+
+func TestLargeBatchesWithUnprocessedKeysContentionAndThrottling(t *testing.T) {
+	ctx := context.Background()
+	db := emulatortest.DynamoDBClient(t)
+	api := &faultyAPI{Client: db, unprocessed: 3, contended: 2, throttled: 2}
+	st, err := New(api, Config{Table: emulatortest.TableName(t, db, "join"), WriterID: "w"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.EnsureTables(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := randomStream(11, 400)
+	j, err := labels.Open(ctx, st, labels.Config{SegmentKeys: []string{"merchant_category"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Hundreds of records per commit: several BatchGetItem calls and transactions.
+	if _, err := j.Apply(ctx, ingest.Batch{Predictions: s.preds}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Apply(ctx, ingest.Batch{Labels: s.labels}); err != nil {
+		t.Fatal(err)
+	}
+	// A replay of everything changes nothing.
+	if _, err := j.Apply(ctx, ingest.Batch{Predictions: s.preds, Labels: s.labels}); err != nil {
+		t.Fatal(err)
+	}
+	stats := st.Stats()
+	if stats.Retries < 7 || api.unprocessed+api.contended+api.throttled != 0 {
+		t.Errorf("stats %+v, faults left %+v: the faults were not all retried", stats, api)
+	}
+	if stats.Transactions < 8 {
+		t.Errorf("%d transactions: batches were not split", stats.Transactions)
+	}
+	want, unmatched := recount(s)
+	tl := readTallies(t, st, 0)
+	got := tl.outcomes()
+	if len(got) != len(want) {
+		t.Errorf("series: got %d, recount %d", len(got), len(want))
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%+v: got %+v, recount %+v", k, got[k], w)
+		}
+	}
+	tl.checkBucketsSumToAllTime(t)
+	if n, err := st.Unmatched(ctx); err != nil || n != unmatched {
+		t.Errorf("unmatched: got %d (%v), recount %d", n, err, unmatched)
 	}
 }

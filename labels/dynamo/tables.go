@@ -169,21 +169,9 @@ func checkKeys(what string, ks []types.KeySchemaElement, defs map[string]types.S
 // ensureTTL enables TTL on expires_at unless it already is; TTL on another attribute
 // is an error, since records would never expire.
 func (s *Store) ensureTTL(ctx context.Context) error {
-	out, err := s.api.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(s.table)})
-	if err != nil {
-		return fmt.Errorf("dynamo: describe TTL of %s: %w", s.table, err)
-	}
-	if d := out.TimeToLiveDescription; d != nil {
-		attr := aws.ToString(d.AttributeName)
-		switch d.TimeToLiveStatus {
-		case types.TimeToLiveStatusEnabled, types.TimeToLiveStatusEnabling:
-			if attr != attrExpiresAt {
-				return fmt.Errorf("dynamo: table %s has TTL on %q, want %q", s.table, attr, attrExpiresAt)
-			}
-			return nil
-		case types.TimeToLiveStatusDisabling:
-			return fmt.Errorf("dynamo: table %s: TTL is being disabled; retry when it is DISABLED", s.table)
-		}
+	enabled, err := s.ttlEnabled(ctx)
+	if err != nil || enabled {
+		return err
 	}
 	_, err = s.api.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
 		TableName: aws.String(s.table),
@@ -193,7 +181,35 @@ func (s *Store) ensureTTL(ctx context.Context) error {
 		},
 	})
 	if err != nil {
+		// Another process may have enabled it since (DynamoDB then rejects further
+		// TTL changes for an hour): accept that.
+		if enabled, derr := s.ttlEnabled(ctx); derr == nil && enabled {
+			return nil
+		}
 		return fmt.Errorf("dynamo: enable TTL on %s.%s: %w", s.table, attrExpiresAt, err)
 	}
 	return nil
+}
+
+// ttlEnabled reports whether TTL is enabled (or being enabled) on expires_at.
+func (s *Store) ttlEnabled(ctx context.Context) (bool, error) {
+	out, err := s.api.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(s.table)})
+	if err != nil {
+		return false, fmt.Errorf("dynamo: describe TTL of %s: %w", s.table, err)
+	}
+	d := out.TimeToLiveDescription
+	if d == nil {
+		return false, nil
+	}
+	attr := aws.ToString(d.AttributeName)
+	switch d.TimeToLiveStatus {
+	case types.TimeToLiveStatusEnabled, types.TimeToLiveStatusEnabling:
+		if attr != attrExpiresAt {
+			return false, fmt.Errorf("dynamo: table %s has TTL on %q, want %q", s.table, attr, attrExpiresAt)
+		}
+		return true, nil
+	case types.TimeToLiveStatusDisabling:
+		return false, fmt.Errorf("dynamo: table %s: TTL is being disabled; retry when it is DISABLED", s.table)
+	}
+	return false, nil
 }

@@ -27,13 +27,16 @@ type tallyKey struct{ pk, sk string }
 type txn struct {
 	records   []int // indices into the Change's Records
 	tallies   map[tallyKey]*labels.Counts
+	buckets   map[tallyKey]int64 // bucket counters: their bucket
 	order     []tallyKey
 	unmatched int64
 	hasUnmat  bool
 	bytes     int
 }
 
-func newTxn() *txn { return &txn{tallies: map[tallyKey]*labels.Counts{}} }
+func newTxn() *txn {
+	return &txn{tallies: map[tallyKey]*labels.Counts{}, buckets: map[tallyKey]int64{}}
+}
 
 // items is the number of actions the transaction will send (an upper bound: counters
 // whose deltas cancel out are skipped when the request is built).
@@ -110,7 +113,9 @@ func (t *txn) add(rc *labels.RecordChange, i, shard, bytes int) {
 	t.records = append(t.records, i)
 	t.bytes += bytes
 	for _, d := range rc.Deltas {
-		t.addTally(tallyKey{bucketPartition(d.Bucket, shard), bucketSK(d.Bucket, d.Key)}, d.Counts)
+		bk := tallyKey{bucketPartition(d.Bucket, shard), bucketSK(d.Bucket, d.Key)}
+		t.addTally(bk, d.Counts)
+		t.buckets[bk] = d.Bucket
 		t.addTally(tallyKey{allTimePartition(shard), seriesSK(d.Key)}, d.Counts)
 	}
 	if rc.Unmatched != 0 {
@@ -161,7 +166,14 @@ func (t *txn) request(table string, rcs []labels.RecordChange, shard int, now ti
 		if c.IsZero() {
 			continue
 		}
-		items = append(items, types.TransactWriteItem{Update: counterUpdate(table, k, *c)})
+		u := counterUpdate(table, k, *c)
+		if b, ok := t.buckets[k]; ok {
+			// Bucket counters expire with the records; all-time counters never do.
+			*u.UpdateExpression += " SET #exp = :exp"
+			u.ExpressionAttributeNames["#exp"] = attrExpiresAt
+			u.ExpressionAttributeValues[":exp"] = num(b + int64(retention/time.Second))
+		}
+		items = append(items, types.TransactWriteItem{Update: u})
 		owner = append(owner, -1)
 	}
 	if t.unmatched != 0 {
