@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 )
@@ -41,5 +42,19 @@ func TestUnknownCommandAndBadConfiguration(t *testing.T) {
 				t.Errorf("%s=%s: exit %d, stderr %q; want exit 1 naming %s", tc.env, tc.value, code, errOut.String(), tc.want)
 			}
 		})
+	}
+}
+
+func TestREADMEConfigurationTableIsCurrent(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table bytes.Buffer
+	if err := printConfigTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(readme, table.Bytes()) {
+		t.Errorf("README.md's configuration table differs from `verdict config`; paste its output into README.md:\n%s", table.String())
 	}
 }
