@@ -131,7 +131,7 @@ func build(cfg Config, snap window.Snapshot, regs []judge.SegmentRegression, at 
 	}
 	top := topSegments(snap.Rows, cfg.TopSegments)
 	var skips []skipped
-	for _, r := range snap.Rows {
+	for _, r := range withEveryTopSegment(snap.Rows, top) {
 		if !r.Key.Overall() && !top[segmentID{r.Key.SegmentKey, r.Key.Segment}] {
 			continue
 		}
@@ -154,6 +154,49 @@ func build(cfg Config, snap window.Snapshot, regs []judge.SegmentRegression, at 
 		b.ratio(MetricRecallDelta, dims, g.RecallDelta)
 	}
 	return b.out, skips
+}
+
+// withEveryTopSegment adds an empty row for each variant and top segment the
+// variant has no predictions in, so its n's go out as 0 rather than missing, and
+// returns the rows in snapshot order (variant; overall first; segment key, value).
+func withEveryTopSegment(rows []window.Row, top map[segmentID]bool) []window.Row {
+	have := map[labels.Key]bool{}
+	var variants []string
+	for _, r := range rows {
+		have[r.Key] = true
+		if r.Key.Overall() {
+			variants = append(variants, r.Key.Variant)
+		}
+	}
+	out := slices.Clone(rows)
+	added := false
+	for _, v := range variants {
+		for id := range top {
+			k := labels.Key{Variant: v, SegmentKey: id.Key, Segment: id.Value}
+			if !have[k] {
+				out = append(out, window.Row{Key: k, Stats: window.Derive(labels.Counts{})})
+				added = true
+			}
+		}
+	}
+	if added {
+		slices.SortStableFunc(out, func(a, b window.Row) int {
+			if c := cmp.Compare(a.Key.Variant, b.Key.Variant); c != 0 {
+				return c
+			}
+			if a.Key.Overall() != b.Key.Overall() {
+				if a.Key.Overall() {
+					return -1
+				}
+				return 1
+			}
+			if c := cmp.Compare(a.Key.SegmentKey, b.Key.SegmentKey); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.Key.Segment, b.Key.Segment)
+		})
+	}
+	return out
 }
 
 type datumBuilder struct {

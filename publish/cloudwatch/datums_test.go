@@ -1,6 +1,7 @@
 package cloudwatch
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -232,6 +233,26 @@ func TestFlushKeepsTheMetricContract(t *testing.T) {
 			},
 		},
 		{
+			name: "a variant without predictions in a top segment publishes its n's there as 0",
+			series: []series{
+				{variant: "fraud-v4", counts: counts(10, 0, 0, 0)},
+				{variant: "fraud-v5", counts: counts(10, 0, 0, 0)},
+				{variant: "fraud-v4", segmentKey: "merchant", segment: "travel", counts: counts(10, 0, 0, 0)},
+			},
+			cfg: func(c *Config) { c.TopSegments = map[string]int{"merchant": 1} },
+			check: func(t *testing.T, ds []types.MetricDatum) {
+				seg := dims("EndpointName=fraud-detector", "VariantName=fraud-v5", "SegmentKey=merchant", "Segment=travel")
+				for _, m := range []string{MetricLabeledPositives, MetricPredictedPositives, MetricPredictionCount} {
+					if d, ok := find(ds, m, seg); !ok || aws.ToFloat64(d.Value) != 0 {
+						t.Errorf("%s in the empty segment: %v (found %v), want 0", m, d.Value, ok)
+					}
+				}
+				if _, ok := find(ds, MetricRecall, seg); ok {
+					t.Error("Recall published for an empty segment")
+				}
+			},
+		},
+		{
 			name: "segments that are not valid dimension values are left out",
 			series: []series{
 				{variant: "fraud-v5", counts: counts(1, 1, 1, 1)},
@@ -370,5 +391,29 @@ func TestConfigValidateNamesEveryBadField(t *testing.T) {
 	}
 	if err := (Config{EndpointName: "fraud-detector"}).Validate(); err != nil {
 		t.Errorf("defaults rejected: %v", err)
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	tests := []struct {
+		name string
+		in   Config
+		want Config
+	}{
+		{"standard resolution", Config{EndpointName: "e"}, Config{
+			Namespace: "Verdict", EndpointName: "e", Window: window.Span(time.Hour), Interval: time.Minute,
+			QueueSize: 10, MaxAttempts: 5, MaxBackoff: 20 * time.Second, SendTimeout: 30 * time.Second,
+		}},
+		{"high resolution flushes every 10 s", Config{EndpointName: "e", HighResolution: true}, Config{
+			Namespace: "Verdict", EndpointName: "e", Window: window.Span(time.Hour), Interval: 10 * time.Second, HighResolution: true,
+			QueueSize: 10, MaxAttempts: 5, MaxBackoff: 20 * time.Second, SendTimeout: 30 * time.Second,
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.in.withDefaults(); fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", tc.want) {
+				t.Errorf("withDefaults() = %+v, want %+v", got, tc.want)
+			}
+		})
 	}
 }
