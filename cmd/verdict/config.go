@@ -21,6 +21,13 @@ import (
 // is generated from these tags (`verdict config`).
 type settings struct {
 	Addr            string             `envconfig:"ADDR" default:"127.0.0.1:8080" desc:"HTTP listen address (ingest, query API, /metrics)"`
+	Sources         []string           `envconfig:"SOURCES" default:"http" desc:"event sources: http, kinesis (comma separated; HTTP ingest stays on when kinesis is added)"`
+	KinesisPreds    string             `envconfig:"KINESIS_PREDICTIONS_STREAM" desc:"Kinesis stream of predictions (with VERDICT_SOURCES=kinesis)"`
+	KinesisLabels   string             `envconfig:"KINESIS_LABELS_STREAM" desc:"Kinesis stream of labels (with VERDICT_SOURCES=kinesis)"`
+	LeaseTable      string             `envconfig:"KINESIS_LEASE_TABLE" default:"verdict-kinesis-leases" desc:"DynamoDB table of shard leases and checkpoints (created if missing)"`
+	DeadLetterTable string             `envconfig:"DEAD_LETTER_TABLE" default:"verdict-dead-letters" desc:"DynamoDB table for rejected stream records with their reason (empty: count only)"`
+	KinesisStart    string             `envconfig:"KINESIS_START" default:"trim_horizon" desc:"where shards without a checkpoint start: trim_horizon or latest"`
+	WorkerID        string             `envconfig:"WORKER_ID" desc:"this instance's name in lease tables (default hostname-pid)"`
 	DataDir         string             `envconfig:"DATA_DIR" default:"verdict-data" desc:"directory of the embedded join store"`
 	APIToken        string             `envconfig:"API_TOKEN" desc:"bearer token required on /v1/* when set"`
 	Windows         []string           `envconfig:"WINDOWS" default:"1h,24h,7d" desc:"sliding windows (by prediction time) kept besides all-time"`
@@ -83,6 +90,20 @@ func (c settings) validate() error {
 	}
 	if len(c.Candidates) > 0 && c.Baseline == "" {
 		problems = append(problems, "VERDICT_CANDIDATES: needs VERDICT_BASELINE")
+	}
+	for _, src := range c.Sources {
+		switch strings.TrimSpace(src) {
+		case "http":
+		case "kinesis":
+			if c.KinesisPreds == "" && c.KinesisLabels == "" {
+				problems = append(problems, "VERDICT_SOURCES=kinesis needs VERDICT_KINESIS_PREDICTIONS_STREAM and/or VERDICT_KINESIS_LABELS_STREAM")
+			}
+		default:
+			problems = append(problems, fmt.Sprintf("VERDICT_SOURCES: %q must be http or kinesis", src))
+		}
+	}
+	if c.KinesisStart != "trim_horizon" && c.KinesisStart != "latest" {
+		problems = append(problems, fmt.Sprintf("VERDICT_KINESIS_START: %q must be trim_horizon or latest", c.KinesisStart))
 	}
 	if c.MaxSegments < 1 {
 		problems = append(problems, "VERDICT_MAX_SEGMENT_VALUES: must be at least 1")
@@ -214,6 +235,10 @@ func (s *selectors) Decode(v string) error {
 	}
 	*s = m
 	return nil
+}
+
+func (c settings) source(name string) bool {
+	return slices.ContainsFunc(c.Sources, func(s string) bool { return strings.TrimSpace(s) == name })
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -76,6 +76,8 @@ type service struct {
 	join    *labels.Join
 	reg     *prometheus.Registry
 	handler http.Handler
+	// sources are stream consumers (Kinesis) that run until the context ends.
+	sources []func(context.Context) error
 }
 
 func openService(ctx context.Context, cfg settings, log *slog.Logger) (*service, error) {
@@ -139,10 +141,20 @@ func openService(ctx context.Context, cfg settings, log *slog.Logger) (*service,
 		return nil, err
 	}
 
+	var sources []func(context.Context) error
+	if cfg.source("kinesis") {
+		if sources, err = kinesisSources(ctx, cfg, log, reg, dec, join, im); err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
+
 	api := http.NewServeMux()
-	hcfg := httpingest.Config{MaxBodyBytes: cfg.MaxBodyBytes, Metrics: im, Logger: log}
-	api.Handle("/v1/predictions", httpingest.Predictions(dec, join, hcfg))
-	api.Handle("/v1/labels", httpingest.Labels(dec, join, hcfg))
+	if cfg.source("http") {
+		hcfg := httpingest.Config{MaxBodyBytes: cfg.MaxBodyBytes, Metrics: im, Logger: log}
+		api.Handle("/v1/predictions", httpingest.Predictions(dec, join, hcfg))
+		api.Handle("/v1/labels", httpingest.Labels(dec, join, hcfg))
+	}
 	api.Handle("/v1/metrics", query.NewMetrics(windows, store.Unmatched, log))
 	api.Handle("/v1/judge", judgeAPI)
 	api.Handle("/v1/compare", compareAPI)
@@ -153,7 +165,7 @@ func openService(ctx context.Context, cfg settings, log *slog.Logger) (*service,
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		query.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	return &service{cfg: cfg, log: log, store: store, windows: windows, join: join, reg: reg, handler: mux}, nil
+	return &service{cfg: cfg, log: log, store: store, windows: windows, join: join, reg: reg, handler: mux, sources: sources}, nil
 }
 
 // run serves on ln until ctx is done, then drains in-flight requests and closes the
@@ -183,6 +195,9 @@ func (s *service) run(ctx context.Context, ln net.Listener) error {
 		}
 		return nil
 	})
+	for _, src := range s.sources {
+		g.Go(func() error { return src(gctx) })
+	}
 	g.Go(func() error { return s.matureLoop(gctx) })
 	g.Go(func() error { return s.pruneLoop(gctx) })
 	err := g.Wait()
