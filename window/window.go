@@ -243,3 +243,59 @@ func (s Snapshot) Row(k labels.Key) (Row, bool) {
 	}
 	return Row{}, false
 }
+
+// Reload replaces the view with the store's current tallies, for stores that other
+// processes write too: load must call fn with every all-time tally and every bucket
+// tally from since on (labels.Store.Tallies). All-time counts and the buckets from
+// since on are replaced; older buckets are kept as they were, so a frequent reload can
+// read only recent buckets and an occasional full one the rest.
+func (w *Windows) Reload(since int64, load func(fn func(labels.Delta, bool) error) error) error {
+	totals := map[labels.Key]labels.Counts{}
+	recent := map[labels.Key]map[int64]*labels.Counts{}
+	cut := w.cutoff()
+	err := load(func(d labels.Delta, allTime bool) error {
+		if allTime {
+			c := totals[d.Key]
+			c.Add(d.Counts)
+			totals[d.Key] = c
+			return nil
+		}
+		if d.Bucket < since || d.Bucket < cut {
+			return nil
+		}
+		m := recent[d.Key]
+		if m == nil {
+			m = map[int64]*labels.Counts{}
+			recent[d.Key] = m
+		}
+		if m[d.Bucket] == nil {
+			m[d.Bucket] = &labels.Counts{}
+		}
+		m[d.Bucket].Add(d.Counts)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for k, s := range w.series {
+		s.total = totals[k]
+		for b := range s.buckets {
+			if b >= since {
+				delete(s.buckets, b)
+			}
+		}
+	}
+	for k, c := range totals {
+		w.get(k).total = c
+	}
+	for k, m := range recent {
+		s := w.get(k)
+		for b, c := range m {
+			s.buckets[b] = c
+		}
+	}
+	w.prune(cut)
+	return nil
+}

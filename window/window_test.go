@@ -179,3 +179,51 @@ func TestParseSpan(t *testing.T) {
 		}
 	}
 }
+
+func TestReloadReplacesRecentBucketsAndKeepsOlderOnes(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	w := New(5*time.Minute, 24*time.Hour)
+	w.now = func() time.Time { return now }
+	v5 := labels.Key{Variant: "v5"}
+	old, recent := now.Add(-5*time.Hour).Unix(), now.Add(-10*time.Minute).Unix()
+	w.Observe([]labels.Delta{
+		{Key: v5, Bucket: old, Counts: labels.Counts{Predictions: 1}},
+		{Key: v5, Bucket: recent, Counts: labels.Counts{Predictions: 1}},
+	})
+	// The store (written by other processes too) now holds more: 2 old, 5 recent.
+	store := []struct {
+		d       labels.Delta
+		allTime bool
+	}{
+		{labels.Delta{Key: v5, Counts: labels.Counts{Predictions: 7}}, true},
+		{labels.Delta{Key: v5, Bucket: old, Counts: labels.Counts{Predictions: 2}}, false},
+		{labels.Delta{Key: v5, Bucket: recent, Counts: labels.Counts{Predictions: 5}}, false},
+	}
+	load := func(fn func(labels.Delta, bool) error) error {
+		for _, s := range store {
+			if err := fn(s.d, s.allTime); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := w.Reload(now.Add(-time.Hour).Unix(), load); err != nil {
+		t.Fatal(err)
+	}
+	pred := func(span Span) int64 { r, _ := w.Snapshot(span).Row(v5); return r.Counts.Predictions }
+	if got := pred(AllTime); got != 7 {
+		t.Errorf("all time after reload: %d, want 7", got)
+	}
+	if got := pred(Span(time.Hour)); got != 5 {
+		t.Errorf("1h after recent reload: %d, want 5", got)
+	}
+	if got := pred(Span(24 * time.Hour)); got != 6 {
+		t.Errorf("24h after recent reload: %d, want 6 (old bucket kept at 1)", got)
+	}
+	if err := w.Reload(0, load); err != nil {
+		t.Fatal(err)
+	}
+	if got := pred(Span(24 * time.Hour)); got != 7 {
+		t.Errorf("24h after full reload: %d, want 7", got)
+	}
+}
