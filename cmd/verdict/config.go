@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -21,11 +22,23 @@ import (
 // is generated from these tags (`verdict config`).
 type settings struct {
 	Addr            string             `envconfig:"ADDR" default:"127.0.0.1:8080" desc:"HTTP listen address (ingest, query API, /metrics)"`
+	Store           string             `envconfig:"STORE" default:"embedded" desc:"join store: embedded (pebble in VERDICT_DATA_DIR) or dynamodb (shared by several instances)"`
+	DynamoTable     string             `envconfig:"DYNAMODB_TABLE" default:"verdict-join" desc:"DynamoDB join table (created if missing) with VERDICT_STORE=dynamodb"`
+	RefreshEvery    time.Duration      `envconfig:"REFRESH_EVERY" default:"5s" desc:"with a shared store: how often windows reload the global tallies"`
+	Sinks           []string           `envconfig:"SINKS" default:"prometheus" desc:"metric sinks: prometheus (always on /metrics), cloudwatch"`
+	CWNamespace     string             `envconfig:"CLOUDWATCH_NAMESPACE" default:"Verdict" desc:"CloudWatch namespace (must match the alarm spec)"`
+	CWEndpoint      string             `envconfig:"CLOUDWATCH_ENDPOINT_NAME" desc:"SageMaker endpoint name: the EndpointName dimension (required with the cloudwatch sink)"`
+	CWWindow        string             `envconfig:"CLOUDWATCH_WINDOW" default:"1h" desc:"window the published values are computed over"`
+	CWInterval      time.Duration      `envconfig:"CLOUDWATCH_INTERVAL" default:"60s" desc:"publish interval"`
+	CWHighRes       bool               `envconfig:"CLOUDWATCH_HIGH_RESOLUTION" default:"false" desc:"publish 1-second-resolution metrics (costs more)"`
+	CWVariantNames  map[string]string  `envconfig:"CLOUDWATCH_VARIANT_NAMES" desc:"VariantName dimension per variant, e.g. v5:AllTraffic,v6:AllTraffic (default: the variant id)"`
+	CWTopSegments   map[string]int     `envconfig:"CLOUDWATCH_TOP_SEGMENTS" desc:"per-segment metrics for the N busiest values of a key, e.g. merchant_category:10 (custom metrics cost money)"`
 	Sources         []string           `envconfig:"SOURCES" default:"http" desc:"event sources: http, kinesis (comma separated; HTTP ingest stays on when kinesis is added)"`
 	KinesisPreds    string             `envconfig:"KINESIS_PREDICTIONS_STREAM" desc:"Kinesis stream of predictions (with VERDICT_SOURCES=kinesis)"`
 	KinesisLabels   string             `envconfig:"KINESIS_LABELS_STREAM" desc:"Kinesis stream of labels (with VERDICT_SOURCES=kinesis)"`
 	LeaseTable      string             `envconfig:"KINESIS_LEASE_TABLE" default:"verdict-kinesis-leases" desc:"DynamoDB table of shard leases and checkpoints (created if missing)"`
 	DeadLetterTable string             `envconfig:"DEAD_LETTER_TABLE" default:"verdict-dead-letters" desc:"DynamoDB table for rejected stream records with their reason (empty: count only)"`
+	KinesisLease    time.Duration      `envconfig:"KINESIS_LEASE_DURATION" default:"10s" desc:"how long a dead instance's shard leases last before others take them"`
 	KinesisStart    string             `envconfig:"KINESIS_START" default:"trim_horizon" desc:"where shards without a checkpoint start: trim_horizon or latest"`
 	WorkerID        string             `envconfig:"WORKER_ID" desc:"this instance's name in lease tables (default hostname-pid)"`
 	DataDir         string             `envconfig:"DATA_DIR" default:"verdict-data" desc:"directory of the embedded join store"`
@@ -101,6 +114,28 @@ func (c settings) validate() error {
 		default:
 			problems = append(problems, fmt.Sprintf("VERDICT_SOURCES: %q must be http or kinesis", src))
 		}
+	}
+	switch c.Store {
+	case "embedded", "dynamodb":
+	default:
+		problems = append(problems, fmt.Sprintf("VERDICT_STORE: %q must be embedded or dynamodb", c.Store))
+	}
+	for _, sink := range c.Sinks {
+		switch strings.TrimSpace(sink) {
+		case "prometheus":
+		case "cloudwatch":
+			if c.CWEndpoint == "" {
+				problems = append(problems, "VERDICT_SINKS=cloudwatch needs VERDICT_CLOUDWATCH_ENDPOINT_NAME")
+			}
+			if _, err := window.ParseSpan(c.CWWindow); err != nil {
+				problems = append(problems, "VERDICT_CLOUDWATCH_WINDOW: "+err.Error())
+			}
+		default:
+			problems = append(problems, fmt.Sprintf("VERDICT_SINKS: %q must be prometheus or cloudwatch", sink))
+		}
+	}
+	if c.RefreshEvery < 100*time.Millisecond {
+		problems = append(problems, "VERDICT_REFRESH_EVERY: must be at least 100ms")
 	}
 	if c.KinesisStart != "trim_horizon" && c.KinesisStart != "latest" {
 		problems = append(problems, fmt.Sprintf("VERDICT_KINESIS_START: %q must be trim_horizon or latest", c.KinesisStart))
@@ -239,6 +274,22 @@ func (s *selectors) Decode(v string) error {
 
 func (c settings) source(name string) bool {
 	return slices.ContainsFunc(c.Sources, func(s string) bool { return strings.TrimSpace(s) == name })
+}
+
+func (c settings) sink(name string) bool {
+	return slices.ContainsFunc(c.Sinks, func(s string) bool { return strings.TrimSpace(s) == name })
+}
+
+// workerID names this process in shared tables: VERDICT_WORKER_ID, else hostname-pid.
+func (c settings) workerID() string {
+	if c.WorkerID != "" {
+		return c.WorkerID
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "verdict"
+	}
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/big"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -726,5 +727,101 @@ func waitFor(t *testing.T, limit time.Duration, ok func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("condition not reached within %s", limit)
 		}
+	}
+}
+
+// TestThreeInstancesShareStreamsAndStoreExactly is the production shape: three
+// verdict processes consume 2-shard prediction and label streams (kinesalite) into
+// one DynamoDB join store (kumo). Mid-stream one process is SIGKILLed and a shard is
+// split; the survivors take over the dead one's leases and the child shards, and the
+// global per-variant and per-segment counts equal the recount.
+func TestThreeInstancesShareStreamsAndStoreExactly(t *testing.T) {
+	kinesisURL := emulatortest.KinesisEndpoint(t)
+	kumoURL := emulatortest.KumoEndpoint(t)
+	ctx := context.Background()
+	kc := emulatortest.KinesisClient(t)
+	preds := emulatortest.CreateStream(t, kc, 2)
+	lbls := emulatortest.CreateStream(t, kc, 2)
+	dc := emulatortest.DynamoDBClient(t)
+	join := emulatortest.TableName(t, dc, "join")
+	leases := emulatortest.TableName(t, dc, "leases")
+	dead := emulatortest.TableName(t, dc, "dead")
+
+	sc := newScenario(5, 500)
+	var pl, ll []string
+	for _, p := range sc.preds {
+		pl = append(pl, p.line())
+	}
+	for _, l := range sc.labels {
+		ll = append(ll, l.line())
+	}
+	put := func(stream string, lines []string) {
+		for i := 0; i < len(lines); i += 5 {
+			_, err := kc.PutRecord(ctx, &kds.PutRecordInput{StreamName: aws.String(stream),
+				PartitionKey: aws.String(fmt.Sprintf("pk-%d", i)), Data: []byte(strings.Join(lines[i:min(i+5, len(lines))], "\n"))})
+			if err != nil {
+				t.Fatalf("put record on %s: %v", stream, err)
+			}
+		}
+	}
+	envFor := func(worker string) []string {
+		return []string{
+			"VERDICT_STORE=dynamodb", "VERDICT_DYNAMODB_TABLE=" + join, "VERDICT_WORKER_ID=" + worker,
+			"VERDICT_REFRESH_EVERY=300ms", "VERDICT_SOURCES=kinesis",
+			"VERDICT_KINESIS_PREDICTIONS_STREAM=" + preds, "VERDICT_KINESIS_LABELS_STREAM=" + lbls,
+			"VERDICT_KINESIS_LEASE_TABLE=" + leases, "VERDICT_DEAD_LETTER_TABLE=" + dead,
+			"VERDICT_KINESIS_LEASE_DURATION=3s",
+			"AWS_ENDPOINT_URL_KINESIS=" + kinesisURL, "AWS_ENDPOINT_URL_DYNAMODB=" + kumoURL,
+			"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_EC2_METADATA_DISABLED=true",
+		}
+	}
+	var servers []*server
+	for _, w := range []string{"w1", "w2", "w3"} {
+		servers = append(servers, startServer(t, t.TempDir(), envFor(w)...))
+	}
+	put(preds, pl[:len(pl)/2])
+	put(lbls, ll[:len(ll)/2])
+	waitFor(t, 60*time.Second, func() bool {
+		got, _ := metricsAPI(t, servers[0], "")
+		return got["v5"].Pred > 0
+	})
+	servers[1].kill()
+
+	// Split the predictions stream's first shard mid-stream.
+	shards, err := kc.ListShards(ctx, &kds.ListShardsInput{StreamName: aws.String(preds)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := shards.Shards[0]
+	lo, _ := new(big.Int).SetString(*first.HashKeyRange.StartingHashKey, 10)
+	hi, _ := new(big.Int).SetString(*first.HashKeyRange.EndingHashKey, 10)
+	mid := new(big.Int).Rsh(new(big.Int).Add(lo, hi), 1)
+	if _, err := kc.SplitShard(ctx, &kds.SplitShardInput{StreamName: aws.String(preds), ShardToSplit: first.ShardId, NewStartingHashKey: aws.String(mid.String())}); err != nil {
+		t.Fatalf("split shard: %v", err)
+	}
+	emulatortest.WaitStreamActive(t, kc, preds)
+	put(preds, pl[len(pl)/2:])
+	put(lbls, ll[len(ll)/2:])
+
+	want := sc.recount(0.5)
+	for _, s := range []*server{servers[0], servers[2]} {
+		var got map[string]cell
+		done := func() bool {
+			got, _ = metricsAPI(t, s, "")
+			for k, w := range want {
+				if got[k] != w {
+					return false
+				}
+			}
+			return true
+		}
+		deadline := time.Now().Add(90 * time.Second)
+		for !done() && time.Now().Before(deadline) {
+			time.Sleep(300 * time.Millisecond)
+		}
+		compareCounts(t, "three instances, one killed, one shard split", got, want)
+	}
+	for _, s := range []*server{servers[0], servers[2]} {
+		s.stop()
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -23,7 +24,9 @@ import (
 	"github.com/verdictml/verdict/ingest/httpingest"
 	"github.com/verdictml/verdict/judge"
 	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/labels/dynamo"
 	"github.com/verdictml/verdict/labels/embedded"
+	"github.com/verdictml/verdict/publish/cloudwatch"
 	"github.com/verdictml/verdict/publish/prom"
 	"github.com/verdictml/verdict/query"
 	"github.com/verdictml/verdict/window"
@@ -67,95 +70,120 @@ variables; run 'verdict config' for the table.
 	return svc.run(ctx, ln)
 }
 
-// service is the embedded-default verdict: store, join, windows, HTTP.
+// service is verdict assembled from its settings: store, join, windows, sources,
+// sinks and the HTTP surface.
 type service struct {
 	cfg     settings
 	log     *slog.Logger
-	store   *embedded.Store
+	store   labels.Store
 	windows *window.Windows
 	join    *labels.Join
 	reg     *prometheus.Registry
 	handler http.Handler
-	// sources are stream consumers (Kinesis) that run until the context ends.
-	sources []func(context.Context) error
+	// closers run in reverse order after everything else stopped.
+	closers []func() error
+	// background runs until the context ends: stream consumers, the CloudWatch
+	// publisher, leases, window refresh, maturity and pruning loops.
+	background []func(context.Context) error
 }
 
-func openService(ctx context.Context, cfg settings, log *slog.Logger) (*service, error) {
+func openService(ctx context.Context, cfg settings, log *slog.Logger) (svc *service, err error) {
 	spans, err := cfg.spans()
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("create data directory (VERDICT_DATA_DIR): %w", err)
-	}
+	s := &service{cfg: cfg, log: log, windows: window.New(cfg.Bucket, cfg.longest()), reg: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
 	start := time.Now()
-	store, err := embedded.Open(cfg.DataDir, embedded.Options{
-		CacheBytes: cfg.StoreCacheMB << 20,
-		NoSync:     !cfg.StoreSync,
-		Logger:     log,
-	})
-	if err != nil {
-		return nil, err
+	jc := cfg.joinConfig()
+	var leader cloudwatch.Leader
+	switch cfg.Store {
+	case "dynamodb":
+		ds, err := s.openDynamo(ctx)
+		if err != nil {
+			return nil, err
+		}
+		jc.MaxGroup = 1000 // a commit becomes transactions of <= 100 items each
+		if s.join, err = labels.Open(ctx, ds, jc, nil); err != nil {
+			return nil, err
+		}
+		lease := ds.Lease("cloudwatch-publisher", cfg.workerID(), 15*time.Second)
+		s.background = append(s.background, lease.Run)
+		leader = lease
+		log.Info("join store open", "store", "dynamodb", "table", cfg.DynamoTable, "writer", cfg.workerID(), "restore", time.Since(start).Round(time.Millisecond))
+	default:
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			return nil, fmt.Errorf("create data directory (VERDICT_DATA_DIR): %w", err)
+		}
+		es, err := embedded.Open(cfg.DataDir, embedded.Options{CacheBytes: cfg.StoreCacheMB << 20, NoSync: !cfg.StoreSync, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		s.store = es
+		s.closers = append(s.closers, es.Close)
+		if s.join, err = labels.Open(ctx, es, jc, s.windows); err != nil {
+			return nil, err
+		}
+		s.background = append(s.background, func(ctx context.Context) error { return s.pruneLoop(ctx, es) })
+		log.Info("join store open", "store", "embedded", "dir", cfg.DataDir, "restore", time.Since(start).Round(time.Millisecond))
 	}
-	windows := window.New(cfg.Bucket, cfg.longest())
-	join, err := labels.Open(ctx, store, cfg.joinConfig(), windows)
-	if err != nil {
-		store.Close()
-		return nil, err
-	}
-	log.Info("join store open", "dir", cfg.DataDir, "restore", time.Since(start).Round(time.Millisecond))
+	s.closers = append(s.closers, func() error { s.join.Close(); return nil })
+	s.background = append(s.background, s.matureLoop)
+
 	dec, err := ingest.NewDecoder(cfg.decoderConfig())
 	if err != nil {
-		store.Close()
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-
-	reg := prometheus.NewRegistry()
+	reg := s.reg
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(prom.NewCollector(windows, spans, store.Unmatched, log))
+	reg.MustRegister(prom.NewCollector(s.windows, spans, s.store.Unmatched, log))
 	im, err := ingest.NewMetrics(reg)
 	if err != nil {
-		store.Close()
 		return nil, err
 	}
-
 	jcfg, err := cfg.judgeConfig()
 	if err != nil {
-		store.Close()
 		return nil, err
 	}
-	judgeMetrics, err := judge.NewCollector(windows, cfg.judgePairs(), jcfg, log)
+	judgeMetrics, err := judge.NewCollector(s.windows, cfg.judgePairs(), jcfg, log)
 	if err != nil {
-		store.Close()
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
 	reg.MustRegister(judgeMetrics)
-	judgeAPI, err := judge.NewJudgeHandler(windows, jcfg, log)
+	judgeAPI, err := judge.NewJudgeHandler(s.windows, jcfg, log)
 	if err != nil {
-		store.Close()
 		return nil, err
 	}
-	compareAPI, err := judge.NewCompareHandler(windows, jcfg, log)
+	compareAPI, err := judge.NewCompareHandler(s.windows, jcfg, log)
 	if err != nil {
-		store.Close()
 		return nil, err
 	}
-
-	var sources []func(context.Context) error
 	if cfg.source("kinesis") {
-		if sources, err = kinesisSources(ctx, cfg, log, reg, dec, join, im); err != nil {
-			store.Close()
+		runs, err := kinesisSources(ctx, cfg, log, reg, dec, s.join, im)
+		if err != nil {
 			return nil, err
 		}
+		s.background = append(s.background, runs...)
+	}
+	if cfg.sink("cloudwatch") {
+		pub, err := cloudWatchPublisher(ctx, cfg, log, reg, s.windows, jcfg, leader)
+		if err != nil {
+			return nil, err
+		}
+		s.background = append(s.background, pub.Run)
 	}
 
 	api := http.NewServeMux()
 	if cfg.source("http") {
 		hcfg := httpingest.Config{MaxBodyBytes: cfg.MaxBodyBytes, Metrics: im, Logger: log}
-		api.Handle("/v1/predictions", httpingest.Predictions(dec, join, hcfg))
-		api.Handle("/v1/labels", httpingest.Labels(dec, join, hcfg))
+		api.Handle("/v1/predictions", httpingest.Predictions(dec, s.join, hcfg))
+		api.Handle("/v1/labels", httpingest.Labels(dec, s.join, hcfg))
 	}
-	api.Handle("/v1/metrics", query.NewMetrics(windows, store.Unmatched, log))
+	api.Handle("/v1/metrics", query.NewMetrics(s.windows, s.store.Unmatched, log))
 	api.Handle("/v1/judge", judgeAPI)
 	api.Handle("/v1/compare", compareAPI)
 
@@ -165,7 +193,73 @@ func openService(ctx context.Context, cfg settings, log *slog.Logger) (*service,
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		query.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	return &service{cfg: cfg, log: log, store: store, windows: windows, join: join, reg: reg, handler: mux, sources: sources}, nil
+	s.handler = mux
+	return s, nil
+}
+
+// openDynamo opens the shared DynamoDB join store. Other instances write to it too,
+// so the windows are not fed by this process's commits but reloaded from the store's
+// tallies: now, and every VERDICT_REFRESH_EVERY after.
+func (s *service) openDynamo(ctx context.Context) (*dynamo.Store, error) {
+	awsCfg, err := loadAWS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ds, err := dynamo.New(dynamodb.NewFromConfig(awsCfg), dynamo.Config{Table: s.cfg.DynamoTable, WriterID: s.cfg.workerID(), Logger: s.log})
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	if err := ds.EnsureTables(ctx); err != nil {
+		return nil, fmt.Errorf("DynamoDB join table (VERDICT_DYNAMODB_TABLE): %w", err)
+	}
+	s.store = ds
+	if err := s.reload(ctx, true); err != nil {
+		return nil, err
+	}
+	s.background = append(s.background, s.refreshLoop)
+	return ds, nil
+}
+
+// reload replaces the windows with the store's tallies: the recent buckets, or all of
+// them.
+func (s *service) reload(ctx context.Context, full bool) error {
+	since := time.Now().Add(-s.cfg.longest() - s.cfg.Bucket).Unix()
+	if !full {
+		since = time.Now().Add(-recentReload).Unix()
+	}
+	err := s.windows.Reload(since, func(fn func(labels.Delta, bool) error) error { return s.store.Tallies(ctx, since, fn) })
+	if err != nil {
+		return fmt.Errorf("reload windows from the shared store: %w", err)
+	}
+	return nil
+}
+
+// recentReload is how far back each periodic reload reads buckets; a full reload every
+// hour picks up corrections to older buckets (all-time counts always reload).
+const recentReload = 2 * time.Hour
+
+func (s *service) refreshLoop(ctx context.Context) error {
+	t := time.NewTicker(s.cfg.RefreshEvery)
+	defer t.Stop()
+	lastFull := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		full := time.Since(lastFull) > time.Hour
+		if err := s.reload(ctx, full); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			s.log.Warn("windows not refreshed", "err", err)
+			continue
+		}
+		if full {
+			lastFull = time.Now()
+		}
+	}
 }
 
 // run serves on ln until ctx is done, then drains in-flight requests and closes the
@@ -195,11 +289,9 @@ func (s *service) run(ctx context.Context, ln net.Listener) error {
 		}
 		return nil
 	})
-	for _, src := range s.sources {
-		g.Go(func() error { return src(gctx) })
+	for _, run := range s.background {
+		g.Go(func() error { return run(gctx) })
 	}
-	g.Go(func() error { return s.matureLoop(gctx) })
-	g.Go(func() error { return s.pruneLoop(gctx) })
 	err := g.Wait()
 	if cerr := s.close(); err == nil {
 		err = cerr
@@ -209,8 +301,11 @@ func (s *service) run(ctx context.Context, ln net.Listener) error {
 }
 
 func (s *service) close() error {
-	s.join.Close()
-	return s.store.Close()
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i]())
+	}
+	return errors.Join(errs...)
 }
 
 // matureLoop resolves predictions that reached label maturity unlabeled.
@@ -246,13 +341,14 @@ func (s *service) matureLoop(ctx context.Context) error {
 	}
 }
 
-// pruneLoop drops bucket tallies older than the longest window from the store.
-func (s *service) pruneLoop(ctx context.Context) error {
+// pruneLoop drops bucket tallies older than the longest window from the embedded
+// store (the DynamoDB store expires them with TTL).
+func (s *service) pruneLoop(ctx context.Context, store *embedded.Store) error {
 	keep := s.cfg.longest() + 2*s.cfg.Bucket
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		if err := s.store.DropBucketsBefore(time.Now().Add(-keep).Unix()); err != nil {
+		if err := store.DropBucketsBefore(time.Now().Add(-keep).Unix()); err != nil {
 			s.log.Error("drop old bucket tallies", "err", err)
 		}
 		select {

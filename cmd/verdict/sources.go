@@ -4,15 +4,21 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	cw "github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	kds "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/verdictml/verdict/ingest"
 	"github.com/verdictml/verdict/ingest/kinesis"
+	"github.com/verdictml/verdict/judge"
+	"github.com/verdictml/verdict/publish/cloudwatch"
+	"github.com/verdictml/verdict/window"
 )
 
 // loadAWS reads the standard AWS configuration: credentials chain, AWS_REGION, and
@@ -51,8 +57,8 @@ func kinesisSources(ctx context.Context, cfg settings, log *slog.Logger, reg pro
 	}
 	consumerCfg := func(stream string) kinesis.Config {
 		return kinesis.Config{
-			Stream: stream, LeaseTable: cfg.LeaseTable, WorkerID: cfg.WorkerID,
-			InitialPosition: start, Logger: log.With("stream", stream), Registerer: reg,
+			Stream: stream, LeaseTable: cfg.LeaseTable, WorkerID: cfg.workerID(),
+			InitialPosition: start, LeaseDuration: cfg.KinesisLease, Logger: log.With("stream", stream), Registerer: reg,
 		}
 	}
 	var runs []func(context.Context) error
@@ -75,4 +81,45 @@ func kinesisSources(ctx context.Context, cfg settings, log *slog.Logger, reg pro
 		}
 	}
 	return runs, nil
+}
+
+// cloudWatchPublisher builds the CloudWatch sink: per-variant metrics (and the
+// configured top segments and baseline comparisons) every VERDICT_CLOUDWATCH_INTERVAL,
+// from the same windows /metrics reads. With a shared store only the lease holder
+// publishes. The endpoint may be overridden with AWS_ENDPOINT_URL_CLOUDWATCH.
+func cloudWatchPublisher(ctx context.Context, cfg settings, log *slog.Logger, reg prometheus.Registerer,
+	snaps cloudwatch.Snapshots, jcfg judge.Config, leader cloudwatch.Leader) (*cloudwatch.Publisher, error) {
+	awsCfg, err := loadAWS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	span, err := window.ParseSpan(cfg.CWWindow)
+	if err != nil {
+		return nil, fmt.Errorf("VERDICT_CLOUDWATCH_WINDOW: %w", err)
+	}
+	variants := map[string]cloudwatch.Variant{}
+	for id, name := range cfg.CWVariantNames {
+		variants[id] = cloudwatch.Variant{VariantName: name}
+	}
+	var pairs []cloudwatch.Pair
+	for _, p := range cfg.judgePairs() {
+		pairs = append(pairs, cloudwatch.Pair{Baseline: p.Baseline, Candidate: p.Candidate})
+	}
+	judgeFn, err := cloudwatch.NewJudge(jcfg)
+	if err != nil {
+		return nil, err
+	}
+	client := cw.NewFromConfig(awsCfg, func(o *cw.Options) {
+		// A hung endpoint must not hold a request for the whole send timeout.
+		o.HTTPClient = awshttp.NewBuildableClient().WithTimeout(10 * time.Second)
+	})
+	pub, err := cloudwatch.New(cloudwatch.Config{
+		Namespace: cfg.CWNamespace, EndpointName: cfg.CWEndpoint, Window: span,
+		Interval: cfg.CWInterval, HighResolution: cfg.CWHighRes, Variants: variants,
+		Pairs: pairs, TopSegments: cfg.CWTopSegments,
+	}, cloudwatch.Deps{Client: client, Snapshots: snaps, Judge: judgeFn, Leader: leader, Registerer: reg, Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("configuration (VERDICT_CLOUDWATCH_*): %w", err)
+	}
+	return pub, nil
 }
