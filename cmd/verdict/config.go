@@ -31,6 +31,7 @@ type settings struct {
 	CWWindow        string             `envconfig:"CLOUDWATCH_WINDOW" default:"1h" desc:"window the published values are computed over"`
 	CWInterval      time.Duration      `envconfig:"CLOUDWATCH_INTERVAL" default:"60s" desc:"publish interval"`
 	CWHighRes       bool               `envconfig:"CLOUDWATCH_HIGH_RESOLUTION" default:"false" desc:"publish 1-second-resolution metrics (costs more)"`
+	CWOmitTimestamp bool               `envconfig:"CLOUDWATCH_OMIT_TIMESTAMP" default:"false" desc:"local emulators only (kumo cannot read timestamps); never in production"`
 	CWVariantNames  map[string]string  `envconfig:"CLOUDWATCH_VARIANT_NAMES" desc:"VariantName dimension per variant, e.g. v5:AllTraffic,v6:AllTraffic (default: the variant id)"`
 	CWTopSegments   map[string]int     `envconfig:"CLOUDWATCH_TOP_SEGMENTS" desc:"per-segment metrics for the N busiest values of a key, e.g. merchant_category:10 (custom metrics cost money)"`
 	Sources         []string           `envconfig:"SOURCES" default:"http" desc:"event sources: http, kinesis (comma separated; HTTP ingest stays on when kinesis is added)"`

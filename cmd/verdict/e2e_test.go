@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	kds "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/prometheus/common/expfmt"
@@ -824,4 +825,48 @@ func TestThreeInstancesShareStreamsAndStoreExactly(t *testing.T) {
 	for _, s := range []*server{servers[0], servers[2]} {
 		s.stop()
 	}
+}
+
+// TestCloudWatchSinkPublishesToTheEmulator runs the binary with the CloudWatch sink
+// pointed at kumo and reads the metrics back with ListMetrics. kumo cannot decode
+// timestamps or gzip bodies, so this run turns both off (emulators only; the package
+// tests check the exact production request on the wire).
+func TestCloudWatchSinkPublishesToTheEmulator(t *testing.T) {
+	kumoURL := emulatortest.KumoEndpoint(t)
+	cwc := emulatortest.CloudWatchClient(t)
+	namespace := emulatortest.UniqueName(t, "Verdict")
+	s := startServer(t, t.TempDir(),
+		"VERDICT_SINKS=prometheus,cloudwatch", "VERDICT_CLOUDWATCH_NAMESPACE="+namespace,
+		"VERDICT_CLOUDWATCH_ENDPOINT_NAME=fraud-detector", "VERDICT_CLOUDWATCH_INTERVAL=1s",
+		"VERDICT_CLOUDWATCH_VARIANT_NAMES=v6:v6-AllTraffic", "VERDICT_CLOUDWATCH_TOP_SEGMENTS=merchant_category:2",
+		"VERDICT_BASELINE=v5", "VERDICT_CANDIDATES=v6", "VERDICT_CLOUDWATCH_OMIT_TIMESTAMP=true",
+		"AWS_ENDPOINT_URL_CLOUDWATCH="+kumoURL, "AWS_DISABLE_REQUEST_COMPRESSION=true",
+		"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_EC2_METADATA_DISABLED=true",
+	)
+	send(t, s, newScenario(6, 300), 100, "")
+	listed := map[string]bool{}
+	waitFor(t, 30*time.Second, func() bool {
+		out, err := cwc.ListMetrics(context.Background(), &cloudwatch.ListMetricsInput{Namespace: aws.String(namespace)})
+		if err != nil {
+			t.Fatalf("ListMetrics: %v", err)
+		}
+		for _, m := range out.Metrics {
+			dims := map[string]string{}
+			for _, d := range m.Dimensions {
+				dims[aws.ToString(d.Name)] = aws.ToString(d.Value)
+			}
+			listed[fmt.Sprintf("%s/%s/%s/%s", aws.ToString(m.MetricName), dims["VariantName"], dims["SegmentKey"], dims["BaselineVariant"])] = true
+		}
+		return listed["Recall/v6-AllTraffic//"] && listed["SegmentRegressions/v6-AllTraffic//v5"]
+	})
+	for _, want := range []string{"Precision/v5//", "Recall/v6-AllTraffic//", "LabeledPositives/v5//", "PredictionCount/v6-AllTraffic/merchant_category/", "SegmentRegressions/v6-AllTraffic//v5"} {
+		if !listed[want] {
+			t.Errorf("ListMetrics lacks %s; has %v", want, listed)
+		}
+	}
+	_, other := prometheusCounts(t, s)
+	if other["verdict_cloudwatch_flushes_total"] < 1 {
+		t.Errorf("no CloudWatch flush counted on /metrics: %v", other)
+	}
+	s.stop()
 }

@@ -116,7 +116,7 @@ func cloudWatchPublisher(ctx context.Context, cfg settings, log *slog.Logger, re
 	pub, err := cloudwatch.New(cloudwatch.Config{
 		Namespace: cfg.CWNamespace, EndpointName: cfg.CWEndpoint, Window: span,
 		Interval: cfg.CWInterval, HighResolution: cfg.CWHighRes, Variants: variants,
-		Pairs: pairs, TopSegments: cfg.CWTopSegments,
+		Pairs: pairs, TopSegments: cfg.CWTopSegments, OmitTimestamp: cfg.CWOmitTimestamp,
 	}, cloudwatch.Deps{Client: client, Snapshots: snaps, Judge: judgeFn, Leader: leader, Registerer: reg, Log: log})
 	if err != nil {
 		return nil, fmt.Errorf("configuration (VERDICT_CLOUDWATCH_*): %w", err)
