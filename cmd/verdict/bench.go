@@ -19,6 +19,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/verdictml/verdict/ingest"
 	"github.com/verdictml/verdict/labels"
 	"github.com/verdictml/verdict/labels/embedded"
@@ -33,15 +35,16 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	pending := fs.Int("pending", 3_000_000, "unlabeled predictions to accumulate in the memory run")
 	samples := fs.Int("latency-samples", 300, "labels timed in the label-to-visible run")
 	dir := fs.String("dir", "", "directory for the stores (default: a temporary directory, removed after)")
-	only := fs.String("only", "throughput,latency,memory", "which runs, comma separated")
+	only := fs.String("only", "throughput,http,latency,memory", "which runs, comma separated")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file")
-	cacheMB := fs.Int64("cache-mb", 512, "join store block cache in MiB (as VERDICT_STORE_CACHE_MB)")
+	cacheList := fs.String("cache-mb", "512", "join store block cache in MiB (as VERDICT_STORE_CACHE_MB); a comma-separated list runs the throughput run once per size, to compare them in one run")
 	fs.Usage = func() {
 		fmt.Fprint(out, `usage: verdict bench [flags]
 
 Measures the embedded path on this machine and prints Markdown for BENCHMARKS.md:
   throughput  predictions (production + shadow) then labels in random order, applied in
               batches through the real join and pebble store (fsync per commit)
+  http        the same events as NDJSON over HTTP (decode + validate + join), 2 clients
   latency     label-to-visible over HTTP: POST one label, poll GET /v1/metrics until the
               count moves, while background traffic runs
   memory      Go heap and RSS as unlabeled (pending) predictions accumulate on disk
@@ -75,8 +78,24 @@ flags:
 		defer pprof.StopCPUProfile()
 	}
 	fmt.Fprintf(out, "## verdict bench (%s, %d CPUs, %s)\n\n", runtime.GOOS+"/"+runtime.GOARCH, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02"))
+	var caches []int64
+	for _, f := range strings.Split(*cacheList, ",") {
+		mb, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+		if err != nil || mb < 8 {
+			return fmt.Errorf("--cache-mb %q: want sizes in MiB, at least 8", f)
+		}
+		caches = append(caches, mb)
+	}
+	cacheMB := &caches[len(caches)-1]
 	if slices.Contains(runs, "throughput") {
-		if err := benchThroughput(ctx, out, base+"/throughput", *inferences, *batch, *cacheMB); err != nil {
+		for _, mb := range caches {
+			if err := benchThroughput(ctx, out, fmt.Sprintf("%s/throughput-%d", base, mb), *inferences, *batch, mb); err != nil {
+				return err
+			}
+		}
+	}
+	if slices.Contains(runs, "http") {
+		if err := benchHTTP(ctx, out, base+"/http", *inferences/4, *batch); err != nil {
 			return err
 		}
 	}
@@ -189,27 +208,11 @@ func benchThroughput(ctx context.Context, out io.Writer, dir string, n, batch in
 }
 
 func benchLatency(ctx context.Context, out io.Writer, dir string, samples int) error {
-	cfg, err := loadConfig()
+	base, stop, err := startBenchServer(ctx, dir)
 	if err != nil {
 		return err
 	}
-	cfg.DataDir = dir
-	cfg.Addr = "127.0.0.1:0"
-	cfg.SegmentKeys = []string{"merchant_category"}
-	svc, err := openService(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		svc.close()
-		return err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- svc.run(ctx, ln) }()
-	defer func() { cancel(); <-done }()
-	base := "http://" + ln.Addr().String()
+	defer stop()
 	client := &http.Client{Timeout: 10 * time.Second}
 	post := func(path string, lines []string) error {
 		resp, err := client.Post(base+path, "application/x-ndjson", strings.NewReader(strings.Join(lines, "\n")))
@@ -306,6 +309,100 @@ func benchLatency(ctx context.Context, out io.Writer, dir string, samples int) e
 	fmt.Fprintln(out, "| p50 | p90 | p99 | max |")
 	fmt.Fprintln(out, "|---:|---:|---:|---:|")
 	fmt.Fprintf(out, "| %s | %s | %s | %s |\n\n", ms(q(0.5)), ms(q(0.9)), ms(q(0.99)), ms(lat[len(lat)-1]))
+	return nil
+}
+
+// startBenchServer runs the real service on a loopback port until the returned stop
+// function is called.
+func startBenchServer(ctx context.Context, dir string) (string, func(), error) {
+	cfg, err := loadConfig()
+	if err != nil {
+		return "", nil, err
+	}
+	cfg.DataDir = dir
+	cfg.Addr = "127.0.0.1:0"
+	cfg.SegmentKeys = []string{"merchant_category"}
+	svc, err := openService(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		svc.close()
+		return "", nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- svc.run(ctx, ln) }()
+	return "http://" + ln.Addr().String(), func() { cancel(); <-done }, nil
+}
+
+func benchHTTP(ctx context.Context, out io.Writer, dir string, n, batch int) error {
+	base, stop, err := startBenchServer(ctx, dir)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	client := &http.Client{Timeout: time.Minute}
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	cats := len(demoCategories)
+	body := func(lo, hi int, labels bool) []byte {
+		var b bytes.Buffer
+		for i := lo; i < hi; i++ {
+			if labels {
+				fmt.Fprintf(&b, `{"inference_id":"h%d","label":%t,"time":%q}`+"\n", i, i%20 == 0, now)
+				continue
+			}
+			for _, v := range []string{"v5", "v6"} {
+				fmt.Fprintf(&b, `{"inference_id":"h%d","variant":%q,"score":%.3f,"time":%q,"attributes":{"merchant_category":%q}}`+"\n",
+					i, v, float64(i%1000)/1000, now, demoCategories[i%cats].name)
+			}
+		}
+		return b.Bytes()
+	}
+	post := func(path string, b []byte) error {
+		resp, err := client.Post(base+path, "application/x-ndjson", bytes.NewReader(b))
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("POST %s: %s", path, resp.Status)
+		}
+		return nil
+	}
+	per := max(batch/2, 1) // inferences per prediction body: batch lines
+	phase := func(path string, labels bool) (time.Duration, error) {
+		start := time.Now()
+		var g errgroup.Group
+		for w := range 2 {
+			g.Go(func() error {
+				for lo := w * per; lo < n; lo += 2 * per {
+					if err := post(path, body(lo, min(lo+per, n), labels)); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}
+		err := g.Wait()
+		return time.Since(start), err
+	}
+	pd, err := phase("/v1/predictions", false)
+	if err != nil {
+		return err
+	}
+	ld, err := phase("/v1/labels", true)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "### Throughput over HTTP: NDJSON decode + validation + join (2 clients, bodies of ~%d lines)\n\n", batch)
+	fmt.Fprintln(out, "| phase | events | seconds | events/s |")
+	fmt.Fprintln(out, "|---|---:|---:|---:|")
+	fmt.Fprintf(out, "| predictions | %d | %.2f | %.0f |\n", 2*n, pd.Seconds(), float64(2*n)/pd.Seconds())
+	fmt.Fprintf(out, "| labels (in id order) | %d | %.2f | %.0f |\n", n, ld.Seconds(), float64(n)/ld.Seconds())
+	fmt.Fprintf(out, "| **mixed** | %d | %.2f | **%.0f** |\n\n", 3*n, (pd + ld).Seconds(), float64(3*n)/(pd+ld).Seconds())
 	return nil
 }
 
