@@ -34,18 +34,29 @@ type series struct {
 	buckets map[int64]*labels.Counts
 }
 
+// Option changes how Windows are built.
+type Option func(*Windows)
+
+// Clock makes the windows end at now() instead of the wall clock: replays and
+// rehearsals run on event time.
+func Clock(now func() time.Time) Option { return func(w *Windows) { w.now = now } }
+
 // New returns empty windows with the given bucket width and the longest window that
 // will be queried (buckets older than that are folded away).
-func New(bucket, longest time.Duration) *Windows {
+func New(bucket, longest time.Duration, opts ...Option) *Windows {
 	if bucket <= 0 {
 		bucket = 5 * time.Minute
 	}
-	return &Windows{
+	w := &Windows{
 		bucket:    int64(bucket / time.Second),
 		retention: int64(longest/time.Second) + int64(bucket/time.Second),
 		now:       time.Now,
 		series:    map[labels.Key]*series{},
 	}
+	for _, o := range opts {
+		o(w)
+	}
+	return w
 }
 
 func (w *Windows) get(k labels.Key) *series {
