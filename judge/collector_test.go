@@ -56,8 +56,8 @@ func TestCollectorPublishesTheJudgementAtScrapeTime(t *testing.T) {
 		"verdict_judgement{baseline=v5,candidate=v6,decision=fail,window=24h}":         1,
 		"verdict_judgement{baseline=v5,candidate=v6,decision=pass,window=24h}":         0,
 		"verdict_judgement{baseline=v5,candidate=v6,decision=inconclusive,window=24h}": 0,
-		"verdict_segment_regressions{baseline=v5,candidate=v6,window=all}":            1,
-		"verdict_judgement{baseline=v5,candidate=v6,decision=fail,window=all}":        1,
+		"verdict_segment_regressions{baseline=v5,candidate=v6,window=all}":             1,
+		"verdict_judgement{baseline=v5,candidate=v6,decision=fail,window=all}":         1,
 	}
 	for k, v := range want {
 		if g, ok := got[k]; !ok || g != v {
