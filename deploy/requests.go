@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 
@@ -135,8 +134,12 @@ func capacity(s *Size) *types.CapacitySize {
 	}
 }
 
-func (r *Rollout) dataCapture() *types.DataCaptureConfig {
-	dc := r.DataCapture
+func (r *Rollout) dataCapture() *types.DataCaptureConfig { return dataCaptureConfig(r.DataCapture) }
+
+func (r *Rollout) tags() []types.Tag { return managedTags(r.Tags) }
+
+// dataCaptureConfig is SageMaker's form of a data capture spec; nil when unset.
+func dataCaptureConfig(dc *DataCapture) *types.DataCaptureConfig {
 	if dc == nil {
 		return nil
 	}
@@ -155,15 +158,16 @@ func (r *Rollout) dataCapture() *types.DataCaptureConfig {
 	return out
 }
 
-func (r *Rollout) tags() []types.Tag {
-	keys := make([]string, 0, len(r.Tags))
-	for k := range r.Tags {
+// managedTags marks a resource as verdict's and adds the spec's tags in key order.
+func managedTags(m map[string]string) []types.Tag {
+	keys := make([]string, 0, len(m))
+	for k := range m {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	tags := []types.Tag{{Key: aws.String("verdict:managed"), Value: aws.String("true")}}
 	for _, k := range keys {
-		tags = append(tags, types.Tag{Key: aws.String(k), Value: aws.String(r.Tags[k])})
+		tags = append(tags, types.Tag{Key: aws.String(k), Value: aws.String(m[k])})
 	}
 	return tags
 }
@@ -213,6 +217,9 @@ func WeightsRequest(endpoint string, weights []Weight) (*sagemaker.UpdateEndpoin
 	if len(weights) == 0 {
 		errs = append(errs, errors.New("weights: at least one variant is required"))
 	}
+	if len(weights) > maxSplitVariants {
+		errs = append(errs, fmt.Errorf("weights: %d variants; an endpoint has at most %d", len(weights), maxSplitVariants))
+	}
 	in := &sagemaker.UpdateEndpointWeightsAndCapacitiesInput{EndpointName: aws.String(endpoint)}
 	seen := map[string]bool{}
 	total := 0.0
@@ -222,8 +229,8 @@ func WeightsRequest(endpoint string, weights []Weight) (*sagemaker.UpdateEndpoin
 			errs = append(errs, fmt.Errorf("weights: %q is not a valid variant name", w.Variant))
 		case seen[w.Variant]:
 			errs = append(errs, fmt.Errorf("weights: variant %q given twice", w.Variant))
-		case math.IsNaN(w.Weight) || math.IsInf(w.Weight, 0) || w.Weight < 0:
-			errs = append(errs, fmt.Errorf("weights: %s=%v must be 0 or more", w.Variant, w.Weight))
+		case !validWeight(w.Weight):
+			errs = append(errs, fmt.Errorf("weights: %s=%v must be 0 or more (and a finite number)", w.Variant, w.Weight))
 		}
 		seen[w.Variant] = true
 		total += w.Weight

@@ -194,15 +194,40 @@ func (r *Rollout) applyDefaults() {
 		one := 1.0
 		r.Shadow.SamplingWeight = &one
 	}
-	if dc := r.DataCapture; dc != nil {
-		if dc.SamplingPercentage == nil {
-			hundred := 100
-			dc.SamplingPercentage = &hundred
-		}
-		if len(dc.Capture) == 0 {
-			dc.Capture = []string{"Input", "Output"}
+	r.DataCapture.applyDefaults()
+}
+
+func (dc *DataCapture) applyDefaults() {
+	if dc == nil {
+		return
+	}
+	if dc.SamplingPercentage == nil {
+		hundred := 100
+		dc.SamplingPercentage = &hundred
+	}
+	if len(dc.Capture) == 0 {
+		dc.Capture = []string{"Input", "Output"}
+	}
+}
+
+// validate reports what SageMaker's DataCaptureConfig would reject.
+func (dc *DataCapture) validate() []error {
+	if dc == nil {
+		return nil
+	}
+	var errs []error
+	if !strings.HasPrefix(dc.Destination, "s3://") {
+		errs = append(errs, fmt.Errorf("data_capture.destination: %q must be an s3:// URI", dc.Destination))
+	}
+	if p := dc.SamplingPercentage; p != nil && (*p < 0 || *p > 100) {
+		errs = append(errs, fmt.Errorf("data_capture.sampling_percentage: %d must be 0-100", *p))
+	}
+	for _, c := range dc.Capture {
+		if c != "Input" && c != "Output" {
+			errs = append(errs, fmt.Errorf("data_capture.capture: %q must be Input or Output", c))
 		}
 	}
+	return errs
 }
 
 // SageMaker's limits (API reference: BlueGreenUpdatePolicy, TrafficRoutingConfig,
@@ -259,19 +284,7 @@ func (r *Rollout) Validate() error {
 		bad("candidate.model", "%q is the production model; nothing to roll out", r.Candidate.Model)
 	}
 
-	if dc := r.DataCapture; dc != nil {
-		if !strings.HasPrefix(dc.Destination, "s3://") {
-			bad("data_capture.destination", "%q must be an s3:// URI", dc.Destination)
-		}
-		if p := *dc.SamplingPercentage; p < 0 || p > 100 {
-			bad("data_capture.sampling_percentage", "%d must be 0-100", p)
-		}
-		for _, c := range dc.Capture {
-			if c != "Input" && c != "Output" {
-				bad("data_capture.capture", "%q must be Input or Output", c)
-			}
-		}
-	}
+	errs = append(errs, r.DataCapture.validate()...)
 
 	if sh := r.Shadow; sh != nil {
 		name("shadow.endpoint_config", sh.EndpointConfig)
