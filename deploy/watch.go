@@ -32,8 +32,11 @@ type Outcome string
 // Outcomes.
 const (
 	RolledForward Outcome = "rolled forward"
-	RolledBack    Outcome = "rolled back"
-	Failed        Outcome = "failed"
+	// Updated: an update without traffic shifting (shadow stage, A/B split)
+	// is InService on its new endpoint config.
+	Updated    Outcome = "updated"
+	RolledBack Outcome = "rolled back"
+	Failed     Outcome = "failed"
 )
 
 // Result is the end of a watched deployment.
@@ -60,10 +63,24 @@ type Watcher struct {
 	Now func() time.Time
 }
 
-// Watch follows the update of endpoint to newConfig until it rolls forward
-// (InService on newConfig), rolls back (InService again on the endpoint config
-// it started from) or fails, or ctx ends.
+// Watch follows the blue/green shift of endpoint to newConfig until it rolls
+// forward (InService on newConfig), rolls back (InService again on the endpoint
+// config it started from) or fails, or ctx ends.
 func (w *Watcher) Watch(ctx context.Context, endpoint, newConfig string) (Result, error) {
+	return w.watch(ctx, endpoint, newConfig, true)
+}
+
+// WatchUpdate follows an UpdateEndpoint without a DeploymentConfig, which
+// shifts no traffic step by step and has no rollback alarms: the shadow stage,
+// or the move to an A/B split's endpoint config. Updating, then InService on
+// newConfig, is Updated; Failed (or any end state with FailureReason set, which
+// is how SageMaker reports an update it abandoned while the endpoint keeps
+// serving on its old config) is Failed with SageMaker's reason.
+func (w *Watcher) WatchUpdate(ctx context.Context, endpoint, newConfig string) (Result, error) {
+	return w.watch(ctx, endpoint, newConfig, false)
+}
+
+func (w *Watcher) watch(ctx context.Context, endpoint, newConfig string, shift bool) (Result, error) {
 	now := w.Now
 	if now == nil {
 		now = time.Now
@@ -106,6 +123,10 @@ func (w *Watcher) Watch(ctx context.Context, endpoint, newConfig string) (Result
 			updating, rollingBk = true, true
 		case types.EndpointStatusInService:
 			switch {
+			case config == newConfig && !shift:
+				res := Result{Outcome: Updated, Config: config}
+				fmt.Fprintf(w.Out, "updated: %s is InService on %s\n", endpoint, config)
+				return res, nil
 			case config == newConfig:
 				res := Result{Outcome: RolledForward, Config: config}
 				fmt.Fprintf(w.Out, "rolled forward: %s is InService on %s\n", endpoint, config)
@@ -113,6 +134,11 @@ func (w *Watcher) Watch(ctx context.Context, endpoint, newConfig string) (Result
 			case (updating || rollingBk) && config != old:
 				res := Result{Outcome: Failed, Config: config, Reason: aws.ToString(d.FailureReason)}
 				fmt.Fprintf(w.Out, "failed: %s ended InService on %s, neither the old %s nor the new %s\n", endpoint, config, old, newConfig)
+				return res, nil
+			case !shift && (updating || rollingBk):
+				res := Result{Outcome: Failed, Config: config, Reason: aws.ToString(d.FailureReason)}
+				fmt.Fprintf(w.Out, "failed: the update of %s to %s did not complete; it is InService again on %s: %s\n",
+					endpoint, newConfig, config, orDash(res.Reason))
 				return res, nil
 			case updating || rollingBk:
 				res := Result{Outcome: RolledBack, Config: config, Reason: aws.ToString(d.FailureReason)}
@@ -171,20 +197,21 @@ func summarize(d *sagemaker.DescribeEndpointOutput) string {
 	for _, v := range d.ProductionVariants {
 		fmt.Fprintf(&b, "; %s weight %s", aws.ToString(v.VariantName), weight(v.CurrentWeight))
 	}
+	for _, v := range d.ShadowProductionVariants {
+		fmt.Fprintf(&b, "; shadow %s weight %s", aws.ToString(v.VariantName), weight(v.CurrentWeight))
+	}
 	if p := d.PendingDeploymentSummary; p != nil {
 		fmt.Fprintf(&b, "; new fleet %s:", aws.ToString(p.EndpointConfigName))
 		for _, v := range p.ProductionVariants {
 			fmt.Fprintf(&b, " %s weight %s", aws.ToString(v.VariantName), weight(v.CurrentWeight))
-			var st []string
-			for _, s := range v.VariantStatus {
-				x := string(s.Status)
-				if m := aws.ToString(s.StatusMessage); m != "" {
-					x += " (" + m + ")"
-				}
-				st = append(st, x)
+			if st := variantStatus(v.VariantStatus); st != "" {
+				fmt.Fprintf(&b, " [%s]", st)
 			}
-			if len(st) > 0 {
-				fmt.Fprintf(&b, " [%s]", strings.Join(st, ", "))
+		}
+		for _, v := range p.ShadowProductionVariants {
+			fmt.Fprintf(&b, " shadow %s weight %s", aws.ToString(v.VariantName), weight(v.CurrentWeight))
+			if st := variantStatus(v.VariantStatus); st != "" {
+				fmt.Fprintf(&b, " [%s]", st)
 			}
 		}
 	}
@@ -199,4 +226,16 @@ func weight(w *float32) string {
 		return "?"
 	}
 	return fmt.Sprintf("%g", *w)
+}
+
+func variantStatus(ss []types.ProductionVariantStatus) string {
+	var st []string
+	for _, s := range ss {
+		x := string(s.Status)
+		if m := aws.ToString(s.StatusMessage); m != "" {
+			x += " (" + m + ")"
+		}
+		st = append(st, x)
+	}
+	return strings.Join(st, ", ")
 }

@@ -128,3 +128,68 @@ func TestWatchStopsWithTheContext(t *testing.T) {
 		t.Fatal("watch of an endless update returned without error")
 	}
 }
+
+func TestWatchUpdateFollowsTheShadowStage(t *testing.T) {
+	cases := []struct {
+		name        string
+		recording   string
+		want        Outcome
+		wantConfig  string
+		wantReason  string
+		wantInTrace string
+	}{
+		{"InService on the shadow config is done", "shadow_updated", Updated, "fraud-detector-v5-shadow", "",
+			"new fleet fraud-detector-v5-shadow: AllTraffic weight 0 [ActivatingTraffic] shadow shadow-v5 weight 0 [ActivatingTraffic]"},
+		{"Failed carries SageMaker's reason", "shadow_failed", Failed, "fraud-detector-v4",
+			"The primary container for production variant shadow-v5 did not pass the ping health check.", "failed: fraud-detector is Failed"},
+		{"back InService on the old config is a failed update, not a rollback", "shadow_abandoned", Failed, "fraud-detector-v4",
+			"Failed to download model data for shadow variant shadow-v5: Access Denied", "did not complete"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := os.ReadFile("testdata/watch/" + tc.recording + ".json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			fake := &describeEndpointServer{}
+			if err := json.Unmarshal(b, &fake.responses); err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(fake)
+			defer srv.Close()
+			clock := time.Date(2025, 2, 24, 9, 0, 0, 0, time.UTC)
+			var out bytes.Buffer
+			w := &Watcher{
+				SageMaker: testSageMakerClient(srv.URL),
+				Interval:  time.Millisecond,
+				Out:       &out,
+				Now:       func() time.Time { clock = clock.Add(time.Minute); return clock },
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			res, err := w.WatchUpdate(ctx, "fraud-detector", "fraud-detector-v5-shadow")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Outcome != tc.want || res.Config != tc.wantConfig || res.Reason != tc.wantReason || res.FiredAlarms != nil {
+				t.Errorf("result = %+v, want %s on %s with reason %q", res, tc.want, tc.wantConfig, tc.wantReason)
+			}
+			if !strings.Contains(out.String(), tc.wantInTrace) {
+				t.Errorf("trace lacks %q:\n%s", tc.wantInTrace, out.String())
+			}
+			golden(t, "watch_"+tc.recording+".txt", out.Bytes())
+		})
+	}
+}
+
+func TestWatchUpdateRefusesAnEndpointWithNoUpdate(t *testing.T) {
+	fake := &describeEndpointServer{responses: []json.RawMessage{
+		json.RawMessage(`{"EndpointName":"fraud-detector","EndpointStatus":"InService","EndpointConfigName":"fraud-detector-v4"}`),
+	}}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	w := &Watcher{SageMaker: testSageMakerClient(srv.URL), Interval: time.Millisecond, Out: &bytes.Buffer{}}
+	if _, err := w.WatchUpdate(context.Background(), "fraud-detector", "fraud-detector-v5-shadow"); err == nil || !strings.Contains(err.Error(), "no deployment in progress") {
+		t.Fatalf("err = %v, want no deployment in progress", err)
+	}
+}

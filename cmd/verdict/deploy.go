@@ -19,17 +19,21 @@ import (
 
 const deployUsage = `usage: verdict deploy <plan|apply|watch|promote-shadow|weights> [flags]
 
-Builds, validates and applies the SageMaker requests of a rollout spec (YAML,
-see docs/deploy.md).
+Builds, validates and applies the SageMaker requests of a rollout spec or of
+an A/B split spec (YAML, see docs/deploy.md).
 
   plan            print the requests of each stage and the expected timeline
+                  (a split spec: its endpoint config and traffic shares)
   apply           send one stage: -stage shadow (candidate as shadow variant)
-                  or -stage shift (blue/green shift with rollback alarms)
+                  or -stage shift (blue/green shift with rollback alarms);
+                  a split spec: its endpoint config and the update to it
   watch           follow the endpoint's deployment to roll-forward, rollback
-                  (and the alarm that fired) or failure
+                  (and the alarm that fired) or failure; -stage shadow (or a
+                  split spec) follows an update without traffic shifting
   promote-shadow  shift traffic from production to the candidate that ran as
                   the shadow, with the rollout's routing and rollback alarms
-  weights         move a stable A/B split: -endpoint E -set v4=0.9,v5=0.1
+  weights         move a stable A/B split: -spec split.yaml (or -endpoint E)
+                  -set v4=0.9,v5=0.1; prints the split before and after
 
 Run "verdict deploy <command> -help" for a command's flags.
 `
@@ -70,9 +74,11 @@ func runDeploy(ctx context.Context, args []string, out io.Writer) error {
 		fs.BoolVar(watchAfter, "watch", false, "watch the deployment after applying")
 	case "watch":
 		fs.StringVar(specPath, "spec", "", "rollout spec file (YAML); required")
+		fs.StringVar(stage, "stage", string(deploy.StageShift), "stage being deployed: shadow (an update without traffic shifting) or shift")
 	case "weights":
 		needRollout = false
-		fs.StringVar(endpoint, "endpoint", "", "endpoint name; required")
+		fs.StringVar(specPath, "spec", "", "A/B split spec file (YAML): the endpoint and the variants -set may name")
+		fs.StringVar(endpoint, "endpoint", "", "endpoint name, without -spec")
 		fs.StringVar(set, "set", "", "desired weights, variant=weight,...; required")
 	default:
 		fmt.Fprint(out, deployUsage)
@@ -92,32 +98,35 @@ func runDeploy(ctx context.Context, args []string, out io.Writer) error {
 	}
 
 	if !needRollout {
-		if *endpoint == "" || *set == "" {
+		if (*endpoint == "") == (*specPath == "") || *set == "" {
 			fs.Usage()
-			return errors.New("-endpoint and -set are required")
+			return errors.New("-set and one of -spec and -endpoint are required")
 		}
-		ws, err := deploy.ParseWeights(*set)
-		if err != nil {
-			return err
-		}
-		in, err := deploy.WeightsRequest(*endpoint, ws)
-		if err != nil {
-			return err
+		var split *deploy.Split
+		if *specPath != "" {
+			var err error
+			if split, err = deploy.LoadSplit(*specPath); err != nil {
+				return err
+			}
+			*endpoint = split.Endpoint
 		}
 		sm, _, err := deployClients(ctx, *endpointURL, "")
 		if err != nil {
 			return err
 		}
-		if _, err := sm.UpdateEndpointWeightsAndCapacities(ctx, in); err != nil {
-			return fmt.Errorf("update weights of %s: %w", *endpoint, err)
-		}
-		fmt.Fprintf(out, "weights of %s set to %s; the endpoint is Updating until they take effect\n", *endpoint, *set)
-		return nil
+		return deployWeights(ctx, out, sm, *endpoint, split, *set)
 	}
 
 	if *specPath == "" {
 		fs.Usage()
 		return errors.New("-spec is required")
+	}
+	kind, err := deploy.KindOf(*specPath)
+	if err != nil {
+		return err
+	}
+	if kind == deploy.KindSplit {
+		return deploySplit(ctx, out, sub, *specPath, *endpointURL, *interval, *timeout, *watchAfter)
 	}
 	r, err := deploy.LoadRollout(*specPath)
 	if err != nil {
@@ -133,6 +142,12 @@ func runDeploy(ctx context.Context, args []string, out io.Writer) error {
 	}
 	var req *deploy.Requests
 	switch {
+	case sub == "watch" && *stage == string(deploy.StageShadow):
+		if r.Shadow == nil {
+			return errors.New("-stage shadow: the rollout has no shadow stage")
+		}
+	case sub == "watch" && *stage != string(deploy.StageShift):
+		return fmt.Errorf("-stage %q: want shadow or shift", *stage)
 	case sub == "watch":
 	case sub == "promote-shadow":
 		if req, err = r.PromoteShadowRequests(); err != nil {
@@ -148,6 +163,9 @@ func runDeploy(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("-stage %q: want shadow or shift", *stage)
 	}
 	target := r.Candidate.EndpointConfig
+	if sub == "watch" && *stage == string(deploy.StageShadow) {
+		target = r.Shadow.EndpointConfig
+	}
 	if req != nil {
 		if err := deploy.Apply(ctx, sm, req); err != nil {
 			return err
@@ -165,6 +183,10 @@ func runDeploy(ctx context.Context, args []string, out io.Writer) error {
 	wctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	w := &deploy.Watcher{SageMaker: sm, CloudWatch: cw, AlarmNames: r.Alarms.Names, Interval: *interval, Out: out}
+	if (req != nil && req.Stage == deploy.StageShadow) || (sub == "watch" && *stage == string(deploy.StageShadow)) {
+		// The shadow stage shifts no traffic and has no rollback alarms.
+		return watchUpdate(wctx, w, r.Endpoint, target)
+	}
 	res, err := w.Watch(wctx, r.Endpoint, target)
 	if err != nil {
 		return err
@@ -172,6 +194,99 @@ func runDeploy(ctx context.Context, args []string, out io.Writer) error {
 	if res.Outcome != deploy.RolledForward {
 		return fmt.Errorf("deployment of %s to %s %s", r.Endpoint, target, res.Outcome)
 	}
+	return nil
+}
+
+// watchUpdate follows an update without traffic shifting to its end.
+func watchUpdate(ctx context.Context, w *deploy.Watcher, endpoint, target string) error {
+	res, err := w.WatchUpdate(ctx, endpoint, target)
+	if err != nil {
+		return err
+	}
+	if res.Outcome != deploy.Updated {
+		return fmt.Errorf("update of %s to %s %s: %s", endpoint, target, res.Outcome, res.Reason)
+	}
+	return nil
+}
+
+// deploySplit plans, applies or watches an A/B split spec.
+func deploySplit(ctx context.Context, out io.Writer, sub, path, smURL string, interval, timeout time.Duration, watchAfter bool) error {
+	s, err := deploy.LoadSplit(path)
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "plan":
+		return s.WritePlan(out)
+	case "apply", "watch":
+	default:
+		return fmt.Errorf("deploy %s: %s is an A/B split spec; it takes plan, apply, watch and weights", sub, path)
+	}
+	sm, _, err := deployClients(ctx, smURL, "")
+	if err != nil {
+		return err
+	}
+	if sub == "apply" {
+		req := s.Requests()
+		if err := deploy.Apply(ctx, sm, req); err != nil {
+			return err
+		}
+		slog.InfoContext(ctx, "deployment started", "endpoint", s.Endpoint, "stage", req.Stage, "endpoint_config", s.EndpointConfig)
+		fmt.Fprintf(out, "split stage started: %s is updating to %s\n", s.Endpoint, s.EndpointConfig)
+		if err := deploy.WriteSplit(out, s.Weights(), nil); err != nil {
+			return err
+		}
+		if !watchAfter {
+			return nil
+		}
+	}
+	if timeout == 0 {
+		timeout = time.Hour
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return watchUpdate(wctx, &deploy.Watcher{SageMaker: sm, Interval: interval, Out: out}, s.Endpoint, s.EndpointConfig)
+}
+
+// deployWeights moves an A/B split: it reads the current weights, checks the
+// desired variants against the split spec (when given) and the endpoint,
+// prints the split before and after, and sends the update.
+func deployWeights(ctx context.Context, out io.Writer, sm deploy.SageMakerAPI, endpoint string, split *deploy.Split, set string) error {
+	ws, err := deploy.ParseWeights(set)
+	if err != nil {
+		return err
+	}
+	if split != nil {
+		if err := split.CheckVariants(ws); err != nil {
+			return err
+		}
+	}
+	in, err := deploy.WeightsRequest(endpoint, ws)
+	if err != nil {
+		return err
+	}
+	d, err := sm.DescribeEndpoint(ctx, &sagemaker.DescribeEndpointInput{EndpointName: aws.String(endpoint)})
+	if err != nil {
+		return fmt.Errorf("read current weights of %s: %w", endpoint, err)
+	}
+	if split != nil && aws.ToString(d.EndpointConfigName) != split.EndpointConfig {
+		return fmt.Errorf("endpoint %s is on %s, not the split spec's %s: apply the split first",
+			endpoint, aws.ToString(d.EndpointConfigName), split.EndpointConfig)
+	}
+	before := deploy.CurrentWeights(d)
+	after, err := deploy.MoveSplit(endpoint, before, ws)
+	if err != nil {
+		return err
+	}
+	if _, err := sm.UpdateEndpointWeightsAndCapacities(ctx, in); err != nil {
+		return fmt.Errorf("update weights of %s: %w", endpoint, err)
+	}
+	slog.InfoContext(ctx, "weights updated", "endpoint", endpoint, "set", set)
+	fmt.Fprintf(out, "split of %s (before -> after):\n", endpoint)
+	if err := deploy.WriteSplit(out, before, after); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "the endpoint is Updating until the new weights take effect")
 	return nil
 }
 
