@@ -24,15 +24,17 @@ type command struct {
 // commands is the whole CLI surface. Each entry lives in its own file.
 func commands() map[string]command {
 	return map[string]command{
-		"version": {"print the version", runVersion},
-		"serve":   {"run verdict on the embedded default (HTTP ingest, query API, /metrics)", runServe},
-		"demo":    {"run verdict with synthetic production + shadow traffic (start here)", runDemo},
-		"config":  {"print the configuration reference (VERDICT_* variables)", runConfig},
-		"replay":  {"replay recorded predictions and labels (files or stdin) into the embedded store", runReplay},
-		"bench":   {"measure throughput, label-to-visible latency and memory of the embedded path", runBench},
-		"alarms":  {"plan, apply, export and evaluate rollback alarms", runAlarms},
-		"report":  {"shadow comparison report (table, JSON, CSV, HTML) from a running verdict", runReport},
-		"deploy":  {"plan, apply and watch SageMaker shadow and blue/green rollouts", runDeploy},
+		"version":  {"print the version", runVersion},
+		"serve":    {"run verdict on the embedded default (HTTP ingest, query API, /metrics)", runServe},
+		"demo":     {"run verdict with synthetic production + shadow traffic (start here)", runDemo},
+		"config":   {"print the configuration reference (VERDICT_* variables)", runConfig},
+		"replay":   {"replay recorded predictions and labels (files or stdin) into the embedded store", runReplay},
+		"bench":    {"measure throughput, label-to-visible latency and memory of the embedded path", runBench},
+		"alarms":   {"plan, apply, export and evaluate rollback alarms", runAlarms},
+		"report":   {"shadow comparison report (table, JSON, CSV, HTML) from a running verdict", runReport},
+		"deploy":   {"plan, apply and watch SageMaker shadow and blue/green rollouts", runDeploy},
+		"rehearse": {"rehearse a rollout: replay recorded events through a simulated traffic shift with the rollback alarms", runRehearse},
+		"dataset":  {"write a recorded dataset (predictions, labels) from the demo's generator on simulated time", runDataset},
 	}
 }
 

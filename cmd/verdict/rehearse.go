@@ -1,0 +1,350 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/verdictml/verdict/alarms"
+	"github.com/verdictml/verdict/deploy"
+	"github.com/verdictml/verdict/ingest"
+	"github.com/verdictml/verdict/judge"
+	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/publish/cloudwatch"
+	"github.com/verdictml/verdict/rehearsal"
+	"github.com/verdictml/verdict/window"
+)
+
+// errRolledBack makes `verdict rehearse` exit non-zero when the rehearsed rollout
+// would have rolled back, so a pipeline can gate `deploy apply` on it.
+var errRolledBack = errors.New("the rollout would have rolled back")
+
+func runRehearse(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("rehearse", flag.ContinueOnError)
+	fs.SetOutput(out)
+	rolloutFile := fs.String("rollout", "", "rollout spec (YAML, as for 'verdict deploy'); its traffic section is simulated")
+	alarmsFile := fs.String("alarms", "", "alarm spec (YAML); default: the rollout's alarms.from_spec")
+	rf := addReplayFlags(fs)
+	baseline := fs.String("baseline", "", "verdict variant id of the production model in the recording (default: the alarm spec's baseline.variant)")
+	candidate := fs.String("candidate", "", "verdict variant id of the new model in the recording (default: the alarm spec's candidate.variant)")
+	start := fs.String("start", "1h", "when the shift starts: an RFC 3339 time, or a duration after the first recorded prediction (the baseline warms up its windows before it)")
+	format := fs.String("format", "text", "output: text (a line per alarm period) or json (the whole outcome at the end)")
+	fs.Usage = func() {
+		fmt.Fprint(out, `usage: verdict rehearse --rollout ROLLOUT.yaml --predictions FILE --labels FILE [flags]
+
+Rehearses a SageMaker traffic shift on recorded shadow data (both variants scored
+every request), on simulated event time: no AWS, no waiting.
+
+The rollout spec's traffic section (LINEAR, CANARY or ALL_AT_ONCE, wait interval,
+termination wait) sets the candidate's share over time; a request counts for the
+candidate with that probability (a hash of its inference id, so reruns agree) and
+for the baseline otherwise. Every publish interval verdict's CloudWatch values
+(the same metrics and dimensions the publisher sends) are recorded; every alarm
+period the rollback alarms of the alarm spec are evaluated with CloudWatch's
+semantics (M of N, TreatMissingData, minimum-n guards). An alarm in ALARM from
+the first step to the end of the termination wait rolls the rollout back.
+
+Alarms on SageMaker's own metrics (latency-p99, error-rate) see no data in a
+replay and stay within their missing-data treatment.
+
+Exit status: 0 when the rollout completes, 1 when it would have rolled back (or
+on error).
+
+flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *rolloutFile == "" || rf.predictions == "" || rf.labels == "" {
+		fs.Usage()
+		return errors.New("--rollout, --predictions and --labels are required")
+	}
+	if *format != "text" && *format != "json" {
+		return fmt.Errorf("--format %q: want text or json", *format)
+	}
+	rollout, err := deploy.LoadRollout(*rolloutFile)
+	if err != nil {
+		return err
+	}
+	if *alarmsFile == "" {
+		if rollout.Alarms.FromSpec == "" {
+			return fmt.Errorf("--alarms is required: rollout %s names its alarms without alarms.from_spec", *rolloutFile)
+		}
+		*alarmsFile = rollout.Alarms.FromSpec
+		if !filepath.IsAbs(*alarmsFile) {
+			*alarmsFile = filepath.Join(filepath.Dir(*rolloutFile), *alarmsFile)
+		}
+	}
+	spec, err := alarms.LoadSpec(*alarmsFile)
+	if err != nil {
+		return err
+	}
+	built, err := alarms.Build(spec)
+	if err != nil {
+		return err
+	}
+	var watched []alarms.Alarm
+	for _, a := range built {
+		if slices.Contains(rollout.Alarms.Names, a.AlarmName) {
+			watched = append(watched, a)
+		}
+	}
+	if len(watched) == 0 {
+		return fmt.Errorf("rollout %s: alarms.names (%s) names none of the alarms of %s", *rolloutFile,
+			strings.Join(rollout.Alarms.Names, ", "), *alarmsFile)
+	}
+	if *baseline == "" {
+		*baseline = spec.Baseline.Variant
+	}
+	if *candidate == "" {
+		*candidate = spec.Candidate.Variant
+	}
+	env, err := loadReplayEnv(rf)
+	if err != nil {
+		return err
+	}
+	rec, err := readRecording(env, rf, out)
+	if err != nil {
+		return err
+	}
+	if err := checkVariants(rec, *baseline, *candidate); err != nil {
+		return err
+	}
+	shiftStart, err := parseStart(*start, rec.FirstPrediction())
+	if err != nil {
+		return fmt.Errorf("--start: %w", err)
+	}
+	judgeFn, err := cloudwatch.NewJudge(env.judge)
+	if err != nil {
+		return err
+	}
+	sched := rehearsal.NewSchedule(rollout, shiftStart)
+	r := &rehearsal.Rehearsal{
+		Schedule: sched, Baseline: *baseline, Candidate: *candidate, Alarms: watched,
+		Publisher: rehearsal.PublisherFor(spec, *baseline, *candidate, rf.window),
+		Judge:     judgeFn, Interval: rf.interval, Join: env.join, Longest: env.longest,
+	}
+	if *format == "text" {
+		fmt.Fprintf(out, "rehearsing %s shift of %s (candidate %s, baseline %s) from %s to %s (termination wait ends), %d alarms:\n",
+			rollout.Traffic.Type, rollout.Endpoint, *candidate, *baseline, sched.Start.Format(time.RFC3339), sched.End().Format(time.RFC3339), len(watched))
+		for _, a := range watched {
+			note := ""
+			if a.Namespace == alarms.SageMakerNamespace || usesNamespace(a, alarms.SageMakerNamespace) {
+				note = " (SageMaker metric: no data in a replay)"
+			}
+			fmt.Fprintf(out, "  %s%s\n", a.AlarmName, note)
+		}
+		for _, n := range rollout.Alarms.Names {
+			if !slices.ContainsFunc(watched, func(a alarms.Alarm) bool { return a.AlarmName == n }) {
+				fmt.Fprintf(out, "  %s: not in %s, not rehearsed\n", n, *alarmsFile)
+			}
+		}
+		fmt.Fprintln(out)
+		r.Progress = func(s rehearsal.Step) { printStep(out, s) }
+	}
+	outcome, err := r.Run(ctx, rec)
+	if err != nil {
+		return err
+	}
+	if *format == "json" {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(outcome); err != nil {
+			return err
+		}
+	} else {
+		printOutcome(out, outcome)
+	}
+	if outcome.Result == rehearsal.RolledBack {
+		return fmt.Errorf("%w at %s: alarm %s", errRolledBack, outcome.At.Format(time.RFC3339), outcome.Alarm)
+	}
+	return nil
+}
+
+func usesNamespace(a alarms.Alarm, ns string) bool {
+	return slices.ContainsFunc(a.Metrics, func(q alarms.Query) bool { return q.MetricStat != nil && q.MetricStat.Metric.Namespace == ns })
+}
+
+func printStep(out io.Writer, s rehearsal.Step) {
+	var states []string
+	for _, a := range s.Alarms {
+		states = append(states, shortAlarm(a.Alarm)+"="+string(a.State))
+	}
+	fmt.Fprintf(out, "%s  %-17s share %5.1f%%  candidate n=%d labeled+=%d  %s\n", s.At.Format("15:04"), s.Phase, 100*s.Share,
+		s.CandidatePredictions, s.CandidateLabeledPositives, strings.Join(states, " "))
+	for _, a := range s.Alarms {
+		if a.State == alarms.StateAlarm {
+			fmt.Fprintf(out, "         %s: %s\n", a.Alarm, a.Reason)
+		}
+	}
+}
+
+// shortAlarm drops an alarm name's set prefix for the step lines (the kind stays).
+func shortAlarm(name string) string {
+	for _, k := range []alarms.Kind{alarms.KindPrecisionFloor, alarms.KindRecallFloor, alarms.KindPrecisionDrop, alarms.KindRecallDrop,
+		alarms.KindSegmentRegressions, alarms.KindLatencyP99, alarms.KindErrorRate} {
+		if strings.HasSuffix(name, string(k)) {
+			return string(k)
+		}
+	}
+	return name
+}
+
+func printOutcome(out io.Writer, o rehearsal.Outcome) {
+	fmt.Fprintln(out)
+	if o.Result == rehearsal.RolledBack {
+		fmt.Fprintf(out, "ROLLED BACK at %s (%s into the shift) by alarm %s\n  %s\n", o.At.Format(time.RFC3339), o.At.Sub(o.Start), o.Alarm, o.Reason)
+	} else {
+		fmt.Fprintf(out, "COMPLETED at %s: no rollback alarm fired during the shift and the termination wait\n", o.At.Format(time.RFC3339))
+	}
+	if !o.DataEnd.IsZero() && o.DataEnd.Before(o.At) {
+		fmt.Fprintf(out, "note: the recording ends at %s; after that the rehearsal saw no new traffic\n", o.DataEnd.Format(time.RFC3339))
+	}
+}
+
+// replayFlags are the flags rehearse and backtest share.
+type replayFlags struct {
+	predictions, labels string
+	segmentKeys         string
+	window              window.Span
+	windowSet           bool
+	interval            time.Duration
+	quiet               bool
+}
+
+func addReplayFlags(fs *flag.FlagSet) *replayFlags {
+	rf := &replayFlags{window: window.Span(time.Hour), interval: cloudwatch.DefaultInterval}
+	fs.StringVar(&rf.predictions, "predictions", "", "recorded predictions, NDJSON (verdict JSON or SageMaker Data Capture)")
+	fs.StringVar(&rf.labels, "labels", "", "recorded labels, NDJSON")
+	fs.StringVar(&rf.segmentKeys, "segment-keys", "", "prediction attributes counted as segments, comma separated (default: VERDICT_SEGMENT_KEYS)")
+	fs.Func("window", "window the published values and judgements are computed over (default: VERDICT_CLOUDWATCH_WINDOW, 1h)", func(s string) error {
+		sp, err := window.ParseSpan(s)
+		if err != nil {
+			return err
+		}
+		if sp == window.AllTime {
+			return errors.New("want a sliding window such as 1h, not all time")
+		}
+		rf.window, rf.windowSet = sp, true
+		return nil
+	})
+	fs.DurationVar(&rf.interval, "interval", 0, "publish interval on simulated time (default: VERDICT_CLOUDWATCH_INTERVAL, 60s)")
+	fs.BoolVar(&rf.quiet, "quiet", false, "no progress on stderr while reading the files")
+	return rf
+}
+
+// replayEnv is what a replay takes from the VERDICT_* settings.
+type replayEnv struct {
+	decoder *ingest.Decoder
+	join    labels.Config
+	judge   judge.Config
+	longest time.Duration
+	log     *slog.Logger
+}
+
+// loadReplayEnv reads the settings and fills the flags' defaults from them.
+func loadReplayEnv(rf *replayFlags) (replayEnv, error) {
+	cfg, err := loadConfig()
+	if err != nil {
+		return replayEnv{}, err
+	}
+	if rf.segmentKeys != "" {
+		cfg.SegmentKeys = nil
+		for _, k := range strings.Split(rf.segmentKeys, ",") {
+			if k = strings.TrimSpace(k); k != "" {
+				cfg.SegmentKeys = append(cfg.SegmentKeys, k)
+			}
+		}
+	}
+	if !rf.windowSet {
+		if sp, err := window.ParseSpan(cfg.CWWindow); err == nil && sp != window.AllTime {
+			rf.window = sp
+		}
+	}
+	if rf.interval == 0 {
+		rf.interval = cfg.CWInterval
+	}
+	if rf.interval < time.Second {
+		return replayEnv{}, fmt.Errorf("--interval %s must be at least 1s", rf.interval)
+	}
+	dec, err := ingest.NewDecoder(cfg.decoderConfig())
+	if err != nil {
+		return replayEnv{}, fmt.Errorf("configuration: %w", err)
+	}
+	jc, err := cfg.judgeConfig()
+	if err != nil {
+		return replayEnv{}, err
+	}
+	return replayEnv{decoder: dec, join: cfg.joinConfig(), judge: jc, longest: max(cfg.longest(), time.Duration(rf.window)), log: cfg.logger(os.Stderr)}, nil
+}
+
+// readRecording reads both files, logging each rejected line.
+func readRecording(env replayEnv, rf *replayFlags, out io.Writer) (*rehearsal.Recording, error) {
+	pf, err := os.Open(rf.predictions)
+	if err != nil {
+		return nil, fmt.Errorf("--predictions: %w", err)
+	}
+	defer pf.Close()
+	lf, err := os.Open(rf.labels)
+	if err != nil {
+		return nil, fmt.Errorf("--labels: %w", err)
+	}
+	defer lf.Close()
+	if !rf.quiet {
+		fmt.Fprintf(os.Stderr, "reading %s and %s ...\n", rf.predictions, rf.labels)
+	}
+	rec, err := rehearsal.Read(env.decoder, pf, lf, rehearsal.ReadOptions{Rejected: func(kind ingest.Kind, r ingest.Rejection) {
+		file := rf.predictions
+		if kind == ingest.KindLabel {
+			file = rf.labels
+		}
+		env.log.Debug("line rejected", "file", file, "line", r.Line, "reason", r.Reason)
+	}})
+	if err != nil {
+		return nil, err
+	}
+	first, last := rec.Span()
+	if !rf.quiet {
+		fmt.Fprintf(os.Stderr, "read %d predictions and %d labels from %s to %s (%d lines rejected)\n",
+			len(rec.Predictions), len(rec.Labels), first.Format(time.RFC3339), last.Format(time.RFC3339), rec.Rejected)
+	}
+	return rec, nil
+}
+
+func checkVariants(rec *rehearsal.Recording, baseline, candidate string) error {
+	vs := rec.Variants()
+	switch {
+	case candidate == "" || baseline == "":
+		return errors.New("--baseline and --candidate are required when the alarm spec names no baseline")
+	case baseline == candidate:
+		return fmt.Errorf("--baseline and --candidate are both %q", baseline)
+	case !slices.Contains(vs, candidate):
+		return fmt.Errorf("--candidate %q has no predictions in the recording (variants: %s)", candidate, strings.Join(vs, ", "))
+	case !slices.Contains(vs, baseline):
+		return fmt.Errorf("--baseline %q has no predictions in the recording (variants: %s)", baseline, strings.Join(vs, ", "))
+	}
+	return nil
+}
+
+// parseStart reads an RFC 3339 time or a duration after first.
+func parseStart(s string, first time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return time.Time{}, fmt.Errorf("%q: want an RFC 3339 time or a duration after the first prediction such as 1h", s)
+	}
+	return first.Add(d), nil
+}
