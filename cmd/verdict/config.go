@@ -50,6 +50,7 @@ type settings struct {
 	MaxSegments     int                `envconfig:"MAX_SEGMENT_VALUES" default:"200" desc:"distinct values per segment key; later ones count as __other__"`
 	Maturity        time.Duration      `envconfig:"MATURITY" default:"720h" desc:"how long after its prediction time an unlabeled prediction matures"`
 	MaturityMode    string             `envconfig:"MATURITY_MODE" default:"negative" desc:"negative: a matured prediction counts as labeled negative; unresolved: it stays pending"`
+	Retention       time.Duration      `envconfig:"RETENTION" default:"2160h" desc:"fully resolved join records older than this are deleted (0: keep forever); a prediction replayed after that counts again"`
 	Baseline        string             `envconfig:"BASELINE" desc:"baseline variant for comparisons (e.g. the production model)"`
 	Candidates      []string           `envconfig:"CANDIDATES" desc:"candidate variants judged against the baseline on /metrics (segment regressions, deltas)"`
 	JudgeWindow     string             `envconfig:"JUDGE_WINDOW" default:"24h" desc:"window of the judgements on /metrics and the default of /v1/judge"`
@@ -140,6 +141,9 @@ func (c settings) validate() error {
 	}
 	if c.KinesisStart != "trim_horizon" && c.KinesisStart != "latest" {
 		problems = append(problems, fmt.Sprintf("VERDICT_KINESIS_START: %q must be trim_horizon or latest", c.KinesisStart))
+	}
+	if c.Retention != 0 && (c.Retention <= c.Maturity || c.Retention < c.longest()) {
+		problems = append(problems, fmt.Sprintf("VERDICT_RETENTION: %s must exceed VERDICT_MATURITY (%s) and the longest window (0 keeps records forever)", c.Retention, c.Maturity))
 	}
 	if c.MaxSegments < 1 {
 		problems = append(problems, "VERDICT_MAX_SEGMENT_VALUES: must be at least 1")

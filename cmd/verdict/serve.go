@@ -205,7 +205,11 @@ func (s *service) openDynamo(ctx context.Context) (*dynamo.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	ds, err := dynamo.New(dynamodb.NewFromConfig(awsCfg), dynamo.Config{Table: s.cfg.DynamoTable, WriterID: s.cfg.workerID(), Logger: s.log})
+	retention := s.cfg.Retention
+	if retention == 0 {
+		retention = 100 * 365 * 24 * time.Hour // "forever": TTL far in the future
+	}
+	ds, err := dynamo.New(dynamodb.NewFromConfig(awsCfg), dynamo.Config{Table: s.cfg.DynamoTable, WriterID: s.cfg.workerID(), Retention: retention, Logger: s.log})
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
@@ -341,8 +345,9 @@ func (s *service) matureLoop(ctx context.Context) error {
 	}
 }
 
-// pruneLoop drops bucket tallies older than the longest window from the embedded
-// store (the DynamoDB store expires them with TTL).
+// pruneLoop bounds the embedded store (the DynamoDB store uses TTL instead): it drops
+// bucket tallies older than the longest window and deletes fully resolved records
+// older than VERDICT_RETENTION, hourly.
 func (s *service) pruneLoop(ctx context.Context, store *embedded.Store) error {
 	keep := s.cfg.longest() + 2*s.cfg.Bucket
 	t := time.NewTicker(time.Hour)
@@ -350,6 +355,24 @@ func (s *service) pruneLoop(ctx context.Context, store *embedded.Store) error {
 	for {
 		if err := store.DropBucketsBefore(time.Now().Add(-keep).Unix()); err != nil {
 			s.log.Error("drop old bucket tallies", "err", err)
+		}
+		if s.cfg.Retention > 0 {
+			const limit = 10000
+			total := 0
+			for ctx.Err() == nil {
+				n, err := store.Expire(time.Now().Add(-s.cfg.Retention), limit)
+				if err != nil {
+					s.log.Error("expire old join records", "err", err)
+					break
+				}
+				total += n
+				if n < limit {
+					break
+				}
+			}
+			if total > 0 {
+				s.log.Info("expired join records", "count", total, "retention", s.cfg.Retention)
+			}
 		}
 		select {
 		case <-ctx.Done():

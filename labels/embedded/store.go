@@ -13,6 +13,7 @@
 //	t<bucket:8><variant>\x00<key>\x00<value> → bucket tally (merge: sum)
 //	a<variant>\x00<key>\x00<value>     → all-time tally (merge: sum)
 //	g/unmatched                        → labels waiting for a prediction (merge: sum)
+//	o<time:8><id>                      → age index: a record's newest event time (Expire)
 //
 // Integers in keys are big-endian with the sign bit flipped so they sort in order.
 package embedded
@@ -59,6 +60,7 @@ const (
 	prefixBucket   = 't'
 	prefixAllTime  = 'a'
 	prefixGlobal   = 'g'
+	prefixAge      = 'o'
 	keyUnmatched   = "g/unmatched"
 	tallyFloatWord = 8 // the score sum in labels.EncodeCounts
 	mergerName     = "verdict.sum.v1"
@@ -148,6 +150,9 @@ func (s *Store) Commit(_ context.Context, c *labels.Change) error {
 		if r := rc.Record; r != nil {
 			if err := b.Set(recordKey(r.ID), r.Marshal(), nil); err != nil {
 				return fmt.Errorf("embedded: stage record %q: %w", r.ID, err)
+			}
+			if err := b.Set(ageKey(newest(r), r.ID), nil, nil); err != nil {
+				return fmt.Errorf("embedded: stage age entry %q: %w", r.ID, err)
 			}
 		}
 		for _, d := range rc.Due {
@@ -275,6 +280,101 @@ func (s *Store) DropBucketsBefore(t int64) error {
 		return fmt.Errorf("embedded: drop bucket tallies before %d: %w", t, err)
 	}
 	return nil
+}
+
+// Expire deletes records whose every prediction is resolved and whose newest event
+// (prediction or label time) is older than before, at most limit of them; it returns
+// how many it deleted. Tallies keep their contributions. Records with a pending
+// prediction, and labels still waiting for their prediction, are kept.
+//
+// Consequence: a prediction replayed after its record expired counts again, so the
+// retention must exceed any replay horizon and the latest label correction expected.
+// Expire may run while the join commits; a record it deletes just as a correction
+// lands loses only the record, never a count.
+func (s *Store) Expire(before time.Time, limit int) (int, error) {
+	upper := append([]byte{prefixAge}, sortableInt64(before.UnixNano())...)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixAge}, UpperBound: upper})
+	if err != nil {
+		return 0, fmt.Errorf("embedded: scan age index: %w", err)
+	}
+	defer it.Close()
+	b := s.db.NewBatch()
+	defer b.Close()
+	deleted, seen := 0, 0
+	for ok := it.First(); ok && deleted < limit && seen < 10*limit; ok = it.Next() {
+		seen++
+		k := it.Key()
+		if len(k) < 10 {
+			continue
+		}
+		id := string(k[9:])
+		ageEntry := append([]byte(nil), k...)
+		if err := b.Delete(ageEntry, nil); err != nil {
+			return deleted, fmt.Errorf("embedded: stage age removal %q: %w", id, err)
+		}
+		v, closer, err := s.db.Get(recordKey(id))
+		if errors.Is(err, pebble.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return deleted, fmt.Errorf("embedded: read record %q: %w", id, err)
+		}
+		r, err := labels.UnmarshalRecord(id, v)
+		closer.Close()
+		if err != nil {
+			return deleted, fmt.Errorf("embedded: %w", err)
+		}
+		// A newer write left a newer age entry; that one decides.
+		if newest(r) >= before.UnixNano() || !expirable(r) {
+			continue
+		}
+		if err := b.Delete(recordKey(id), nil); err != nil {
+			return deleted, fmt.Errorf("embedded: stage record removal %q: %w", id, err)
+		}
+		deleted++
+	}
+	if err := it.Error(); err != nil {
+		return deleted, fmt.Errorf("embedded: scan age index: %w", err)
+	}
+	if b.Empty() {
+		return 0, nil
+	}
+	if err := b.Commit(s.write); err != nil {
+		return 0, fmt.Errorf("embedded: commit expiry: %w", err)
+	}
+	return deleted, nil
+}
+
+// newest is the record's latest event time (Unix nanoseconds).
+func newest(r *labels.Record) int64 {
+	var t int64 = math.MinInt64
+	if r.Label != nil {
+		t = r.Label.Time
+	}
+	for _, p := range r.Preds {
+		t = max(t, p.Time)
+	}
+	return t
+}
+
+// expirable: every prediction resolved (or errored), and at least one prediction.
+func expirable(r *labels.Record) bool {
+	if len(r.Preds) == 0 {
+		return false
+	}
+	for _, p := range r.Preds {
+		if !p.Errored && p.Outcome == labels.Pending {
+			return false
+		}
+	}
+	return true
+}
+
+func ageKey(t int64, id string) []byte {
+	k := make([]byte, 0, 9+len(id))
+	k = append(k, prefixAge)
+	k = append(k, sortableInt64(t)...)
+	return append(k, id...)
 }
 
 func recordKey(id string) []byte {
