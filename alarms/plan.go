@@ -164,7 +164,12 @@ func describe(ctx context.Context, api CloudWatchAPI, prefix string) (map[string
 	return out, nil
 }
 
-func listTags(ctx context.Context, api CloudWatchAPI, arn string) (map[string]string, error) {
+// tagLister is the part of CloudWatch that reads an alarm's tags.
+type tagLister interface {
+	ListTagsForResource(ctx context.Context, in *cloudwatch.ListTagsForResourceInput, optFns ...func(*cloudwatch.Options)) (*cloudwatch.ListTagsForResourceOutput, error)
+}
+
+func listTags(ctx context.Context, api tagLister, arn string) (map[string]string, error) {
 	out, err := api.ListTagsForResource(ctx, &cloudwatch.ListTagsForResourceInput{ResourceARN: aws.String(arn)})
 	if err != nil {
 		return nil, fmt.Errorf("alarms: list tags of %s: %w", arn, err)

@@ -28,8 +28,10 @@ alarms a SageMaker rollout rolls back on.
   apply    make CloudWatch match the spec; idempotent, touches only alarms
            tagged as this spec's alarm set
   export   print the alarms as CloudFormation (YAML) or PutMetricAlarm JSON
-  status   evaluate the alarms locally, with CloudWatch's semantics, over a
-           recorded metric history (JSON lines), and say why each is in its state
+  status   read each alarm's state, reason and timestamp from CloudWatch
+           (DescribeAlarms; only this set's verdict-tagged alarms), or with
+           -metrics evaluate the alarms locally, with CloudWatch's semantics,
+           over a recorded metric history (JSON lines) and say why
 
 Run "verdict alarms <command> -help" for a command's flags.
 `
@@ -57,7 +59,7 @@ func runAlarms(ctx context.Context, args []string, out io.Writer) error {
 	case "export":
 		format = fs.String("format", alarms.FormatCloudFormation, "output format: cloudformation (YAML template) or json (PutMetricAlarm inputs)")
 	case "status":
-		metrics = fs.String("metrics", "", "metric history, JSON lines of {time, namespace, metric, dimensions, value}; required")
+		metrics = fs.String("metrics", "", "evaluate locally over this metric history, JSON lines of {time, namespace, metric, dimensions, value}; default: read the states from CloudWatch")
 		at = fs.String("at", "", "evaluate at this RFC 3339 time; default: the last sample's period end, else now")
 	default:
 		fmt.Fprint(out, alarmsUsage)
@@ -86,11 +88,24 @@ func runAlarms(ctx context.Context, args []string, out io.Writer) error {
 		}
 		return alarms.Export(out, spec, defs, *format)
 	case "status":
-		return alarmsStatus(ctx, out, spec, *metrics, *at)
+		if *metrics != "" {
+			return alarmsStatus(ctx, out, spec, *metrics, *at)
+		}
+		if *at != "" {
+			return errors.New("-at needs -metrics: CloudWatch reports the states as they are now")
+		}
 	}
 	cw, err := alarmsCloudWatchClient(ctx, *endpointURL)
 	if err != nil {
 		return err
+	}
+	if sub == "status" {
+		states, err := alarms.LiveStatus(ctx, cw, spec)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "alarm set %s (prefix %q) in CloudWatch:\n\n", spec.Name, spec.AlarmNamePrefix)
+		return alarms.WriteLiveStatus(out, states)
 	}
 	plan, err := alarms.MakePlan(ctx, cw, spec)
 	if err != nil {
