@@ -34,6 +34,7 @@ func commands() map[string]command {
 		"report":   {"shadow comparison report (table, JSON, CSV, HTML) from a running verdict", runReport},
 		"deploy":   {"plan, apply and watch SageMaker shadow and blue/green rollouts", runDeploy},
 		"rehearse": {"rehearse a rollout: replay recorded events through a simulated traffic shift with the rollback alarms", runRehearse},
+		"backtest": {"replay recorded shadow data through the judge and the alarms: time to detect, false alarms", runBacktest},
 		"dataset":  {"write a recorded dataset (predictions, labels) from the demo's generator on simulated time", runDataset},
 	}
 }
