@@ -1,0 +1,65 @@
+package cloudwatch
+
+import (
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/verdictml/verdict/window"
+)
+
+func TestFlushDatumsAreWhatFlushSends(t *testing.T) {
+	flushAt := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	w := windowsOf(
+		series{variant: "v5", counts: counts(300, 60, 20, 5000)},
+		series{variant: "v6", counts: counts(250, 60, 70, 5000)},
+		series{variant: "v6", segmentKey: "merchant_category", segment: "electronics", counts: counts(30, 5, 40, 500)},
+	)
+	cfg := Config{EndpointName: "fraud-detector", Pairs: []Pair{{Baseline: "v5", Candidate: "v6"}},
+		Variants: map[string]Variant{"v6": {VariantName: "AllTraffic"}}, TopSegments: map[string]int{"merchant_category": 3}}
+	snaps := endAt{w, flushAt}
+
+	rec := &recorder{}
+	p, err := New(cfg, Deps{Client: rec, Snapshots: snaps, Judge: realJudge(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	f, ok := p.queue.pop(t.Context())
+	if !ok {
+		t.Fatal("nothing queued")
+	}
+	p.deliver(t.Context(), f)
+	sent := rec.datums()
+
+	got, err := FlushDatums(cfg, snaps.Snapshot(DefaultWindow), realJudge(t), flushAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(sent) || len(got) == 0 {
+		t.Fatalf("FlushDatums gave %d datums, Flush sent %d", len(got), len(sent))
+	}
+	for _, s := range sent {
+		d, ok := find(got, aws.ToString(s.MetricName), dimMap(s.Dimensions))
+		if !ok || !approxEqual(aws.ToFloat64(d.Value), aws.ToFloat64(s.Value)) || !aws.ToTime(d.Timestamp).Equal(aws.ToTime(s.Timestamp)) {
+			t.Errorf("%s %v: FlushDatums %v at %v, Flush sent %v at %v", aws.ToString(s.MetricName), dimMap(s.Dimensions),
+				aws.ToFloat64(d.Value), aws.ToTime(d.Timestamp), aws.ToFloat64(s.Value), aws.ToTime(s.Timestamp))
+		}
+	}
+	if _, ok := find(got, MetricSegmentRegressions, dims("EndpointName=fraud-detector", "VariantName=AllTraffic", "BaselineVariant=v5")); !ok {
+		t.Error("no SegmentRegressions datum for the pair")
+	}
+}
+
+func TestFlushDatumsNeedsAJudgeForPairs(t *testing.T) {
+	cfg := Config{EndpointName: "e", Pairs: []Pair{{Baseline: "v5", Candidate: "v6"}}}
+	if _, err := FlushDatums(cfg, window.Snapshot{}, nil, time.Unix(0, 0)); err == nil {
+		t.Error("FlushDatums with Pairs and no Judge: no error")
+	}
+	if _, err := FlushDatums(Config{}, window.Snapshot{}, nil, time.Unix(0, 0)); err == nil {
+		t.Error("FlushDatums without EndpointName: no error")
+	}
+}
