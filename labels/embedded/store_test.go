@@ -200,7 +200,9 @@ func TestExpireDeletesOnlyOldFullyResolvedRecords(t *testing.T) {
 	p := func(id string, at time.Time) ingest.Prediction {
 		return ingest.Prediction{InferenceID: id, Variant: "v5", Score: 0.9, Threshold: 0.5, Time: at}
 	}
-	l := func(id string, at time.Time) ingest.Label { return ingest.Label{InferenceID: id, Positive: true, Time: at} }
+	l := func(id string, at time.Time) ingest.Label {
+		return ingest.Label{InferenceID: id, Positive: true, Time: at}
+	}
 	b := ingest.Batch{
 		Predictions: []ingest.Prediction{p("old-labeled", old), p("old-pending", old), p("recent", recent), p("old-corrected", old)},
 		Labels: []ingest.Label{l("old-labeled", old.Add(time.Hour)), l("recent", recent), l("old-corrected", old.Add(time.Hour)),
