@@ -44,6 +44,7 @@ type settings struct {
 	WorkerID        string             `envconfig:"WORKER_ID" desc:"this instance's name in lease tables (default hostname-pid)"`
 	DataDir         string             `envconfig:"DATA_DIR" default:"verdict-data" desc:"directory of the embedded join store"`
 	APIToken        string             `envconfig:"API_TOKEN" desc:"bearer token required on /v1/* when set"`
+	GateAddr        string             `envconfig:"GATE_ADDR" desc:"optional second listener serving only GET/POST /v1/judge without the token, for rollout gates that cannot send one (Flagger); expose it inside the cluster only"`
 	Windows         []string           `envconfig:"WINDOWS" default:"1h,24h,7d" desc:"sliding windows (by prediction time) kept besides all-time"`
 	Bucket          time.Duration      `envconfig:"BUCKET" default:"5m" desc:"width of prediction-time buckets; windows move in these steps"`
 	SegmentKeys     []string           `envconfig:"SEGMENT_KEYS" desc:"prediction attributes counted as segments, e.g. merchant_category,country"`

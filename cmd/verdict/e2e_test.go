@@ -67,6 +67,7 @@ type server struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	base string
+	gate chan string // the rollout gate's address, when VERDICT_GATE_ADDR is set
 	logs *bytes.Buffer
 	mu   *sync.Mutex
 	done chan struct{}
@@ -89,7 +90,7 @@ func startServer(t *testing.T, dataDir string, env ...string) *server {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{t: t, cmd: cmd, logs: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan struct{})}
+	s := &server{t: t, cmd: cmd, logs: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan struct{}), gate: make(chan string, 1)}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -99,8 +100,13 @@ func startServer(t *testing.T, dataDir string, env ...string) *server {
 			s.logs.WriteString(line + "\n")
 			s.mu.Unlock()
 			var rec struct{ Msg, Addr string }
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "verdict serving" {
-				addr <- rec.Addr
+			if json.Unmarshal([]byte(line), &rec) == nil {
+				switch rec.Msg {
+				case "verdict serving":
+					addr <- rec.Addr
+				case "rollout gate serving /v1/judge without token":
+					s.gate <- rec.Addr
+				}
 			}
 		}
 		cmd.Wait()
@@ -452,7 +458,7 @@ func send(t *testing.T, s *server, sc scenario, chunk int, token string) {
 
 func TestEndToEndCountsMatchRecount(t *testing.T) {
 	const token = "s3cret"
-	s := startServer(t, t.TempDir(), "VERDICT_API_TOKEN="+token)
+	s := startServer(t, t.TempDir(), "VERDICT_API_TOKEN="+token, "VERDICT_GATE_ADDR=127.0.0.1:0")
 	sc := newScenario(1, 600)
 	send(t, s, sc, 97, token)
 
@@ -489,6 +495,29 @@ func TestEndToEndCountsMatchRecount(t *testing.T) {
 	}
 	if code, _, _ := s.post("/v1/labels", []string{sc.labels[0].line()}, "wrong"); code != http.StatusUnauthorized {
 		t.Errorf("POST /v1/labels with wrong token: %d, want 401", code)
+	}
+	// The rollout gate listener serves the judge without the token, and nothing else.
+	judge := "/v1/judge?baseline=v5&candidate=v6&window=all"
+	if code, _ := s.get(judge, ""); code != http.StatusUnauthorized {
+		t.Errorf("GET /v1/judge on the API listener without token: %d, want 401", code)
+	}
+	var gate string
+	select {
+	case gate = <-s.gate:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no rollout gate listener logged")
+	}
+	for path, want := range map[string]int{judge: http.StatusOK, "/v1/metrics?window=all": http.StatusNotFound, "/v1/predictions": http.StatusNotFound} {
+		resp, err := http.Get("http://" + gate + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct{ Decision string }
+		json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != want || (want == http.StatusOK && body.Decision == "") {
+			t.Errorf("gate %s: %d (decision %q), want %d", path, resp.StatusCode, body.Decision, want)
+		}
 	}
 
 	got, stats := metricsAPI(t, s, token)

@@ -80,6 +80,8 @@ type service struct {
 	join    *labels.Join
 	reg     *prometheus.Registry
 	handler http.Handler
+	// gate serves only the judge, without the token, on VERDICT_GATE_ADDR.
+	gate http.Handler
 	// closers run in reverse order after everything else stopped.
 	closers []func() error
 	// background runs until the context ends: stream consumers, the CloudWatch
@@ -194,6 +196,12 @@ func openService(ctx context.Context, cfg settings, log *slog.Logger) (svc *serv
 		query.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.handler = mux
+	gate := http.NewServeMux()
+	gate.Handle("/v1/judge", judgeAPI)
+	gate.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		query.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.gate = gate
 	return s, nil
 }
 
@@ -269,29 +277,38 @@ func (s *service) refreshLoop(ctx context.Context) error {
 // run serves on ln until ctx is done, then drains in-flight requests and closes the
 // store. Background loops (maturity, bucket pruning) stop with it.
 func (s *service) run(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	servers := []listener{{s.httpServer(s.handler), ln}}
+	if s.cfg.GateAddr != "" {
+		gln, err := net.Listen("tcp", s.cfg.GateAddr)
+		if err != nil {
+			ln.Close()
+			s.close()
+			return fmt.Errorf("listen on %s (VERDICT_GATE_ADDR): %w", s.cfg.GateAddr, err)
+		}
+		s.log.Info("rollout gate serving /v1/judge without token", "addr", gln.Addr().String())
+		servers = append(servers, listener{s.httpServer(s.gate), gln})
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("http server: %w", err)
-		}
-		return nil
-	})
+	for _, sv := range servers {
+		g.Go(func() error {
+			if err := sv.srv.Serve(sv.ln); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("http server on %s: %w", sv.ln.Addr(), err)
+			}
+			return nil
+		})
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		s.log.Info("shutting down: draining requests", "timeout", s.cfg.ShutdownTimeout)
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			return fmt.Errorf("drain http requests: %w", err)
+		var errs []error
+		for _, sv := range servers {
+			if err := sv.srv.Shutdown(sctx); err != nil {
+				errs = append(errs, fmt.Errorf("drain http requests on %s: %w", sv.ln.Addr(), err))
+			}
 		}
-		return nil
+		return errors.Join(errs...)
 	})
 	for _, run := range s.background {
 		g.Go(func() error { return run(gctx) })
@@ -310,6 +327,22 @@ func (s *service) close() error {
 		errs = append(errs, s.closers[i]())
 	}
 	return errors.Join(errs...)
+}
+
+// listener is one HTTP server and where it listens.
+type listener struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+func (s *service) httpServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
 }
 
 // matureLoop resolves predictions that reached label maturity unlabeled.
