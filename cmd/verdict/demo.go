@@ -211,7 +211,6 @@ func (d *demoTraffic) tick(now time.Time, n int) (preds [][]byte) {
 			})
 			preds = append(preds, line)
 		}
-		d.stats.inferences++
 		if d.rng.IntN(100) == 0 { // a redelivered prediction
 			preds = append(preds, preds[len(preds)-1])
 			d.stats.duplicates++
@@ -251,7 +250,6 @@ func (d *demoTraffic) dueLabels(now time.Time) [][]byte {
 		out[i] = d.pending[i].line
 	}
 	d.pending = d.pending[n:]
-	d.stats.labels += n
 	return out
 }
 
@@ -275,12 +273,16 @@ func (d *demoTraffic) run(ctx context.Context, c *demoClient, rate int) error {
 				}
 				d.mu.Lock()
 				d.stats.rejected += rejected
+				d.stats.inferences += n // counted once sent, so reports match the server
 				d.mu.Unlock()
 			}
 			if lbls := d.dueLabels(now); len(lbls) > 0 {
 				if _, err := c.post(ctx, "/v1/labels", lbls); err != nil {
 					return err
 				}
+				d.mu.Lock()
+				d.stats.labels += len(lbls)
+				d.mu.Unlock()
 			}
 		}
 	}
