@@ -232,6 +232,11 @@ func (h handler) pairParams(q url.Values) (base, cand string, span window.Span, 
 			return "", "", 0, badParam("window", "%v", err)
 		}
 	}
+	// Windows that keep buckets only for a bounded span would answer a longer one
+	// with partial counts: refuse it.
+	if l, ok := h.snaps.(interface{ Longest() window.Span }); ok && span != window.AllTime && span > l.Longest() {
+		return "", "", 0, badParam("window", "%s is longer than the %s verdict keeps (VERDICT_WINDOWS); use window=all or a shorter one", span, l.Longest())
+	}
 	return base, cand, span, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/verdictml/verdict/window"
 )
@@ -224,4 +225,19 @@ func FuzzJudgeHandler(f *testing.F) {
 			t.Fatalf("answer is not JSON: %s", rec.Body)
 		}
 	})
+}
+
+func TestJudgeRefusesWindowsLongerThanKept(t *testing.T) {
+	w := window.New(5*time.Minute, 24*time.Hour)
+	h, err := NewJudgeHandler(w, Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for q, want := range map[string]int{"window=7d": http.StatusBadRequest, "window=24h": http.StatusOK, "window=all": http.StatusOK} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/judge?baseline=v5&candidate=v6&"+q, nil))
+		if rec.Code != want {
+			t.Errorf("%s: status %d, want %d: %s", q, rec.Code, want, rec.Body)
+		}
+	}
 }
