@@ -899,3 +899,54 @@ func TestCloudWatchSinkPublishesToTheEmulator(t *testing.T) {
 	}
 	s.stop()
 }
+
+// TestMaturityAndRetentionInTheBinary: unlabeled predictions past VERDICT_MATURITY
+// resolve as negative (a late label corrects them); on restart, the retention sweep
+// deletes old fully resolved records while every count stays.
+func TestMaturityAndRetentionInTheBinary(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"VERDICT_WINDOWS=1h", "VERDICT_MATURITY=1h", "VERDICT_MATURE_EVERY=200ms", "VERDICT_RETENTION=2h"}
+	s := startServer(t, dir, env...)
+	old := time.Now().UTC().Add(-3 * time.Hour)
+	var preds []string
+	for i, score := range []float64{0.9, 0.9, 0.1, 0.1, 0.7} {
+		preds = append(preds, tPred{ID: fmt.Sprintf("m%d", i), Variant: "v5", Role: "production", Cat: "fuel", Score: score, Time: old}.line())
+	}
+	fresh := tPred{ID: "fresh", Variant: "v5", Role: "production", Cat: "fuel", Score: 0.9, Time: time.Now().UTC()}
+	preds = append(preds, fresh.line())
+	if code, r, err := s.post("/v1/predictions", preds, ""); err != nil || code != http.StatusOK {
+		t.Fatalf("post: %d %+v %v", code, r, err)
+	}
+	// m4 is labeled positive: TP; m0, m1 flagged and unlabeled: FP by maturity; m2, m3: TN.
+	if code, _, err := s.post("/v1/labels", []string{tLabel{ID: "m4", Fraud: true, Time: old.Add(time.Minute)}.line()}, ""); err != nil || code != http.StatusOK {
+		t.Fatalf("post label: %d %v", code, err)
+	}
+	want := cell{Pred: 6, Flag: 4, TP: 1, FP: 2, TN: 2}
+	var got map[string]cell
+	waitFor(t, 20*time.Second, func() bool { got, _ = metricsAPI(t, s, ""); return got["v5"] == want })
+	code, body := s.get("/v1/metrics?window=all", "")
+	if code != http.StatusOK || !strings.Contains(string(body), `"matured": 4`) {
+		t.Errorf("want 4 matured predictions:\n%s", body)
+	}
+	// A late label is a correction: m0 becomes a TP, no longer matured.
+	if code, _, err := s.post("/v1/labels", []string{tLabel{ID: "m0", Fraud: true, Time: time.Now().UTC()}.line()}, ""); err != nil || code != http.StatusOK {
+		t.Fatalf("post late label: %d %v", code, err)
+	}
+	want = cell{Pred: 6, Flag: 4, TP: 2, FP: 1, TN: 2}
+	if got, _ = metricsAPI(t, s, ""); got["v5"] != want {
+		t.Errorf("after late label: %+v, want %+v", got["v5"], want)
+	}
+	s.stop()
+
+	// Restart: the retention sweep deletes the old resolved records (m1..m4; m0 has a
+	// fresh label, "fresh" is pending) and every count stays.
+	s = startServer(t, dir, env...)
+	waitFor(t, 20*time.Second, func() bool { return strings.Contains(s.log(), `"msg":"expired join records"`) })
+	if !strings.Contains(s.log(), `"count":4`) {
+		t.Errorf("want 4 expired records in the log:\n%s", s.log())
+	}
+	if got, _ = metricsAPI(t, s, ""); got["v5"] != want {
+		t.Errorf("after expiry: %+v, want %+v (tallies keep their counts)", got["v5"], want)
+	}
+	s.stop()
+}

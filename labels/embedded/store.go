@@ -301,6 +301,7 @@ func (s *Store) Expire(before time.Time, limit int) (int, error) {
 	b := s.db.NewBatch()
 	defer b.Close()
 	deleted, seen := 0, 0
+	done := map[string]bool{} // a record has one age entry per write time
 	for ok := it.First(); ok && deleted < limit && seen < 10*limit; ok = it.Next() {
 		seen++
 		k := it.Key()
@@ -312,6 +313,10 @@ func (s *Store) Expire(before time.Time, limit int) (int, error) {
 		if err := b.Delete(ageEntry, nil); err != nil {
 			return deleted, fmt.Errorf("embedded: stage age removal %q: %w", id, err)
 		}
+		if done[id] {
+			continue
+		}
+		done[id] = true
 		v, closer, err := s.db.Get(recordKey(id))
 		if errors.Is(err, pebble.ErrNotFound) {
 			continue
