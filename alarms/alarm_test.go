@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/smithy-go/encoding/cbor"
+
+	"github.com/verdictml/verdict/internal/golden"
 )
 
 func TestBuildMatchesGoldenPutMetricAlarmInputs(t *testing.T) {
@@ -28,7 +30,7 @@ func TestBuildMatchesGoldenPutMetricAlarmInputs(t *testing.T) {
 	for _, a := range alarms {
 		inputs = append(inputs, pruned(t, a.Input()))
 	}
-	golden(t, "put_metric_alarm_inputs.json", indentJSON(t, inputs))
+	golden.Check(t, "put_metric_alarm_inputs.json", indentJSON(t, inputs))
 }
 
 func TestAlarmNamesAreStableAndPrefixed(t *testing.T) {
@@ -173,7 +175,7 @@ func TestPutMetricAlarmWireRequestsMatchInputs(t *testing.T) {
 		}
 		bodies = append(bodies, r.Body)
 	}
-	golden(t, "put_metric_alarm_wire.json", indentJSON(t, bodies))
+	golden.Check(t, "put_metric_alarm_wire.json", indentJSON(t, bodies))
 }
 
 func TestSDKValidationRejectsAlarmWithoutName(t *testing.T) {
@@ -200,7 +202,7 @@ func TestExportGolden(t *testing.T) {
 		if err := Export(&b, s, alarms, tc.format); err != nil {
 			t.Fatal(err)
 		}
-		golden(t, tc.file, b.Bytes())
+		golden.Check(t, tc.file, b.Bytes())
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+
+	"github.com/verdictml/verdict/internal/golden"
 )
 
 // appliedFake is a fake CloudWatch holding the spec's applied alarm set.
@@ -100,5 +102,5 @@ func TestWriteLiveStatusGolden(t *testing.T) {
 	if err := WriteLiveStatus(&b, states); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "status_live.txt", b.Bytes())
+	golden.Check(t, "status_live.txt", b.Bytes())
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+
+	"github.com/verdictml/verdict/internal/golden"
 )
 
 // fakeCloudWatch keeps alarms in memory the way CloudWatch reports them back:
@@ -260,7 +262,7 @@ func TestPlanTextGolden(t *testing.T) {
 	if err := p.Write(&b); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "plan.txt", b.Bytes())
+	golden.Check(t, "plan.txt", b.Bytes())
 }
 
 func TestFromMetricAlarmAppliesCloudWatchDefaults(t *testing.T) {

@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
+
+	"github.com/verdictml/verdict/internal/golden"
 )
 
 // sageMakerRecorder is an httptest SageMaker endpoint (awsJson1_1): it records
@@ -68,7 +70,7 @@ func TestStageRequestsGoldenAndOnTheWire(t *testing.T) {
 			if err := WriteRequests(&b, req); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, "requests_"+string(req.Stage)+".json", b.Bytes())
+			golden.Check(t, "requests_"+string(req.Stage)+".json", b.Bytes())
 
 			// Send them through the SDK (which validates required members
 			// before sending) and check the wire bodies are the reviewed ones.
@@ -131,7 +133,7 @@ func TestTimelineGolden(t *testing.T) {
 			if err := r.WriteTimeline(&b, start); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, "timeline_"+tc.name+".txt", b.Bytes())
+			golden.Check(t, "timeline_"+tc.name+".txt", b.Bytes())
 		})
 	}
 }

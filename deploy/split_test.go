@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
+
+	"github.com/verdictml/verdict/internal/golden"
 )
 
 func mustSplit(t *testing.T) *Split {
@@ -29,7 +31,7 @@ func TestSplitRequestsGoldenAndOnTheWire(t *testing.T) {
 	if err := WriteRequests(&b, req); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "requests_split.json", b.Bytes())
+	golden.Check(t, "requests_split.json", b.Bytes())
 
 	rec := &sageMakerRecorder{}
 	srv := httptest.NewServer(rec)
@@ -72,7 +74,7 @@ func TestSplitPlanGolden(t *testing.T) {
 	if err := mustSplit(t).WritePlan(&b); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "plan_split.txt", b.Bytes())
+	golden.Check(t, "plan_split.txt", b.Bytes())
 }
 
 func TestSplitValidationEnforcesSageMakerLimits(t *testing.T) {
@@ -199,7 +201,7 @@ func TestWriteSplitShowsBeforeAndAfterShares(t *testing.T) {
 	if err := WriteSplit(&b, []Weight{{"v4", 0.9}, {"v5", 0.1}}, []Weight{{"v4", 3}, {"v5", 1}}); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "weights_before_after.txt", b.Bytes())
+	golden.Check(t, "weights_before_after.txt", b.Bytes())
 }
 
 func TestCurrentWeightsReadsDescribeEndpoint(t *testing.T) {

@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+
+	"github.com/verdictml/verdict/internal/golden"
 )
 
 // describeEndpointServer plays a recorded sequence of DescribeEndpoint
@@ -98,7 +100,7 @@ func TestWatchPlaysRecordedDeployments(t *testing.T) {
 			if !strings.Contains(out.String(), tc.wantInTrace) {
 				t.Errorf("trace lacks %q:\n%s", tc.wantInTrace, out.String())
 			}
-			golden(t, "watch_"+tc.recording+".txt", out.Bytes())
+			golden.Check(t, "watch_"+tc.recording+".txt", out.Bytes())
 		})
 	}
 }
@@ -177,7 +179,7 @@ func TestWatchUpdateFollowsTheShadowStage(t *testing.T) {
 			if !strings.Contains(out.String(), tc.wantInTrace) {
 				t.Errorf("trace lacks %q:\n%s", tc.wantInTrace, out.String())
 			}
-			golden(t, "watch_"+tc.recording+".txt", out.Bytes())
+			golden.Check(t, "watch_"+tc.recording+".txt", out.Bytes())
 		})
 	}
 }

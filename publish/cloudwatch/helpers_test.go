@@ -1,16 +1,12 @@
 package cloudwatch
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
-	"flag"
 	"io"
 	"log/slog"
 	"math"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -28,30 +24,6 @@ import (
 	"github.com/verdictml/verdict/labels"
 	"github.com/verdictml/verdict/window"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files in testdata/golden")
-
-// golden compares got with testdata/golden/<name>, rewriting it under -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (run go test -update to create it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from golden file (run go test -update after reviewing):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
 
 // counts is a series' counts: every prediction resolved, the flagged ones are
 // TP + FP, scores near the extremes.

@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/verdictml/verdict/internal/golden"
 )
 
 func wireClient(url string) *cloudwatch.Client {
@@ -93,7 +95,7 @@ func TestPutMetricDataWireRequestMatchesGolden(t *testing.T) {
 	if got := value(t, reg, "verdict_cloudwatch_datums_total"); got != float64(len(body["MetricData"].([]any))) {
 		t.Errorf("datums_total %v, wire has %d", got, len(body["MetricData"].([]any)))
 	}
-	golden(t, "put_metric_data_wire.json", datumLines(t, body))
+	golden.Check(t, "put_metric_data_wire.json", datumLines(t, body))
 }
 
 // datumLines renders a decoded request body as JSON with one datum per line, so a
