@@ -312,7 +312,13 @@ func (s scenario) recount(threshold float64) map[string]cell {
 // metricsAPI reads /v1/metrics?window=all&by=segment into the same shape.
 func metricsAPI(t *testing.T, s *server, token string) (map[string]cell, map[string][2]*float64) {
 	t.Helper()
-	code, body := s.get("/v1/metrics?window=all&by=segment", token)
+	return metricsAPIWindow(t, s, token, "all")
+}
+
+// metricsAPIWindow reads /v1/metrics?window=<w>&by=segment.
+func metricsAPIWindow(t *testing.T, s *server, token, w string) (map[string]cell, map[string][2]*float64) {
+	t.Helper()
+	code, body := s.get("/v1/metrics?by=segment&window="+w, token)
 	if code != http.StatusOK {
 		t.Fatalf("GET /v1/metrics: %d %s", code, body)
 	}
@@ -522,6 +528,15 @@ func TestEndToEndCountsMatchRecount(t *testing.T) {
 
 	got, stats := metricsAPI(t, s, token)
 	compareCounts(t, "/v1/metrics", got, want)
+	// Every prediction of the scenario was made in the last hour: the sliding windows
+	// hold all of it, and none of it is older.
+	for _, w := range []string{"1h", "24h", "7d"} {
+		inWindow, _ := metricsAPIWindow(t, s, token, w)
+		compareCounts(t, "/v1/metrics?window="+w, inWindow, want)
+	}
+	if code, _ := s.get("/v1/metrics?window=30d", token); code != http.StatusBadRequest {
+		t.Errorf("window=30d beyond the 7d kept: %d, want 400", code)
+	}
 	for k, c := range want {
 		p, rc := stats[k][0], stats[k][1]
 		if c.TP+c.FP > 0 && (p == nil || math.Abs(*p-float64(c.TP)/float64(c.TP+c.FP)) > 1e-9) {
