@@ -127,6 +127,7 @@ func openService(ctx context.Context, cfg settings, log *slog.Logger) (svc *serv
 		}
 		s.store = es
 		s.closers = append(s.closers, es.Close)
+		s.reg.MustRegister(es.Collector())
 		if s.join, err = labels.Open(ctx, es, jc, s.windows); err != nil {
 			return nil, err
 		}

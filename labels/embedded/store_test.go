@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/verdictml/verdict/ingest"
 	"github.com/verdictml/verdict/labels"
 )
@@ -257,4 +259,49 @@ func tallyOf(t *testing.T, st *Store) labels.Counts {
 		t.Fatal(err)
 	}
 	return c
+}
+
+func TestCollectorReportsCacheUseAndDisk(t *testing.T) {
+	ctx := context.Background()
+	st, j, _ := open(t, t.TempDir(), labels.Config{})
+	defer st.Close()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(st.Collector())
+	value := func(name string) float64 {
+		fams, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fams {
+			if f.GetName() == name {
+				m := f.GetMetric()[0]
+				if m.GetCounter() != nil {
+					return m.GetCounter().GetValue()
+				}
+				return m.GetGauge().GetValue()
+			}
+		}
+		t.Fatalf("%s not collected", name)
+		return 0
+	}
+	var b ingest.Batch
+	for i := range 2000 {
+		b.Predictions = append(b.Predictions, ingest.Prediction{InferenceID: fmt.Sprintf("c%d", i), Variant: "v5", Score: 0.5, Threshold: 0.5, Time: t0})
+	}
+	if _, err := j.Apply(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.db.Flush(); err != nil { // move records from the memtable into a table
+		t.Fatal(err)
+	}
+	before := value("verdict_store_block_cache_hits_total") + value("verdict_store_block_cache_misses_total")
+	if _, err := st.Records(ctx, []string{"c1", "c2", "c3"}); err != nil {
+		t.Fatal(err)
+	}
+	if after := value("verdict_store_block_cache_hits_total") + value("verdict_store_block_cache_misses_total"); after <= before {
+		t.Errorf("point reads from a table did not touch the block cache: %v then %v", before, after)
+	}
+	if d := value("verdict_store_disk_bytes"); d <= 0 {
+		t.Errorf("disk bytes %v, want > 0", d)
+	}
 }
