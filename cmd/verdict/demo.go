@@ -42,7 +42,9 @@ fraud-scoring traffic: production model v5 and shadow model v6 score every reque
 labels (fraud disputes) arrive after a delay, a few are corrected, a few lines are
 malformed, and v6 regresses on one merchant category. Every few seconds it prints
 the per-variant and per-segment comparison, the same numbers /v1/metrics and
-/metrics serve. Other VERDICT_* settings apply as for serve.
+/metrics serve, and the judge's decision. Other VERDICT_* settings apply as for
+serve (the demo judges segments from 30 labeled positives unless
+VERDICT_JUDGE_MIN_N says otherwise).
 
 flags:
 `)
@@ -67,6 +69,11 @@ flags:
 	}
 	if len(cfg.Candidates) == 0 {
 		cfg.Candidates = []string{"v6"}
+	}
+	if _, set := os.LookupEnv("VERDICT_JUDGE_MIN_N"); !set {
+		// A minute of demo traffic holds a few dozen fraud cases per category: judge
+		// segments from 30 labeled positives so the regression is named quickly.
+		cfg.JudgeMinN = 30
 	}
 	if len(cfg.Roles) == 0 {
 		cfg.Roles = map[string]string{"v5": "production", "v6": "shadow"}
