@@ -117,9 +117,9 @@ type Config struct {
 	MaxSegmentValues int
 	// Bucket is the width of prediction-time buckets. Zero means 5 minutes.
 	Bucket time.Duration
-	// Retention is how far back bucket tallies are restored on open (the longest
+	// Longest is how far back bucket tallies are restored on open (the longest
 	// window). All-time tallies are always restored. Zero means 7 days.
-	Retention time.Duration
+	Longest time.Duration
 	// Maturity resolves a prediction still unlabeled this long after its prediction
 	// time as negative (a later label is a correction). Zero disables maturity.
 	Maturity time.Duration
@@ -140,8 +140,8 @@ func (c Config) withDefaults() Config {
 	if c.Bucket == 0 {
 		c.Bucket = 5 * time.Minute
 	}
-	if c.Retention == 0 {
-		c.Retention = 7 * 24 * time.Hour
+	if c.Longest == 0 {
+		c.Longest = 7 * 24 * time.Hour
 	}
 	if c.MaxGroup == 0 {
 		c.MaxGroup = 8192
@@ -189,7 +189,7 @@ func Open(ctx context.Context, store Store, cfg Config, observer Observer) (*Joi
 		now:      time.Now,
 		known:    map[string]map[string]bool{},
 	}
-	since := time.Now().Add(-j.cfg.Retention).Unix()
+	since := time.Now().Add(-j.cfg.Longest).Unix()
 	err := store.Tallies(ctx, since, func(d Delta, allTime bool) error {
 		if allTime && !d.Key.Overall() {
 			j.learnSegment(d.Key.SegmentKey, d.Key.Segment)

@@ -201,7 +201,7 @@ func (c settings) joinConfig() labels.Config {
 		SegmentKeys:      c.SegmentKeys,
 		MaxSegmentValues: c.MaxSegments,
 		Bucket:           c.Bucket,
-		Retention:        c.longest(),
+		Longest:          c.longest(),
 	}
 	if c.MaturityMode == "negative" {
 		jc.Maturity = c.Maturity
