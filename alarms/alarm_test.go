@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
-	"github.com/aws/smithy-go/encoding/cbor"
 
+	"github.com/verdictml/verdict/internal/cborwire"
 	"github.com/verdictml/verdict/internal/golden"
 )
 
@@ -73,14 +73,9 @@ type wireRequest struct {
 }
 
 func (r *cloudWatchRecorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	body, err := io.ReadAll(req.Body)
+	_, body, err := cborwire.Body(req)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	v, err := cbor.Decode(body)
-	if err != nil {
-		http.Error(w, "decode cbor: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	r.mu.Lock()
@@ -90,47 +85,10 @@ func (r *cloudWatchRecorder) ServeHTTP(w http.ResponseWriter, req *http.Request)
 			"Content-Type":    req.Header.Get("Content-Type"),
 			"Smithy-Protocol": req.Header.Get("Smithy-Protocol"),
 		},
-		Body: cborToAny(v),
+		Body: body,
 	})
 	r.mu.Unlock()
-	w.Header().Set("Smithy-Protocol", "rpc-v2-cbor")
-	w.Header().Set("Content-Type", "application/cbor")
-	_, _ = w.Write(cbor.Encode(cbor.Map{}))
-}
-
-// cborToAny converts a decoded CBOR value to the types encoding/json produces,
-// so wire requests and JSON-marshalled inputs compare directly.
-func cborToAny(v cbor.Value) any {
-	switch x := v.(type) {
-	case cbor.Map:
-		m := map[string]any{}
-		for k, e := range x {
-			m[k] = cborToAny(e)
-		}
-		return m
-	case cbor.List:
-		l := make([]any, len(x))
-		for i, e := range x {
-			l[i] = cborToAny(e)
-		}
-		return l
-	case cbor.String:
-		return string(x)
-	case cbor.Uint:
-		return float64(x)
-	case cbor.NegInt:
-		return -float64(x)
-	case cbor.Float32:
-		return float64(x)
-	case cbor.Float64:
-		return float64(x)
-	case cbor.Bool:
-		return bool(x)
-	case *cbor.Nil, *cbor.Undefined:
-		return nil
-	default:
-		return x
-	}
+	cborwire.Reply(w)
 }
 
 func testCloudWatchClient(url string) *cloudwatch.Client {

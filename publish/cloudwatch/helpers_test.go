@@ -1,9 +1,7 @@
 package cloudwatch
 
 import (
-	"compress/gzip"
 	"context"
-	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -17,9 +15,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
-	"github.com/aws/smithy-go/encoding/cbor"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/verdictml/verdict/internal/cborwire"
 	"github.com/verdictml/verdict/judge"
 	"github.com/verdictml/verdict/labels"
 	"github.com/verdictml/verdict/window"
@@ -208,23 +206,9 @@ type wireRequest struct {
 }
 
 func (r *wireRecorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	var src io.Reader = req.Body
-	if req.Header.Get("Content-Encoding") == "gzip" { // the SDK compresses PutMetricData
-		zr, err := gzip.NewReader(req.Body)
-		if err != nil {
-			http.Error(w, "gunzip: "+err.Error(), http.StatusBadRequest)
-			return
-		}
-		src = zr
-	}
-	body, err := io.ReadAll(src)
+	size, body, err := cborwire.Body(req) // the SDK gzips PutMetricData
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	v, err := cbor.Decode(body)
-	if err != nil {
-		http.Error(w, "decode cbor: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	r.mu.Lock()
@@ -235,73 +219,17 @@ func (r *wireRecorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			"Content-Type":     req.Header.Get("Content-Type"),
 			"Smithy-Protocol":  req.Header.Get("Smithy-Protocol"),
 		},
-		Size: len(body),
-		Body: cborToAny(v),
+		Size: size,
+		Body: body,
 	})
 	r.mu.Unlock()
-	w.Header().Set("Smithy-Protocol", "rpc-v2-cbor")
-	w.Header().Set("Content-Type", "application/cbor")
-	_, _ = w.Write(cbor.Encode(cbor.Map{}))
+	cborwire.Reply(w)
 }
 
 func (r *wireRecorder) all() []wireRequest {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.requests)
-}
-
-// cborToAny converts a decoded CBOR value to the types encoding/json produces; an
-// epoch-seconds timestamp (tag 1) becomes its RFC 3339 UTC string.
-func cborToAny(v cbor.Value) any {
-	switch x := v.(type) {
-	case cbor.Map:
-		m := map[string]any{}
-		for k, e := range x {
-			m[k] = cborToAny(e)
-		}
-		return m
-	case cbor.List:
-		l := make([]any, len(x))
-		for i, e := range x {
-			l[i] = cborToAny(e)
-		}
-		return l
-	case cbor.String:
-		return string(x)
-	case cbor.Uint:
-		return float64(x)
-	case cbor.NegInt:
-		return -float64(x)
-	case cbor.Float32:
-		return float64(x)
-	case cbor.Float64:
-		return float64(x)
-	case cbor.Bool:
-		return bool(x)
-	case *cbor.Tag:
-		return tagToAny(*x)
-	case cbor.Tag:
-		return tagToAny(x)
-	case *cbor.Nil, *cbor.Undefined:
-		return nil
-	default:
-		return x
-	}
-}
-
-func tagToAny(x cbor.Tag) any {
-	if x.ID != 1 {
-		return map[string]any{"tag": float64(x.ID), "value": cborToAny(x.Value)}
-	}
-	var secs float64
-	switch s := cborToAny(x.Value).(type) {
-	case float64:
-		secs = s
-	default:
-		return map[string]any{"tag": 1.0, "value": s}
-	}
-	whole, frac := math.Modf(secs)
-	return time.Unix(int64(whole), int64(math.Round(frac*1e3))*1e6).UTC().Format(time.RFC3339Nano)
 }
 
 // sortedKeys lists a map's keys in order, for stable failure messages.
