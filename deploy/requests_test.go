@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
 
 	"github.com/verdictml/verdict/internal/golden"
+	"github.com/verdictml/verdict/internal/wirejson"
 )
 
 // sageMakerRecorder is an httptest SageMaker endpoint (awsJson1_1): it records
@@ -81,8 +82,8 @@ func TestStageRequestsGoldenAndOnTheWire(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := []recorded{
-				{"SageMaker.CreateEndpointConfig", prune(req.CreateEndpointConfig)},
-				{"SageMaker.UpdateEndpoint", prune(req.UpdateEndpoint)},
+				{"SageMaker.CreateEndpointConfig", wirejson.Of(req.CreateEndpointConfig)},
+				{"SageMaker.UpdateEndpoint", wirejson.Of(req.UpdateEndpoint)},
 			}
 			if !reflect.DeepEqual(rec.requests, want) {
 				t.Errorf("wire requests:\n%v\nwant\n%v", rec.requests, want)

@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/verdictml/verdict/internal/wirejson"
 )
 
 // WriteTimeline prints the expected course of the shift if it starts shifting
@@ -63,56 +65,9 @@ func WriteRequests(w io.Writer, req *Requests) error {
 		Stage                Stage
 		CreateEndpointConfig any
 		UpdateEndpoint       any
-	}{req.Stage, prune(req.CreateEndpointConfig), prune(req.UpdateEndpoint)}
+	}{req.Stage, wirejson.Of(req.CreateEndpointConfig), wirejson.Of(req.UpdateEndpoint)}
 	if err := enc.Encode(v); err != nil {
 		return fmt.Errorf("deploy: print %s requests: %w", req.Stage, err)
 	}
 	return nil
-}
-
-// prune drops unset members (nil, "", empty lists and objects) from the JSON
-// form of an SDK input, which is then what the awsJson1_1 wire request carries.
-func prune(v any) any {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return v
-	}
-	var x any
-	if err := json.Unmarshal(b, &x); err != nil {
-		return v
-	}
-	return pruneValue(x)
-}
-
-func pruneValue(x any) any {
-	switch v := x.(type) {
-	case map[string]any:
-		out := map[string]any{}
-		for k, e := range v {
-			if p := pruneValue(e); p != nil {
-				out[k] = p
-			}
-		}
-		if len(out) == 0 {
-			return nil
-		}
-		return out
-	case []any:
-		var out []any
-		for _, e := range v {
-			if p := pruneValue(e); p != nil {
-				out = append(out, p)
-			}
-		}
-		if len(out) == 0 {
-			return nil
-		}
-		return out
-	case string:
-		if v == "" {
-			return nil
-		}
-		return v
-	}
-	return x
 }
