@@ -384,6 +384,9 @@ func (j *Join) attempt(ctx context.Context, reqs []*request, ids []string) error
 		if rc.dirty {
 			rc.Record = g.records[id]
 		}
+		for _, pc := range g.j.pairCells(g.records[id]) {
+			rc.addPair(pc, 1)
+		}
 		for _, k := range rc.order {
 			if c := rc.deltas[k]; !c.IsZero() {
 				rc.Deltas = append(rc.Deltas, Delta{Key: k.key, Bucket: k.bucket, Counts: *c})
@@ -411,6 +414,13 @@ func (g *group) change(id string) *recordChange {
 	if rc == nil {
 		rc = &recordChange{RecordChange: RecordChange{ID: id}, deltas: map[deltaKey]*Counts{}}
 		g.changes[id] = rc
+		// The record as it was before this group: its pair cells are taken out here
+		// and its new ones put back when the change is finalized, so every paired
+		// transition (a second prediction, a label, a correction, maturity) moves
+		// exactly one cell.
+		for _, pc := range g.j.pairCells(g.records[id]) {
+			rc.addPair(pc, -1)
+		}
 	}
 	return rc
 }
@@ -537,6 +547,65 @@ func (rc *recordChange) addTo(k Key, bucket int64, d Counts) {
 		rc.order = append(rc.order, dk)
 	}
 	c.Add(d)
+}
+
+// pairCell is one paired inference's place in the pair tallies: the pair, its
+// segments, the bucket of its prediction time and its cell.
+type pairCell struct {
+	first, second string
+	segments      []Segment
+	bucket        int64
+	class         LabelClass
+	agreement     Agreement
+}
+
+// pairCells lists the pairs of predictions in rec that count in pair tallies: every
+// two scored (not errored) predictions of different variants, the first variant the
+// one whose name sorts first. A pair takes the segments of its first prediction
+// (production and shadow predictions of one request carry the same attributes) and
+// the bucket of the earlier prediction time. Its label class is the record's label,
+// else matured when both predictions matured, else pending.
+func (j *Join) pairCells(rec *Record) []pairCell {
+	if len(rec.Preds) < 2 {
+		return nil
+	}
+	var out []pairCell
+	for a := range rec.Preds {
+		for b := a + 1; b < len(rec.Preds); b++ {
+			pa, pb := &rec.Preds[a], &rec.Preds[b]
+			if pa.Errored || pb.Errored || pa.Variant == pb.Variant {
+				continue
+			}
+			if pb.Variant < pa.Variant {
+				pa, pb = pb, pa
+			}
+			class := ClassPending
+			switch {
+			case rec.Label != nil && rec.Label.Positive:
+				class = ClassPositive
+			case rec.Label != nil:
+				class = ClassNegative
+			case pa.Matured && pb.Matured:
+				class = ClassMatured
+			}
+			out = append(out, pairCell{
+				first: pa.Variant, second: pb.Variant, segments: pa.Segments,
+				bucket: j.bucket(min(pa.Time, pb.Time)), class: class,
+				agreement: AgreementOf(pa.Flagged, pb.Flagged),
+			})
+		}
+	}
+	return out
+}
+
+// addPair adds n to a pair cell in the pair's overall series and each of its segments.
+func (rc *recordChange) addPair(pc pairCell, n int64) {
+	var d Counts
+	d.Pair[pc.class][pc.agreement] = n
+	rc.addTo(Key{Variant: pc.first, Versus: pc.second}, pc.bucket, d)
+	for _, s := range pc.segments {
+		rc.addTo(Key{Variant: pc.first, Versus: pc.second, SegmentKey: s.Key, Segment: s.Value}, pc.bucket, d)
+	}
 }
 
 // bucket is the start (Unix seconds) of the prediction-time bucket holding t.

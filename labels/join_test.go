@@ -152,7 +152,7 @@ func TestJoinSemantics(t *testing.T) {
 			}
 			got := map[Key]oc{}
 			for k, c := range st.allTime {
-				if !c.IsZero() {
+				if !c.IsZero() && !k.Paired() { // pair series: TestPairedCells
 					got[k] = ocOf(c)
 				}
 			}
@@ -429,6 +429,213 @@ func TestJoinMatchesRecountWhateverTheBatching(t *testing.T) {
 			for k, w := range want {
 				if got := ocOf(st.allTime[k]); got != w {
 					t.Errorf("%+v: got %+v, recount %+v", k, got, w)
+				}
+			}
+			wantPairs := recountPairs(s.preds, s.labels)
+			for k, w := range wantPairs {
+				if got := st.allTime[k].Pair; got != w {
+					t.Errorf("pair %+v: got %v, recount %v", k, got, w)
+				}
+			}
+			for k, c := range st.allTime {
+				if _, ok := wantPairs[k]; k.Paired() && !ok && c.Pair != (PairCounts{}) {
+					t.Errorf("pair %+v: got %v, recount has none", k, c.Pair)
+				}
+			}
+		})
+	}
+}
+
+// recountPairs is the plain computation of the pair tallies for v5 and v6 without
+// maturity: every id both variants predicted (first prediction each) counts once, by
+// its final label and by which of the two flagged it, overall and in v5's segment.
+func recountPairs(preds []ingest.Prediction, arrivals []ingest.Label) map[Key]PairCounts {
+	first := map[string]map[string]ingest.Prediction{}
+	for _, p := range preds {
+		if first[p.InferenceID] == nil {
+			first[p.InferenceID] = map[string]ingest.Prediction{}
+		}
+		if _, ok := first[p.InferenceID][p.Variant]; !ok {
+			first[p.InferenceID][p.Variant] = p
+		}
+	}
+	final := map[string]ingest.Label{}
+	for _, l := range arrivals {
+		if cur, ok := final[l.InferenceID]; !ok || !l.Time.Before(cur.Time) {
+			final[l.InferenceID] = l
+		}
+	}
+	out := map[Key]PairCounts{}
+	for id, byVariant := range first {
+		a, okA := byVariant["v5"]
+		b, okB := byVariant["v6"]
+		if !okA || !okB {
+			continue
+		}
+		class := ClassPending
+		if l, ok := final[id]; ok {
+			class = ClassNegative
+			if l.Positive {
+				class = ClassPositive
+			}
+		}
+		agree := Neither
+		if a.Score >= a.Threshold {
+			agree += OnlyFirst
+		}
+		if b.Score >= b.Threshold {
+			agree += OnlySecond
+		}
+		for _, k := range []Key{
+			{Variant: "v5", Versus: "v6"},
+			{Variant: "v5", Versus: "v6", SegmentKey: "merchant_category", Segment: a.Attributes["merchant_category"]},
+		} {
+			c := out[k]
+			c[class][agree]++
+			out[k] = c
+		}
+	}
+	return out
+}
+
+func TestPairedCells(t *testing.T) {
+	pair := Key{Variant: "v5", Versus: "v6"}
+	seg := func(v string) Key {
+		return Key{Variant: "v5", Versus: "v6", SegmentKey: "merchant_category", Segment: v}
+	}
+	cell := func(c LabelClass, a Agreement) PairCounts {
+		var p PairCounts
+		p[c][a] = 1
+		return p
+	}
+	errored := ingest.Prediction{InferenceID: "a", Variant: "v6", Role: ingest.RoleShadow, Time: t0, Error: "ModelError", Threshold: 0.5}
+	tests := []struct {
+		name  string
+		cfg   Config
+		steps []ingest.Batch
+		now   time.Time // for a maturity pass after the steps
+		after []ingest.Batch
+		want  map[Key]PairCounts
+	}{
+		{
+			name:  "a lone prediction is not paired",
+			steps: []ingest.Batch{preds(pred("a", "v5", 0.9))},
+			want:  map[Key]PairCounts{},
+		},
+		{
+			name:  "production and shadow of one request pair up, pending until labeled",
+			steps: []ingest.Batch{preds(pred("a", "v5", 0.9), pred("a", "v6", 0.2))},
+			want:  map[Key]PairCounts{pair: cell(ClassPending, OnlyFirst)},
+		},
+		{
+			name:  "the pair is keyed by variant name whichever arrives first",
+			steps: []ingest.Batch{preds(pred("a", "v6", 0.9)), preds(pred("a", "v5", 0.2))},
+			want:  map[Key]PairCounts{pair: cell(ClassPending, OnlySecond)},
+		},
+		{
+			name:  "a label moves the pair to its class",
+			steps: []ingest.Batch{preds(pred("a", "v5", 0.9), pred("a", "v6", 0.7)), lbls(label("a", true, time.Hour))},
+			want:  map[Key]PairCounts{pair: cell(ClassPositive, Both)},
+		},
+		{
+			name:  "a label waiting for the second prediction counts the pair on arrival",
+			steps: []ingest.Batch{lbls(label("a", false, time.Hour)), preds(pred("a", "v5", 0.1)), preds(pred("a", "v6", 0.1))},
+			want:  map[Key]PairCounts{pair: cell(ClassNegative, Neither)},
+		},
+		{
+			name: "a correction moves the pair once",
+			steps: []ingest.Batch{
+				preds(pred("a", "v5", 0.9), pred("a", "v6", 0.2)),
+				lbls(label("a", true, time.Hour)), lbls(label("a", false, 2*time.Hour)),
+			},
+			want: map[Key]PairCounts{pair: cell(ClassNegative, OnlyFirst)},
+		},
+		{
+			name: "duplicates change nothing",
+			steps: []ingest.Batch{
+				preds(pred("a", "v5", 0.9), pred("a", "v6", 0.9)), preds(pred("a", "v6", 0.1)),
+				lbls(label("a", true, time.Hour)), lbls(label("a", true, time.Hour)),
+			},
+			want: map[Key]PairCounts{pair: cell(ClassPositive, Both)},
+		},
+		{
+			name:  "an errored prediction does not pair",
+			steps: []ingest.Batch{preds(pred("a", "v5", 0.9)), preds(errored), lbls(label("a", true, time.Hour))},
+			want:  map[Key]PairCounts{},
+		},
+		{
+			name:  "segments of the pair are its first variant's",
+			cfg:   Config{SegmentKeys: []string{"merchant_category"}},
+			steps: []ingest.Batch{preds(pred("a", "v6", 0.9, "merchant_category", "travel"), pred("a", "v5", 0.9, "merchant_category", "grocery"))},
+			want:  map[Key]PairCounts{pair: cell(ClassPending, Both), seg("grocery"): cell(ClassPending, Both)},
+		},
+		{
+			name:  "both predictions matured: the pair is matured",
+			cfg:   Config{Maturity: 24 * time.Hour},
+			steps: []ingest.Batch{preds(pred("a", "v5", 0.9), pred("a", "v6", 0.2))},
+			now:   t0.Add(25 * time.Hour),
+			want:  map[Key]PairCounts{pair: cell(ClassMatured, OnlyFirst)},
+		},
+		{
+			name:  "a label after maturity is a correction of the pair too",
+			cfg:   Config{Maturity: 24 * time.Hour},
+			steps: []ingest.Batch{preds(pred("a", "v5", 0.9), pred("a", "v6", 0.2))},
+			now:   t0.Add(25 * time.Hour),
+			after: []ingest.Batch{lbls(label("a", true, 40*time.Hour))},
+			want:  map[Key]PairCounts{pair: cell(ClassPositive, OnlyFirst)},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			st := newMemStore()
+			j, err := Open(ctx, st, tc.cfg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, b := range tc.steps {
+				if _, err := j.Apply(ctx, b); err != nil {
+					t.Fatalf("step %d: %v", i, err)
+				}
+			}
+			if !tc.now.IsZero() {
+				if _, err := j.Mature(ctx, tc.now, 100); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i, b := range tc.after {
+				if _, err := j.Apply(ctx, b); err != nil {
+					t.Fatalf("after step %d: %v", i, err)
+				}
+			}
+			got := map[Key]PairCounts{}
+			for k, c := range st.allTime {
+				if k.Paired() && c.Pair != (PairCounts{}) {
+					got[k] = c.Pair
+				}
+			}
+			if len(got) != len(tc.want) {
+				t.Errorf("pair series: got %v, want %v", got, tc.want)
+			}
+			for k, w := range tc.want {
+				if got[k] != w {
+					t.Errorf("%+v: got %v, want %v", k, got[k], w)
+				}
+			}
+			// Bucket tallies sum to the all-time ones.
+			for k, w := range got {
+				var sum PairCounts
+				for dk, c := range st.buckets {
+					if dk.key == k {
+						for ci := range c.Pair {
+							for ai := range c.Pair[ci] {
+								sum[ci][ai] += c.Pair[ci][ai]
+							}
+						}
+					}
+				}
+				if sum != w {
+					t.Errorf("%+v: buckets sum to %v, all time %v", k, sum, w)
 				}
 			}
 		})

@@ -55,14 +55,133 @@ const ScoreBins = 10
 
 // Key names one series: a variant overall (SegmentKey and Segment empty) or a
 // variant within one segment (for example merchant_category=electronics).
+//
+// A key with Versus set names a pair series instead: the inferences that both Variant
+// and Versus scored (a production model and its shadow), counted in Counts.Pair by
+// which of the two flagged them and by what is known of their label. Variant sorts
+// before Versus.
 type Key struct {
 	Variant    string
 	SegmentKey string
 	Segment    string
+	Versus     string
 }
 
-// Overall reports whether the key is the variant's overall series.
+// Overall reports whether the key is the variant's (or pair's) overall series.
 func (k Key) Overall() bool { return k.SegmentKey == "" }
+
+// Paired reports whether the key names a pair series.
+func (k Key) Paired() bool { return k.Versus != "" }
+
+// LabelClass is what is known of a paired inference's label.
+type LabelClass uint8
+
+// Label classes of paired counts.
+const (
+	// ClassPending: no label yet, not matured.
+	ClassPending LabelClass = iota
+	// ClassPositive and ClassNegative: labeled.
+	ClassPositive
+	ClassNegative
+	// ClassMatured: no label, resolved negative by maturity.
+	ClassMatured
+	// LabelClasses is the number of classes.
+	LabelClasses
+)
+
+func (c LabelClass) String() string {
+	switch c {
+	case ClassPending:
+		return "pending"
+	case ClassPositive:
+		return "positive"
+	case ClassNegative:
+		return "negative"
+	case ClassMatured:
+		return "matured"
+	}
+	return fmt.Sprintf("class(%d)", uint8(c))
+}
+
+// Agreement is which variants of a pair flagged an inference. The first variant is
+// the key's Variant, the second its Versus.
+type Agreement uint8
+
+// Agreements.
+const (
+	Neither Agreement = iota
+	OnlyFirst
+	OnlySecond
+	Both
+	// Agreements is the number of agreements.
+	Agreements
+)
+
+// AgreementOf is the agreement of two flags.
+func AgreementOf(first, second bool) Agreement {
+	var a Agreement
+	if first {
+		a |= OnlyFirst
+	}
+	if second {
+		a |= OnlySecond
+	}
+	return a
+}
+
+func (a Agreement) String() string {
+	switch a {
+	case Neither:
+		return "neither"
+	case OnlyFirst:
+		return "only_first"
+	case OnlySecond:
+		return "only_second"
+	case Both:
+		return "both"
+	}
+	return fmt.Sprintf("agreement(%d)", uint8(a))
+}
+
+// PairCounts counts paired inferences by label class and agreement.
+type PairCounts [LabelClasses][Agreements]int64
+
+// Class sums one label class over the agreements.
+func (p PairCounts) Class(c LabelClass) int64 {
+	var n int64
+	for _, v := range p[c] {
+		n += v
+	}
+	return n
+}
+
+// Agreement sums one agreement over the label classes.
+func (p PairCounts) Agreement(a Agreement) int64 {
+	var n int64
+	for c := range p {
+		n += p[c][a]
+	}
+	return n
+}
+
+// Total is every paired inference counted.
+func (p PairCounts) Total() int64 {
+	var n int64
+	for c := range p {
+		n += p.Class(LabelClass(c))
+	}
+	return n
+}
+
+// Swapped is p with the roles of the first and second variant exchanged.
+func (p PairCounts) Swapped() PairCounts {
+	var s PairCounts
+	for c := range p {
+		s[c][Neither], s[c][Both] = p[c][Neither], p[c][Both]
+		s[c][OnlyFirst], s[c][OnlySecond] = p[c][OnlySecond], p[c][OnlyFirst]
+	}
+	return s
+}
 
 // Counts is what the join contributes to one series in one time bucket. Every field
 // is additive, so a tally is the sum of the deltas that built it.
@@ -80,6 +199,8 @@ type Counts struct {
 	// ScoreSum and Bins describe the score distribution of Predictions.
 	ScoreSum float64
 	Bins     [ScoreBins]int64
+	// Pair is set only in pair series (Key.Versus set): the paired inferences.
+	Pair PairCounts
 }
 
 // Resolved is TP + FP + FN + TN.
@@ -98,6 +219,11 @@ func (c *Counts) Add(d Counts) {
 	c.ScoreSum += d.ScoreSum
 	for i := range c.Bins {
 		c.Bins[i] += d.Bins[i]
+	}
+	for i := range c.Pair {
+		for j := range c.Pair[i] {
+			c.Pair[i][j] += d.Pair[i][j]
+		}
 	}
 }
 
@@ -137,14 +263,18 @@ type Delta struct {
 }
 
 // countsWords is the number of 8-byte words in an encoded Counts; word scoreSumWord
-// holds a float64, the others int64.
+// holds a float64, the others int64. legacyCountsWords is the encoding before paired
+// counts existed: the same words without the trailing pair cells, still decoded.
 const (
-	countsWords  = 9 + ScoreBins
-	scoreSumWord = 8
+	legacyCountsWords = 9 + ScoreBins
+	pairWords         = int(LabelClasses) * int(Agreements)
+	countsWords       = legacyCountsWords + pairWords
+	scoreSumWord      = 8
 )
 
-// EncodeCounts encodes c as countsWords little-endian 8-byte words, so stores can sum
-// encoded deltas word by word (word scoreSumWord as float64).
+// EncodeCounts encodes c as little-endian 8-byte words, so stores can sum encoded
+// deltas word by word (word 8 as float64, the others as int64). A value shorter than
+// another is summed as if zero-extended: the pair cells were appended later.
 func EncodeCounts(c Counts) []byte {
 	b := make([]byte, countsWords*8)
 	w := []int64{c.Predictions, c.Flagged, c.Errors, c.TP, c.FP, c.FN, c.TN, c.Matured}
@@ -155,12 +285,17 @@ func EncodeCounts(c Counts) []byte {
 	for i, v := range c.Bins {
 		binary.LittleEndian.PutUint64(b[(9+i)*8:], uint64(v))
 	}
+	for i := range pairWords {
+		v := c.Pair[i/int(Agreements)][i%int(Agreements)]
+		binary.LittleEndian.PutUint64(b[(legacyCountsWords+i)*8:], uint64(v))
+	}
 	return b
 }
 
-// DecodeCounts decodes what EncodeCounts encoded.
+// DecodeCounts decodes what EncodeCounts encoded (or its legacy form without pair
+// cells).
 func DecodeCounts(b []byte) (Counts, error) {
-	if len(b) != countsWords*8 {
+	if len(b) != countsWords*8 && len(b) != legacyCountsWords*8 {
 		return Counts{}, fmt.Errorf("tally value has %d bytes, want %d", len(b), countsWords*8)
 	}
 	w := func(i int) int64 { return int64(binary.LittleEndian.Uint64(b[i*8:])) }
@@ -171,6 +306,11 @@ func DecodeCounts(b []byte) (Counts, error) {
 	}
 	for i := range c.Bins {
 		c.Bins[i] = w(9 + i)
+	}
+	if len(b) == countsWords*8 {
+		for i := range pairWords {
+			c.Pair[i/int(Agreements)][i%int(Agreements)] = w(legacyCountsWords + i)
+		}
 	}
 	return c, nil
 }

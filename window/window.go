@@ -8,6 +8,7 @@
 package window
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -176,12 +177,21 @@ type Row struct {
 }
 
 // Snapshot is every series over one window, ordered by variant, then overall before
-// segments, then segment key and value.
+// segments, then segment key and value. Pair series (inferences two variants both
+// scored) are in Pairs, never in Rows.
 type Snapshot struct {
 	Span  Span
 	Start time.Time // zero for all time
 	End   time.Time
 	Rows  []Row
+	Pairs []PairRow
+}
+
+// PairRow is one pair series' counts over a window: Key.Variant is the first
+// variant of the pair, Key.Versus the second.
+type PairRow struct {
+	Key    labels.Key
+	Counts labels.PairCounts
 }
 
 // Snapshot sums each series over the window ending now: the buckets whose start lies
@@ -189,17 +199,65 @@ type Snapshot struct {
 // up to 1h05m), or the all-time counts for AllTime.
 func (w *Windows) Snapshot(span Span) Snapshot {
 	now := w.now()
-	snap := Snapshot{Span: span, End: now}
-	from := int64(0)
-	if span != AllTime {
-		from = (now.Add(-time.Duration(span)).Unix() / w.bucket) * w.bucket
-		snap.Start = time.Unix(from, 0).UTC()
+	if span == AllTime {
+		return w.snapshot(Snapshot{Span: span, End: now}, 0, true)
 	}
+	from := w.bucketOf(now.Add(-time.Duration(span)))
+	return w.snapshot(Snapshot{Span: span, End: now, Start: time.Unix(from, 0).UTC()}, from, false)
+}
+
+// Period sums each series over the buckets from the one holding start up to now: a
+// comparison period that grows with time, as a rollout gate's does. Its Span is the
+// time from the period's first bucket to now. A start older than the buckets the view
+// keeps is an error: that period would be partial.
+func (w *Windows) Period(start time.Time) (Snapshot, error) {
+	now := w.now()
+	from := w.bucketOf(start)
+	if kept := w.cutoff() + w.bucket; from < kept {
+		return Snapshot{}, fmt.Errorf("window: period start %s is older than the %s of buckets kept (the longest window); nothing before %s can be summed",
+			start.UTC().Format(time.RFC3339), w.Longest(), time.Unix(kept, 0).UTC().Format(time.RFC3339))
+	}
+	if start.After(now) {
+		return Snapshot{}, fmt.Errorf("window: period start %s is in the future (now %s)", start.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	span := Span(now.Sub(time.Unix(from, 0)).Truncate(time.Second))
+	return w.snapshot(Snapshot{Span: span, End: now, Start: time.Unix(from, 0).UTC()}, from, false), nil
+}
+
+// FirstSeen is the start of the earliest kept bucket in which variant has a tally, or
+// false if it has none.
+func (w *Windows) FirstSeen(variant string) (time.Time, bool) {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	first, ok := int64(0), false
+	for k, s := range w.series {
+		if k.Variant != variant || !k.Overall() || k.Paired() {
+			continue
+		}
+		for b, c := range s.buckets {
+			if (c.Predictions > 0 || c.Errors > 0) && (!ok || b < first) {
+				first, ok = b, true
+			}
+		}
+	}
+	return time.Unix(first, 0).UTC(), ok
+}
+
+func (w *Windows) bucketOf(t time.Time) int64 {
+	u := t.Unix()
+	b := u / w.bucket * w.bucket
+	if u < 0 && u%w.bucket != 0 {
+		b -= w.bucket
+	}
+	return b
+}
+
+func (w *Windows) snapshot(snap Snapshot, from int64, allTime bool) Snapshot {
 	w.mu.RLock()
 	snap.Rows = make([]Row, 0, len(w.series))
 	for k, s := range w.series {
 		var c labels.Counts
-		if span == AllTime {
+		if allTime {
 			c = s.total
 		} else {
 			for b, bc := range s.buckets {
@@ -208,6 +266,10 @@ func (w *Windows) Snapshot(span Span) Snapshot {
 				}
 			}
 		}
+		if k.Paired() {
+			snap.Pairs = append(snap.Pairs, PairRow{Key: k, Counts: c.Pair})
+			continue
+		}
 		snap.Rows = append(snap.Rows, Row{Key: k, Counts: c})
 	}
 	w.mu.RUnlock()
@@ -215,6 +277,9 @@ func (w *Windows) Snapshot(span Span) Snapshot {
 		snap.Rows[i].Stats = Derive(snap.Rows[i].Counts)
 	}
 	slices.SortFunc(snap.Rows, func(a, b Row) int { return compareKeys(a.Key, b.Key) })
+	slices.SortFunc(snap.Pairs, func(a, b PairRow) int {
+		return cmp.Or(strings.Compare(a.Key.Versus, b.Key.Versus), compareKeys(a.Key, b.Key))
+	})
 	return snap
 }
 
@@ -243,6 +308,26 @@ func (s Snapshot) Overall() []Row {
 		}
 	}
 	return out
+}
+
+// Paired finds the paired counts of first and second in one scope (segment key and
+// value empty: overall), oriented so that first is the pair's first variant whatever
+// the order of their names; false when the two never scored the same inference.
+func (s Snapshot) Paired(first, second, segmentKey, segment string) (labels.PairCounts, bool) {
+	a, b, swap := first, second, false
+	if b < a {
+		a, b, swap = b, a, true
+	}
+	k := labels.Key{Variant: a, Versus: b, SegmentKey: segmentKey, Segment: segment}
+	for _, r := range s.Pairs {
+		if r.Key == k {
+			if swap {
+				return r.Counts.Swapped(), true
+			}
+			return r.Counts, true
+		}
+	}
+	return labels.PairCounts{}, false
 }
 
 // Row finds one series' row.

@@ -227,3 +227,67 @@ func TestReloadReplacesRecentBucketsAndKeepsOlderOnes(t *testing.T) {
 		t.Errorf("24h after full reload: %d, want 7", got)
 	}
 }
+
+func TestPeriodsAndPairs(t *testing.T) {
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	w := New(5*time.Minute, 24*time.Hour, Clock(func() time.Time { return now }))
+	var pc labels.PairCounts
+	pc[labels.ClassPositive][labels.OnlyFirst] = 3
+	pc[labels.ClassPending][labels.Both] = 2
+	at := func(d time.Duration) int64 { return now.Add(d).Unix() }
+	w.Observe([]labels.Delta{
+		{Key: labels.Key{Variant: "v5"}, Bucket: at(-3 * time.Hour), Counts: labels.Counts{Predictions: 10}},
+		{Key: labels.Key{Variant: "v6"}, Bucket: at(-2 * time.Hour), Counts: labels.Counts{Predictions: 4}},
+		{Key: labels.Key{Variant: "v6"}, Bucket: at(-30 * time.Minute), Counts: labels.Counts{Predictions: 1}},
+		{Key: labels.Key{Variant: "v5", Versus: "v6"}, Bucket: at(-2 * time.Hour), Counts: labels.Counts{Pair: pc}},
+	})
+	t.Run("pairs are never rows", func(t *testing.T) {
+		snap := w.Snapshot(AllTime)
+		if len(snap.Rows) != 2 || len(snap.Pairs) != 1 {
+			t.Fatalf("rows %d, pairs %d; want 2 and 1", len(snap.Rows), len(snap.Pairs))
+		}
+	})
+	t.Run("paired counts are oriented by the caller's first variant", func(t *testing.T) {
+		snap := w.Snapshot(AllTime)
+		got, ok := snap.Paired("v6", "v5", "", "")
+		if !ok || got[labels.ClassPositive][labels.OnlySecond] != 3 || got[labels.ClassPending][labels.Both] != 2 {
+			t.Errorf("Paired(v6, v5) = %v, %v", got, ok)
+		}
+		if got, ok := snap.Paired("v5", "v6", "", ""); !ok || got != pc {
+			t.Errorf("Paired(v5, v6) = %v, %v; want %v", got, ok, pc)
+		}
+		if _, ok := snap.Paired("v5", "v7", "", ""); ok {
+			t.Error("a pair that never scored together was found")
+		}
+	})
+	t.Run("a period sums from its start's bucket to now", func(t *testing.T) {
+		snap, err := w.Period(now.Add(-2*time.Hour + time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !snap.Start.Equal(now.Add(-2 * time.Hour)) {
+			t.Errorf("start %s, want the bucket of the period start", snap.Start)
+		}
+		v5, _ := snap.Row(labels.Key{Variant: "v5"})
+		v6, _ := snap.Row(labels.Key{Variant: "v6"})
+		if v5.Counts.Predictions != 0 || v6.Counts.Predictions != 5 || len(snap.Pairs) != 1 {
+			t.Errorf("period: v5 %d, v6 %d predictions, %d pairs; want 0, 5, 1", v5.Counts.Predictions, v6.Counts.Predictions, len(snap.Pairs))
+		}
+	})
+	t.Run("a period older than the buckets kept is refused", func(t *testing.T) {
+		if _, err := w.Period(now.Add(-48 * time.Hour)); err == nil {
+			t.Error("want an error for a period older than the longest window")
+		}
+		if _, err := w.Period(now.Add(time.Hour)); err == nil {
+			t.Error("want an error for a period in the future")
+		}
+	})
+	t.Run("first seen is the variant's earliest bucket", func(t *testing.T) {
+		if got, ok := w.FirstSeen("v6"); !ok || !got.Equal(now.Add(-2*time.Hour)) {
+			t.Errorf("FirstSeen(v6) = %s, %v", got, ok)
+		}
+		if _, ok := w.FirstSeen("v7"); ok {
+			t.Error("FirstSeen of an unknown variant")
+		}
+	})
+}

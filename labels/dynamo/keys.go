@@ -45,10 +45,16 @@ const (
 
 // counterAttrs are the tally attributes, in labels.Counts field order; scoreSumAttr is
 // the only one that is not an integer.
+// The pair cells follow, "p<label class><agreement>" (labels.PairCounts order).
 var counterAttrs = [...]string{
 	"n_pred", "n_flag", "n_err", "tp", "fp", "fn", "tn", "n_mat", "score_sum",
 	"bin0", "bin1", "bin2", "bin3", "bin4", "bin5", "bin6", "bin7", "bin8", "bin9",
+	"p00", "p01", "p02", "p03", "p10", "p11", "p12", "p13",
+	"p20", "p21", "p22", "p23", "p30", "p31", "p32", "p33",
 }
+
+// pairAttrs is the index of the first pair cell in counterAttrs.
+const pairAttrs = scoreSumAttr + 1 + labels.ScoreBins
 
 const scoreSumAttr = 8
 
@@ -124,20 +130,24 @@ func parseBucketSK(sk string) (int64, labels.Key, error) {
 	return bucket, k, nil
 }
 
-// seriesSK encodes a series as "variant#segment key#segment", each part escaped so
-// '#' cannot occur inside it.
+// seriesSK encodes a series as "variant#segment key#segment" (and "#versus" for a pair
+// series), each part escaped so '#' cannot occur inside it.
 func seriesSK(k labels.Key) string {
-	return escape(k.Variant) + "#" + escape(k.SegmentKey) + "#" + escape(k.Segment)
+	sk := escape(k.Variant) + "#" + escape(k.SegmentKey) + "#" + escape(k.Segment)
+	if k.Versus != "" {
+		sk += "#" + escape(k.Versus)
+	}
+	return sk
 }
 
-var errSeries = errors.New("want variant#segment key#segment")
+var errSeries = errors.New("want variant#segment key#segment[#versus]")
 
 func parseSeriesSK(s string) (labels.Key, error) {
 	parts := strings.Split(s, "#")
-	if len(parts) != 3 {
+	if len(parts) != 3 && len(parts) != 4 {
 		return labels.Key{}, fmt.Errorf("series %q: %w", s, errSeries)
 	}
-	var out [3]string
+	out := make([]string, 4)
 	for i, p := range parts {
 		v, err := unescape(p)
 		if err != nil {
@@ -145,7 +155,10 @@ func parseSeriesSK(s string) (labels.Key, error) {
 		}
 		out[i] = v
 	}
-	return labels.Key{Variant: out[0], SegmentKey: out[1], Segment: out[2]}, nil
+	if len(parts) == 4 && out[3] == "" {
+		return labels.Key{}, fmt.Errorf("series %q: %w", s, errSeries)
+	}
+	return labels.Key{Variant: out[0], SegmentKey: out[1], Segment: out[2], Versus: out[3]}, nil
 }
 
 var escaper = strings.NewReplacer("%", "%25", "#", "%23")

@@ -56,6 +56,8 @@ func TestSeriesKeysRoundTrip(t *testing.T) {
 		{"escape character is escaped", labels.Key{Variant: "100%", SegmentKey: "%23", Segment: "x"}, "100%25#%2523#x"},
 		{"special segment values", labels.Key{Variant: "v6", SegmentKey: "mcc", Segment: labels.MissingSegment}, "v6#mcc#__missing__"},
 		{"unicode", labels.Key{Variant: "modèle", SegmentKey: "pays", Segment: "Österreich"}, "modèle#pays#Österreich"},
+		{"pair series", labels.Key{Variant: "v5", Versus: "v6"}, "v5###v6"},
+		{"pair segment", labels.Key{Variant: "v5", SegmentKey: "mcc", Segment: "5411", Versus: "v#6"}, "v5#mcc#5411#v%236"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -77,7 +79,7 @@ func TestSeriesKeysRoundTrip(t *testing.T) {
 }
 
 func TestMalformedKeysAreErrors(t *testing.T) {
-	for _, s := range []string{"v5", "v5#a", "v5#a#b#c", "v5#%2#x", "v5#%zz#x"} {
+	for _, s := range []string{"v5", "v5#a", "v5#a#b#c#d", "v5#a#b#", "v5#%2#x", "v5#%zz#x"} {
 		if k, err := parseSeriesSK(s); err == nil {
 			t.Errorf("parseSeriesSK(%q) = %+v, want an error", s, k)
 		}

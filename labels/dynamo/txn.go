@@ -312,6 +312,13 @@ func countsWords(c labels.Counts) [len(counterAttrs)]string {
 			w[scoreSumAttr+1+i] = strconv.FormatInt(v, 10)
 		}
 	}
+	for ci, row := range c.Pair {
+		for ai, v := range row {
+			if v != 0 {
+				w[pairAttrs+ci*len(row)+ai] = strconv.FormatInt(v, 10)
+			}
+		}
+	}
 	return w
 }
 
@@ -349,6 +356,11 @@ func countsOf(item map[string]types.AttributeValue) (labels.Counts, error) {
 	}
 	for i := range c.Bins {
 		c.Bins[i] = ints[scoreSumAttr+1+i]
+	}
+	for ci := range c.Pair {
+		for ai := range c.Pair[ci] {
+			c.Pair[ci][ai] = ints[pairAttrs+ci*len(c.Pair[ci])+ai]
+		}
 	}
 	return c, nil
 }

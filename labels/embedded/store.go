@@ -400,21 +400,35 @@ func bucketPrefix(bucket int64) []byte {
 	return append([]byte{prefixBucket}, sortableInt64(bucket)...)
 }
 
+// seriesKey is <variant>\x00<segment key>\x00<segment>, and \x00<versus> for a pair
+// series.
 func seriesKey(k labels.Key) []byte {
-	b := make([]byte, 0, len(k.Variant)+len(k.SegmentKey)+len(k.Segment)+2)
+	b := make([]byte, 0, len(k.Variant)+len(k.SegmentKey)+len(k.Segment)+len(k.Versus)+3)
 	b = append(b, k.Variant...)
 	b = append(b, 0)
 	b = append(b, k.SegmentKey...)
 	b = append(b, 0)
-	return append(b, k.Segment...)
+	b = append(b, k.Segment...)
+	if k.Versus != "" {
+		b = append(b, 0)
+		b = append(b, k.Versus...)
+	}
+	return b
 }
 
 func parseSeries(b []byte) (labels.Key, error) {
-	parts := bytes.SplitN(b, []byte{0}, 3)
-	if len(parts) != 3 {
+	parts := bytes.SplitN(b, []byte{0}, 4)
+	if len(parts) < 3 {
 		return labels.Key{}, errors.New("want variant, segment key and segment")
 	}
-	return labels.Key{Variant: string(parts[0]), SegmentKey: string(parts[1]), Segment: string(parts[2])}, nil
+	k := labels.Key{Variant: string(parts[0]), SegmentKey: string(parts[1]), Segment: string(parts[2])}
+	if len(parts) == 4 {
+		if len(parts[3]) == 0 {
+			return labels.Key{}, errors.New("pair series without its second variant")
+		}
+		k.Versus = string(parts[3])
+	}
+	return k, nil
 }
 
 func sortableInt64(v int64) []byte {
@@ -442,8 +456,12 @@ func newSum(key, value []byte) (pebble.ValueMerger, error) {
 }
 
 func (s *sum) add(v []byte) error {
-	if len(v) != len(s.acc) || len(v)%8 != 0 {
+	if len(v)%8 != 0 || len(s.acc)%8 != 0 {
 		return fmt.Errorf("embedded: merge operands of %d and %d bytes", len(s.acc), len(v))
+	}
+	// A tally written before the pair cells existed is shorter: sum it zero-extended.
+	if len(v) > len(s.acc) {
+		s.acc = append(s.acc, make([]byte, len(v)-len(s.acc))...)
 	}
 	for i := 0; i < len(v); i += 8 {
 		a, b := binary.LittleEndian.Uint64(s.acc[i:]), binary.LittleEndian.Uint64(v[i:])

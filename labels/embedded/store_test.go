@@ -305,3 +305,70 @@ func TestCollectorReportsCacheUseAndDisk(t *testing.T) {
 		t.Errorf("disk bytes %v, want > 0", d)
 	}
 }
+
+func TestPairSeriesSurviveReopenAndLegacyTalliesStillSum(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg := labels.Config{SegmentKeys: []string{"mcc"}, Bucket: 5 * time.Minute}
+	st, err := Open(dir, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A tally written by a version without pair cells: 19 words.
+	legacy := labels.EncodeCounts(labels.Counts{Predictions: 7, TP: 2})[:19*8]
+	series := seriesKey(labels.Key{Variant: "v5"})
+	if err := st.db.Merge(append([]byte{prefixAllTime}, series...), legacy, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	st, j, _ := open(t, dir, cfg)
+	var b ingest.Batch
+	for i := range 10 {
+		id := fmt.Sprintf("id-%d", i)
+		attrs := map[string]string{"mcc": "5411"}
+		b.Predictions = append(b.Predictions,
+			ingest.Prediction{InferenceID: id, Variant: "v5", Score: 0.9, Threshold: 0.5, Time: t0, Attributes: attrs},
+			ingest.Prediction{InferenceID: id, Variant: "v6", Role: ingest.RoleShadow, Score: float64(i) / 10, Threshold: 0.5, Time: t0, Attributes: attrs})
+		if i < 4 {
+			b.Labels = append(b.Labels, ingest.Label{InferenceID: id, Positive: true, Time: t0})
+		}
+	}
+	if _, err := j.Apply(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	st, _, tl := open(t, dir, cfg)
+	defer st.Close()
+	// v6 flags scores 0.5..0.9 (ids 5..9); v5 flags all. Labeled positives: ids 0..3,
+	// flagged by v5 only; pending: ids 4 (v5 only) and 5..9 (both).
+	var want labels.PairCounts
+	want[labels.ClassPositive][labels.OnlyFirst] = 4
+	want[labels.ClassPending][labels.OnlyFirst] = 1
+	want[labels.ClassPending][labels.Both] = 5
+	for _, k := range []labels.Key{{Variant: "v5", Versus: "v6"}, {Variant: "v5", Versus: "v6", SegmentKey: "mcc", Segment: "5411"}} {
+		if got := tl.allTime[k].Pair; got != want {
+			t.Errorf("%+v all time: %v, want %v", k, got, want)
+		}
+		var sum labels.PairCounts
+		for _, c := range tl.buckets[k] {
+			for ci := range c.Pair {
+				for ai := range c.Pair[ci] {
+					sum[ci][ai] += c.Pair[ci][ai]
+				}
+			}
+		}
+		if sum != want {
+			t.Errorf("%+v buckets: %v, want %v", k, sum, want)
+		}
+	}
+	// The legacy tally summed with the new, longer deltas.
+	if got := tl.allTime[labels.Key{Variant: "v5"}]; got.Predictions != 17 || got.TP != 6 {
+		t.Errorf("v5 all time after a legacy tally: %d predictions, %d TP; want 17 and 6", got.Predictions, got.TP)
+	}
+}
