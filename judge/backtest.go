@@ -19,7 +19,8 @@ type BacktestOptions struct {
 	Config Config
 	// FailuresToAlarm is how many failed looks abort the rollout, as Argo Rollouts'
 	// failureLimit + 1 or Flagger's threshold count them (in total, not in a row).
-	// Default 2.
+	// Default 1: the judge's fail is anytime-valid over the comparison period, so one
+	// is the decision; waiting for more only delays the rollback.
 	FailuresToAlarm int
 	// RegressionStart is when the candidate started to be worse in the replayed
 	// data; zero for a replay without regression.
@@ -49,6 +50,13 @@ type BacktestResult struct {
 	TimeToDetect *time.Duration `json:"time_to_detect"`
 	// Detected reports an alarm at or after RegressionStart.
 	Detected bool `json:"detected"`
+	// FalsePasses counts passing looks at or after RegressionStart: a gate that
+	// promotes on a pass would have shipped the regression there.
+	FalsePasses int `json:"false_passes"`
+	// FirstPassAt is the first passing look; FirstDecisionLook the 1-based index of
+	// the first look that was not inconclusive (0: none was).
+	FirstPassAt       *time.Time `json:"first_pass_at"`
+	FirstDecisionLook int        `json:"first_decision_look"`
 }
 
 // Backtest judges candidate against baseline at every look, in time order, and
@@ -60,7 +68,7 @@ func Backtest(looks []Look, baseline, candidate string, opts BacktestOptions) (B
 		return BacktestResult{}, errors.New("backtest: no looks")
 	}
 	if opts.FailuresToAlarm == 0 {
-		opts.FailuresToAlarm = 2
+		opts.FailuresToAlarm = 1
 	}
 	if opts.FailuresToAlarm < 0 {
 		return BacktestResult{}, fmt.Errorf("backtest: FailuresToAlarm %d must be at least 1", opts.FailuresToAlarm)
@@ -77,6 +85,18 @@ func Backtest(looks []Look, baseline, candidate string, opts BacktestOptions) (B
 			return BacktestResult{}, fmt.Errorf("backtest: look %d at %s: %w", i, l.At.Format(time.RFC3339), err)
 		}
 		res.Looks = append(res.Looks, LookResult{At: l.At, Decision: j.Decision, SegmentRegressions: j.SegmentRegressions, Reason: j.Reason})
+		if j.Decision != Inconclusive && res.FirstDecisionLook == 0 {
+			res.FirstDecisionLook = i + 1
+		}
+		if j.Decision == Pass {
+			if res.FirstPassAt == nil {
+				at := l.At
+				res.FirstPassAt = &at
+			}
+			if regressing && !l.At.Before(opts.RegressionStart) {
+				res.FalsePasses++
+			}
+		}
 		if j.Decision != Fail {
 			continue
 		}

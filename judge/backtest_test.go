@@ -31,8 +31,7 @@ func replay(seed uint64, looks, regressFrom int) ([]Look, time.Time) {
 		if regressFrom >= 0 && i >= regressFrom {
 			cand = regress(step, "electronics", 0.55)
 		}
-		simulate(w, rng, "v5", step)
-		simulate(w, rng, "v6", cand)
+		simulate(w, rng, step, cand, true)
 		out = append(out, Look{At: t0.Add(time.Duration(i) * 5 * time.Minute), Snapshot: w.Snapshot(window.AllTime)})
 	}
 	start := time.Time{}
@@ -118,5 +117,24 @@ func TestBacktestAlarmNeedsEnoughFailures(t *testing.T) {
 	}
 	if res.FalseFails != 1 || res.FalseAlarm || !res.Detected || *res.TimeToDetect != 2*time.Minute {
 		t.Errorf("false fails %d alarm %v detected %v ttd %v, want 1, false, true, 2m", res.FalseFails, res.FalseAlarm, res.Detected, res.TimeToDetect)
+	}
+}
+
+func TestBacktestCountsFalsePassesAndTheFirstDecision(t *testing.T) {
+	base := row("v5", "", 80000, 20000, 20000, 880000)
+	same := row("v6", "", 80000, 20000, 20000, 880000)
+	few := row("v6", "", 8, 2, 2, 88)
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	look := func(i int, cand window.Row) Look {
+		return Look{At: t0.Add(time.Duration(i) * time.Minute), Snapshot: snapshotOf(base, cand)}
+	}
+	// Inconclusive, then pass twice; the regression is said to start at look 2.
+	looks := []Look{look(0, few), look(1, same), look(2, same)}
+	res, err := Backtest(looks, "v5", "v6", BacktestOptions{RegressionStart: t0.Add(2 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FalsePasses != 1 || res.FirstDecisionLook != 2 || res.FirstPassAt == nil || !res.FirstPassAt.Equal(t0.Add(time.Minute)) {
+		t.Errorf("false passes %d, first decision look %d, first pass %v; want 1, 2, %s", res.FalsePasses, res.FirstDecisionLook, res.FirstPassAt, t0.Add(time.Minute))
 	}
 }

@@ -10,11 +10,12 @@ import (
 	"github.com/verdictml/verdict/window"
 )
 
-// Pair is one candidate judged against one baseline over one window.
+// Pair is one candidate judged against one baseline over one range of data (the
+// zero Range: the comparison period since the candidate's first prediction).
 type Pair struct {
 	Baseline  string
 	Candidate string
-	Window    window.Span
+	Range     Range
 }
 
 func (p Pair) validate() error {
@@ -35,12 +36,13 @@ type SegmentRegression struct {
 	// Segments is how many segments are significantly worse than the baseline (see
 	// Judgement.SegmentRegressions).
 	Segments int
-	// WorstRecallDelta is the lowest segment recall delta among tested segments,
-	// WorstSegment its segment; nil when no segment had enough labels.
+	// WorstRecallDelta is the lowest anytime-valid upper bound of a segment's recall
+	// delta (see Judgement.WorstSegmentRecallDelta), WorstSegment its segment; nil
+	// when no segment has recall data.
 	WorstRecallDelta *float64
 	WorstSegment     *Scope
-	// RecallDelta and PrecisionDelta are the overall deltas, nil until both variants
-	// have MinN samples.
+	// RecallDelta and PrecisionDelta are the overall deltas (candidate − baseline),
+	// nil while either variant has no labels for them.
 	RecallDelta, PrecisionDelta *float64
 }
 
@@ -56,35 +58,44 @@ func Regressions(snaps Snapshots, pairs []Pair, cfg Config) ([]SegmentRegression
 		out[i] = SegmentRegression{
 			Pair: pairs[i], Decision: j.Decision, Segments: j.SegmentRegressions,
 			WorstRecallDelta: j.WorstSegmentRecallDelta, WorstSegment: j.WorstSegment,
-			RecallDelta: testedDelta(j.Overall.Recall), PrecisionDelta: testedDelta(j.Overall.Precision),
+			RecallDelta: j.Overall.Recall.Delta, PrecisionDelta: j.Overall.Precision.Delta,
 		}
 	}
 	return out, nil
 }
 
-func testedDelta(c Comparison) *float64 {
-	if !c.Tested {
-		return nil
-	}
-	return c.Delta
-}
-
 func judgeAll(snaps Snapshots, pairs []Pair, cfg Config) ([]Judgement, error) {
-	snapOf := map[window.Span]window.Snapshot{}
 	out := make([]Judgement, 0, len(pairs))
 	for _, p := range pairs {
-		snap, ok := snapOf[p.Window]
-		if !ok {
-			snap = snaps.Snapshot(p.Window)
-			snapOf[p.Window] = snap
+		snap, err := RangeSnapshot(snaps, p.Range, p.Candidate)
+		if err != nil {
+			return nil, fmt.Errorf("judge %s vs %s over %s: %w", p.Candidate, p.Baseline, p.Range, err)
 		}
 		j, err := Judge(snap, p.Baseline, p.Candidate, cfg)
 		if err != nil {
-			return nil, fmt.Errorf("judge %s vs %s over %s: %w", p.Candidate, p.Baseline, p.Window, err)
+			return nil, fmt.Errorf("judge %s vs %s over %s: %w", p.Candidate, p.Baseline, p.Range, err)
 		}
 		out = append(out, j)
 	}
 	return out, nil
+}
+
+// RangeSnapshot is the snapshot a judgement of candidate over r reads: the sliding
+// window, the period from r.Since, or the period from the candidate's first
+// prediction in the buckets kept (all time when the candidate has none: the judgement
+// then says it has no data).
+func RangeSnapshot(snaps Snapshots, r Range, candidate string) (window.Snapshot, error) {
+	switch {
+	case r.Sliding:
+		return snaps.Snapshot(r.Window), nil
+	case !r.Since.IsZero():
+		return snaps.Period(r.Since)
+	}
+	first, ok := snaps.FirstSeen(candidate)
+	if !ok {
+		return snaps.Snapshot(window.AllTime), nil
+	}
+	return snaps.Period(first)
 }
 
 // Collector is a prometheus.Collector that judges the configured pairs at scrape
@@ -119,13 +130,13 @@ func NewCollector(snaps Snapshots, pairs []Pair, cfg Config, log *slog.Logger) (
 	return &Collector{
 		snaps: snaps, pairs: append([]Pair(nil), pairs...), cfg: cfg.withDefaults(), log: log,
 		regressions: prometheus.NewDesc("verdict_segment_regressions",
-			"Segments where the candidate's recall or precision is significantly worse than the baseline's (Holm-corrected, min n, beyond tolerance).", pair, nil),
+			"Segments where the candidate's recall or precision is worse than the baseline's (anytime-valid, each segment test at its Bonferroni share of alpha).", pair, nil),
 		worst: prometheus.NewDesc("verdict_worst_segment_recall_delta",
-			"Lowest candidate minus baseline recall among segments with enough labels; absent when none has.", pair, nil),
+			"Lowest anytime-valid upper bound of candidate minus baseline recall among segments (negative: shown worse by at least that much); absent when no segment has recall labels.", pair, nil),
 		recallDelta: prometheus.NewDesc("verdict_recall_delta",
-			"Candidate minus baseline recall (segment labels empty: overall); present once both variants have min n labeled positives.", scoped, nil),
+			"Candidate minus baseline recall (segment labels empty: overall); present once both variants have labeled positives.", scoped, nil),
 		precisionDelta: prometheus.NewDesc("verdict_precision_delta",
-			"Candidate minus baseline precision (segment labels empty: overall); present once both variants have min n predicted positives.", scoped, nil),
+			"Candidate minus baseline precision (segment labels empty: overall); present once both variants have resolved predicted positives.", scoped, nil),
 		psi: prometheus.NewDesc("verdict_score_psi",
 			"Population stability index of the candidate's score histogram against the baseline's; present once both have min predictions.", scoped, nil),
 		judgement: prometheus.NewDesc("verdict_judgement",
@@ -141,6 +152,15 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
+// windowLabel is a range's window label: "period" for every comparison period (its
+// start changes; the series must not), else the sliding window's span.
+func windowLabel(r Range) string {
+	if r.Sliding {
+		return r.Window.String()
+	}
+	return "period"
+}
+
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	js, err := judgeAll(c.snaps, c.pairs, c.cfg)
@@ -152,7 +172,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for i, j := range js {
 		p := c.pairs[i]
-		w := p.Window.String()
+		w := windowLabel(p.Range)
 		g := func(d *prometheus.Desc, v float64, lv ...string) {
 			m, err := prometheus.NewConstMetric(d, prometheus.GaugeValue, v, lv...)
 			if err != nil { // e.g. a variant or segment name that is not valid UTF-8
@@ -174,10 +194,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for _, s := range append([]ScopeJudgement{j.Overall}, j.Segments...) {
 			lv := []string{p.Candidate, p.Baseline, s.SegmentKey, s.Segment, w}
-			if d := testedDelta(s.Recall); d != nil {
+			if d := s.Recall.Delta; d != nil {
 				g(c.recallDelta, *d, lv...)
 			}
-			if d := testedDelta(s.Precision); d != nil {
+			if d := s.Precision.Delta; d != nil {
 				g(c.precisionDelta, *d, lv...)
 			}
 			if s.Score.PSI != nil && s.Score.Level != LevelInsufficient {

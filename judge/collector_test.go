@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -44,8 +45,8 @@ func series(name string, m *dto.Metric) string {
 func TestCollectorPublishesTheJudgementAtScrapeTime(t *testing.T) {
 	snaps := regressedSnapshots()
 	c, err := NewCollector(snaps, []Pair{
-		{Baseline: "v5", Candidate: "v6", Window: window.Span(DefaultWindow)},
-		{Baseline: "v5", Candidate: "v6", Window: window.AllTime},
+		{Baseline: "v5", Candidate: "v6", Range: Sliding(window.Span(24 * time.Hour))},
+		{Baseline: "v5", Candidate: "v6", Range: Sliding(window.AllTime)},
 	}, Config{}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +65,7 @@ func TestCollectorPublishesTheJudgementAtScrapeTime(t *testing.T) {
 			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
 		}
 	}
-	j, err := Judge(snaps.Snapshot(window.Span(DefaultWindow)), "v5", "v6", Config{})
+	j, err := Judge(snaps.Snapshot(window.Span(24*time.Hour)), "v5", "v6", Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func TestCollectorPublishesTheJudgementAtScrapeTime(t *testing.T) {
 		}
 	}
 	snaps.asked = snaps.asked[:2] // the Judge call above asked one more
-	if len(snaps.asked) != 2 || snaps.asked[0] != window.Span(DefaultWindow) || snaps.asked[1] != window.AllTime {
+	if len(snaps.asked) != 2 || snaps.asked[0] != window.Span(24*time.Hour) || snaps.asked[1] != window.AllTime {
 		t.Errorf("one scrape asked %v, want one snapshot per window", snaps.asked)
 	}
 	// A second scrape reads the windows again: no cached copy.
@@ -90,9 +91,11 @@ func TestCollectorPublishesTheJudgementAtScrapeTime(t *testing.T) {
 	}
 }
 
-func TestCollectorOmitsDeltasWithoutEnoughLabels(t *testing.T) {
-	snaps := &fixedSnapshots{snap: snapshotOf(row("v5", "", 800, 200, 200, 8800), row("v6", "", 10, 1, 2, 50))}
-	c, err := NewCollector(snaps, []Pair{{Baseline: "v5", Candidate: "v6", Window: window.Span(DefaultWindow)}}, Config{}, nil)
+func TestCollectorOmitsDeltasWithoutLabels(t *testing.T) {
+	unlabeled := row("v6", "", 0, 0, 0, 0)
+	unlabeled.Counts.Predictions, unlabeled.Counts.Flagged = 60, 11
+	snaps := &fixedSnapshots{snap: snapshotOf(row("v5", "", 800, 200, 200, 8800), unlabeled)}
+	c, err := NewCollector(snaps, []Pair{{Baseline: "v5", Candidate: "v6", Range: Sliding(window.Span(24 * time.Hour))}}, Config{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +103,7 @@ func TestCollectorOmitsDeltasWithoutEnoughLabels(t *testing.T) {
 	for k := range got {
 		for _, absent := range []string{"verdict_recall_delta", "verdict_precision_delta", "verdict_worst_segment_recall_delta", "verdict_score_psi"} {
 			if strings.HasPrefix(k, absent+"{") {
-				t.Errorf("%s present with too few samples", k)
+				t.Errorf("%s present while the candidate has no labels", k)
 			}
 		}
 	}
@@ -111,7 +114,7 @@ func TestCollectorOmitsDeltasWithoutEnoughLabels(t *testing.T) {
 }
 
 func TestRegressionsSummarizesEachPair(t *testing.T) {
-	rs, err := Regressions(regressedSnapshots(), []Pair{{Baseline: "v5", Candidate: "v6", Window: window.AllTime}}, Config{})
+	rs, err := Regressions(regressedSnapshots(), []Pair{{Baseline: "v5", Candidate: "v6", Range: Sliding(window.AllTime)}}, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

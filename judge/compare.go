@@ -82,14 +82,16 @@ type ReportRow struct {
 	FlagRateDelta  *float64 `json:"flag_rate_delta"`
 	FlagRatePValue *float64 `json:"flag_rate_p_value"`
 	FlagRateLevel  Level    `json:"flag_rate_level"`
-	// Labeled deltas (candidate - baseline) and one-sided Holm-adjusted p-values
-	// for "the candidate is worse"; null until both variants have MinN samples.
+	// Labeled deltas (candidate - baseline) and the always-valid p-values for "the
+	// candidate is worse", adjusted for its share of α; null without labels.
 	RecallDelta     *float64 `json:"recall_delta"`
 	RecallPValue    *float64 `json:"recall_p_value"`
 	PrecisionDelta  *float64 `json:"precision_delta"`
 	PrecisionPValue *float64 `json:"precision_p_value"`
-	Decision        Decision `json:"decision"`
-	Reason          string   `json:"reason"`
+	// Discordance (paired designs only; label-free): where the two models disagree.
+	Discordance *Discordance `json:"discordance,omitempty"`
+	Decision    Decision     `json:"decision"`
+	Reason      string       `json:"reason"`
 }
 
 // Report is the analyst's shadow comparison of candidate against baseline.
@@ -154,12 +156,9 @@ func reportRow(s ScopeJudgement) ReportRow {
 		FlagRateDelta: s.FlagRate.Delta, FlagRatePValue: s.FlagRate.AdjustedPValue, FlagRateLevel: s.FlagRate.Level,
 		Decision: s.Decision, Reason: s.Reason,
 	}
-	if s.Recall.Tested {
-		row.RecallDelta, row.RecallPValue = s.Recall.Delta, s.Recall.AdjustedPValue
-	}
-	if s.Precision.Tested {
-		row.PrecisionDelta, row.PrecisionPValue = s.Precision.Delta, s.Precision.AdjustedPValue
-	}
+	row.RecallDelta, row.RecallPValue = s.Recall.Delta, s.Recall.AdjustedPValue
+	row.PrecisionDelta, row.PrecisionPValue = s.Precision.Delta, s.Precision.AdjustedPValue
+	row.Discordance = s.Discordance
 	return row
 }
 

@@ -10,14 +10,17 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/verdictml/verdict/window"
 )
 
-// Snapshots is what the judge needs from the windows: the current snapshot of one
-// window. *window.Windows implements it.
+// Snapshots is what the judge needs from the windows: a sliding window, a comparison
+// period, and where a variant's data begins. *window.Windows implements it.
 type Snapshots interface {
 	Snapshot(span window.Span) window.Snapshot
+	Period(start time.Time) (window.Snapshot, error)
+	FirstSeen(variant string) (time.Time, bool)
 }
 
 // Gates: how the judge handler maps a decision to an HTTP status.
@@ -110,7 +113,7 @@ func (jh *JudgeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	if err := onlyParams(q, "baseline", "candidate", "window", "gate", "inconclusive"); err != nil {
+	if err := onlyParams(q, "baseline", "candidate", "window", "since", "gate", "inconclusive"); err != nil {
 		h.badRequest(w, r, err)
 		return
 	}
@@ -135,7 +138,7 @@ func (jh *JudgeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		for _, k := range []string{"baseline", "candidate", "window", "inconclusive"} {
+		for _, k := range []string{"baseline", "candidate", "window", "since", "inconclusive"} {
 			if !q.Has(k) && p.Metadata[k] != "" {
 				q.Set(k, p.Metadata[k])
 			}
@@ -155,12 +158,12 @@ func (jh *JudgeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.badRequest(w, r, badParam("inconclusive", "%q: want proceed or halt", inconclusive))
 		return
 	}
-	base, cand, span, err := h.pairParams(q)
+	base, cand, snap, err := h.pairParams(q)
 	if err != nil {
 		h.badRequest(w, r, err)
 		return
 	}
-	j, err := Judge(h.snaps.Snapshot(span), base, cand, h.cfg)
+	j, err := Judge(snap, base, cand, h.cfg)
 	if err != nil {
 		h.badRequest(w, r, err)
 		return
@@ -170,7 +173,7 @@ func (jh *JudgeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusPreconditionFailed
 	}
 	w.Header().Set(DecisionHeader, string(j.Decision))
-	h.log.Debug("judge: decision", "baseline", base, "candidate", cand, "window", span.String(), "decision", j.Decision, "reason", j.Reason)
+	h.log.Debug("judge: decision", "baseline", base, "candidate", cand, "window", j.Window, "decision", j.Decision, "reason", j.Reason)
 	writeJSON(w, r, status, j, h.log)
 }
 
@@ -194,7 +197,7 @@ func (ch *CompareHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	if err := onlyParams(q, "baseline", "candidate", "window", "sort"); err != nil {
+	if err := onlyParams(q, "baseline", "candidate", "window", "since", "sort"); err != nil {
 		h.badRequest(w, r, err)
 		return
 	}
@@ -203,12 +206,12 @@ func (ch *CompareHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.badRequest(w, r, badParam("sort", "%q: want one of %s", sortBy, strings.Join(SortOrders(), ", ")))
 		return
 	}
-	base, cand, span, err := h.pairParams(q)
+	base, cand, snap, err := h.pairParams(q)
 	if err != nil {
 		h.badRequest(w, r, err)
 		return
 	}
-	rep, err := Compare(h.snaps.Snapshot(span), base, cand, sortBy, h.cfg)
+	rep, err := Compare(snap, base, cand, sortBy, h.cfg)
 	if err != nil {
 		h.badRequest(w, r, err)
 		return
@@ -216,28 +219,50 @@ func (ch *CompareHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, http.StatusOK, rep, h.log)
 }
 
-func (h handler) pairParams(q url.Values) (base, cand string, span window.Span, err error) {
+// pairParams reads the variants and the range: since=<RFC 3339> starts a comparison
+// period there, window=<span> is a sliding window (window=period the default
+// period), and neither means the configured default.
+func (h handler) pairParams(q url.Values) (base, cand string, snap window.Snapshot, err error) {
 	base, cand = q.Get("baseline"), q.Get("candidate")
 	switch {
 	case base == "":
-		return "", "", 0, badParam("baseline", "required: the variant to compare against, e.g. baseline=v5")
+		return "", "", snap, badParam("baseline", "required: the variant to compare against, e.g. baseline=v5")
 	case cand == "":
-		return "", "", 0, badParam("candidate", "required: the variant being judged, e.g. candidate=v6")
+		return "", "", snap, badParam("candidate", "required: the variant being judged, e.g. candidate=v6")
 	case base == cand:
-		return "", "", 0, badParam("candidate", "%q is also the baseline", cand)
+		return "", "", snap, badParam("candidate", "%q is also the baseline", cand)
 	}
-	span = h.cfg.Window
-	if s := q.Get("window"); s != "" {
-		if span, err = window.ParseSpan(s); err != nil {
-			return "", "", 0, badParam("window", "%v", err)
+	rng := h.cfg.Range
+	param := "window"
+	switch s, since := q.Get("window"), q.Get("since"); {
+	case s != "" && since != "":
+		return "", "", snap, badParam("since", "give since (a comparison period) or window (a sliding window), not both")
+	case since != "":
+		param = "since"
+		t, err := time.Parse(time.RFC3339, since)
+		if err != nil {
+			return "", "", snap, badParam("since", "%q: want an RFC 3339 time such as 2026-12-04T10:00:00Z (the rollout's start)", since)
 		}
+		rng = Period(t)
+	case s == "period":
+		rng = Period(time.Time{})
+	case s != "":
+		span, err := window.ParseSpan(s)
+		if err != nil {
+			return "", "", snap, badParam("window", "%v", err)
+		}
+		// Windows that keep buckets only for a bounded span would answer a longer
+		// one with partial counts: refuse it.
+		if l, ok := h.snaps.(interface{ Longest() window.Span }); ok && span != window.AllTime && span > l.Longest() {
+			return "", "", snap, badParam("window", "%s is longer than the %s verdict keeps (VERDICT_WINDOWS); use window=all or a shorter one", span, l.Longest())
+		}
+		rng = Sliding(span)
 	}
-	// Windows that keep buckets only for a bounded span would answer a longer one
-	// with partial counts: refuse it.
-	if l, ok := h.snaps.(interface{ Longest() window.Span }); ok && span != window.AllTime && span > l.Longest() {
-		return "", "", 0, badParam("window", "%s is longer than the %s verdict keeps (VERDICT_WINDOWS); use window=all or a shorter one", span, l.Longest())
+	snap, err = RangeSnapshot(h.snaps, rng, cand)
+	if err != nil {
+		return "", "", snap, badParam(param, "%v", err)
 	}
-	return base, cand, span, nil
+	return base, cand, snap, nil
 }
 
 func onlyParams(q url.Values, known ...string) error {

@@ -15,6 +15,8 @@ import (
 type fixedSnapshots struct {
 	snap  window.Snapshot
 	asked []window.Span
+	since []time.Time
+	first time.Time
 }
 
 func (f *fixedSnapshots) Snapshot(span window.Span) window.Snapshot {
@@ -24,12 +26,31 @@ func (f *fixedSnapshots) Snapshot(span window.Span) window.Snapshot {
 	return s
 }
 
+// Period serves the snapshot as a period from start; periods are recorded as -1.
+func (f *fixedSnapshots) Period(start time.Time) (window.Snapshot, error) {
+	f.asked = append(f.asked, -1)
+	f.since = append(f.since, start)
+	s := f.snap
+	s.Start, s.Period = start, true
+	return s, nil
+}
+
+func (f *fixedSnapshots) FirstSeen(string) (time.Time, bool) {
+	if f.first.IsZero() {
+		return time.Time{}, false
+	}
+	return f.first, true
+}
+
 func regressedSnapshots() *fixedSnapshots {
 	return &fixedSnapshots{snap: simSnapshot(1, categories(), regress(categories(), "electronics", 0.60))}
 }
 
+// healthySnapshots is shadow data with enough labels to show the candidate is not
+// worse, overall and in every category.
 func healthySnapshots() *fixedSnapshots {
-	return &fixedSnapshots{snap: simSnapshot(1, categories(), categories())}
+	big := shrink(categories(), 4)
+	return &fixedSnapshots{snap: simSnapshot(1, big, big)}
 }
 
 func serve(t *testing.T, h http.Handler, method, target, body string) *httptest.ResponseRecorder {
@@ -98,14 +119,45 @@ func TestJudgeHandlerGates(t *testing.T) {
 
 func TestJudgeHandlerAsksForTheRequestedWindow(t *testing.T) {
 	snaps := healthySnapshots()
-	h, err := NewJudgeHandler(snaps, Config{Window: window.Span(3600e9)}, nil)
+	h, err := NewJudgeHandler(snaps, Config{Range: Sliding(window.Span(3600e9))}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	serve(t, h, "GET", "/v1/judge?baseline=v5&candidate=v6&window=7d", "")
 	serve(t, h, "GET", "/v1/judge?baseline=v5&candidate=v6", "")
 	if len(snaps.asked) != 2 || snaps.asked[0].String() != "7d" || snaps.asked[1].String() != "1h" {
-		t.Errorf("windows asked %v, want [7d 1h] (the default from Config.Window)", snaps.asked)
+		t.Errorf("windows asked %v, want [7d 1h] (the default from Config.Range)", snaps.asked)
+	}
+}
+
+func TestJudgeHandlerReadsComparisonPeriods(t *testing.T) {
+	first := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	snaps := healthySnapshots()
+	snaps.first = first
+	h, err := NewJudgeHandler(snaps, Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Default (Config{}): the period since the candidate's first prediction.
+	rec := serve(t, h, "GET", "/v1/judge?baseline=v5&candidate=v6", "")
+	var j Judgement
+	if err := json.Unmarshal(rec.Body.Bytes(), &j); err != nil {
+		t.Fatal(err)
+	}
+	if j.Window != "period" || j.WindowStart == nil || !j.WindowStart.Equal(first) {
+		t.Errorf("default judgement over %q from %v, want the period from %s", j.Window, j.WindowStart, first)
+	}
+	// since= starts the period where the gate says (the rollout's start).
+	serve(t, h, "GET", "/v1/judge?baseline=v5&candidate=v6&since=2026-12-02T10:00:00Z", "")
+	serve(t, h, "GET", "/v1/judge?baseline=v5&candidate=v6&window=period", "")
+	want := []time.Time{first, time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC), first}
+	if len(snaps.since) != 3 || !snaps.since[0].Equal(want[0]) || !snaps.since[1].Equal(want[1]) || !snaps.since[2].Equal(want[2]) {
+		t.Errorf("periods asked from %v, want %v", snaps.since, want)
+	}
+	for _, bad := range []string{"since=yesterday", "since=2026-12-02T10:00:00Z&window=1h"} {
+		if rec := serve(t, h, "GET", "/v1/judge?baseline=v5&candidate=v6&"+bad, ""); rec.Code != 400 || !strings.Contains(rec.Body.String(), `"parameter": "since"`) {
+			t.Errorf("%s: status %d %s, want 400 naming since", bad, rec.Code, rec.Body)
+		}
 	}
 }
 

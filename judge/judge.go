@@ -18,13 +18,14 @@ type Decision string
 
 // Decisions.
 const (
-	// Pass: enough samples, and no metric is significantly worse by more than its
-	// tolerance.
+	// Pass: the data show the candidate is not worse than the baseline by more than
+	// the tolerance, in every metric and scope the policy requires, and nothing
+	// failed. Evidence, not the absence of it.
 	Pass Decision = "pass"
-	// Fail: some metric is significantly worse (after the Holm correction) by more
-	// than its tolerance.
+	// Fail: the data show the candidate is worse than the baseline somewhere
+	// (anytime-valid, family-wise α).
 	Fail Decision = "fail"
-	// Inconclusive: not enough samples yet to tell (and nothing failed).
+	// Inconclusive: neither yet; the reason says what is missing.
 	Inconclusive Decision = "inconclusive"
 )
 
@@ -40,6 +41,18 @@ const (
 	Precision Metric = "precision"
 )
 
+// Design says how a comparison's samples relate.
+type Design string
+
+// Designs.
+const (
+	// Paired: both variants scored the same inferences (a shadow variant); the test
+	// uses the pairs.
+	Paired Design = "paired"
+	// Unpaired: independent samples (a canary split).
+	Unpaired Design = "unpaired"
+)
+
 // Level grades a label-free signal.
 type Level string
 
@@ -47,7 +60,8 @@ type Level string
 const (
 	// LevelOK: no notable shift.
 	LevelOK Level = "ok"
-	// LevelWarn: a moderate shift (PSI >= PSIWarn, or a significant flag-rate change).
+	// LevelWarn: a moderate shift (PSI >= PSIWarn, a significant flag-rate change, or
+	// models disagreeing significantly more in one direction).
 	LevelWarn Level = "warn"
 	// LevelAlert: a major shift (PSI >= PSIAlert).
 	LevelAlert Level = "alert"
@@ -93,24 +107,44 @@ func difference(b, c *float64) *float64 {
 // Comparison is one labeled metric of the candidate against the baseline in one
 // scope (overall or a segment).
 type Comparison struct {
-	Metric    Metric     `json:"metric"`
-	Decision  Decision   `json:"decision"`
-	Reason    string     `json:"reason"`
+	Metric   Metric   `json:"metric"`
+	Decision Decision `json:"decision"`
+	Reason   string   `json:"reason"`
+	Design   Design   `json:"design"`
+	// Required reports that a pass of the judgement needs this comparison to pass.
+	Required  bool       `json:"required"`
 	Baseline  Proportion `json:"baseline"`
 	Candidate Proportion `json:"candidate"`
-	// Delta is candidate - baseline (negative: the candidate is worse).
-	Delta     *float64 `json:"delta"`
-	Tolerance float64  `json:"tolerance"`
-	// Tested reports that both variants had at least MinN samples, so the metric was
-	// tested and counted in the Holm family.
-	Tested bool `json:"tested"`
-	// Z is the pooled two-proportion z statistic; PValue its one-sided p-value for
-	// "the candidate is worse"; AdjustedPValue the Holm-adjusted one.
-	Z              *float64 `json:"z"`
+	// Delta is candidate − baseline (negative: the candidate is worse).
+	Delta *float64 `json:"delta"`
+	// DeltaLower and DeltaUpper bound the true candidate − baseline, anytime-valid:
+	// DeltaLower at the pass level β (a pass is DeltaLower > −tolerance), DeltaUpper
+	// at this comparison's fail level (DeltaUpper < 0 is evidence it is worse).
+	DeltaLower *float64 `json:"delta_lower"`
+	DeltaUpper *float64 `json:"delta_upper"`
+	Tolerance  float64  `json:"tolerance"`
+	// OnlyBaseline and OnlyCandidate are the discordant pairs of a paired recall: the
+	// labeled positives only one of the two flagged.
+	OnlyBaseline  *int64 `json:"only_baseline,omitempty"`
+	OnlyCandidate *int64 `json:"only_candidate,omitempty"`
+	// PValue is the always-valid p-value (1/e-value) of "the candidate is not
+	// worse"; AdjustedPValue divides it by this comparison's share of α
+	// (Bonferroni), so it fails when AdjustedPValue ≤ α.
 	PValue         *float64 `json:"p_value"`
 	AdjustedPValue *float64 `json:"adjusted_p_value"`
-	// Significant: AdjustedPValue <= Alpha (the candidate is worse beyond noise).
+	// PassPValue is the always-valid p-value of "the candidate is worse by at least
+	// the tolerance"; it passes when PassPValue ≤ β.
+	PassPValue *float64 `json:"pass_p_value"`
+	// FailLevel is this comparison's share of α.
+	FailLevel float64 `json:"fail_level"`
+	// Significant: the candidate is worse, at the fail level.
 	Significant bool `json:"significant"`
+	// MoreLabels is, for an undecided required comparison, about how many more of
+	// its n (labeled positives for recall) it needs to pass if the proportions seen
+	// so far hold; Wait is that at the period's label rate so far. Absent when no
+	// amount of such data would pass it.
+	MoreLabels *int64  `json:"more_labels,omitempty"`
+	Wait       *string `json:"wait,omitempty"`
 }
 
 // FlagRateShift compares the share of predictions flagged positive; it needs no
@@ -134,6 +168,19 @@ type ScoreShift struct {
 	Level Level    `json:"level"`
 }
 
+// Discordance is how often two paired models disagree and in which direction, over
+// every inference both scored (labeled or not): a label-free signal.
+type Discordance struct {
+	Pairs         int64    `json:"pairs"`
+	OnlyBaseline  int64    `json:"only_baseline"`
+	OnlyCandidate int64    `json:"only_candidate"`
+	Rate          *float64 `json:"rate"`
+	// PValue is the always-valid p-value of "disagreements go either way equally";
+	// Level is warn when it is below α over the number of scopes.
+	PValue *float64 `json:"p_value"`
+	Level  Level    `json:"level"`
+}
+
 // Scope is the whole variant (both fields empty) or one segment of it.
 type Scope struct {
 	SegmentKey string `json:"segment_key,omitempty"`
@@ -153,14 +200,19 @@ func (s Scope) String() string {
 // ScopeJudgement is the comparison in one scope.
 type ScopeJudgement struct {
 	Scope
-	Decision  Decision      `json:"decision"`
-	Reason    string        `json:"reason"`
-	Recall    Comparison    `json:"recall"`
-	Precision Comparison    `json:"precision"`
-	FlagRate  FlagRateShift `json:"flag_rate"`
-	Score     ScoreShift    `json:"score"`
+	Decision Decision `json:"decision"`
+	Reason   string   `json:"reason"`
+	// Required reports that a pass of the judgement needs this scope to pass: the
+	// overall scope, segments above MinSegmentShare and RequiredSegments.
+	Required    bool          `json:"required"`
+	Recall      Comparison    `json:"recall"`
+	Precision   Comparison    `json:"precision"`
+	FlagRate    FlagRateShift `json:"flag_rate"`
+	Score       ScoreShift    `json:"score"`
+	Discordance *Discordance  `json:"discordance,omitempty"`
 
 	base, cand labels.Counts
+	pair       *labels.PairCounts
 }
 
 // Counts returns the baseline's and the candidate's counts in this scope.
@@ -168,40 +220,54 @@ func (s ScopeJudgement) Counts() (baseline, candidate labels.Counts) { return s.
 
 // Method records the rules and thresholds a judgement was made with.
 type Method struct {
-	Test               string  `json:"test"`
-	Correction         string  `json:"correction"`
-	Alpha              float64 `json:"alpha"`
-	MinN               int64   `json:"min_n"`
-	RecallTolerance    float64 `json:"recall_tolerance"`
-	PrecisionTolerance float64 `json:"precision_tolerance"`
-	MinPredictions     int64   `json:"min_predictions"`
-	PSIWarn            float64 `json:"psi_warn"`
-	PSIAlert           float64 `json:"psi_alert"`
+	Test                      string   `json:"test"`
+	Correction                string   `json:"correction"`
+	Alpha                     float64  `json:"alpha"`
+	Beta                      float64  `json:"beta"`
+	RecallTolerance           float64  `json:"recall_tolerance"`
+	PrecisionTolerance        float64  `json:"precision_tolerance"`
+	SegmentRecallTolerance    float64  `json:"segment_recall_tolerance"`
+	SegmentPrecisionTolerance float64  `json:"segment_precision_tolerance"`
+	MinSegmentShare           float64  `json:"min_segment_share"`
+	RequiredSegments          []string `json:"required_segments"`
+	PassMetrics               []Metric `json:"pass_metrics"`
+	MinPredictions            int64    `json:"min_predictions"`
+	PSIWarn                   float64  `json:"psi_warn"`
+	PSIAlert                  float64  `json:"psi_alert"`
 }
 
-// Judgement is the candidate against the baseline over one window.
+// Judgement is the candidate against the baseline over one range of data.
 type Judgement struct {
-	Decision    Decision   `json:"decision"`
-	Reason      string     `json:"reason"`
-	Baseline    string     `json:"baseline"`
-	Candidate   string     `json:"candidate"`
+	Decision  Decision `json:"decision"`
+	Reason    string   `json:"reason"`
+	Baseline  string   `json:"baseline"`
+	Candidate string   `json:"candidate"`
+	// Window is "period" for a comparison period, else the sliding window's span.
 	Window      string     `json:"window"`
 	WindowStart *time.Time `json:"window_start,omitempty"`
 	WindowEnd   time.Time  `json:"window_end"`
-	// SegmentRegressions is how many segments fail: significantly worse than the
-	// baseline in recall or precision after the Holm correction, with enough samples,
-	// by more than the tolerance.
+	// Design is paired when the candidate scored the same inferences as the baseline
+	// (a shadow), unpaired otherwise.
+	Design Design `json:"design"`
+	// SegmentRegressions is how many segments fail: the candidate is worse than the
+	// baseline in recall or precision, anytime-valid at its share of α.
 	SegmentRegressions int `json:"segment_regressions"`
-	// SegmentsJudged is how many segments had enough samples to pass or fail.
-	SegmentsJudged int `json:"segments_judged"`
-	// WorstSegmentRecallDelta is the lowest candidate - baseline recall among segments
-	// where recall was tested (null if none was); WorstSegment names that segment.
+	// SegmentsRequired is how many segments the policy requires for a pass, and
+	// SegmentsPassed how many of them passed.
+	SegmentsRequired int `json:"segments_required"`
+	SegmentsPassed   int `json:"segments_passed"`
+	// WorstSegmentRecallDelta is the lowest anytime-valid upper bound of candidate −
+	// baseline recall among segments (the most the candidate is shown to be worse
+	// by, when negative); WorstSegment names that segment. Null when no segment has
+	// recall data.
 	WorstSegmentRecallDelta *float64         `json:"worst_segment_recall_delta"`
 	WorstSegment            *Scope           `json:"worst_segment,omitempty"`
 	Overall                 ScopeJudgement   `json:"overall"`
 	Segments                []ScopeJudgement `json:"segments"`
-	// Warnings lists label-free signals at warn or alert level and segments too
-	// small to judge; they do not change the decision.
+	// Waiting lists what a pass still needs (required comparisons not yet decided).
+	Waiting []string `json:"waiting"`
+	// Warnings lists label-free signals at warn or alert level; they do not change
+	// the decision.
 	Warnings []string `json:"warnings"`
 	Method   Method   `json:"method"`
 }
@@ -222,14 +288,21 @@ func Judge(snap window.Snapshot, baseline, candidate string, cfg Config) (Judgem
 	case baseline == candidate:
 		return Judgement{}, fmt.Errorf("judge: baseline and candidate are both %q", baseline)
 	}
+	win := snap.Span.String()
+	if snap.Period {
+		win = "period"
+	}
 	j := Judgement{
-		Baseline: baseline, Candidate: candidate, Window: snap.Span.String(), WindowEnd: snap.End,
-		Segments: []ScopeJudgement{}, Warnings: []string{},
+		Baseline: baseline, Candidate: candidate, Window: win, WindowEnd: snap.End,
+		Segments: []ScopeJudgement{}, Waiting: []string{}, Warnings: []string{},
 		Method: Method{
-			Test:       "pooled two-proportion z-test, one-sided (candidate worse)",
-			Correction: "holm",
-			Alpha:      cfg.Alpha, MinN: cfg.MinN,
+			Test:       "anytime-valid: universal-inference e-values (Jeffreys mixtures); paired recall: sequential exact McNemar (fail) and trinomial (pass)",
+			Correction: "bonferroni: α/4 per overall metric, α/(4·segments) per segment metric; pass: intersection-union at β",
+			Alpha:      cfg.Alpha, Beta: cfg.Beta,
 			RecallTolerance: cfg.RecallTolerance, PrecisionTolerance: cfg.PrecisionTolerance,
+			SegmentRecallTolerance: cfg.SegmentRecallTolerance, SegmentPrecisionTolerance: cfg.SegmentPrecisionTolerance,
+			MinSegmentShare: cfg.MinSegmentShare, RequiredSegments: append([]string{}, cfg.RequiredSegments...),
+			PassMetrics:    append([]Metric(nil), cfg.PassMetrics...),
 			MinPredictions: cfg.MinPredictions, PSIWarn: cfg.PSIWarn, PSIAlert: cfg.PSIAlert,
 		},
 	}
@@ -276,30 +349,36 @@ func Judge(snap window.Snapshot, baseline, candidate string, cfg Config) (Judgem
 		return cmp.Or(strings.Compare(a.SegmentKey, b.SegmentKey), strings.Compare(a.Segment, b.Segment))
 	})
 
-	// Labeled comparisons: one Holm family over every tested metric in every scope.
-	var family []*Comparison
-	for _, s := range all {
-		b, c := s.base, s.cand
-		s.Recall = newComparison(Recall, b.TP, b.TP+b.FN, c.TP, c.TP+c.FN, cfg.RecallTolerance, cfg.MinN)
-		s.Precision = newComparison(Precision, b.TP, b.TP+b.FP, c.TP, c.TP+c.FP, cfg.PrecisionTolerance, cfg.MinN)
-		for _, cm := range []*Comparison{&s.Recall, &s.Precision} {
-			if cm.Tested {
-				family = append(family, cm)
+	// Paired when the candidate's predictions in the range were mostly scored on the
+	// baseline's inferences too (a shadow); a canary split has no pairs.
+	j.Design = Unpaired
+	if pc, ok := snap.Paired(baseline, candidate, "", ""); ok {
+		if n := all[0].cand.Predictions; n > 0 && 2*pc.Total() >= n {
+			j.Design = Paired
+		}
+	}
+	if j.Design == Paired {
+		for _, s := range all {
+			if pc, ok := snap.Paired(baseline, candidate, s.SegmentKey, s.Segment); ok {
+				s.pair = &pc
 			}
 		}
 	}
-	adjusted := Holm(pValues(family, func(c *Comparison) float64 { return *c.PValue }))
-	for i, cm := range family {
-		cm.AdjustedPValue = ptr(adjusted[i])
-		cm.Significant = adjusted[i] <= cfg.Alpha && *cm.Delta < 0
-	}
+
+	segments := len(all) - 1
+	required := requiredScopes(all, cfg)
+	rate := labelRate(snap)
 	for _, s := range all {
-		for _, cm := range []*Comparison{&s.Recall, &s.Precision} {
-			cm.decide(cfg.Alpha, cfg.MinN)
+		s.Required = required[s.Scope]
+		level := cfg.Alpha / 4
+		if !s.Overall() {
+			level = cfg.Alpha / float64(4*segments)
 		}
+		s.Recall = compareRecall(s, cfg, level, rate)
+		s.Precision = compare(Precision, s, twoSample{float64(s.base.TP), float64(s.base.TP + s.base.FP), float64(s.cand.TP), float64(s.cand.TP + s.cand.FP)}, Unpaired, cfg, level, rate)
 	}
 
-	// Label-free signals: flag rate (its own Holm family) and score PSI.
+	// Label-free signals: flag rate (Holm in its own family), score PSI, discordance.
 	var flags []*FlagRateShift
 	for _, s := range all {
 		s.FlagRate = newFlagRateShift(s.base, s.cand, cfg.MinPredictions)
@@ -307,6 +386,9 @@ func Judge(snap window.Snapshot, baseline, candidate string, cfg Config) (Judgem
 			flags = append(flags, &s.FlagRate)
 		}
 		s.Score = newScoreShift(s.base, s.cand, cfg)
+		if s.pair != nil {
+			s.Discordance = newDiscordance(*s.pair, cfg.Alpha/float64(len(all)))
+		}
 	}
 	fadj := Holm(pValues(flags, func(f *FlagRateShift) float64 { return *f.PValue }))
 	for i, f := range flags {
@@ -318,6 +400,13 @@ func Judge(snap window.Snapshot, baseline, candidate string, cfg Config) (Judgem
 
 	for _, s := range all {
 		s.decide()
+		if s.Required && s.Decision != Fail {
+			for _, c := range []Comparison{s.Recall, s.Precision} {
+				if c.Required && c.Decision == Inconclusive {
+					j.Waiting = append(j.Waiting, fmt.Sprintf("%s in %s: %s", c.Metric, s.Scope, c.Reason))
+				}
+			}
+		}
 		if s.Overall() {
 			j.Overall = *s
 			continue
@@ -325,33 +414,194 @@ func Judge(snap window.Snapshot, baseline, candidate string, cfg Config) (Judgem
 		if s.Decision == Fail {
 			j.SegmentRegressions++
 		}
-		if s.Decision != Inconclusive {
-			j.SegmentsJudged++
+		if s.Required {
+			j.SegmentsRequired++
+			if s.Decision == Pass {
+				j.SegmentsPassed++
+			}
 		}
-		if s.Recall.Tested && (j.WorstSegmentRecallDelta == nil || *s.Recall.Delta < *j.WorstSegmentRecallDelta) {
-			j.WorstSegmentRecallDelta = ptr(*s.Recall.Delta)
+		if u := s.Recall.DeltaUpper; u != nil && (j.WorstSegmentRecallDelta == nil || *u < *j.WorstSegmentRecallDelta) {
+			j.WorstSegmentRecallDelta = ptr(*u)
 			sc := s.Scope
 			j.WorstSegment = &sc
 		}
 		j.Segments = append(j.Segments, *s)
 	}
 	slices.SortStableFunc(j.Segments, func(a, b ScopeJudgement) int {
-		if (a.Decision == Fail) != (b.Decision == Fail) {
-			if a.Decision == Fail {
-				return -1
+		rank := func(s ScopeJudgement) int {
+			switch {
+			case s.Decision == Fail:
+				return 0
+			case s.Required:
+				return 1
 			}
-			return 1
+			return 2
 		}
-		return 0
+		return cmp.Compare(rank(a), rank(b))
 	})
 	for _, s := range all {
 		j.Warnings = append(j.Warnings, s.warnings()...)
 	}
-	if n := len(j.Segments) - j.SegmentsJudged; n > 0 {
-		j.Warnings = append(j.Warnings, fmt.Sprintf("%d of %d segments have too few labels to judge (min n %d per variant)", n, len(j.Segments), cfg.MinN))
-	}
 	j.decide(haveBase, haveCand, variants, cfg)
 	return j, nil
+}
+
+// requiredScopes is the pass policy: the overall scope, every segment holding at
+// least MinSegmentShare of the scope's predictions or labeled positives (both
+// variants together), and the named RequiredSegments.
+func requiredScopes(all []*ScopeJudgement, cfg Config) map[Scope]bool {
+	out := map[Scope]bool{{}: true}
+	overall := all[0]
+	preds := overall.base.Predictions + overall.cand.Predictions
+	pos := overall.base.TP + overall.base.FN + overall.cand.TP + overall.cand.FN
+	for _, s := range all[1:] {
+		if slices.Contains(cfg.RequiredSegments, s.Scope.String()) {
+			out[s.Scope] = true
+			continue
+		}
+		if cfg.MinSegmentShare < 0 {
+			continue
+		}
+		sp := float64(s.base.Predictions + s.cand.Predictions)
+		sl := float64(s.base.TP + s.base.FN + s.cand.TP + s.cand.FN)
+		if (preds > 0 && sp >= cfg.MinSegmentShare*float64(preds)) || (pos > 0 && sl >= cfg.MinSegmentShare*float64(pos)) {
+			out[s.Scope] = true
+		}
+	}
+	return out
+}
+
+// labelRate is the labeled inferences per second the range has accrued, over its
+// length; zero when it has no start (all time) or no length.
+func labelRate(snap window.Snapshot) func(n int64) float64 {
+	secs := snap.End.Sub(snap.Start).Seconds()
+	return func(n int64) float64 {
+		if snap.Start.IsZero() || secs <= 0 {
+			return 0
+		}
+		return float64(n) / secs
+	}
+}
+
+// compareRecall compares recall on the pairs when the design is paired (the same
+// labeled positives for both), else on each variant's own labeled positives.
+func compareRecall(s *ScopeJudgement, cfg Config, level float64, rate func(int64) float64) Comparison {
+	if s.pair == nil {
+		b, c := s.base, s.cand
+		return compare(Recall, s, twoSample{float64(b.TP), float64(b.TP + b.FN), float64(c.TP), float64(c.TP + c.FN)}, Unpaired, cfg, level, rate)
+	}
+	pos := s.pair[labels.ClassPositive]
+	ps := pairedSample{b: float64(pos[labels.OnlyFirst]), c: float64(pos[labels.OnlySecond]), n: float64(s.pair.Class(labels.ClassPositive))}
+	return compare(Recall, s, ps, Paired, cfg, level, rate)
+}
+
+// compare runs the fail and pass tests of one metric in one scope and decides it.
+func compare(m Metric, s *ScopeJudgement, smp sample, design Design, cfg Config, level float64, rate func(int64) float64) Comparison {
+	tol := cfg.tolerance(m, s.Overall())
+	c := Comparison{Metric: m, Design: design, Required: s.Required && cfg.requires(m), Tolerance: tol, FailLevel: level}
+	switch v := smp.(type) {
+	case twoSample:
+		c.Baseline, c.Candidate = proportion(int64(v.xb), int64(v.nb)), proportion(int64(v.xc), int64(v.nc))
+	case pairedSample:
+		n, ob, oc := int64(v.n), int64(v.b), int64(v.c)
+		both := pairBoth(s.pair, m)
+		c.Baseline, c.Candidate = proportion(ob+both, n), proportion(oc+both, n)
+		c.OnlyBaseline, c.OnlyCandidate = &ob, &oc
+	}
+	c.Delta = difference(c.Baseline.Value, c.Candidate.Value)
+	if c.Delta == nil || math.IsNaN(smp.estimate()) || !validSample(smp) {
+		c.Decision = Inconclusive
+		c.Reason = fmt.Sprintf("no labels yet: %s needs %s", m, nOf(m))
+		return c
+	}
+	failE := logE(smp, atMost, 0)
+	if p, ok := smp.(pairedSample); ok {
+		failE = mcNemarLogE(p.b, p.c) // exact, and sharper for "worse at all"
+	}
+	passE := logE(smp, atLeast, tol)
+	c.PValue = ptr(math.Min(1, math.Exp(-failE)))
+	c.AdjustedPValue = ptr(math.Min(1, *c.PValue*cfg.Alpha/level))
+	c.PassPValue = ptr(math.Min(1, math.Exp(-passE)))
+	c.DeltaLower = ptr(-upperBound(smp, cfg.Beta))
+	c.DeltaUpper = ptr(-lowerBound(smp, level))
+	c.Significant = failE >= -math.Log(level)
+	move := fmt.Sprintf("%s %.3f → %.3f (%+.3f; %s)", m, *c.Baseline.Value, *c.Candidate.Value, *c.Delta, boundsText(c))
+	switch {
+	case c.Significant:
+		c.Decision = Fail
+		c.Reason = fmt.Sprintf("%s: worse (%s; p %.2g ≤ %.2g, anytime-valid)", move, c.evidenceText(), *c.PValue, level)
+	case passE >= -math.Log(cfg.Beta):
+		c.Decision = Pass
+		c.Reason = fmt.Sprintf("%s: within the tolerance %g (p %.2g ≤ β %g, anytime-valid)", move, tol, *c.PassPValue, cfg.Beta)
+	default:
+		c.Decision = Inconclusive
+		c.Reason = fmt.Sprintf("%s: not yet shown within the tolerance %g", move, tol)
+		k := scaleToReject(smp, atLeast, tol, cfg.Beta)
+		if math.IsInf(k, 1) {
+			c.Reason += fmt.Sprintf("; the candidate looks worse by %.3f so far, so it can pass only if that shrinks below the tolerance", math.Max(0, -*c.Delta))
+			break
+		}
+		n := sampleN(smp)
+		more := int64(math.Ceil(float64(n) * (k - 1)))
+		c.MoreLabels = &more
+		c.Reason += fmt.Sprintf("; needs about %d more %s", more, nOf(m))
+		if r := rate(n); r > 0 {
+			w := (time.Duration(float64(more)/r) * time.Second).Round(time.Minute)
+			ws := w.String()
+			c.Wait = &ws
+			c.Reason += fmt.Sprintf(" (about %s at the label rate so far)", ws)
+		}
+	}
+	return c
+}
+
+// evidenceText is what a failing comparison rests on: the discordant pairs of a
+// paired recall (McNemar's test), else the bound on the drop.
+func (c Comparison) evidenceText() string {
+	if c.OnlyBaseline != nil && c.OnlyCandidate != nil {
+		return fmt.Sprintf("%d labeled positives only the baseline caught, %d only the candidate", *c.OnlyBaseline, *c.OnlyCandidate)
+	}
+	if c.DeltaUpper != nil && *c.DeltaUpper < 0 {
+		return fmt.Sprintf("worse by at least %.3f", -*c.DeltaUpper)
+	}
+	return "anytime-valid"
+}
+
+// validSample rejects counts no join could produce (negative, or more successes than
+// trials), as only corrupt tallies would give.
+func validSample(s sample) bool {
+	switch v := s.(type) {
+	case twoSample:
+		return v.xb >= 0 && v.xc >= 0 && v.xb <= v.nb && v.xc <= v.nc
+	case pairedSample:
+		return v.b >= 0 && v.c >= 0 && v.b+v.c <= v.n
+	}
+	return false
+}
+
+// boundsText is the anytime-valid range of the candidate − baseline difference.
+func boundsText(c Comparison) string {
+	return fmt.Sprintf("difference in [%+.3f, %+.3f]", *c.DeltaLower, *c.DeltaUpper)
+}
+
+// pairBoth is the labeled inferences both variants got right for m in a pair: for
+// recall, labeled positives both flagged.
+func pairBoth(p *labels.PairCounts, m Metric) int64 {
+	if p == nil || m != Recall {
+		return 0
+	}
+	return p[labels.ClassPositive][labels.Both]
+}
+
+// sampleN is a sample's size in its own units: paired inferences, or the smaller arm.
+func sampleN(s sample) int64 {
+	switch v := s.(type) {
+	case pairedSample:
+		return int64(v.n)
+	case twoSample:
+		return int64(math.Min(v.nb, v.nc))
+	}
+	return 0
 }
 
 func pValues[T any](xs []T, p func(T) float64) []float64 {
@@ -362,52 +612,12 @@ func pValues[T any](xs []T, p func(T) float64) []float64 {
 	return out
 }
 
-func newComparison(m Metric, bx, bn, cx, cn int64, tol float64, minN int64) Comparison {
-	c := Comparison{Metric: m, Baseline: proportion(bx, bn), Candidate: proportion(cx, cn), Tolerance: tol}
-	c.Delta = difference(c.Baseline.Value, c.Candidate.Value)
-	if bn >= minN && cn >= minN {
-		if t, ok := TwoProportionZ(bx, bn, cx, cn); ok {
-			c.Tested = true
-			c.Z, c.PValue = ptr(t.Z), ptr(t.Lower)
-		}
-	}
-	return c
-}
-
 // nOf says what a metric's n counts.
 func nOf(m Metric) string {
 	if m == Recall {
 		return "labeled positives (TP+FN)"
 	}
 	return "resolved predicted positives (TP+FP)"
-}
-
-func (c *Comparison) decide(alpha float64, minN int64) {
-	if !c.Tested {
-		c.Decision = Inconclusive
-		c.Reason = fmt.Sprintf("not enough labels: %s needs %d %s per variant; baseline has %d, candidate %d",
-			c.Metric, minN, nOf(c.Metric), c.Baseline.N, c.Candidate.N)
-		return
-	}
-	d := *c.Delta
-	move := fmt.Sprintf("%s %.3f → %.3f (%+.3f)", c.Metric, *c.Baseline.Value, *c.Candidate.Value, d)
-	adj := *c.AdjustedPValue
-	switch {
-	case c.Significant && -d > c.Tolerance:
-		c.Decision = Fail
-		c.Reason = fmt.Sprintf("%s: significantly worse (adjusted p %.2g ≤ α %g) and the drop exceeds the tolerance %g",
-			move, adj, alpha, c.Tolerance)
-	case c.Significant:
-		c.Decision = Pass
-		c.Reason = fmt.Sprintf("%s: significantly lower (adjusted p %.2g ≤ α %g) but within the tolerance %g",
-			move, adj, alpha, c.Tolerance)
-	case d >= 0:
-		c.Decision = Pass
-		c.Reason = fmt.Sprintf("%s: candidate is not worse", move)
-	default:
-		c.Decision = Pass
-		c.Reason = fmt.Sprintf("%s: drop not significant (adjusted p %.2g > α %g)", move, adj, alpha)
-	}
 }
 
 func newFlagRateShift(b, c labels.Counts, minPred int64) FlagRateShift {
@@ -440,6 +650,23 @@ func newScoreShift(b, c labels.Counts, cfg Config) ScoreShift {
 	return s
 }
 
+// newDiscordance summarizes where two paired models disagree over every paired
+// inference; warn when one direction dominates (two-sided sequential McNemar at
+// level).
+func newDiscordance(p labels.PairCounts, level float64) *Discordance {
+	d := &Discordance{Pairs: p.Total(), OnlyBaseline: p.Agreement(labels.OnlyFirst), OnlyCandidate: p.Agreement(labels.OnlySecond), Level: LevelInsufficient}
+	if d.Pairs > 0 {
+		d.Rate = ptr(float64(d.OnlyBaseline+d.OnlyCandidate) / float64(d.Pairs))
+		e := mcNemarTwoSidedLogE(float64(d.OnlyBaseline), float64(d.OnlyCandidate))
+		d.PValue = ptr(math.Min(1, math.Exp(-e)))
+		d.Level = LevelOK
+		if e >= -math.Log(level) {
+			d.Level = LevelWarn
+		}
+	}
+	return d
+}
+
 func psiLevel(psi float64, cfg Config) Level {
 	switch {
 	case psi >= cfg.PSIAlert:
@@ -453,10 +680,10 @@ func psiLevel(psi float64, cfg Config) Level {
 func (s *ScopeJudgement) decide() {
 	var fails, waits []string
 	for _, c := range []Comparison{s.Recall, s.Precision} {
-		switch c.Decision {
-		case Fail:
+		switch {
+		case c.Decision == Fail:
 			fails = append(fails, c.Reason)
-		case Inconclusive:
+		case c.Required && c.Decision == Inconclusive:
 			waits = append(waits, c.Reason)
 		}
 	}
@@ -480,6 +707,10 @@ func (s *ScopeJudgement) warnings() []string {
 		w = append(w, fmt.Sprintf("%s: flag rate changed %s (adjusted p %s)",
 			s.Scope, pair(s.FlagRate.Baseline.Value, s.FlagRate.Candidate.Value, 4), pval(s.FlagRate.AdjustedPValue)))
 	}
+	if d := s.Discordance; d != nil && d.Level == LevelWarn {
+		w = append(w, fmt.Sprintf("%s: the models disagree one way: only the baseline flagged %d, only the candidate %d of %d paired inferences (p %s)",
+			s.Scope, d.OnlyBaseline, d.OnlyCandidate, d.Pairs, pval(d.PValue)))
+	}
 	return w
 }
 
@@ -490,42 +721,56 @@ func (j *Judgement) decide(haveBase, haveCand bool, variants map[string]bool, cf
 	}
 	slices.Sort(known)
 	missing := func(role, v string) string {
-		return fmt.Sprintf("no data for %s %q in window %s (variants with data: %s)", role, v, j.Window, listOrNone(known))
+		return fmt.Sprintf("no data for %s %q in %s (variants with data: %s)", role, v, j.Window, listOrNone(known))
 	}
 	var failing []string
 	for _, s := range append([]ScopeJudgement{j.Overall}, j.Segments...) {
 		for _, c := range []Comparison{s.Recall, s.Precision} {
 			if c.Decision == Fail {
-				failing = append(failing, fmt.Sprintf("%s in %s %.3f → %.3f (%+.3f, adjusted p %.2g)",
-					c.Metric, s.Scope, *c.Baseline.Value, *c.Candidate.Value, *c.Delta, *c.AdjustedPValue))
+				failing = append(failing, fmt.Sprintf("%s in %s %.3f → %.3f (%+.3f; %s; p %.2g)",
+					c.Metric, s.Scope, *c.Baseline.Value, *c.Candidate.Value, *c.Delta, c.evidenceText(), *c.PValue))
 			}
 		}
 	}
+	const show = 3
 	switch {
 	case len(failing) > 0:
 		j.Decision = Fail
-		const show = 3
 		more := ""
 		if len(failing) > show {
 			more = fmt.Sprintf("; and %d more", len(failing)-show)
 			failing = failing[:show]
 		}
-		j.Reason = fmt.Sprintf("candidate %s is worse than baseline %s beyond tolerance (%d segment(s) regressed, window %s, α %g): %s%s",
-			j.Candidate, j.Baseline, j.SegmentRegressions, j.Window, cfg.Alpha, strings.Join(failing, "; "), more)
+		j.Reason = fmt.Sprintf("candidate %s is worse than baseline %s (%d segment(s) regressed, %s, %s, α %g anytime-valid): %s%s",
+			j.Candidate, j.Baseline, j.SegmentRegressions, j.Window, j.Design, cfg.Alpha, strings.Join(failing, "; "), more)
 	case !haveCand:
 		j.Decision, j.Reason = Inconclusive, missing("candidate", j.Candidate)
 	case !haveBase:
 		j.Decision, j.Reason = Inconclusive, missing("baseline", j.Baseline)
-	case j.Overall.Decision == Inconclusive:
-		j.Decision, j.Reason = Inconclusive, "overall: "+j.Overall.Reason
+	case len(j.Waiting) > 0:
+		j.Decision = Inconclusive
+		more := ""
+		waiting := j.Waiting
+		if len(waiting) > show {
+			more = fmt.Sprintf("; and %d more", len(waiting)-show)
+			waiting = waiting[:show]
+		}
+		j.Reason = fmt.Sprintf("not yet shown non-inferior (%d of %d required segment(s) passed, %s, %s): %s%s",
+			j.SegmentsPassed, j.SegmentsRequired, j.Window, j.Design, strings.Join(waiting, "; "), more)
 	default:
 		j.Decision = Pass
-		j.Reason = fmt.Sprintf("no significant drop beyond tolerance overall or in %d judged segment(s) (window %s, α %g, Holm)",
-			j.SegmentsJudged, j.Window, cfg.Alpha)
-		if n := len(j.Segments) - j.SegmentsJudged; n > 0 {
-			j.Reason += fmt.Sprintf("; %d segment(s) not yet judged for lack of labels", n)
-		}
+		j.Reason = fmt.Sprintf("candidate %s is shown not worse than %s beyond tolerance (%s %g overall, %g in segments) overall and in %d required segment(s) (%s, %s, β %g, α %g anytime-valid)",
+			j.Candidate, j.Baseline, metricsText(cfg.PassMetrics), cfg.RecallTolerance, cfg.SegmentRecallTolerance,
+			j.SegmentsRequired, j.Window, j.Design, cfg.Beta, cfg.Alpha)
 	}
+}
+
+func metricsText(ms []Metric) string {
+	s := make([]string, len(ms))
+	for i, m := range ms {
+		s[i] = string(m)
+	}
+	return strings.Join(s, "+")
 }
 
 func listOrNone(xs []string) string {

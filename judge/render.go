@@ -74,6 +74,19 @@ func signed(p *float64) string {
 
 func pair(b, c *float64, digits int) string { return num(b, digits) + " → " + num(c, digits) }
 
+// disagreement is a paired scope's discordance: the rate and how many only each
+// model flagged.
+func disagreement(d *Discordance) string {
+	if d == nil || d.Rate == nil {
+		return "—"
+	}
+	s := fmt.Sprintf("%.1f%% (%d / %d)", 100**d.Rate, d.OnlyBaseline, d.OnlyCandidate)
+	if d.Level == LevelWarn {
+		s += " warn"
+	}
+	return s
+}
+
 func (r Report) heading() string {
 	span := r.Window
 	if r.WindowStart != nil {
@@ -86,24 +99,24 @@ func writeTable(w io.Writer, r Report) error {
 	fmt.Fprintln(w, r.heading())
 	fmt.Fprintf(w, "decision: %s: %s\n\n", strings.ToUpper(string(r.Decision)), r.Reason)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEGMENT\tPREDICTIONS\tLABELED\tMEAN SCORE\tPSI\tFLAG RATE\tPRECISION\tRECALL\tΔ RECALL (p)\tΔ PRECISION (p)\tDECISION")
+	fmt.Fprintln(tw, "SEGMENT\tPREDICTIONS\tLABELED\tMEAN SCORE\tPSI\tFLAG RATE\tDISAGREE (ONLY B / ONLY C)\tPRECISION\tRECALL\tΔ RECALL (p)\tΔ PRECISION (p)\tDECISION")
 	for _, x := range r.rows() {
 		psi := num(x.PSI, 3)
 		if x.PSILevel == LevelWarn || x.PSILevel == LevelAlert {
 			psi += " " + string(x.PSILevel)
 		}
-		fmt.Fprintf(tw, "%s\t%d / %d\t%d / %d\t%s\t%s\t%s\t%s\t%s\t%s (%s)\t%s (%s)\t%s\n",
+		fmt.Fprintf(tw, "%s\t%d / %d\t%d / %d\t%s\t%s\t%s\t%s\t%s\t%s\t%s (%s)\t%s (%s)\t%s\n",
 			x.Scope, x.Baseline.Predictions, x.Candidate.Predictions, x.Baseline.Resolved, x.Candidate.Resolved,
 			pair(x.Baseline.MeanScore, x.Candidate.MeanScore, 3), psi,
-			pair(x.Baseline.FlagRate, x.Candidate.FlagRate, 4),
+			pair(x.Baseline.FlagRate, x.Candidate.FlagRate, 4), disagreement(x.Discordance),
 			pair(x.Baseline.Precision, x.Candidate.Precision, 3), pair(x.Baseline.Recall, x.Candidate.Recall, 3),
 			signed(x.RecallDelta), pval(x.RecallPValue), signed(x.PrecisionDelta), pval(x.PrecisionPValue), x.Decision)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\nvalues are baseline → candidate; p: one-sided, Holm-adjusted (α %g, min n %d, tolerance %g recall / %g precision)\n",
-		r.Method.Alpha, r.Method.MinN, r.Method.RecallTolerance, r.Method.PrecisionTolerance)
+	fmt.Fprintf(w, "\nvalues are baseline → candidate; p: always-valid p-value that the candidate is worse, over its share of α %g; pass: shown within tolerance %g recall / %g precision overall, %g / %g in segments (β %g)\n",
+		r.Method.Alpha, r.Method.RecallTolerance, r.Method.PrecisionTolerance, r.Method.SegmentRecallTolerance, r.Method.SegmentPrecisionTolerance, r.Method.Beta)
 	for _, warn := range r.Warnings {
 		fmt.Fprintln(w, "warning:", warn)
 	}
@@ -339,7 +352,7 @@ ul.warnings{color:#92400e}
 <body>
 <h1>{{.Heading}}</h1>
 <p><span class="decision {{.Report.Decision}}">{{upper (print .Report.Decision)}}</span> {{.Report.Reason}}</p>
-<p class="meta">Window end {{.Generated}}. Values are baseline → candidate. p-values are one-sided (candidate worse), Holm-adjusted across every test of the judgement (α {{.Report.Method.Alpha}}); a metric is tested once both variants have {{.Report.Method.MinN}} samples and fails only if it is significantly worse by more than {{.Report.Method.RecallTolerance}} (recall) / {{.Report.Method.PrecisionTolerance}} (precision).</p>
+<p class="meta">Window end {{.Generated}}. Values are baseline → candidate. p-values are always-valid (they stay valid however often the report is refreshed) for "the candidate is worse", adjusted for each test's share of α {{.Report.Method.Alpha}}; a metric fails when the candidate is shown worse, and passes once it is shown worse by less than {{.Report.Method.RecallTolerance}} (recall) / {{.Report.Method.PrecisionTolerance}} (precision) overall, {{.Report.Method.SegmentRecallTolerance}} / {{.Report.Method.SegmentPrecisionTolerance}} in segments (β {{.Report.Method.Beta}}).</p>
 {{with .Report.Warnings}}<ul class="warnings">{{range .}}<li>{{.}}</li>{{end}}</ul>{{end}}
 <p class="legend"><span><i class="sw" style="background:#6b7280"></i>baseline {{.Report.Baseline}}</span><span><i class="sw" style="background:#2563eb"></i>candidate {{.Report.Candidate}}</span><span><i class="sw" style="background:#dc2626"></i>candidate, failing</span></p>
 

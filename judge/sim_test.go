@@ -47,51 +47,115 @@ func regress(segs []segmentSim, name string, posMean float64) []segmentSim {
 
 const simThreshold = 0.5
 
-// simulate scores synthetic traffic for one variant and feeds its outcome counts to
-// w through the windows' Observe, as the join does after each commit.
-func simulate(w *window.Windows, rng *rand.Rand, variant string, segs []segmentSim) {
+// simCorrelation is how alike the two models score one request: the candidate's
+// score noise is this correlated with the baseline's (a retrained model of the same
+// family).
+const simCorrelation = 0.9
+
+// simulate scores synthetic traffic and feeds the outcome counts to w through the
+// windows' Observe, as the join does after each commit: every inference labeled.
+// Paired (a shadow): both variants score every inference and the pair cells are
+// counted too; otherwise (a canary) each inference goes to one of them, half each.
+func simulate(w *window.Windows, rng *rand.Rand, base, cand []segmentSim, paired bool) {
 	bucket := time.Now().Unix()
-	overall := labels.Delta{Key: labels.Key{Variant: variant}, Bucket: bucket}
+	type acc struct{ b, c labels.Counts }
+	var all acc
+	var allPair labels.PairCounts
 	var deltas []labels.Delta
-	for _, s := range segs {
-		d := labels.Delta{Key: labels.Key{Variant: variant, SegmentKey: "merchant_category", Segment: s.name}, Bucket: bucket}
-		for range s.predictions {
+	for i, s := range base {
+		var seg acc
+		var segPair labels.PairCounts
+		n := s.predictions
+		if !paired {
+			n *= 2
+		}
+		for range n {
 			positive := rng.Float64() < s.prevalence
-			mean := s.negMean
+			mb, mc := s.negMean, cand[i].negMean
 			if positive {
-				mean = s.posMean
+				mb, mc = s.posMean, cand[i].posMean
 			}
-			score := math.Min(1, math.Max(0, mean+0.18*rng.NormFloat64()))
-			flagged := score >= simThreshold
-			c := &d.Counts
-			c.Predictions++
-			c.ScoreSum += score
-			c.Bins[min(int(score*labels.ScoreBins), labels.ScoreBins-1)]++
-			switch {
-			case flagged && positive:
-				c.Flagged++
-				c.TP++
-			case flagged:
-				c.Flagged++
-				c.FP++
-			case positive:
-				c.FN++
-			default:
-				c.TN++
+			z1, z2 := rng.NormFloat64(), rng.NormFloat64()
+			sb := math.Min(1, math.Max(0, mb+0.18*z1))
+			sc := math.Min(1, math.Max(0, mc+0.18*(simCorrelation*z1+math.Sqrt(1-simCorrelation*simCorrelation)*z2)))
+			toBase := paired || rng.IntN(2) == 0
+			if toBase {
+				count(&seg.b, sb, positive)
+			}
+			if paired || !toBase {
+				count(&seg.c, sc, positive)
+			}
+			if paired {
+				class := labels.ClassNegative
+				if positive {
+					class = labels.ClassPositive
+				}
+				segPair[class][labels.AgreementOf(sb >= simThreshold, sc >= simThreshold)]++
 			}
 		}
-		overall.Counts.Add(d.Counts)
-		deltas = append(deltas, d)
+		key := func(v string) labels.Key {
+			return labels.Key{Variant: v, SegmentKey: "merchant_category", Segment: s.name}
+		}
+		deltas = append(deltas,
+			labels.Delta{Key: key("v5"), Bucket: bucket, Counts: seg.b},
+			labels.Delta{Key: key("v6"), Bucket: bucket, Counts: seg.c})
+		all.b.Add(seg.b)
+		all.c.Add(seg.c)
+		if paired {
+			k := key("v5")
+			k.Versus = "v6"
+			deltas = append(deltas, labels.Delta{Key: k, Bucket: bucket, Counts: labels.Counts{Pair: segPair}})
+			allPair = addPairs(allPair, segPair)
+		}
 	}
-	w.Observe(append(deltas, overall))
+	deltas = append(deltas,
+		labels.Delta{Key: labels.Key{Variant: "v5"}, Bucket: bucket, Counts: all.b},
+		labels.Delta{Key: labels.Key{Variant: "v6"}, Bucket: bucket, Counts: all.c})
+	if paired {
+		deltas = append(deltas, labels.Delta{Key: labels.Key{Variant: "v5", Versus: "v6"}, Bucket: bucket, Counts: labels.Counts{Pair: allPair}})
+	}
+	w.Observe(deltas)
 }
 
-// simSnapshot is one window over baseline v5 and candidate v6 traffic, drawn from
-// a deterministic seed.
+func addPairs(a, b labels.PairCounts) labels.PairCounts {
+	for i := range a {
+		for j := range a[i] {
+			a[i][j] += b[i][j]
+		}
+	}
+	return a
+}
+
+// count adds one labeled prediction to c.
+func count(c *labels.Counts, score float64, positive bool) {
+	flagged := score >= simThreshold
+	c.Predictions++
+	c.ScoreSum += score
+	c.Bins[min(int(score*labels.ScoreBins), labels.ScoreBins-1)]++
+	switch {
+	case flagged && positive:
+		c.Flagged++
+		c.TP++
+	case flagged:
+		c.Flagged++
+		c.FP++
+	case positive:
+		c.FN++
+	default:
+		c.TN++
+	}
+}
+
+// simSnapshot is all-time shadow data: baseline v5 and candidate v6 scoring the same
+// traffic, drawn from a deterministic seed.
 func simSnapshot(seed uint64, base, cand []segmentSim) window.Snapshot {
+	return simSnapshotDesign(seed, base, cand, true)
+}
+
+// simSnapshotDesign is simSnapshot, paired (shadow) or split (canary).
+func simSnapshotDesign(seed uint64, base, cand []segmentSim, paired bool) window.Snapshot {
 	w := window.New(5*time.Minute, 24*time.Hour)
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
-	simulate(w, rng, "v5", base)
-	simulate(w, rng, "v6", cand)
+	simulate(w, rng, base, cand, paired)
 	return w.Snapshot(window.AllTime)
 }

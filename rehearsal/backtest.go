@@ -73,6 +73,9 @@ type BacktestReport struct {
 	RegressionStart *time.Time `json:"regression_start"`
 	Window          string     `json:"window"`
 	Every           Duration   `json:"every"`
+	// JudgeRange is what the judge gate read: its comparison period, or a sliding
+	// window.
+	JudgeRange string `json:"judge_range"`
 	// FailuresToAlarm is the judge gate's rule: abort after this many failed looks.
 	FailuresToAlarm int                  `json:"failures_to_alarm"`
 	Judge           judge.BacktestResult `json:"judge"`
@@ -132,7 +135,14 @@ func (b *Backtest) Run(ctx context.Context, rec *Recording) (BacktestReport, err
 		if now.Sub(from)%every != 0 || now.Equal(from) {
 			return nil
 		}
-		looks = append(looks, judge.Look{At: now, Snapshot: w.Snapshot(span)})
+		// The gate judges its comparison period (by default since the candidate's
+		// first prediction), not a sliding window: its decisions then hold however
+		// often it looks.
+		snap, err := judge.RangeSnapshot(w, b.Judge.Config.Range, b.Candidate)
+		if err != nil {
+			return fmt.Errorf("backtest: judge's range at %s: %w", now.Format(time.RFC3339), err)
+		}
+		looks = append(looks, judge.Look{At: now, Snapshot: snap})
 		if b.Progress != nil {
 			b.Progress(now)
 		}
@@ -144,9 +154,9 @@ func (b *Backtest) Run(ctx context.Context, rec *Recording) (BacktestReport, err
 	if len(looks) == 0 {
 		return BacktestReport{}, fmt.Errorf("backtest: the recording spans %s, less than one look interval %s", to.Sub(from), every)
 	}
-	rep := BacktestReport{From: from, To: to, Window: span.String(), Every: Duration(every), FailuresToAlarm: b.Judge.FailuresToAlarm}
+	rep := BacktestReport{From: from, To: to, Window: span.String(), JudgeRange: b.Judge.Config.Range.String(), Every: Duration(every), FailuresToAlarm: b.Judge.FailuresToAlarm}
 	if rep.FailuresToAlarm == 0 {
-		rep.FailuresToAlarm = 2
+		rep.FailuresToAlarm = 1
 	}
 	regStart := b.Judge.RegressionStart
 	if !regStart.IsZero() {

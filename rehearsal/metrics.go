@@ -25,11 +25,7 @@ type Publisher struct {
 
 // Publish records one flush at now of the windows' Config.Window snapshot.
 func (p *Publisher) Publish(now time.Time, w *window.Windows) error {
-	span := p.Config.Window
-	if span == window.AllTime {
-		span = cloudwatch.DefaultWindow
-	}
-	datums, err := cloudwatch.FlushDatums(p.Config, w.Snapshot(span), p.Judge, now)
+	datums, err := cloudwatch.FlushDatums(p.Config, w, p.Judge, now)
 	if err != nil {
 		return fmt.Errorf("rehearsal: metrics at %s: %w", now.Format(time.RFC3339), err)
 	}

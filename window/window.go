@@ -185,6 +185,9 @@ type Snapshot struct {
 	End   time.Time
 	Rows  []Row
 	Pairs []PairRow
+	// Period marks a comparison period (Windows.Period): a range that grows from its
+	// start, not a sliding window.
+	Period bool
 }
 
 // PairRow is one pair series' counts over a window: Key.Variant is the first
@@ -221,7 +224,7 @@ func (w *Windows) Period(start time.Time) (Snapshot, error) {
 		return Snapshot{}, fmt.Errorf("window: period start %s is in the future (now %s)", start.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
 	span := Span(now.Sub(time.Unix(from, 0)).Truncate(time.Second))
-	return w.snapshot(Snapshot{Span: span, End: now, Start: time.Unix(from, 0).UTC()}, from, false), nil
+	return w.snapshot(Snapshot{Span: span, End: now, Start: time.Unix(from, 0).UTC(), Period: true}, from, false), nil
 }
 
 // FirstSeen is the start of the earliest kept bucket in which variant has a tally, or

@@ -24,7 +24,7 @@ func runBacktest(ctx context.Context, args []string, out io.Writer) error {
 	baseline := fs.String("baseline", "", "verdict variant id of the baseline (production) model")
 	candidate := fs.String("candidate", "", "verdict variant id of the candidate (shadow) model")
 	every := fs.Duration("every", 5*time.Minute, "time between the judge's looks (a rollout gate's query interval)")
-	failures := fs.Int("failures", 2, "failed looks that abort a rollout (Argo Rollouts failureLimit + 1, Flagger threshold)")
+	failures := fs.Int("failures", 1, "failed looks that abort a rollout (Argo Rollouts failureLimit + 1, Flagger threshold); 1: the judge's fail is anytime-valid")
 	regression := fs.String("regression-start", "", "when the candidate became worse in the recording: an RFC 3339 time or a duration after the first prediction (empty: the recording has no regression, every alarm is false)")
 	alarmsFile := fs.String("alarms", "", "alarm spec (YAML): also evaluate its alarms on what the CloudWatch publisher would have sent")
 	format := fs.String("format", "table", "output: table or json")
@@ -34,8 +34,10 @@ func runBacktest(ctx context.Context, args []string, out io.Writer) error {
 Replays recorded shadow data (baseline and candidate scored every request) on
 simulated event time and reports how the rollback gates would have done:
 
-  judge    the decision of /v1/judge over --window, looked at every --every; the
-           gate aborts after --failures failed looks
+  judge    the decision of /v1/judge over its comparison period (since the
+           candidate's first prediction, or VERDICT_JUDGE_SINCE; VERDICT_JUDGE_WINDOW
+           for a sliding window), looked at every --every; the gate aborts after
+           --failures failed looks; passes after --regression-start are false passes
   alarms   with --alarms, each alarm of the spec, evaluated with CloudWatch's
            semantics on the values the CloudWatch publisher would have sent
 
@@ -145,8 +147,8 @@ func printBacktest(out io.Writer, rep rehearsal.BacktestReport, candidate, basel
 	if j.FalseAlarm {
 		falses = 1
 	}
-	fmt.Fprintf(tw, "judge (%s window, look every %s, abort after %d fails)\t%s\t%s\t%s\t%d (%d failed looks before the regression)\t\n",
-		rep.Window, time.Duration(rep.Every), rep.FailuresToAlarm, at(j.AlarmAt), yes(j.Detected), ttd, falses, j.FalseFails)
+	fmt.Fprintf(tw, "judge (%s, look every %s, abort after %d fails)\t%s\t%s\t%s\t%d (%d failed looks before the regression)\t\n",
+		rep.JudgeRange, time.Duration(rep.Every), rep.FailuresToAlarm, at(j.AlarmAt), yes(j.Detected), ttd, falses, j.FalseFails)
 	for _, a := range rep.Alarms {
 		ttd := "-"
 		if a.TimeToDetect != nil {
@@ -154,5 +156,14 @@ func printBacktest(out io.Writer, rep rehearsal.BacktestReport, candidate, basel
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t\n", a.Alarm, at(a.FirstAlarm), yes(a.Detected), ttd, a.FalseAlarms)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	first := "no look was decided"
+	if j.FirstDecisionLook > 0 {
+		first = fmt.Sprintf("look %d of %d was the first decided one", j.FirstDecisionLook, len(j.Looks))
+	}
+	_, err := fmt.Fprintf(out, "\njudge passes: first at %s; %d passing look(s) at or after the regression start (false passes); %s\n",
+		at(j.FirstPassAt), j.FalsePasses, first)
+	return err
 }

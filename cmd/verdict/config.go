@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -54,10 +55,15 @@ type settings struct {
 	Retention       time.Duration      `envconfig:"RETENTION" default:"2160h" desc:"fully resolved join records older than this are deleted (0: keep forever); a prediction replayed after that counts again"`
 	Baseline        string             `envconfig:"BASELINE" desc:"baseline variant for comparisons (e.g. the production model)"`
 	Candidates      []string           `envconfig:"CANDIDATES" desc:"candidate variants judged against the baseline on /metrics (segment regressions, deltas)"`
-	JudgeWindow     string             `envconfig:"JUDGE_WINDOW" default:"24h" desc:"window of the judgements on /metrics and the default of /v1/judge"`
-	JudgeAlpha      float64            `envconfig:"JUDGE_ALPHA" default:"0.01" desc:"family-wise false-fail rate of one judgement (Holm across metrics and segments)"`
-	JudgeMinN       int64              `envconfig:"JUDGE_MIN_N" default:"100" desc:"labeled positives (recall) or flagged (precision) each variant needs before a metric is tested"`
-	JudgeTolerance  float64            `envconfig:"JUDGE_TOLERANCE" default:"0.02" desc:"a drop must also exceed this (absolute) to fail"`
+	JudgeWindow     string             `envconfig:"JUDGE_WINDOW" default:"period" desc:"what the judge reads by default (/v1/judge, /metrics, CloudWatch): period = the comparison period since the candidate's first prediction (decisions hold however often a gate asks), or a sliding window such as 24h (one look)"`
+	JudgeSince      string             `envconfig:"JUDGE_SINCE" desc:"RFC 3339 start of the comparison period (e.g. the rollout's start) instead of the candidate's first prediction"`
+	JudgeAlpha      float64            `envconfig:"JUDGE_ALPHA" default:"0.01" desc:"false-fail rate of a whole comparison period, across every metric and segment and however often it is asked"`
+	JudgeBeta       float64            `envconfig:"JUDGE_BETA" default:"0.05" desc:"false-pass rate: chance of passing a candidate worse than the tolerance in a required scope"`
+	JudgeTolerance  float64            `envconfig:"JUDGE_TOLERANCE" default:"0.02" desc:"non-inferiority margin overall: pass needs the candidate shown worse by less than this (absolute)"`
+	JudgeSegTol     float64            `envconfig:"JUDGE_SEGMENT_TOLERANCE" default:"0.05" desc:"non-inferiority margin in segments"`
+	JudgeSegShare   float64            `envconfig:"JUDGE_MIN_SEGMENT_SHARE" default:"0.05" desc:"segments with at least this share of predictions or labeled positives must pass too (negative: none by share)"`
+	JudgeSegments   []string           `envconfig:"JUDGE_REQUIRED_SEGMENTS" desc:"segments that must pass whatever their share, e.g. merchant_category=electronics"`
+	JudgePassOn     []string           `envconfig:"JUDGE_PASS_METRICS" default:"recall" desc:"metrics a required scope must show non-inferior to pass: recall, precision (any significant drop fails either way)"`
 	Variants        []string           `envconfig:"VARIANTS" desc:"pinned variant names; predictions for others are rejected (empty: accept any)"`
 	Roles           map[string]string  `envconfig:"ROLES" desc:"variant roles for events that carry none, e.g. v5:production,v6:shadow"`
 	Thresholds      map[string]float64 `envconfig:"THRESHOLDS" desc:"per-variant decision thresholds, e.g. v5:0.5,v6:0.42"`
@@ -98,8 +104,8 @@ func (c settings) validate() error {
 	if c.Maturity < 0 {
 		problems = append(problems, "VERDICT_MATURITY: must not be negative")
 	}
-	if _, err := window.ParseSpan(c.JudgeWindow); err != nil {
-		problems = append(problems, "VERDICT_JUDGE_WINDOW: "+err.Error())
+	if _, err := judgeRange(c.JudgeWindow, c.JudgeSince); err != nil {
+		problems = append(problems, err.Error())
 	}
 	if _, err := c.judgeConfig(); err != nil {
 		problems = append(problems, err.Error())
@@ -209,29 +215,63 @@ func (c settings) joinConfig() labels.Config {
 	return jc
 }
 
+// judgeRange reads VERDICT_JUDGE_WINDOW and VERDICT_JUDGE_SINCE.
+func judgeRange(win, since string) (judge.Range, error) {
+	var r judge.Range
+	if win != "period" && win != "" {
+		span, err := window.ParseSpan(win)
+		if err != nil {
+			return r, fmt.Errorf("VERDICT_JUDGE_WINDOW: %w (or period)", err)
+		}
+		if since != "" {
+			return r, errors.New("VERDICT_JUDGE_SINCE: starts a comparison period, but VERDICT_JUDGE_WINDOW is a sliding window; set VERDICT_JUDGE_WINDOW=period")
+		}
+		return judge.Sliding(span), nil
+	}
+	if since != "" {
+		t, err := time.Parse(time.RFC3339, since)
+		if err != nil {
+			return r, fmt.Errorf("VERDICT_JUDGE_SINCE: %q: want an RFC 3339 time such as 2026-12-04T10:00:00Z", since)
+		}
+		return judge.Period(t), nil
+	}
+	return judge.Period(time.Time{}), nil
+}
+
 func (c settings) judgeConfig() (judge.Config, error) {
-	span, err := window.ParseSpan(c.JudgeWindow)
+	rng, err := judgeRange(c.JudgeWindow, c.JudgeSince)
 	if err != nil {
-		return judge.Config{}, fmt.Errorf("VERDICT_JUDGE_WINDOW: %w", err)
+		return judge.Config{}, err
 	}
-	tol := c.JudgeTolerance
-	if tol == 0 {
-		tol = -1 // judge.Config reads 0 as "default"; here 0 means none
+	zeroIsNone := func(v float64) float64 {
+		if v == 0 {
+			return -1 // judge.Config reads 0 as "default"; here 0 means none
+		}
+		return v
 	}
-	jc := judge.Config{Alpha: c.JudgeAlpha, MinN: c.JudgeMinN, RecallTolerance: tol, PrecisionTolerance: tol, Window: span}
+	tol, segTol := zeroIsNone(c.JudgeTolerance), zeroIsNone(c.JudgeSegTol)
+	jc := judge.Config{
+		Alpha: c.JudgeAlpha, Beta: c.JudgeBeta,
+		RecallTolerance: tol, PrecisionTolerance: tol, SegmentRecallTolerance: segTol, SegmentPrecisionTolerance: segTol,
+		MinSegmentShare: zeroIsNone(c.JudgeSegShare), RequiredSegments: c.JudgeSegments, Range: rng,
+	}
+	for _, m := range c.JudgePassOn {
+		jc.PassMetrics = append(jc.PassMetrics, judge.Metric(strings.TrimSpace(m)))
+	}
 	if err := jc.Validate(); err != nil {
 		return jc, fmt.Errorf("VERDICT_JUDGE_*: %w", err)
 	}
 	return jc, nil
 }
 
-// judgePairs are the (baseline, candidate) comparisons /metrics carries.
+// judgePairs are the (baseline, candidate) comparisons /metrics carries, over the
+// judge's default range.
 func (c settings) judgePairs() []judge.Pair {
-	span, _ := window.ParseSpan(c.JudgeWindow)
+	rng, _ := judgeRange(c.JudgeWindow, c.JudgeSince)
 	var out []judge.Pair
 	for _, cand := range c.Candidates {
 		if cand != c.Baseline {
-			out = append(out, judge.Pair{Baseline: c.Baseline, Candidate: cand, Window: span})
+			out = append(out, judge.Pair{Baseline: c.Baseline, Candidate: cand, Range: rng})
 		}
 	}
 	return out

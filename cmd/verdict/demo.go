@@ -42,9 +42,9 @@ fraud-scoring traffic: production model v5 and shadow model v6 score every reque
 labels (fraud disputes) arrive after a delay, a few are corrected, a few lines are
 malformed, and v6 regresses on one merchant category. Every few seconds it prints
 the per-variant and per-segment comparison, the same numbers /v1/metrics and
-/metrics serve, and the judge's decision. Other VERDICT_* settings apply as for
-serve (the demo judges segments from 30 labeled positives unless
-VERDICT_JUDGE_MIN_N says otherwise).
+/metrics serve, and the judge's decision over the comparison period since v6's first
+prediction, as a rollout gate would ask it (docs/decisions.md). Other VERDICT_*
+settings apply as for serve.
 
 flags:
 `)
@@ -69,11 +69,6 @@ flags:
 	}
 	if len(cfg.Candidates) == 0 {
 		cfg.Candidates = []string{"v6"}
-	}
-	if _, set := os.LookupEnv("VERDICT_JUDGE_MIN_N"); !set {
-		// A minute of demo traffic holds a few dozen fraud cases per category: judge
-		// segments from 30 labeled positives so the regression is named quickly.
-		cfg.JudgeMinN = 30
 	}
 	if len(cfg.Roles) == 0 {
 		cfg.Roles = map[string]string{"v5": "production", "v6": "shadow"}
@@ -373,10 +368,10 @@ func printDemoReport(ctx context.Context, out io.Writer, c *demoClient, d *demoT
 		return err
 	}
 	var j struct{ Decision, Reason string }
-	if err := c.getJSON(ctx, "/v1/judge?baseline=v5&candidate=v6&window=1h", &j); err != nil {
+	if err := c.getJSON(ctx, "/v1/judge?baseline=v5&candidate=v6&window=period", &j); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(out, "judge v6 vs v5 (1h): %s: %s\n\n", strings.ToUpper(j.Decision), j.Reason)
+	_, err = fmt.Fprintf(out, "judge v6 vs v5 (period since v6's first prediction): %s: %s\n\n", strings.ToUpper(j.Decision), j.Reason)
 	return err
 }
 

@@ -146,7 +146,7 @@ func TestBacktestTableThroughTheBinaryAndRehearseExitCode(t *testing.T) {
 		t.Fatalf("verdict rehearse on the regressing dataset: %v, want exit 1 naming the rollback\n%s", err, out)
 	}
 	out, err = exec.Command(bin, append([]string{"backtest", "--baseline", "v5", "--candidate", "v6", "--regression-start", "1h", "--quiet"}, files...)...).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "time to detect") || !strings.Contains(string(out), "judge (1h window") {
+	if err != nil || !strings.Contains(string(out), "time to detect") || !strings.Contains(string(out), "judge (period, look every") {
 		t.Fatalf("verdict backtest: %v\n%s", err, out)
 	}
 }

@@ -46,11 +46,12 @@ const (
 	MetricWorstSegmentRecallDelta = "WorstSegmentRecallDelta"
 )
 
-// Judge compares each pair's candidate with its baseline on one snapshot. The
-// publisher passes the snapshot it publishes, so the deltas and the per-variant
-// values of a flush come from the same counts. NewJudge adapts package judge.
+// Judge compares each pair's candidate with its baseline over the pair's range of the
+// windows — by default the comparison period since the candidate's first prediction,
+// so the SegmentRegressions an alarm reads every minute keep the judge's error rates
+// however long the rollout runs. NewJudge adapts package judge.
 type Judge interface {
-	Regressions(snap window.Snapshot, pairs []judge.Pair) ([]judge.SegmentRegression, error)
+	Regressions(snaps judge.Snapshots, pairs []judge.Pair) ([]judge.SegmentRegression, error)
 }
 
 // NewJudge returns the Judge of package judge with the given thresholds (the same
@@ -64,15 +65,9 @@ func NewJudge(cfg judge.Config) (Judge, error) {
 
 type judgeWith struct{ cfg judge.Config }
 
-func (j judgeWith) Regressions(snap window.Snapshot, pairs []judge.Pair) ([]judge.SegmentRegression, error) {
-	return judge.Regressions(fixedSnapshot{snap}, pairs, j.cfg)
+func (j judgeWith) Regressions(snaps judge.Snapshots, pairs []judge.Pair) ([]judge.SegmentRegression, error) {
+	return judge.Regressions(snaps, pairs, j.cfg)
 }
-
-// fixedSnapshot serves one snapshot for its own window (and, as judge asks only for
-// the pairs' window, that is the only one asked for).
-type fixedSnapshot struct{ snap window.Snapshot }
-
-func (f fixedSnapshot) Snapshot(window.Span) window.Snapshot { return f.snap }
 
 // skipped is a series left out of a flush because CloudWatch would reject it.
 type skipped struct {

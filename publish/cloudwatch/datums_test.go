@@ -136,8 +136,8 @@ func TestFlushKeepsTheMetricContract(t *testing.T) {
 			series: regressing, cfg: func(c *Config) { c.Pairs = pair },
 			check: func(t *testing.T, ds []types.MetricDatum) {
 				want := map[string]float64{
-					MetricSegmentRegressions: 1, MetricWorstSegmentRecallDelta: 0.6 - 0.8,
-					MetricRecallDelta: 0.7 - 0.8, MetricPrecisionDelta: 700.0/900 - 0.8,
+					MetricSegmentRegressions: 1,
+					MetricRecallDelta:        0.7 - 0.8, MetricPrecisionDelta: 700.0/900 - 0.8,
 				}
 				for m, w := range want {
 					d, ok := find(ds, m, vs)
@@ -145,19 +145,24 @@ func TestFlushKeepsTheMetricContract(t *testing.T) {
 						t.Errorf("%s = %v (found %v), want %v", m, aws.ToFloat64(d.Value), ok, w)
 					}
 				}
+				// The worst segment's recall is shown worse by at least this much: an
+				// anytime-valid bound, so below zero but above the point estimate -0.2.
+				if d, ok := find(ds, MetricWorstSegmentRecallDelta, vs); !ok || !(aws.ToFloat64(d.Value) < 0 && aws.ToFloat64(d.Value) > 0.6-0.8) {
+					t.Errorf("WorstSegmentRecallDelta = %v (found %v), want in (-0.2, 0)", aws.ToFloat64(d.Value), ok)
+				}
 			},
 		},
 		{
-			name: "deltas are omitted until both variants have enough labels, SegmentRegressions is not",
+			name: "deltas are omitted while a variant has no labels, SegmentRegressions is not",
 			series: []series{
 				{variant: "fraud-v4", counts: counts(4, 1, 1, 94)},
-				{variant: "fraud-v5", counts: counts(2, 3, 3, 92)},
+				{variant: "fraud-v5", counts: labels.Counts{Predictions: 100, Flagged: 5}},
 			},
 			cfg: func(c *Config) { c.Pairs = pair },
 			check: func(t *testing.T, ds []types.MetricDatum) {
 				for _, m := range []string{MetricRecallDelta, MetricPrecisionDelta, MetricWorstSegmentRecallDelta} {
 					if _, ok := find(ds, m, vs); ok {
-						t.Errorf("%s published with 5 labeled positives per variant", m)
+						t.Errorf("%s published while the candidate has no labels", m)
 					}
 				}
 				if d, ok := find(ds, MetricSegmentRegressions, vs); !ok || aws.ToFloat64(d.Value) != 0 {

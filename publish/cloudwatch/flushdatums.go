@@ -8,19 +8,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 
 	"github.com/verdictml/verdict/judge"
-	"github.com/verdictml/verdict/window"
 )
 
-// FlushDatums returns the datums one Flush would publish for snap, stamped with at:
+// FlushDatums returns the datums one Flush would publish from snaps, stamped with at:
 // the same metrics, values and dimensions, cfg's defaults filled in, series that
 // CloudWatch would reject left out. Rehearsals and backtests feed them to the local
 // alarm evaluator instead of CloudWatch, so the alarms read exactly what they would
 // read in production. j is needed when cfg has Pairs.
-func FlushDatums(cfg Config, snap window.Snapshot, j Judge, at time.Time) ([]types.MetricDatum, error) {
+func FlushDatums(cfg Config, snaps Snapshots, j Judge, at time.Time) ([]types.MetricDatum, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	snap := snaps.Snapshot(cfg.Window)
 	var regs []judge.SegmentRegression
 	if len(cfg.Pairs) > 0 {
 		if j == nil {
@@ -28,9 +28,9 @@ func FlushDatums(cfg Config, snap window.Snapshot, j Judge, at time.Time) ([]typ
 		}
 		pairs := make([]judge.Pair, 0, len(cfg.Pairs))
 		for _, p := range cfg.Pairs {
-			pairs = append(pairs, judge.Pair{Baseline: p.Baseline, Candidate: p.Candidate, Window: cfg.Window})
+			pairs = append(pairs, judge.Pair{Baseline: p.Baseline, Candidate: p.Candidate})
 		}
-		r, err := j.Regressions(snap, pairs)
+		r, err := j.Regressions(snaps, pairs)
 		if err != nil {
 			return nil, fmt.Errorf("cloudwatch: flush datums: judge baseline pairs over %s: %w", cfg.Window, err)
 		}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/verdictml/verdict/window"
 )
 
 func TestFlushDatumsAreWhatFlushSends(t *testing.T) {
@@ -35,7 +34,7 @@ func TestFlushDatumsAreWhatFlushSends(t *testing.T) {
 	p.deliver(t.Context(), f)
 	sent := rec.datums()
 
-	got, err := FlushDatums(cfg, snaps.Snapshot(DefaultWindow), realJudge(t), flushAt)
+	got, err := FlushDatums(cfg, snaps, realJudge(t), flushAt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,10 +55,10 @@ func TestFlushDatumsAreWhatFlushSends(t *testing.T) {
 
 func TestFlushDatumsNeedsAJudgeForPairs(t *testing.T) {
 	cfg := Config{EndpointName: "e", Pairs: []Pair{{Baseline: "v5", Candidate: "v6"}}}
-	if _, err := FlushDatums(cfg, window.Snapshot{}, nil, time.Unix(0, 0)); err == nil {
+	if _, err := FlushDatums(cfg, oneSnapshot{}, nil, time.Unix(0, 0)); err == nil {
 		t.Error("FlushDatums with Pairs and no Judge: no error")
 	}
-	if _, err := FlushDatums(Config{}, window.Snapshot{}, nil, time.Unix(0, 0)); err == nil {
+	if _, err := FlushDatums(Config{}, oneSnapshot{}, nil, time.Unix(0, 0)); err == nil {
 		t.Error("FlushDatums without EndpointName: no error")
 	}
 }

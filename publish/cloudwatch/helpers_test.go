@@ -67,6 +67,21 @@ func (e endAt) Snapshot(span window.Span) window.Snapshot {
 	return s
 }
 
+func (e endAt) Period(start time.Time) (window.Snapshot, error) {
+	s, err := e.snaps.Period(start)
+	s.End = e.end
+	return s, err
+}
+
+func (e endAt) FirstSeen(variant string) (time.Time, bool) { return e.snaps.FirstSeen(variant) }
+
+// oneSnapshot serves one snapshot whatever is asked.
+type oneSnapshot struct{ snap window.Snapshot }
+
+func (o oneSnapshot) Snapshot(window.Span) window.Snapshot      { return o.snap }
+func (o oneSnapshot) Period(time.Time) (window.Snapshot, error) { return o.snap, nil }
+func (o oneSnapshot) FirstSeen(string) (time.Time, bool)        { return time.Time{}, false }
+
 // realJudge is package judge with its defaults.
 func realJudge(t *testing.T) Judge {
 	t.Helper()

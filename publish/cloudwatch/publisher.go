@@ -29,7 +29,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/verdictml/verdict/judge"
-	"github.com/verdictml/verdict/window"
 )
 
 // API is the one CloudWatch call the publisher makes; *cloudwatch.Client has it.
@@ -37,9 +36,10 @@ type API interface {
 	PutMetricData(ctx context.Context, in *cloudwatch.PutMetricDataInput, optFns ...func(*cloudwatch.Options)) (*cloudwatch.PutMetricDataOutput, error)
 }
 
-// Snapshots is what the publisher needs from the windows.
+// Snapshots is what the publisher needs from the windows: the window it publishes,
+// and what the judge reads for the baseline comparisons.
 type Snapshots interface {
-	Snapshot(span window.Span) window.Snapshot
+	judge.Snapshots
 }
 
 // Leader tells whether this instance is the one that publishes, when several
@@ -132,7 +132,7 @@ func New(cfg Config, deps Deps) (*Publisher, error) {
 	}
 	p.started = p.now()
 	for _, pr := range cfg.Pairs {
-		p.pairs = append(p.pairs, judge.Pair{Baseline: pr.Baseline, Candidate: pr.Candidate, Window: cfg.Window})
+		p.pairs = append(p.pairs, judge.Pair{Baseline: pr.Baseline, Candidate: pr.Candidate})
 	}
 	if err := p.registerHealth(deps.Registerer); err != nil {
 		return nil, err
@@ -242,7 +242,7 @@ func (p *Publisher) Flush(ctx context.Context) error {
 	var regs []judge.SegmentRegression
 	var judgeErr error
 	if len(p.pairs) > 0 {
-		r, err := p.judge.Regressions(snap, p.pairs)
+		r, err := p.judge.Regressions(p.snaps, p.pairs)
 		if err != nil {
 			p.errors.WithLabelValues(ReasonJudge).Inc()
 			judgeErr = fmt.Errorf("cloudwatch publisher: judge baseline pairs over %s: %w", p.cfg.Window, err)

@@ -204,7 +204,7 @@ func TestOnlyTheLeaderPublishes(t *testing.T) {
 
 type failingJudge struct{ err error }
 
-func (f failingJudge) Regressions(window.Snapshot, []judge.Pair) ([]judge.SegmentRegression, error) {
+func (f failingJudge) Regressions(judge.Snapshots, []judge.Pair) ([]judge.SegmentRegression, error) {
 	return nil, f.err
 }
 
