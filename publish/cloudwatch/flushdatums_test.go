@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-
 )
 
 func TestFlushDatumsAreWhatFlushSends(t *testing.T) {
