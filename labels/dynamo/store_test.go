@@ -98,11 +98,65 @@ func readTallies(t *testing.T, st labels.Store, since int64) tallies {
 func (tl tallies) outcomes() map[labels.Key]oc {
 	out := map[labels.Key]oc{}
 	for k, c := range tl.allTime {
-		if !c.IsZero() {
+		if !c.IsZero() && !k.Paired() {
 			out[k] = ocOf(c)
 		}
 	}
 	return out
+}
+
+// checkPairs compares the all-time pair series with a plain recount of the stream.
+func (tl tallies) checkPairs(t *testing.T, s stream) {
+	t.Helper()
+	first := map[string]map[string]ingest.Prediction{}
+	for _, p := range s.preds {
+		if first[p.InferenceID] == nil {
+			first[p.InferenceID] = map[string]ingest.Prediction{}
+		}
+		if _, ok := first[p.InferenceID][p.Variant]; !ok {
+			first[p.InferenceID][p.Variant] = p
+		}
+	}
+	final := map[string]ingest.Label{}
+	for _, l := range s.labels {
+		if cur, ok := final[l.InferenceID]; !ok || l.Time.After(cur.Time) {
+			final[l.InferenceID] = l
+		}
+	}
+	want := map[labels.Key]labels.PairCounts{}
+	for id, byVariant := range first {
+		a, okA := byVariant["v5"]
+		b, okB := byVariant["v6"]
+		if !okA || !okB {
+			continue
+		}
+		class := labels.ClassPending
+		if l, ok := final[id]; ok {
+			class = labels.ClassNegative
+			if l.Positive {
+				class = labels.ClassPositive
+			}
+		}
+		agree := labels.AgreementOf(a.Score >= a.Threshold, b.Score >= b.Threshold)
+		for _, k := range []labels.Key{
+			{Variant: "v5", Versus: "v6"},
+			{Variant: "v5", Versus: "v6", SegmentKey: "merchant_category", Segment: a.Attributes["merchant_category"]},
+		} {
+			c := want[k]
+			c[class][agree]++
+			want[k] = c
+		}
+	}
+	for k, w := range want {
+		if got := tl.allTime[k].Pair; got != w {
+			t.Errorf("pair %+v: got %v, recount %v", k, got, w)
+		}
+	}
+	for k, c := range tl.allTime {
+		if _, ok := want[k]; k.Paired() && !ok && c.Pair != (labels.PairCounts{}) {
+			t.Errorf("pair %+v: got %v, recount has none", k, c.Pair)
+		}
+	}
 }
 
 // checkBucketsSumToAllTime: every series' bucket tallies add up to its all-time tally.
@@ -602,6 +656,7 @@ func TestConcurrentWritersCountExactly(t *testing.T) {
 	reader := newStore(t, db, table, "reader")
 	tl := readTallies(t, reader, 0)
 	want, unmatched := recount(s)
+	tl.checkPairs(t, s)
 	got := tl.outcomes()
 	if len(got) != len(want) {
 		t.Errorf("series: got %d, recount %d", len(got), len(want))
@@ -825,6 +880,7 @@ func TestLargeBatchesWithUnprocessedKeysContentionAndThrottling(t *testing.T) {
 	}
 	want, unmatched := recount(s)
 	tl := readTallies(t, st, 0)
+	tl.checkPairs(t, s)
 	got := tl.outcomes()
 	if len(got) != len(want) {
 		t.Errorf("series: got %d, recount %d", len(got), len(want))
