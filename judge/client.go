@@ -17,6 +17,9 @@ type CompareRequest struct {
 	// Token is the API bearer token; empty sends none.
 	Token                             string
 	Baseline, Candidate, Window, Sort string
+	// Since starts the comparison period (RFC 3339); empty: Window, else the
+	// server's default period.
+	Since string
 }
 
 // maxReportBody bounds a fetched report.
@@ -35,6 +38,9 @@ func FetchReport(ctx context.Context, client *http.Client, req CompareRequest) (
 	q := url.Values{"baseline": {req.Baseline}, "candidate": {req.Candidate}}
 	if req.Window != "" {
 		q.Set("window", req.Window)
+	}
+	if req.Since != "" {
+		q.Set("since", req.Since)
 	}
 	if req.Sort != "" {
 		q.Set("sort", req.Sort)

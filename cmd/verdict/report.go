@@ -50,7 +50,8 @@ func runShadowReport(ctx context.Context, args []string, out io.Writer) error {
 	token := fs.String("token", "", "API bearer token (default $VERDICT_API_TOKEN)")
 	baseline := fs.String("baseline", "", "baseline variant, e.g. the production model v5; required")
 	candidate := fs.String("candidate", "", "candidate variant, e.g. the shadow model v6; required")
-	window := fs.String("window", "7d", "window of prediction time: 1h, 24h, 7d, ... or all")
+	window := fs.String("window", "period", "period (the comparison period since the candidate's first prediction, as the judge's gates read it), or a sliding window of prediction time: 1h, 24h, 7d, ... or all")
+	since := fs.String("since", "", "start of the comparison period, RFC 3339 (e.g. the shadow stage's start); replaces --window")
 	sortBy := fs.String("sort", judge.SortDivergence, "segment order: "+strings.Join(judge.SortOrders(), ", "))
 	format := fs.String("format", judge.FormatTable, "output: "+strings.Join(judge.Formats(), ", ")+" (html is one self-contained page with charts)")
 	outPath := fs.String("out", "", "write the report to this file instead of standard output")
@@ -73,14 +74,19 @@ func runShadowReport(ctx context.Context, args []string, out io.Writer) error {
 		return errors.New("--candidate is required")
 	case !slices.Contains(judge.Formats(), *format):
 		return fmt.Errorf("--format %q: want one of %s", *format, strings.Join(judge.Formats(), ", "))
+	case *since != "" && *window != "period":
+		return errors.New("--since starts a comparison period; it cannot be combined with a sliding --window")
 	case !slices.Contains(judge.SortOrders(), *sortBy):
 		return fmt.Errorf("--sort %q: want one of %s", *sortBy, strings.Join(judge.SortOrders(), ", "))
 	}
 	if *token == "" {
 		*token = os.Getenv("VERDICT_API_TOKEN")
 	}
+	if *since != "" {
+		*window = ""
+	}
 	rep, raw, err := judge.FetchReport(ctx, &http.Client{Timeout: *timeout}, judge.CompareRequest{
-		Server: *server, Token: *token, Baseline: *baseline, Candidate: *candidate, Window: *window, Sort: *sortBy,
+		Server: *server, Token: *token, Baseline: *baseline, Candidate: *candidate, Window: *window, Sort: *sortBy, Since: *since,
 	})
 	if err != nil {
 		return err
