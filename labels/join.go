@@ -123,6 +123,11 @@ type Config struct {
 	// Maturity resolves a prediction still unlabeled this long after its prediction
 	// time as negative (a later label is a correction). Zero disables maturity.
 	Maturity time.Duration
+	// Declined says how predictions of inferences the serving variant declined are
+	// resolved; ReviewSources are the label sources that resolve them when they are
+	// censored (empty: any label does).
+	Declined      Declined
+	ReviewSources []string
 	// MaxGroup bounds the events in one commit. Zero means 8192.
 	MaxGroup int
 }
@@ -465,12 +470,16 @@ func (g *group) predict(p ingest.Prediction) bool {
 	rec.Preds = append(rec.Preds, ps)
 	rc.add(g.j, &ps, d)
 	rc.dirty = true
+	g.settle(rec, rc)
 	return true
 }
 
 // label applies a label; it reports false when the label changes nothing (older than
 // the one held, or the same).
 func (g *group) label(l ingest.Label) bool {
+	if g.j.censoring() {
+		return g.labelCensoring(l)
+	}
 	rec := g.records[l.InferenceID]
 	t := l.Time.UnixNano()
 	if cur := rec.Label; cur != nil {
@@ -516,6 +525,9 @@ func (g *group) mature(ref DueRef) bool {
 	ps := rec.pred(ref.Variant)
 	if ps == nil || ps.Errored || ps.Outcome != Pending || rec.Label != nil {
 		return false
+	}
+	if g.j.censoring() && declined(rec) {
+		return false // censored: the label a declined inference needs never comes
 	}
 	ps.Outcome, ps.Matured = outcomeOf(ps.Flagged, false), true
 	var d Counts
@@ -563,12 +575,14 @@ type pairCell struct {
 // two scored (not errored) predictions of different variants, the first variant the
 // one whose name sorts first. A pair takes the segments of its first prediction
 // (production and shadow predictions of one request carry the same attributes) and
-// the bucket of the earlier prediction time. Its label class is the record's label,
-// else matured when both predictions matured, else pending.
+// the bucket of the earlier prediction time. Its label class is the record's label
+// (the one that resolves its predictions: see resolvingLabel), else matured when both
+// predictions matured, else pending (censored ones included).
 func (j *Join) pairCells(rec *Record) []pairCell {
 	if len(rec.Preds) < 2 {
 		return nil
 	}
+	label := j.resolvingLabel(rec)
 	var out []pairCell
 	for a := range rec.Preds {
 		for b := a + 1; b < len(rec.Preds); b++ {
@@ -581,9 +595,9 @@ func (j *Join) pairCells(rec *Record) []pairCell {
 			}
 			class := ClassPending
 			switch {
-			case rec.Label != nil && rec.Label.Positive:
+			case label != nil && label.Positive:
 				class = ClassPositive
-			case rec.Label != nil:
+			case label != nil:
 				class = ClassNegative
 			case pa.Matured && pb.Matured:
 				class = ClassMatured

@@ -14,7 +14,11 @@ import (
 type Record struct {
 	ID    string
 	Label *LabelState
-	Preds []PredState
+	// Review is the latest label from a review source (Config.ReviewSources), kept
+	// apart because with Config.Declined = DeclinedCensored it alone resolves the
+	// predictions of a declined inference. Nil without review sources.
+	Review *LabelState
+	Preds  []PredState
 	// Version is the store's optimistic-concurrency token: 0 for a record that does not
 	// exist yet. Stores that are shared by several writers commit a record only if its
 	// version is unchanged.
@@ -44,7 +48,14 @@ type PredState struct {
 	Outcome  Outcome
 	// Matured is set when the outcome came from label maturity, not from a label.
 	Matured bool
+	// Censored is set on a pending prediction that maturity will not resolve: the
+	// serving variant declined its inference (Config.Declined = DeclinedCensored).
+	Censored bool
 }
+
+// Open reports whether the prediction still waits for a label or maturity: not
+// errored, not resolved and not censored.
+func (p PredState) Open() bool { return !p.Errored && p.Outcome == Pending && !p.Censored }
 
 // Segment is one configured attribute of a prediction, as counted.
 type Segment struct{ Key, Value string }
@@ -67,13 +78,13 @@ var errCorrupt = errors.New("corrupt record")
 func (r *Record) Marshal() []byte {
 	b := make([]byte, 0, 64+len(r.Preds)*64)
 	b = append(b, recordFormat)
-	if r.Label != nil {
-		b = append(b, 1)
-		b = appendBool(b, r.Label.Positive)
-		b = binary.AppendVarint(b, r.Label.Time)
-		b = binary.AppendUvarint(b, r.Label.Seq)
-		b = appendString(b, r.Label.Source)
-	} else {
+	switch {
+	case r.Label != nil && r.Review != nil:
+		b = appendLabel(append(b, labelAndReview), r.Label)
+		b = appendLabel(b, r.Review)
+	case r.Label != nil:
+		b = appendLabel(append(b, labelOnly), r.Label)
+	default:
 		b = append(b, 0)
 	}
 	b = binary.AppendUvarint(b, uint64(len(r.Preds)))
@@ -92,6 +103,9 @@ func (r *Record) Marshal() []byte {
 		}
 		if p.Matured {
 			flags |= 8
+		}
+		if p.Censored {
+			flags |= 32
 		}
 		// Production and shadow predictions of one request usually share their
 		// segments: store them once. Prediction times are stored as deltas.
@@ -122,8 +136,14 @@ func UnmarshalRecord(id string, b []byte) (*Record, error) {
 		return nil, fmt.Errorf("record %q: format %d: %w", id, v, errCorrupt)
 	}
 	r := &Record{ID: id}
-	if d.byte() == 1 {
-		r.Label = &LabelState{Positive: d.byte() == 1, Time: d.varint(), Seq: d.uvarint(), Source: d.string()}
+	switch d.byte() {
+	case 0:
+	case labelOnly:
+		r.Label = d.label()
+	case labelAndReview:
+		r.Label, r.Review = d.label(), d.label()
+	default:
+		d.err = errCorrupt
 	}
 	n := d.uvarint()
 	if n > 1<<16 {
@@ -134,6 +154,7 @@ func UnmarshalRecord(id string, b []byte) (*Record, error) {
 		p := PredState{Variant: d.string()}
 		flags := d.byte()
 		p.Shadow, p.Flagged, p.Errored, p.Matured = flags&1 != 0, flags&2 != 0, flags&4 != 0, flags&8 != 0
+		p.Censored = flags&32 != 0
 		p.Outcome = Outcome(d.byte())
 		if p.Outcome > TrueNegative {
 			d.err = errCorrupt
@@ -165,6 +186,24 @@ func UnmarshalRecord(id string, b []byte) (*Record, error) {
 		return nil, fmt.Errorf("record %q: %w", id, d.err)
 	}
 	return r, nil
+}
+
+// Label markers in the encoding: none (0), the label in force, or it and the
+// latest review label.
+const (
+	labelOnly      = 1
+	labelAndReview = 3
+)
+
+func appendLabel(b []byte, l *LabelState) []byte {
+	b = appendBool(b, l.Positive)
+	b = binary.AppendVarint(b, l.Time)
+	b = binary.AppendUvarint(b, l.Seq)
+	return appendString(b, l.Source)
+}
+
+func (d *decoder) label() *LabelState {
+	return &LabelState{Positive: d.byte() == 1, Time: d.varint(), Seq: d.uvarint(), Source: d.string()}
 }
 
 func appendBool(b []byte, v bool) []byte {

@@ -23,6 +23,11 @@ func TestRecordRoundTrip(t *testing.T) {
 			{Variant: "v6", Matured: true, Outcome: TrueNegative, Time: 7, Segments: segs},
 			{Variant: "v7", Time: 7},
 		}}},
+		{"label in force, review label and a censored prediction", Record{ID: "a",
+			Label:  &LabelState{Time: 9e9, Seq: 2, Source: "chargeback_window"},
+			Review: &LabelState{Positive: true, Time: 5e9, Seq: 1, Source: "review"},
+			Preds:  []PredState{{Variant: "v5", Flagged: true, Censored: true, Time: 1}},
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

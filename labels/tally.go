@@ -201,10 +201,20 @@ type Counts struct {
 	Bins     [ScoreBins]int64
 	// Pair is set only in pair series (Key.Versus set): the paired inferences.
 	Pair PairCounts
+	// Censored counts pending predictions that maturity will not resolve because the
+	// serving variant declined their inference (Config.Declined = DeclinedCensored);
+	// only a label (from a review source, if any are configured) resolves them.
+	// CensoredFlagged is the part of them predicted positive. Both are subsets of
+	// the pending predictions, Predictions - Resolved.
+	Censored, CensoredFlagged int64
 }
 
 // Resolved is TP + FP + FN + TN.
 func (c Counts) Resolved() int64 { return c.TP + c.FP + c.FN + c.TN }
+
+// Pending is the predictions without an outcome yet: Predictions - Resolved
+// (censored ones included).
+func (c Counts) Pending() int64 { return c.Predictions - c.Resolved() }
 
 // Add adds d to c.
 func (c *Counts) Add(d Counts) {
@@ -225,6 +235,8 @@ func (c *Counts) Add(d Counts) {
 			c.Pair[i][j] += d.Pair[i][j]
 		}
 	}
+	c.Censored += d.Censored
+	c.CensoredFlagged += d.CensoredFlagged
 }
 
 // IsZero reports whether every field is zero.
@@ -263,18 +275,23 @@ type Delta struct {
 }
 
 // countsWords is the number of 8-byte words in an encoded Counts; word scoreSumWord
-// holds a float64, the others int64. legacyCountsWords is the encoding before paired
-// counts existed: the same words without the trailing pair cells, still decoded.
+// holds a float64, the others int64. Fields added later are appended as words:
+// legacyCountsWords is the encoding before paired counts existed, pairedCountsWords
+// the one before the censored counts; both still decode (the missing fields zero),
+// and stores sum values of different lengths as if zero-extended.
 const (
 	legacyCountsWords = 9 + ScoreBins
 	pairWords         = int(LabelClasses) * int(Agreements)
-	countsWords       = legacyCountsWords + pairWords
+	pairedCountsWords = legacyCountsWords + pairWords
+	censoredWord      = pairedCountsWords // Censored, then CensoredFlagged
+	countsWords       = pairedCountsWords + 2
 	scoreSumWord      = 8
 )
 
 // EncodeCounts encodes c as little-endian 8-byte words, so stores can sum encoded
 // deltas word by word (word 8 as float64, the others as int64). A value shorter than
-// another is summed as if zero-extended: the pair cells were appended later.
+// another is summed as if zero-extended: the pair cells and the censored counts were
+// appended later.
 func EncodeCounts(c Counts) []byte {
 	b := make([]byte, countsWords*8)
 	w := []int64{c.Predictions, c.Flagged, c.Errors, c.TP, c.FP, c.FN, c.TN, c.Matured}
@@ -289,13 +306,15 @@ func EncodeCounts(c Counts) []byte {
 		v := c.Pair[i/int(Agreements)][i%int(Agreements)]
 		binary.LittleEndian.PutUint64(b[(legacyCountsWords+i)*8:], uint64(v))
 	}
+	binary.LittleEndian.PutUint64(b[censoredWord*8:], uint64(c.Censored))
+	binary.LittleEndian.PutUint64(b[(censoredWord+1)*8:], uint64(c.CensoredFlagged))
 	return b
 }
 
-// DecodeCounts decodes what EncodeCounts encoded (or its legacy form without pair
-// cells).
+// DecodeCounts decodes what EncodeCounts encoded, and its earlier forms without the
+// pair cells or the censored counts (those fields are then zero).
 func DecodeCounts(b []byte) (Counts, error) {
-	if len(b) != countsWords*8 && len(b) != legacyCountsWords*8 {
+	if len(b) != countsWords*8 && len(b) != pairedCountsWords*8 && len(b) != legacyCountsWords*8 {
 		return Counts{}, fmt.Errorf("tally value has %d bytes, want %d", len(b), countsWords*8)
 	}
 	w := func(i int) int64 { return int64(binary.LittleEndian.Uint64(b[i*8:])) }
@@ -307,10 +326,13 @@ func DecodeCounts(b []byte) (Counts, error) {
 	for i := range c.Bins {
 		c.Bins[i] = w(9 + i)
 	}
-	if len(b) == countsWords*8 {
+	if len(b) >= pairedCountsWords*8 {
 		for i := range pairWords {
 			c.Pair[i/int(Agreements)][i%int(Agreements)] = w(legacyCountsWords + i)
 		}
+	}
+	if len(b) == countsWords*8 {
+		c.Censored, c.CensoredFlagged = w(censoredWord), w(censoredWord+1)
 	}
 	return c, nil
 }

@@ -51,12 +51,16 @@ var counterAttrs = [...]string{
 	"bin0", "bin1", "bin2", "bin3", "bin4", "bin5", "bin6", "bin7", "bin8", "bin9",
 	"p00", "p01", "p02", "p03", "p10", "p11", "p12", "p13",
 	"p20", "p21", "p22", "p23", "p30", "p31", "p32", "p33",
+	"n_cens", "n_cens_flag",
 }
 
-// pairAttrs is the index of the first pair cell in counterAttrs.
-const pairAttrs = scoreSumAttr + 1 + labels.ScoreBins
-
-const scoreSumAttr = 8
+const (
+	scoreSumAttr = 8
+	// pairAttrs is the index of the first pair cell in counterAttrs.
+	pairAttrs = scoreSumAttr + 1 + labels.ScoreBins
+	// censoredAttr is n_cens's index; n_cens_flag follows.
+	censoredAttr = pairAttrs + int(labels.LabelClasses)*int(labels.Agreements)
+)
 
 func recordPK(id string) string { return prefixRecord + id }
 

@@ -895,3 +895,47 @@ func TestLargeBatchesWithUnprocessedKeysContentionAndThrottling(t *testing.T) {
 		t.Errorf("unmatched: got %d (%v), recount %d", n, err, unmatched)
 	}
 }
+
+// TestCensoredDeclinedInferencesOnDynamoDB: with VERDICT_DECLINED=censored, a declined
+// inference's predictions leave the shared maturity index and count as censored; a
+// review label resolves them, a dispute does not.
+func TestCensoredDeclinedInferencesOnDynamoDB(t *testing.T) {
+	ctx := context.Background()
+	db := emulatortest.DynamoDBClient(t)
+	table := emulatortest.TableName(t, db, "join")
+	cfg := labels.Config{Maturity: time.Hour, Declined: labels.DeclinedCensored, ReviewSources: []string{"review"}}
+	st := newStore(t, db, table, "writer-a")
+	j, err := labels.Open(ctx, st, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	review := label("reviewed", true, time.Hour)
+	review.Source = "review"
+	dispute := label("declined", false, time.Hour)
+	dispute.Source = "dispute"
+	if _, err := j.Apply(ctx, ingest.Batch{
+		Predictions: []ingest.Prediction{pred("declined", "v5", 0.9), pred("declined", "v6", 0.3),
+			pred("reviewed", "v5", 0.7), pred("approved", "v5", 0.2), pred("approved", "v6", 0.8)},
+		Labels: []ingest.Label{dispute},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := j.Mature(ctx, t0.Add(2*time.Hour), 100); err != nil || n != 2 {
+		t.Fatalf("matured %d (%v), want 2 (the approved inference)", n, err)
+	}
+	if due, err := st.Due(ctx, t0.Add(1000*time.Hour), 100); err != nil || len(due) != 0 {
+		t.Fatalf("maturity index: %v (%v), want empty: censored predictions never mature", due, err)
+	}
+	if _, err := j.Apply(ctx, lbls(review)); err != nil {
+		t.Fatal(err)
+	}
+	tl := readTallies(t, newStore(t, db, table, "writer-b"), 0)
+	tl.checkBucketsSumToAllTime(t)
+	v5, v6 := tl.allTime[labels.Key{Variant: "v5"}], tl.allTime[labels.Key{Variant: "v6"}]
+	if got, want := [4]int64{v5.TP, v5.TN, v5.Censored, v5.CensoredFlagged}, [4]int64{1, 1, 1, 1}; got != want {
+		t.Errorf("v5 tp, tn, censored, censored flagged = %v, want %v (%+v)", got, want, v5)
+	}
+	if got, want := [4]int64{v6.FP, v6.Matured, v6.Censored, v6.CensoredFlagged}, [4]int64{1, 1, 1, 0}; got != want {
+		t.Errorf("v6 fp, matured, censored, censored flagged = %v, want %v (%+v)", got, want, v6)
+	}
+}

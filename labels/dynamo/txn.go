@@ -239,10 +239,10 @@ func recordUpdate(table string, rc *labels.RecordChange, now time.Time, retentio
 }
 
 // pending lists a record's predictions still waiting for a label or maturity, and the
-// oldest one's time.
+// oldest one's time. Censored predictions never mature, so they are not listed.
 func pending(r *labels.Record) (entries []string, oldest int64) {
 	for _, p := range r.Preds {
-		if p.Errored || p.Outcome != labels.Pending {
+		if !p.Open() {
 			continue
 		}
 		if len(entries) == 0 || p.Time < oldest {
@@ -254,13 +254,14 @@ func pending(r *labels.Record) (entries []string, oldest int64) {
 }
 
 // resolved reports whether every prediction of a record has its outcome (errored
-// ones never get one), so the record may expire.
+// ones never get one, censored ones only from a review label), so the record may
+// expire.
 func resolved(r *labels.Record) bool {
 	if len(r.Preds) == 0 {
 		return false // a label waiting for its prediction
 	}
 	for _, p := range r.Preds {
-		if !p.Errored && p.Outcome == labels.Pending {
+		if p.Open() {
 			return false
 		}
 	}
@@ -319,6 +320,11 @@ func countsWords(c labels.Counts) [len(counterAttrs)]string {
 			}
 		}
 	}
+	for i, v := range []int64{c.Censored, c.CensoredFlagged} {
+		if v != 0 {
+			w[censoredAttr+i] = strconv.FormatInt(v, 10)
+		}
+	}
 	return w
 }
 
@@ -362,6 +368,7 @@ func countsOf(item map[string]types.AttributeValue) (labels.Counts, error) {
 			c.Pair[ci][ai] = ints[pairAttrs+ci*len(c.Pair[ci])+ai]
 		}
 	}
+	c.Censored, c.CensoredFlagged = ints[censoredAttr], ints[censoredAttr+1]
 	return c, nil
 }
 

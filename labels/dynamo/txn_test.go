@@ -124,10 +124,10 @@ func TestPackRejectsARecordNoTransactionHolds(t *testing.T) {
 }
 
 func TestCounterUpdateSendsOnlyNonZeroFields(t *testing.T) {
-	c := labels.Counts{Predictions: 2, TP: -1, FN: 1, ScoreSum: 1.25}
+	c := labels.Counts{Predictions: 2, TP: -1, FN: 1, ScoreSum: 1.25, CensoredFlagged: -1}
 	c.Bins[9] = 2
 	u := counterUpdate("tbl", tallyKey{"a#0", "v5##"}, c)
-	if got, want := aws.ToString(u.UpdateExpression), "ADD #c00 :c00, #c03 :c03, #c05 :c05, #c08 :c08, #c18 :c18"; got != want {
+	if got, want := aws.ToString(u.UpdateExpression), "ADD #c00 :c00, #c03 :c03, #c05 :c05, #c08 :c08, #c18 :c18, #c36 :c36"; got != want {
 		t.Errorf("update %q, want %q", got, want)
 	}
 	if v := u.ExpressionAttributeValues[":c08"].(*types.AttributeValueMemberN).Value; v != "1.25" {

@@ -282,10 +282,11 @@ func (s *Store) DropBucketsBefore(t int64) error {
 	return nil
 }
 
-// Expire deletes records whose every prediction is resolved and whose newest event
-// (prediction or label time) is older than before, at most limit of them; it returns
-// how many it deleted. Tallies keep their contributions. Records with a pending
-// prediction, and labels still waiting for their prediction, are kept.
+// Expire deletes records whose every prediction is resolved (or censored) and whose
+// newest event (prediction or label time) is older than before, at most limit of
+// them; it returns how many it deleted. Tallies keep their contributions. Records
+// with a pending prediction, and labels still waiting for their prediction, are kept.
+// A review label for a censored prediction whose record expired waits as unmatched.
 //
 // Consequence: a prediction replayed after its record expired counts again, so the
 // retention must exceed any replay horizon and the latest label correction expected.
@@ -362,13 +363,14 @@ func newest(r *labels.Record) int64 {
 	return t
 }
 
-// expirable: every prediction resolved (or errored), and at least one prediction.
+// expirable: no prediction still open (each is resolved, errored or censored), and
+// at least one prediction.
 func expirable(r *labels.Record) bool {
 	if len(r.Preds) == 0 {
 		return false
 	}
 	for _, p := range r.Preds {
-		if !p.Errored && p.Outcome == labels.Pending {
+		if p.Open() {
 			return false
 		}
 	}
@@ -455,11 +457,15 @@ func newSum(key, value []byte) (pebble.ValueMerger, error) {
 	return s, nil
 }
 
+// add sums v into the accumulator. Operands may differ in length when a tally
+// written before labels.Counts gained fields meets a newer delta: fields are appended
+// words, so the shorter operand counts as zero-padded.
 func (s *sum) add(v []byte) error {
 	if len(v)%8 != 0 || len(s.acc)%8 != 0 {
 		return fmt.Errorf("embedded: merge operands of %d and %d bytes", len(s.acc), len(v))
 	}
-	// A tally written before the pair cells existed is shorter: sum it zero-extended.
+	// A tally written before the pair cells or the censored counts existed is
+	// shorter: sum it zero-extended.
 	if len(v) > len(s.acc) {
 		s.acc = append(s.acc, make([]byte, len(v)-len(s.acc))...)
 	}

@@ -372,3 +372,86 @@ func TestPairSeriesSurviveReopenAndLegacyTalliesStillSum(t *testing.T) {
 		t.Errorf("v5 all time after a legacy tally: %d predictions, %d TP; want 17 and 6", got.Predictions, got.TP)
 	}
 }
+
+// TestCensoredDeclinedInferences runs VERDICT_DECLINED=censored with a review source
+// on the embedded store: declined inferences leave the maturity index, their censored
+// counts survive a reopen, a review label resolves them, and a censored record expires.
+func TestCensoredDeclinedInferences(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg := labels.Config{Maturity: time.Hour, Declined: labels.DeclinedCensored, ReviewSources: []string{"review"}}
+	st, j, _ := open(t, dir, cfg)
+	old := t0.Add(-100 * 24 * time.Hour)
+	p := func(id, variant string, role ingest.Role, score float64) ingest.Prediction {
+		return ingest.Prediction{InferenceID: id, Variant: variant, Role: role, Score: score, Threshold: 0.5, Time: old}
+	}
+	b := ingest.Batch{Predictions: []ingest.Prediction{
+		p("declined", "v5", ingest.RoleProduction, 0.9), p("declined", "v6", ingest.RoleShadow, 0.7),
+		p("reviewed", "v5", ingest.RoleProduction, 0.8), p("reviewed", "v6", ingest.RoleShadow, 0.3),
+		p("approved", "v5", ingest.RoleProduction, 0.1), p("approved", "v6", ingest.RoleShadow, 0.6),
+	}, Labels: []ingest.Label{
+		{InferenceID: "declined", Positive: false, Time: old.Add(5 * 24 * time.Hour), Source: "chargeback_window"},
+	}}
+	if _, err := j.Apply(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := j.Mature(ctx, t0, 1000); err != nil || n != 2 {
+		t.Fatalf("matured %d (%v), want 2 (the approved inference's predictions)", n, err)
+	}
+	if due, err := st.Due(ctx, t0, 1000); err != nil || len(due) != 0 {
+		t.Fatalf("maturity index after the sweep: %v (%v), want empty: censored predictions never mature", due, err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	st, j, tl := open(t, dir, cfg)
+	defer st.Close()
+	v5, v6 := tl.allTime[labels.Key{Variant: "v5"}], tl.allTime[labels.Key{Variant: "v6"}]
+	if v5.Censored != 2 || v5.CensoredFlagged != 2 || v5.TN != 1 || v5.Matured != 1 || v5.Resolved() != 1 {
+		t.Errorf("v5 restored %+v, want 2 censored (both flagged) and 1 matured TN", v5)
+	}
+	if v6.Censored != 2 || v6.CensoredFlagged != 1 || v6.FP != 1 || v6.Matured != 1 || v6.Resolved() != 1 {
+		t.Errorf("v6 restored %+v, want 2 censored (1 flagged) and 1 matured FP", v6)
+	}
+	review := ingest.Label{InferenceID: "reviewed", Positive: true, Time: old.Add(24 * time.Hour), Source: "review"}
+	if _, err := j.Apply(ctx, ingest.Batch{Labels: []ingest.Label{review}}); err != nil {
+		t.Fatal(err)
+	}
+	all := tallyOf(t, st)
+	if all.Censored != 2 || all.CensoredFlagged != 2 || all.TP != 1 || all.FN != 1 {
+		t.Errorf("after the review label: %+v, want v5 TP, v6 FN and 2 still censored", all)
+	}
+	// Censored predictions do not keep their record forever.
+	n, err := st.Expire(t0.Add(-90*24*time.Hour), 1000)
+	if err != nil || n != 3 {
+		t.Fatalf("Expire deleted %d (%v), want 3 (declined, reviewed and approved)", n, err)
+	}
+}
+
+// TestTalliesWrittenBeforeTheCensoredCountsStillMerge: a tally value of the older,
+// shorter encoding merges with newer deltas.
+func TestTalliesWrittenBeforeTheCensoredCountsStillMerge(t *testing.T) {
+	st, err := Open(t.TempDir(), Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	k := labels.Key{Variant: "v5"}
+	key := append([]byte{prefixAllTime}, seriesKey(k)...)
+	legacy := labels.EncodeCounts(labels.Counts{Predictions: 3, TN: 3})
+	legacy = legacy[:len(legacy)-16] // before Censored and CensoredFlagged
+	if err := st.db.Merge(key, legacy, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.db.Merge(key, labels.EncodeCounts(labels.Counts{Predictions: 1, Censored: 1}), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.db.Merge(key, legacy, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := tallyOf(t, st)
+	if want := (labels.Counts{Predictions: 7, TN: 6, Censored: 1}); got != want {
+		t.Fatalf("merged %+v, want %+v", got, want)
+	}
+}
