@@ -97,10 +97,10 @@ func TestDeclinedInferences(t *testing.T) {
 			want: map[Key]cc{v5: {oc: oc{Pred: 1, FN: 1}}},
 		},
 		{
-			name: "censored: a serving prediction arriving after the shadow matured censors the shadow again",
-			cfg:  censored,
+			name:  "censored: a serving prediction arriving after the shadow matured censors the shadow again",
+			cfg:   censored,
 			steps: []step{apply(preds(pred("a", "v6", 0.9))), matureAll, apply(preds(pred("a", "v5", 0.8))), matureAll},
-			want: map[Key]cc{v5: {oc: oc{Pred: 1, Flag: 1}, Censored: 1, CensoredFlagged: 1}, v6: {oc: oc{Pred: 1, Flag: 1}, Censored: 1, CensoredFlagged: 1}},
+			want:  map[Key]cc{v5: {oc: oc{Pred: 1, Flag: 1}, Censored: 1, CensoredFlagged: 1}, v6: {oc: oc{Pred: 1, Flag: 1}, Censored: 1, CensoredFlagged: 1}},
 		},
 		{
 			name: "censored with review sources: a serving prediction arriving after a dispute label takes the resolution back",
