@@ -134,7 +134,7 @@ func (g *group) settle(rec *Record, rc *recordChange) {
 			rc.Undue = append(rc.Undue, DueRef{ID: rec.ID, Variant: ps.Variant, Time: ps.Time})
 		}
 		d := resolution(next)
-		d.sub(resolution(*ps))
+		d.Sub(resolution(*ps))
 		ps.Outcome, ps.Matured, ps.Censored = next.Outcome, next.Matured, next.Censored
 		rc.add(g.j, ps, d)
 		rc.dirty = true
@@ -156,15 +156,4 @@ func resolution(p PredState) Counts {
 		}
 	}
 	return c
-}
-
-// sub subtracts the fields resolution sets.
-func (c *Counts) sub(d Counts) {
-	c.TP -= d.TP
-	c.FP -= d.FP
-	c.FN -= d.FN
-	c.TN -= d.TN
-	c.Matured -= d.Matured
-	c.Censored -= d.Censored
-	c.CensoredFlagged -= d.CensoredFlagged
 }

@@ -239,6 +239,24 @@ func (c *Counts) Add(d Counts) {
 	c.CensoredFlagged += d.CensoredFlagged
 }
 
+// Sub subtracts d from c.
+func (c *Counts) Sub(d Counts) {
+	c.Predictions -= d.Predictions
+	c.Flagged -= d.Flagged
+	c.Errors -= d.Errors
+	c.TP -= d.TP
+	c.FP -= d.FP
+	c.FN -= d.FN
+	c.TN -= d.TN
+	c.Matured -= d.Matured
+	c.ScoreSum -= d.ScoreSum
+	for i := range c.Bins {
+		c.Bins[i] -= d.Bins[i]
+	}
+	c.Censored -= d.Censored
+	c.CensoredFlagged -= d.CensoredFlagged
+}
+
 // IsZero reports whether every field is zero.
 func (c Counts) IsZero() bool { return c == Counts{} }
 

@@ -30,6 +30,14 @@ func TestCountsEncoding(t *testing.T) {
 			t.Errorf("word %d = %d, want Censored 2", censoredWord, n)
 		}
 	})
+	t.Run("Sub undoes Add", func(t *testing.T) {
+		var z Counts
+		z.Add(c)
+		z.Sub(c)
+		if !z.IsZero() {
+			t.Fatalf("c + c - c - c = %+v", z)
+		}
+	})
 	t.Run("other lengths are refused", func(t *testing.T) {
 		if _, err := DecodeCounts(make([]byte, 8)); err == nil {
 			t.Error("8 bytes decoded")

@@ -22,7 +22,11 @@ import (
 type Windows struct {
 	bucket    int64 // seconds
 	retention int64 // seconds of buckets kept in memory
-	now       func() time.Time
+	// horizon is how far back (seconds) day cohorts keep what the buckets no longer
+	// do; at most retention means no cohorts.
+	horizon int64
+	rule    Rule
+	now     func() time.Time
 
 	mu     sync.RWMutex
 	series map[labels.Key]*series
@@ -33,6 +37,9 @@ type Windows struct {
 type series struct {
 	total   labels.Counts
 	buckets map[int64]*labels.Counts
+	// cohorts holds, per UTC day (its start), the buckets older than the retention
+	// and no older than the horizon's day.
+	cohorts map[int64]*cohort
 }
 
 // Option changes how Windows are built.
@@ -63,7 +70,7 @@ func New(bucket, longest time.Duration, opts ...Option) *Windows {
 func (w *Windows) get(k labels.Key) *series {
 	s := w.series[k]
 	if s == nil {
-		s = &series{buckets: map[int64]*labels.Counts{}}
+		s = newSeries()
 		w.series[k] = s
 	}
 	return s
@@ -87,8 +94,23 @@ func (w *Windows) Restore(d labels.Delta, allTime bool) {
 		s.total.Add(d.Counts)
 		return
 	}
-	if d.Bucket >= w.cutoff() {
-		s.addBucket(d.Bucket, d.Counts)
+	w.place(s, d.Bucket, d.Counts, w.cutoff())
+}
+
+// place adds c to bucket b of s: to the bucket if it is kept (from cut on), else to
+// its day cohort if that is kept, else nowhere (it is in the total only).
+func (w *Windows) place(s *series, b int64, c labels.Counts, cut int64) {
+	switch {
+	case b >= cut:
+		s.addBucket(b, c)
+	case b >= w.cohortCutoff():
+		day := dayOf(b)
+		dc := s.cohorts[day]
+		if dc == nil {
+			dc = &cohort{start: b, end: b + w.bucket}
+			s.cohorts[day] = dc
+		}
+		dc.add(b, b+w.bucket, c)
 	}
 }
 
@@ -100,9 +122,7 @@ func (w *Windows) Observe(deltas []labels.Delta) {
 	for _, d := range deltas {
 		s := w.get(d.Key)
 		s.total.Add(d.Counts)
-		if d.Bucket >= cut {
-			s.addBucket(d.Bucket, d.Counts)
-		}
+		w.place(s, d.Bucket, d.Counts, cut)
 	}
 	if now := w.now().Unix(); now-w.lastPrune >= w.bucket {
 		w.prune(cut)
@@ -112,11 +132,20 @@ func (w *Windows) Observe(deltas []labels.Delta) {
 
 func (w *Windows) cutoff() int64 { return w.now().Unix() - w.retention }
 
+// prune folds buckets older than cut into their day cohorts (or drops them, beyond
+// the horizon) and drops cohorts beyond the horizon.
 func (w *Windows) prune(cut int64) {
+	cohortCut := w.cohortCutoff()
 	for _, s := range w.series {
-		for b := range s.buckets {
+		for b, c := range s.buckets {
 			if b < cut {
 				delete(s.buckets, b)
+				w.place(s, b, *c, cut)
+			}
+		}
+		for d := range s.cohorts {
+			if d < cohortCut {
+				delete(s.cohorts, d)
 			}
 		}
 	}
@@ -277,7 +306,7 @@ func (w *Windows) snapshot(snap Snapshot, from int64, allTime bool) Snapshot {
 	}
 	w.mu.RUnlock()
 	for i := range snap.Rows {
-		snap.Rows[i].Stats = Derive(snap.Rows[i].Counts)
+		snap.Rows[i].Stats = DeriveWith(snap.Rows[i].Counts, w.rule)
 	}
 	slices.SortFunc(snap.Rows, func(a, b Row) int { return compareKeys(a.Key, b.Key) })
 	slices.SortFunc(snap.Pairs, func(a, b PairRow) int {
@@ -345,13 +374,19 @@ func (s Snapshot) Row(k labels.Key) (Row, bool) {
 
 // Reload replaces the view with the store's current tallies, for stores that other
 // processes write too: load must call fn with every all-time tally and every bucket
-// tally from since on (labels.Store.Tallies). All-time counts and the buckets from
-// since on are replaced; older buckets are kept as they were, so a frequent reload can
-// read only recent buckets and an occasional full one the rest.
+// tally from since on (labels.Store.Tallies). All-time counts, the buckets from since
+// on and the day cohorts that start at or after since are replaced; older buckets and
+// cohorts are kept as they were, so a frequent reload can read only recent buckets
+// and an occasional full one (since = FullReloadSince) the rest.
 func (w *Windows) Reload(since int64, load func(fn func(labels.Delta, bool) error) error) error {
 	totals := map[labels.Key]labels.Counts{}
-	recent := map[labels.Key]map[int64]*labels.Counts{}
-	cut := w.cutoff()
+	recent := map[labels.Key]*series{}
+	cut, cohortCut := w.cutoff(), w.cohortCutoff()
+	// replaced: the bucket's tally is read again. A cohort straddling since keeps what
+	// it had (adding part of its day would count that part twice).
+	replaced := func(b int64) bool {
+		return b >= since && b >= cohortCut && (b >= cut || dayOf(b) >= since)
+	}
 	err := load(func(d labels.Delta, allTime bool) error {
 		if allTime {
 			c := totals[d.Key]
@@ -359,18 +394,15 @@ func (w *Windows) Reload(since int64, load func(fn func(labels.Delta, bool) erro
 			totals[d.Key] = c
 			return nil
 		}
-		if d.Bucket < since || d.Bucket < cut {
+		if !replaced(d.Bucket) {
 			return nil
 		}
 		m := recent[d.Key]
 		if m == nil {
-			m = map[int64]*labels.Counts{}
+			m = newSeries()
 			recent[d.Key] = m
 		}
-		if m[d.Bucket] == nil {
-			m[d.Bucket] = &labels.Counts{}
-		}
-		m[d.Bucket].Add(d.Counts)
+		w.place(m, d.Bucket, d.Counts, cut)
 		return nil
 	})
 	if err != nil {
@@ -381,8 +413,13 @@ func (w *Windows) Reload(since int64, load func(fn func(labels.Delta, bool) erro
 	for k, s := range w.series {
 		s.total = totals[k]
 		for b := range s.buckets {
-			if b >= since {
+			if replaced(b) {
 				delete(s.buckets, b)
+			}
+		}
+		for d := range s.cohorts {
+			if d >= since {
+				delete(s.cohorts, d)
 			}
 		}
 	}
@@ -391,8 +428,11 @@ func (w *Windows) Reload(since int64, load func(fn func(labels.Delta, bool) erro
 	}
 	for k, m := range recent {
 		s := w.get(k)
-		for b, c := range m {
+		for b, c := range m.buckets {
 			s.buckets[b] = c
+		}
+		for d, c := range m.cohorts {
+			s.cohorts[d] = c
 		}
 	}
 	w.prune(cut)
