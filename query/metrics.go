@@ -1,5 +1,6 @@
 // Package query is the analysts' JSON API over verdict's windows:
-// GET /v1/metrics?window=1h[&by=segment][&variant=v6][&segment_key=merchant_category].
+// GET /v1/metrics?window=1h[&by=segment][&variant=v6][&segment_key=merchant_category][&min_age=30d]
+// and GET /v1/coverage (label coverage by cohort age).
 //
 // The schema is documented in docs/api.md and is stable: fields are only ever added.
 package query
@@ -7,6 +8,7 @@ package query
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -20,7 +22,50 @@ type Snapshots interface {
 	Snapshot(span window.Span) window.Snapshot
 	// Longest is the longest span whose buckets are kept.
 	Longest() window.Span
+	// SnapshotAged is a window of predictions at least minAge old; Horizon is how
+	// far back span + minAge may reach.
+	SnapshotAged(span window.Span, minAge time.Duration) (window.Snapshot, error)
+	Horizon() time.Duration
 }
+
+// LabelPolicy is how labels resolve predictions, as configured. The API reports it
+// next to the numbers it shapes, and min_age=matured reads Maturity.
+type LabelPolicy struct {
+	// Maturity is VERDICT_MATURITY: an unlabeled prediction this old resolves as
+	// negative (zero when predictions never mature).
+	Maturity time.Duration
+	// Declined is VERDICT_DECLINED (negative or censored) and ReviewSources
+	// VERDICT_REVIEW_SOURCES.
+	Declined      string
+	ReviewSources []string
+	// Coverage is the estimability rule's coverage (VERDICT_ESTIMABLE_COVERAGE).
+	Coverage float64
+}
+
+// Policy is LabelPolicy as JSON.
+type Policy struct {
+	Maturity          *string  `json:"maturity"` // null when predictions never mature
+	Declined          string   `json:"declined,omitempty"`
+	ReviewSources     []string `json:"review_sources,omitempty"`
+	EstimableCoverage float64  `json:"estimable_coverage,omitempty"`
+}
+
+func (p LabelPolicy) json() *Policy {
+	out := &Policy{Declined: p.Declined, ReviewSources: p.ReviewSources, EstimableCoverage: p.Coverage}
+	if p.Maturity > 0 {
+		m := window.Span(p.Maturity).String()
+		out.Maturity = &m
+	}
+	return out
+}
+
+// Option configures a handler.
+type Option func(*options)
+
+type options struct{ policy LabelPolicy }
+
+// WithPolicy tells the handlers the label policy in force.
+func WithPolicy(p LabelPolicy) Option { return func(o *options) { o.policy = p } }
 
 // UnmatchedFunc reports the labels waiting for their first prediction.
 type UnmatchedFunc func(ctx context.Context) (int64, error)
@@ -30,14 +75,19 @@ type Metrics struct {
 	snaps     Snapshots
 	unmatched UnmatchedFunc
 	log       *slog.Logger
+	opts      options
 }
 
 // NewMetrics returns the handler. unmatched may be nil.
-func NewMetrics(snaps Snapshots, unmatched UnmatchedFunc, log *slog.Logger) *Metrics {
+func NewMetrics(snaps Snapshots, unmatched UnmatchedFunc, log *slog.Logger, opts ...Option) *Metrics {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Metrics{snaps: snaps, unmatched: unmatched, log: log}
+	m := &Metrics{snaps: snaps, unmatched: unmatched, log: log}
+	for _, o := range opts {
+		o(&m.opts)
+	}
+	return m
 }
 
 // Response is the body of GET /v1/metrics.
@@ -45,6 +95,11 @@ type Response struct {
 	Window string     `json:"window"`
 	Start  *time.Time `json:"start"` // null for window=all
 	End    time.Time  `json:"end"`
+	// MinAge is the min_age the window was restricted to: every prediction counted
+	// is at least this old (end is that long ago).
+	MinAge string `json:"min_age,omitempty"`
+	// Labels is the label policy the counts were resolved under.
+	Labels *Policy `json:"labels,omitempty"`
 	// Variants holds one row per variant, over all its predictions.
 	Variants []Series `json:"variants"`
 	// Segments holds one row per (variant, segment key, segment value); only with
@@ -55,7 +110,8 @@ type Response struct {
 }
 
 // Series is one row: counts over the window and the statistics derived from them.
-// Statistics whose denominator is zero are null.
+// Statistics whose denominator is zero, and precision (with its CI and F1) while it
+// is not estimable from the labels so far, are null; Estimable says which and why.
 type Series struct {
 	Variant    string `json:"variant"`
 	SegmentKey string `json:"segment_key,omitempty"`
@@ -70,15 +126,25 @@ type Series struct {
 	TN                 int64 `json:"tn"`
 	Resolved           int64 `json:"resolved"`
 	Matured            int64 `json:"matured"`
+	// Pending is predictions - resolved; Censored the part of them that only a
+	// (review) label resolves, declined by the serving variant (VERDICT_DECLINED).
+	Pending  int64 `json:"pending"`
+	Censored int64 `json:"censored"`
 
 	Precision     *float64         `json:"precision"`
 	PrecisionCI   *window.Interval `json:"precision_ci"`
+	// PrecisionBounds is where precision lies whatever the open flagged predictions
+	// turn out to be; reported whether precision is estimable or not.
+	PrecisionBounds *window.Interval `json:"precision_bounds"`
 	Recall        *float64         `json:"recall"`
 	RecallCI      *window.Interval `json:"recall_ci"`
 	F1            *float64         `json:"f1"`
 	LabelCoverage *float64         `json:"label_coverage"`
 	FlagRate      *float64         `json:"flag_rate"`
 	MeanScore     *float64         `json:"mean_score"`
+	// Estimable says whether precision, recall and F1 can be estimated from the
+	// labels so far, and why not (or, for recall, that it is early).
+	Estimable window.Estimates `json:"estimable"`
 }
 
 // ErrorBody is the body of every 4xx/5xx answer.
@@ -93,8 +159,11 @@ func seriesOf(r window.Row) Series {
 		Variant: r.Key.Variant, SegmentKey: r.Key.SegmentKey, Segment: r.Key.Segment,
 		Predictions: c.Predictions, PredictedPositives: c.Flagged, Errors: c.Errors,
 		TP: c.TP, FP: c.FP, FN: c.FN, TN: c.TN, Resolved: c.Resolved(), Matured: c.Matured,
-		Precision: s.Precision, PrecisionCI: s.PrecisionCI, Recall: s.Recall, RecallCI: s.RecallCI,
+		Pending: c.Pending(), Censored: c.Censored,
+		Precision: s.Precision, PrecisionCI: s.PrecisionCI, PrecisionBounds: s.PrecisionBounds,
+		Recall: s.Recall, RecallCI: s.RecallCI,
 		F1: s.F1, LabelCoverage: s.LabelCoverage, FlagRate: s.FlagRate, MeanScore: s.MeanScore,
+		Estimable: s.Estimable,
 	}
 }
 
@@ -123,9 +192,24 @@ func (m *Metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusBadRequest, ErrorBody{Error: `by: want "variant" or "segment"`, Parameter: "by"})
 		return
 	}
+	minAge, err := parseMinAge(q.Get("min_age"), m.opts.policy.Maturity)
+	if err != nil {
+		WriteJSON(w, http.StatusBadRequest, ErrorBody{Error: err.Error(), Parameter: "min_age"})
+		return
+	}
 	variant, segKey := q.Get("variant"), q.Get("segment_key")
-	snap := m.snaps.Snapshot(span)
-	resp := Response{Window: span.String(), End: snap.End.UTC(), Variants: []Series{}}
+	snap, err := m.snaps.SnapshotAged(span, minAge)
+	if err != nil {
+		WriteJSON(w, http.StatusBadRequest, ErrorBody{
+			Error:     fmt.Sprintf("min_age: %v (VERDICT_COHORT_HORIZON); use a shorter window or min_age", err),
+			Parameter: "min_age",
+		})
+		return
+	}
+	resp := Response{Window: span.String(), End: snap.End.UTC(), Variants: []Series{}, Labels: m.opts.policy.json()}
+	if minAge > 0 {
+		resp.MinAge = window.Span(minAge).String()
+	}
 	if !snap.Start.IsZero() {
 		s := snap.Start.UTC()
 		resp.Start = &s
@@ -152,6 +236,25 @@ func (m *Metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	WriteJSON(w, http.StatusOK, resp)
+}
+
+// parseMinAge reads min_age: empty (none), "matured" (VERDICT_MATURITY) or a
+// duration like 30d or 36h.
+func parseMinAge(s string, maturity time.Duration) (time.Duration, error) {
+	switch s {
+	case "", "0":
+		return 0, nil
+	case "matured":
+		if maturity <= 0 {
+			return 0, errors.New(`min_age=matured: predictions never mature here (VERDICT_MATURITY_MODE=unresolved or VERDICT_MATURITY=0); give an age like 30d`)
+		}
+		return maturity, nil
+	}
+	sp, err := window.ParseSpan(s)
+	if err != nil || sp == window.AllTime {
+		return 0, fmt.Errorf("min_age %q: want an age like 30d or 36h, or matured", s)
+	}
+	return time.Duration(sp), nil
 }
 
 // WriteJSON writes v as the JSON body with the given status.

@@ -1,0 +1,173 @@
+package query
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/verdictml/verdict/window"
+)
+
+// Cohorts is what GET /v1/coverage needs from the windows.
+type Cohorts interface {
+	Cohorts(ages []time.Duration) (window.CohortSnapshot, error)
+	DefaultAges(maturity time.Duration) []time.Duration
+}
+
+// Coverage serves GET /v1/coverage: per variant (and segment), the predictions of
+// each age class of prediction time and how many of them are resolved, by label
+// class. It shows what is still missing: fraud negatives arrive by maturity, weeks
+// after the positives.
+type Coverage struct {
+	cohorts Cohorts
+	log     *slog.Logger
+	opts    options
+}
+
+// NewCoverage returns the handler.
+func NewCoverage(cohorts Cohorts, log *slog.Logger, opts ...Option) *Coverage {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Coverage{cohorts: cohorts, log: log}
+	for _, o := range opts {
+		o(&c.opts)
+	}
+	return c
+}
+
+// CoverageResponse is the body of GET /v1/coverage.
+type CoverageResponse struct {
+	End time.Time `json:"end"`
+	// Labels is the label policy the counts were resolved under.
+	Labels *Policy `json:"labels"`
+	// Ages names the age classes, youngest first, as each row's classes.
+	Ages []string `json:"ages"`
+	// Variants holds one row per variant; Segments one per (variant, segment key,
+	// value), only with by=segment.
+	Variants []CoverageRow `json:"variants"`
+	Segments []CoverageRow `json:"segments,omitempty"`
+}
+
+// CoverageRow is one series' age classes, youngest first.
+type CoverageRow struct {
+	Variant    string        `json:"variant"`
+	SegmentKey string        `json:"segment_key,omitempty"`
+	Segment    string        `json:"segment,omitempty"`
+	Classes    []CohortClass `json:"classes"`
+}
+
+// CohortClass is the predictions of one age class (by prediction time) and where
+// their labels stand.
+type CohortClass struct {
+	// Age names the class: "<1h", "1h-24h", ..., ">=30d". MinAge and MaxAge bound
+	// it (MaxAge null for the oldest): every prediction in it is at least MinAge old.
+	Age    string  `json:"age"`
+	MinAge string  `json:"min_age"`
+	MaxAge *string `json:"max_age"`
+	// Matured: every prediction in the class is past VERDICT_MATURITY.
+	Matured bool `json:"matured"`
+
+	Predictions        int64 `json:"predictions"`
+	PredictedPositives int64 `json:"predicted_positives"`
+	// LabeledPositives = tp + fn; LabeledNegatives = fp + tn resolved by a label;
+	// MaturedNegatives = fp + tn resolved by maturity; Pending = not resolved yet,
+	// Censored the part of it only a (review) label resolves.
+	LabeledPositives int64 `json:"labeled_positives"`
+	LabeledNegatives int64 `json:"labeled_negatives"`
+	MaturedNegatives int64 `json:"matured_negatives"`
+	Pending          int64 `json:"pending"`
+	Censored         int64 `json:"censored"`
+	// LabelCoverage = resolved / predictions (null without predictions).
+	LabelCoverage *float64 `json:"label_coverage"`
+	// Estimable is whether the class alone estimates precision, recall and F1.
+	Estimable window.Estimates `json:"estimable"`
+}
+
+// AgeName names an age class for the API and Prometheus: "<1h", "1h-24h", ">=30d".
+func AgeName(minAge, maxAge time.Duration) string {
+	switch {
+	case minAge == 0 && maxAge == 0:
+		return "all"
+	case minAge == 0:
+		return "<" + window.Span(maxAge).String()
+	case maxAge == 0:
+		return ">=" + window.Span(minAge).String()
+	}
+	return window.Span(minAge).String() + "-" + window.Span(maxAge).String()
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Coverage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		WriteJSON(w, http.StatusMethodNotAllowed, ErrorBody{Error: "use GET"})
+		return
+	}
+	q := r.URL.Query()
+	by := q.Get("by")
+	if by != "" && by != "segment" && by != "variant" {
+		WriteJSON(w, http.StatusBadRequest, ErrorBody{Error: `by: want "variant" or "segment"`, Parameter: "by"})
+		return
+	}
+	variant, segKey := q.Get("variant"), q.Get("segment_key")
+	maturity := h.opts.policy.Maturity
+	ages := h.cohorts.DefaultAges(maturity)
+	snap, err := h.cohorts.Cohorts(ages)
+	if err != nil {
+		h.log.Error("age classes", "err", err)
+		WriteJSON(w, http.StatusInternalServerError, ErrorBody{Error: fmt.Sprintf("age classes: %v", err)})
+		return
+	}
+	resp := CoverageResponse{End: snap.End, Labels: h.opts.policy.json(), Variants: []CoverageRow{}}
+	for i := 0; i <= len(ages); i++ {
+		var lo, hi time.Duration
+		if i > 0 {
+			lo = ages[i-1]
+		}
+		if i < len(ages) {
+			hi = ages[i]
+		}
+		resp.Ages = append(resp.Ages, AgeName(lo, hi))
+	}
+	for _, row := range snap.Rows {
+		if variant != "" && row.Key.Variant != variant {
+			continue
+		}
+		out := CoverageRow{Variant: row.Key.Variant, SegmentKey: row.Key.SegmentKey, Segment: row.Key.Segment}
+		for _, cl := range row.Classes {
+			out.Classes = append(out.Classes, classOf(cl, maturity))
+		}
+		switch {
+		case row.Key.Overall():
+			resp.Variants = append(resp.Variants, out)
+		case by == "segment" && (segKey == "" || row.Key.SegmentKey == segKey):
+			resp.Segments = append(resp.Segments, out)
+		}
+	}
+	if by == "segment" && resp.Segments == nil {
+		resp.Segments = []CoverageRow{}
+	}
+	WriteJSON(w, http.StatusOK, resp)
+}
+
+func classOf(cl window.AgeClass, maturity time.Duration) CohortClass {
+	c := cl.Counts
+	out := CohortClass{
+		Age: AgeName(cl.MinAge, cl.MaxAge), MinAge: window.Span(cl.MinAge).String(),
+		Matured:     maturity > 0 && cl.MinAge >= maturity,
+		Predictions: c.Predictions, PredictedPositives: c.Flagged,
+		LabeledPositives: c.TP + c.FN, LabeledNegatives: c.FP + c.TN - c.Matured, MaturedNegatives: c.Matured,
+		Pending: c.Pending(), Censored: c.Censored,
+		LabelCoverage: cl.Stats.LabelCoverage, Estimable: cl.Stats.Estimable,
+	}
+	if cl.MinAge == 0 {
+		out.MinAge = "0s"
+	}
+	if cl.MaxAge > 0 {
+		m := window.Span(cl.MaxAge).String()
+		out.MaxAge = &m
+	}
+	return out
+}
