@@ -131,17 +131,17 @@ type Series struct {
 	Pending  int64 `json:"pending"`
 	Censored int64 `json:"censored"`
 
-	Precision     *float64         `json:"precision"`
-	PrecisionCI   *window.Interval `json:"precision_ci"`
+	Precision   *float64         `json:"precision"`
+	PrecisionCI *window.Interval `json:"precision_ci"`
 	// PrecisionBounds is where precision lies whatever the open flagged predictions
 	// turn out to be; reported whether precision is estimable or not.
 	PrecisionBounds *window.Interval `json:"precision_bounds"`
-	Recall        *float64         `json:"recall"`
-	RecallCI      *window.Interval `json:"recall_ci"`
-	F1            *float64         `json:"f1"`
-	LabelCoverage *float64         `json:"label_coverage"`
-	FlagRate      *float64         `json:"flag_rate"`
-	MeanScore     *float64         `json:"mean_score"`
+	Recall          *float64         `json:"recall"`
+	RecallCI        *window.Interval `json:"recall_ci"`
+	F1              *float64         `json:"f1"`
+	LabelCoverage   *float64         `json:"label_coverage"`
+	FlagRate        *float64         `json:"flag_rate"`
+	MeanScore       *float64         `json:"mean_score"`
 	// Estimable says whether precision, recall and F1 can be estimated from the
 	// labels so far, and why not (or, for recall, that it is early).
 	Estimable window.Estimates `json:"estimable"`
