@@ -85,19 +85,6 @@ type CohortClass struct {
 	Estimable window.Estimates `json:"estimable"`
 }
 
-// AgeName names an age class for the API and Prometheus: "<1h", "1h-24h", ">=30d".
-func AgeName(minAge, maxAge time.Duration) string {
-	switch {
-	case minAge == 0 && maxAge == 0:
-		return "all"
-	case minAge == 0:
-		return "<" + window.Span(maxAge).String()
-	case maxAge == 0:
-		return ">=" + window.Span(minAge).String()
-	}
-	return window.Span(minAge).String() + "-" + window.Span(maxAge).String()
-}
-
 // ServeHTTP implements http.Handler.
 func (h *Coverage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -129,7 +116,7 @@ func (h *Coverage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if i < len(ages) {
 			hi = ages[i]
 		}
-		resp.Ages = append(resp.Ages, AgeName(lo, hi))
+		resp.Ages = append(resp.Ages, window.AgeName(lo, hi))
 	}
 	for _, row := range snap.Rows {
 		if variant != "" && row.Key.Variant != variant {
@@ -155,7 +142,7 @@ func (h *Coverage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func classOf(cl window.AgeClass, maturity time.Duration) CohortClass {
 	c := cl.Counts
 	out := CohortClass{
-		Age: AgeName(cl.MinAge, cl.MaxAge), MinAge: window.Span(cl.MinAge).String(),
+		Age: cl.Name(), MinAge: window.Span(cl.MinAge).String(),
 		Matured:     maturity > 0 && cl.MinAge >= maturity,
 		Predictions: c.Predictions, PredictedPositives: c.Flagged,
 		LabeledPositives: c.TP + c.FN, LabeledNegatives: c.FP + c.TN - c.Matured, MaturedNegatives: c.Matured,

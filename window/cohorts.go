@@ -152,6 +152,22 @@ type AgeClass struct {
 	Stats          Stats
 }
 
+// Name names the class: "<1h", "1h-24h", ">=30d".
+func (c AgeClass) Name() string { return AgeName(c.MinAge, c.MaxAge) }
+
+// AgeName names the age class [minAge, maxAge), maxAge 0 meaning no bound.
+func AgeName(minAge, maxAge time.Duration) string {
+	switch {
+	case minAge == 0 && maxAge == 0:
+		return "all"
+	case minAge == 0:
+		return "<" + Span(maxAge).String()
+	case maxAge == 0:
+		return ">=" + Span(minAge).String()
+	}
+	return Span(minAge).String() + "-" + Span(maxAge).String()
+}
+
 // CohortRow is one series' age classes, youngest first.
 type CohortRow struct {
 	Key     labels.Key

@@ -112,9 +112,10 @@ func topSegments(rows []window.Row, topN map[string]int) map[segmentID]bool {
 }
 
 // build turns one snapshot and its judgements into the datums of one flush, all
-// stamped with at (unless cfg.OmitTimestamp). Undefined ratios are omitted; counts
-// and n's are always present. Series CloudWatch would reject are returned in
-// skipped instead.
+// stamped with at (unless cfg.OmitTimestamp). Undefined and not estimable ratios
+// are omitted; counts and n's are present, except precision's n while precision is
+// not estimable (see row). Series CloudWatch would reject are returned in skipped
+// instead.
 func build(cfg Config, snap window.Snapshot, regs []judge.SegmentRegression, at time.Time) ([]types.MetricDatum, []skipped) {
 	b := datumBuilder{cfg: cfg}
 	if !cfg.OmitTimestamp {
@@ -255,7 +256,14 @@ func (b *datumBuilder) row(dims []types.Dimension, r window.Row) {
 	b.count(MetricTrueNegatives, dims, c.TN)
 	b.count(MetricResolvedCount, dims, c.Resolved())
 	b.count(MetricLabeledPositives, dims, c.TP+c.FN)
-	b.count(MetricPredictedPositives, dims, c.TP+c.FP)
+	// Precision's n goes with precision: the alarms' guard IF(n >= min_n, v) turns a
+	// present n without its v into 0, a breaching value. While precision is not
+	// estimable (resolved flagged predictions are mostly the early positives), both
+	// are omitted and the guarded datapoint is missing, which the alarms read as
+	// not breaching.
+	if s.Estimable.Precision.Estimable || c.TP+c.FP == 0 {
+		b.count(MetricPredictedPositives, dims, c.TP+c.FP)
+	}
 	b.count(MetricPredictionCount, dims, c.Predictions)
 	b.ratio(MetricFlagRate, dims, s.FlagRate)
 	b.ratio(MetricLabelCoverage, dims, s.LabelCoverage)

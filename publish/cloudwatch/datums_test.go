@@ -190,6 +190,24 @@ func TestFlushKeepsTheMetricContract(t *testing.T) {
 			},
 		},
 		{
+			name:   "precision and its n are omitted together while precision is not estimable",
+			series: []series{{variant: "fraud-v5", counts: labels.Counts{Predictions: 1000, Flagged: 100, TP: 60, FN: 10, TN: 5}}},
+			check: func(t *testing.T, ds []types.MetricDatum) {
+				for _, m := range []string{MetricPrecision, MetricPrecisionLowerBound, MetricF1, MetricPredictedPositives} {
+					if d, ok := find(ds, m, v5); ok {
+						t.Errorf("%s = %v published: 60 of 100 flagged predictions are resolved", m, aws.ToFloat64(d.Value))
+					}
+				}
+				for m, want := range map[string]float64{
+					MetricRecall: 60.0 / 70, MetricLabeledPositives: 70, MetricTruePositives: 60, MetricPredictionCount: 1000,
+				} {
+					if d, ok := find(ds, m, v5); !ok || !approxEqual(aws.ToFloat64(d.Value), want) {
+						t.Errorf("%s = %v (found %v), want %v", m, aws.ToFloat64(d.Value), ok, want)
+					}
+				}
+			},
+		},
+		{
 			name:   "variant ids map to VariantName and EndpointConfigName by config",
 			series: healthy,
 			cfg: func(c *Config) {

@@ -31,6 +31,7 @@ type Collector struct {
 	predictions, flagged, errors, outcomes, matured *prometheus.Desc
 	precision, recall, f1, precisionCI, recallCI    *prometheus.Desc
 	coverage, flagRate, meanScore, unmatchedDesc    *prometheus.Desc
+	pending, censored, estimable, precisionBounds   *prometheus.Desc
 }
 
 // NewCollector returns a collector of the given windows. unmatched may be nil.
@@ -49,14 +50,19 @@ func NewCollector(snaps Snapshots, spans []window.Span, unmatched UnmatchedFunc,
 		errors:      d("prediction_errors", "Predictions whose inference failed, in the window."),
 		outcomes:    d("outcomes", "Resolved predictions in the window by confusion-matrix cell.", "outcome"),
 		matured:     d("matured", "Predictions resolved negative by label maturity (subset of fp and tn)."),
-		precision:   d("precision", "TP / (TP + FP) over resolved predictions; absent when undefined."),
+		pending:     d("pending", "Predictions without an outcome yet (censored ones included)."),
+		censored:    d("censored", "Pending predictions that only a (review) label resolves: the serving variant declined them (VERDICT_DECLINED=censored)."),
+		precision:   d("precision", "TP / (TP + FP) over resolved predictions; absent when undefined or not estimable (verdict_statistic_estimable)."),
 		recall:      d("recall", "TP / (TP + FN) over resolved predictions; absent when undefined."),
-		f1:          d("f1", "Harmonic mean of precision and recall; absent when undefined."),
-		precisionCI: d("precision_wilson", "95 % Wilson interval bound of precision.", "bound"),
-		recallCI:    d("recall_wilson", "95 % Wilson interval bound of recall.", "bound"),
-		coverage:    d("label_coverage", "Resolved / predictions in the window."),
-		flagRate:    d("flag_rate", "Predicted-positive share of predictions in the window (needs no labels)."),
-		meanScore:   d("mean_score", "Mean score of predictions in the window."),
+		f1:          d("f1", "Harmonic mean of precision and recall; absent when undefined or precision is not estimable."),
+		estimable: d("statistic_estimable", "1 when the labels so far estimate the statistic (precision: enough of the flagged predictions resolved; "+
+			"recall: a positive labeled), else 0 and the statistic has no sample.", "statistic"),
+		precisionBounds: d("precision_bounds", "Bounds precision lies in whatever the open flagged predictions turn out to be.", "bound"),
+		precisionCI:     d("precision_wilson", "95 % Wilson interval bound of precision.", "bound"),
+		recallCI:        d("recall_wilson", "95 % Wilson interval bound of recall.", "bound"),
+		coverage:        d("label_coverage", "Resolved / predictions in the window."),
+		flagRate:        d("flag_rate", "Predicted-positive share of predictions in the window (needs no labels)."),
+		meanScore:       d("mean_score", "Mean score of predictions in the window."),
 		unmatchedDesc: prometheus.NewDesc("verdict_labels_unmatched",
 			"Labels held in the join store waiting for their first prediction.", nil, nil),
 	}
@@ -65,7 +71,8 @@ func NewCollector(snaps Snapshots, spans []window.Span, unmatched UnmatchedFunc,
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.predictions, c.flagged, c.errors, c.outcomes, c.matured,
-		c.precision, c.recall, c.f1, c.precisionCI, c.recallCI, c.coverage, c.flagRate, c.meanScore, c.unmatchedDesc} {
+		c.precision, c.recall, c.f1, c.precisionCI, c.recallCI, c.coverage, c.flagRate, c.meanScore, c.unmatchedDesc,
+		c.pending, c.censored, c.estimable, c.precisionBounds} {
 		ch <- d
 	}
 }
@@ -94,7 +101,20 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			g(c.outcomes, float64(n.FN), "fn")
 			g(c.outcomes, float64(n.TN), "tn")
 			g(c.matured, float64(n.Matured))
+			g(c.pending, float64(n.Pending()))
+			g(c.censored, float64(n.Censored))
 			s := r.Stats
+			s.Estimable.Each(func(statistic string, e window.Estimability) {
+				v := 0.0
+				if e.Estimable {
+					v = 1
+				}
+				g(c.estimable, v, statistic)
+			})
+			if s.PrecisionBounds != nil {
+				g(c.precisionBounds, s.PrecisionBounds.Lower, "lower")
+				g(c.precisionBounds, s.PrecisionBounds.Upper, "upper")
+			}
 			opt(c.precision, s.Precision)
 			opt(c.recall, s.Recall)
 			opt(c.f1, s.F1)
