@@ -33,9 +33,11 @@ type Backtest struct {
 	Publisher      cloudwatch.Config
 	PublisherJudge cloudwatch.Judge
 	Interval       time.Duration
-	// Join is the join's configuration; Longest its longest window.
+	// Join is the join's configuration; Longest its longest window; Rule decides
+	// when statistics are estimable.
 	Join    labels.Config
 	Longest time.Duration
+	Rule    window.Rule
 	// From and To bound the replay; default the recording's span.
 	From, To time.Time
 	// Dir holds the temporary join store (default: the system's temporary directory).
@@ -125,7 +127,7 @@ func (b *Backtest) Run(ctx context.Context, rec *Recording) (BacktestReport, err
 		return BacktestReport{}, fmt.Errorf("backtest: ends at %s, before it starts at %s", to.Format(time.RFC3339), from.Format(time.RFC3339))
 	}
 	var looks []judge.Look
-	cfg := ReplayConfig{Join: b.Join, Longest: max(b.Longest, time.Duration(span), time.Duration(b.Publisher.Window)), From: from, To: to, Step: step, Dir: b.Dir}
+	cfg := ReplayConfig{Join: b.Join, Longest: max(b.Longest, time.Duration(span), time.Duration(b.Publisher.Window)), Rule: b.Rule, From: from, To: to, Step: step, Dir: b.Dir}
 	err := Replay(ctx, rec, cfg, func(ctx context.Context, now time.Time, w *window.Windows) error {
 		if pub != nil {
 			if err := pub.Publish(now, w); err != nil {

@@ -34,9 +34,11 @@ type Rehearsal struct {
 	Judge     cloudwatch.Judge
 	// Interval is the publish interval. Default cloudwatch.DefaultInterval.
 	Interval time.Duration
-	// Join is the join's configuration; Longest its longest window.
+	// Join is the join's configuration; Longest its longest window; Rule decides
+	// when statistics are estimable.
 	Join    labels.Config
 	Longest time.Duration
+	Rule    window.Rule
 	// From is where the replay starts (the baseline alone before Schedule.Start).
 	// Default: the recording's first prediction.
 	From time.Time
@@ -139,7 +141,7 @@ func (r *Rehearsal) Run(ctx context.Context, rec *Recording) (Outcome, error) {
 	if span == window.AllTime {
 		span = cloudwatch.DefaultWindow
 	}
-	cfg := ReplayConfig{Join: r.Join, Longest: max(r.Longest, time.Duration(span)), From: from, To: s.End(),
+	cfg := ReplayConfig{Join: r.Join, Longest: max(r.Longest, time.Duration(span)), Rule: r.Rule, From: from, To: s.End(),
 		Step: interval, Serve: serve, Dir: r.Dir}
 	err = Replay(ctx, rec, cfg, func(ctx context.Context, now time.Time, w *window.Windows) error {
 		if err := pub.Publish(now, w); err != nil {

@@ -19,6 +19,8 @@ type ReplayConfig struct {
 	Join labels.Config
 	// Longest is the longest window the callback will snapshot.
 	Longest time.Duration
+	// Rule decides when statistics are estimable (VERDICT_ESTIMABLE_COVERAGE).
+	Rule window.Rule
 	// From is the first step. Events before it are applied at the first step.
 	From time.Time
 	// To is the last step (inclusive). Events after it are not replayed.
@@ -67,7 +69,7 @@ func Replay(ctx context.Context, rec *Recording, cfg ReplayConfig, step func(ctx
 	defer store.Close()
 
 	now := cfg.From
-	windows := window.New(cfg.Join.Bucket, cfg.Longest, window.Clock(func() time.Time { return now }))
+	windows := window.New(cfg.Join.Bucket, cfg.Longest, window.Clock(func() time.Time { return now }), window.WithRule(cfg.Rule))
 	join, err := labels.Open(ctx, store, cfg.Join, windows)
 	if err != nil {
 		return fmt.Errorf("rehearsal: open join: %w", err)

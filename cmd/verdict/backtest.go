@@ -71,7 +71,7 @@ flags:
 	bt := &rehearsal.Backtest{
 		Baseline: *baseline, Candidate: *candidate, Window: rf.window, Every: *every,
 		Judge:    judge.BacktestOptions{Config: env.judge, FailuresToAlarm: *failures},
-		Interval: rf.interval, Join: env.join, Longest: env.longest,
+		Interval: rf.interval, Join: env.join, Longest: env.longest, Rule: env.rule,
 	}
 	if *alarmsFile != "" {
 		spec, err := alarms.LoadSpec(*alarmsFile)

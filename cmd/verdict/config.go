@@ -15,6 +15,7 @@ import (
 	"github.com/verdictml/verdict/ingest"
 	"github.com/verdictml/verdict/judge"
 	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/query"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -52,6 +53,10 @@ type settings struct {
 	MaxSegments     int                `envconfig:"MAX_SEGMENT_VALUES" default:"200" desc:"distinct values per segment key; later ones count as __other__"`
 	Maturity        time.Duration      `envconfig:"MATURITY" default:"720h" desc:"how long after its prediction time an unlabeled prediction matures"`
 	MaturityMode    string             `envconfig:"MATURITY_MODE" default:"negative" desc:"negative: a matured prediction counts as labeled negative; unresolved: it stays pending"`
+	Declined        string             `envconfig:"DECLINED" default:"negative" desc:"predictions of inferences the production-role variant flagged (declined; no dispute ever comes): negative: mature like any other, so its catches count as its own false positives; censored: never mature, left out of every ratio until a label (see VERDICT_REVIEW_SOURCES) resolves them"`
+	ReviewSources   []string           `envconfig:"REVIEW_SOURCES" desc:"with VERDICT_DECLINED=censored: label sources that resolve declined inferences, e.g. review (empty: any label does)"`
+	Coverage        float64            `envconfig:"ESTIMABLE_COVERAGE" default:"0.95" desc:"resolved share of a window's flagged predictions (censored aside) before precision and F1 are reported; below it they are null (absent on /metrics and CloudWatch) with bounds, and recall is marked early"`
+	CohortHorizon   time.Duration      `envconfig:"COHORT_HORIZON" desc:"how far back daily cohorts are kept for /v1/coverage and min_age windows (default: VERDICT_MATURITY + the longest window)"`
 	Retention       time.Duration      `envconfig:"RETENTION" default:"2160h" desc:"fully resolved join records older than this are deleted (0: keep forever); a prediction replayed after that counts again"`
 	Baseline        string             `envconfig:"BASELINE" desc:"baseline variant for comparisons (e.g. the production model)"`
 	Candidates      []string           `envconfig:"CANDIDATES" desc:"candidate variants judged against the baseline on /metrics (segment regressions, deltas)"`
@@ -104,6 +109,17 @@ func (c settings) validate() error {
 	if c.Maturity < 0 {
 		problems = append(problems, "VERDICT_MATURITY: must not be negative")
 	}
+	if _, err := labels.ParseDeclined(c.Declined); err != nil {
+		problems = append(problems, "VERDICT_DECLINED: "+err.Error())
+	} else if len(c.ReviewSources) > 0 && c.Declined != "censored" {
+		problems = append(problems, "VERDICT_REVIEW_SOURCES: needs VERDICT_DECLINED=censored (with negative, every label resolves every prediction)")
+	}
+	if !(c.Coverage > 0 && c.Coverage <= 1) {
+		problems = append(problems, fmt.Sprintf("VERDICT_ESTIMABLE_COVERAGE: %g must be in (0, 1]", c.Coverage))
+	}
+	if c.CohortHorizon != 0 && c.CohortHorizon < c.longest() {
+		problems = append(problems, fmt.Sprintf("VERDICT_COHORT_HORIZON: %s must be at least the longest window (%s), or 0 for VERDICT_MATURITY + the longest window", c.CohortHorizon, c.longest()))
+	}
 	if _, err := judgeRange(c.JudgeWindow, c.JudgeSince); err != nil {
 		problems = append(problems, err.Error())
 	}
@@ -151,6 +167,9 @@ func (c settings) validate() error {
 	}
 	if c.Retention != 0 && (c.Retention <= c.Maturity || c.Retention < c.longest()) {
 		problems = append(problems, fmt.Sprintf("VERDICT_RETENTION: %s must exceed VERDICT_MATURITY (%s) and the longest window (0 keeps records forever)", c.Retention, c.Maturity))
+	}
+	if c.Store == "dynamodb" && c.Retention != 0 && c.Retention < c.tallyHorizon() {
+		problems = append(problems, fmt.Sprintf("VERDICT_RETENTION: %s must cover VERDICT_COHORT_HORIZON plus a day (%s) with VERDICT_STORE=dynamodb: bucket tallies expire with it", c.Retention, c.tallyHorizon()))
 	}
 	if c.MaxSegments < 1 {
 		problems = append(problems, "VERDICT_MAX_SEGMENT_VALUES: must be at least 1")
@@ -202,12 +221,45 @@ func (c settings) longest() time.Duration {
 	return l
 }
 
+// cohortHorizon is how far back the windows keep daily cohorts.
+func (c settings) cohortHorizon() time.Duration {
+	if c.CohortHorizon > 0 {
+		return c.CohortHorizon
+	}
+	return c.Maturity + c.longest()
+}
+
+// tallyHorizon is how far back bucket tallies are kept and restored: the cohort
+// horizon's whole first day.
+func (c settings) tallyHorizon() time.Duration { return c.cohortHorizon() + 24*time.Hour }
+
+// rule is the estimability rule of every snapshot.
+func (c settings) rule() window.Rule { return window.Rule{Coverage: c.Coverage} }
+
+// newWindows are the service's windows: the configured ones, daily cohorts to the
+// cohort horizon, the estimability rule.
+func (c settings) newWindows() *window.Windows {
+	return window.New(c.Bucket, c.longest(), window.Cohorts(c.cohortHorizon()), window.WithRule(c.rule()))
+}
+
+// labelPolicy is how labels resolve predictions, as the API reports it.
+func (c settings) labelPolicy() query.LabelPolicy {
+	p := query.LabelPolicy{Declined: c.Declined, ReviewSources: c.ReviewSources, Coverage: c.Coverage}
+	if c.MaturityMode == "negative" {
+		p.Maturity = c.Maturity
+	}
+	return p
+}
+
 func (c settings) joinConfig() labels.Config {
+	declined, _ := labels.ParseDeclined(c.Declined) // validated
 	jc := labels.Config{
 		SegmentKeys:      c.SegmentKeys,
 		MaxSegmentValues: c.MaxSegments,
 		Bucket:           c.Bucket,
-		Longest:          c.longest(),
+		Longest:          c.tallyHorizon(),
+		Declined:         declined,
+		ReviewSources:    c.ReviewSources,
 	}
 	if c.MaturityMode == "negative" {
 		jc.Maturity = c.Maturity

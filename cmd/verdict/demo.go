@@ -73,6 +73,12 @@ flags:
 	if len(cfg.Roles) == 0 {
 		cfg.Roles = map[string]string{"v5": "production", "v6": "shadow"}
 	}
+	if _, set := os.LookupEnv("VERDICT_MATURITY"); !set {
+		// Compressed time, like the label delay: one in ten inferences is never
+		// labeled and resolves as negative at maturity. Until then precision is not
+		// estimable (VERDICT_ESTIMABLE_COVERAGE) and the table shows its bounds.
+		cfg.Maturity = 30 * time.Second
+	}
 	cfg.MatureEvery = time.Second
 	if *dataDir == "" {
 		tmp, err := os.MkdirTemp("", "verdict-demo-")
@@ -96,7 +102,7 @@ flags:
 	base := "http://" + ln.Addr().String()
 	fmt.Fprintf(out, "verdict demo: serving on %s (data in %s)\n", base, cfg.DataDir)
 	fmt.Fprintf(out, "  try: curl -s '%s/v1/metrics?window=1h&by=segment'   or   curl -s %s/metrics | grep verdict_recall\n", base, base)
-	fmt.Fprintf(out, "  traffic: %d inferences/s scored by v5 (production) and v6 (shadow); labels after ~%s; v6 regresses on %q\n\n", *rate, *delay, *regress)
+	fmt.Fprintf(out, "  traffic: %d inferences/s scored by v5 (production) and v6 (shadow); labels after ~%s, unlabeled ones mature after %s; v6 regresses on %q\n\n", *rate, *delay, cfg.Maturity, *regress)
 
 	if *duration > 0 {
 		var cancel context.CancelFunc
@@ -343,13 +349,24 @@ func printDemoReport(ctx context.Context, out io.Writer, c *demoClient, d *demoT
 		time.Now().Format("15:04:05"), st.inferences, st.labels, st.corrections, st.duplicates, st.rejected, fmtInt(r.LabelsUnmatched))
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "variant\tsegment\tpredictions\tresolved\tflag rate\tprecision\trecall\trecall 95% CI\t")
+	marked := false
 	row := func(s query.Series, seg string) {
 		ci := "-"
 		if s.RecallCI != nil {
 			ci = fmt.Sprintf("[%.2f, %.2f]", s.RecallCI.Lower, s.RecallCI.Upper)
 		}
+		precision := fmtPct(s.Precision)
+		if !s.Estimable.Precision.Estimable && s.PrecisionBounds != nil {
+			precision = fmt.Sprintf("n/e [%.2f, %.2f]", s.PrecisionBounds.Lower, s.PrecisionBounds.Upper)
+			marked = true
+		}
+		recall := fmtPct(s.Recall)
+		if strings.HasPrefix(s.Estimable.Recall.Note, "early") {
+			recall += "*"
+			marked = true
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t\n", s.Variant, seg, s.Predictions, s.Resolved,
-			fmtPct(s.FlagRate), fmtPct(s.Precision), fmtPct(s.Recall), ci)
+			fmtPct(s.FlagRate), precision, recall, ci)
 	}
 	for _, s := range r.Variants {
 		row(s, "(all)")
@@ -366,6 +383,9 @@ func printDemoReport(ctx context.Context, out io.Writer, c *demoClient, d *demoT
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if marked {
+		fmt.Fprintln(out, "  n/e: precision not estimable yet (too few flagged predictions resolved), the bounds it lies in; *: early recall, from the positives labeled so far")
 	}
 	var j struct{ Decision, Reason string }
 	if err := c.getJSON(ctx, "/v1/judge?baseline=v5&candidate=v6&window=period", &j); err != nil {

@@ -537,10 +537,22 @@ func TestEndToEndCountsMatchRecount(t *testing.T) {
 	if code, _ := s.get("/v1/metrics?window=30d", token); code != http.StatusBadRequest {
 		t.Errorf("window=30d beyond the 7d kept: %d, want 400", code)
 	}
+	rows := metricsRows(t, s, token, "by=segment&window=all")
 	for k, c := range want {
 		p, rc := stats[k][0], stats[k][1]
-		if c.TP+c.FP > 0 && (p == nil || math.Abs(*p-float64(c.TP)/float64(c.TP+c.FP)) > 1e-9) {
+		// A fifth of the inferences is never labeled: precision is estimable only
+		// where at least 95 % of the flagged predictions are resolved; otherwise it
+		// is null and lies in [TP/flagged, 1 - FP/flagged].
+		estimable := c.TP+c.FP > 0 && float64(c.TP+c.FP) >= 0.95*float64(c.Flag)
+		switch {
+		case estimable && (p == nil || math.Abs(*p-float64(c.TP)/float64(c.TP+c.FP)) > 1e-9):
 			t.Errorf("%s precision %v, recount %v", k, p, float64(c.TP)/float64(c.TP+c.FP))
+		case !estimable && p != nil:
+			t.Errorf("%s precision %v from %d of %d flagged resolved, want null (not estimable)", k, *p, c.TP+c.FP, c.Flag)
+		}
+		if b := rows[k].PrecisionBounds; c.Flag > 0 && (b == nil || math.Abs(b.Lower-float64(c.TP)/float64(c.Flag)) > 1e-9 ||
+			math.Abs(b.Upper-(1-float64(c.FP)/float64(c.Flag))) > 1e-9) {
+			t.Errorf("%s precision bounds %+v, recount [%v, %v]", k, b, float64(c.TP)/float64(c.Flag), 1-float64(c.FP)/float64(c.Flag))
 		}
 		if c.TP+c.FN > 0 && (rc == nil || math.Abs(*rc-float64(c.TP)/float64(c.TP+c.FN)) > 1e-9) {
 			t.Errorf("%s recall %v, recount %v", k, rc, float64(c.TP)/float64(c.TP+c.FN))
@@ -884,6 +896,9 @@ func TestCloudWatchSinkPublishesToTheEmulator(t *testing.T) {
 		"VERDICT_CLOUDWATCH_ENDPOINT_NAME=fraud-detector", "VERDICT_CLOUDWATCH_INTERVAL=1s",
 		"VERDICT_CLOUDWATCH_VARIANT_NAMES=v6:v6-AllTraffic", "VERDICT_CLOUDWATCH_TOP_SEGMENTS=merchant_category:2",
 		"VERDICT_BASELINE=v5", "VERDICT_CANDIDATES=v6", "VERDICT_CLOUDWATCH_OMIT_TIMESTAMP=true",
+		// A fifth of the scenario is never labeled: accept precision from 75 % of the
+		// flagged predictions resolved, so it is published.
+		"VERDICT_ESTIMABLE_COVERAGE=0.75",
 		"AWS_ENDPOINT_URL_CLOUDWATCH="+kumoURL, "AWS_DISABLE_REQUEST_COMPRESSION=true",
 		"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_EC2_METADATA_DISABLED=true",
 	)

@@ -32,6 +32,11 @@ func TestUnknownCommandAndBadConfiguration(t *testing.T) {
 		{"VERDICT_ROLES", "v5:canary", "VERDICT_ROLES"},
 		{"VERDICT_CAPTURE_ATTRIBUTES", "merchant_category", "name=selector"},
 		{"VERDICT_BUCKET", "1500ms", "VERDICT_BUCKET"},
+		{"VERDICT_DECLINED", "approved", "VERDICT_DECLINED"},
+		{"VERDICT_REVIEW_SOURCES", "review", "VERDICT_REVIEW_SOURCES: needs VERDICT_DECLINED=censored"},
+		{"VERDICT_ESTIMABLE_COVERAGE", "1.5", "VERDICT_ESTIMABLE_COVERAGE"},
+		{"VERDICT_ESTIMABLE_COVERAGE", "0", "VERDICT_ESTIMABLE_COVERAGE"},
+		{"VERDICT_COHORT_HORIZON", "24h", "VERDICT_COHORT_HORIZON"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.env, func(t *testing.T) {

@@ -133,7 +133,7 @@ flags:
 	r := &rehearsal.Rehearsal{
 		Schedule: sched, Baseline: *baseline, Candidate: *candidate, Alarms: watched,
 		Publisher: rehearsal.PublisherFor(spec, *baseline, *candidate, rf.window),
-		Judge:     judgeFn, Interval: rf.interval, Join: env.join, Longest: env.longest,
+		Judge:     judgeFn, Interval: rf.interval, Join: env.join, Longest: env.longest, Rule: env.rule,
 	}
 	if *format == "text" {
 		fmt.Fprintf(out, "rehearsing %s shift of %s (candidate %s, baseline %s) from %s to %s (termination wait ends), %d alarms:\n",
@@ -250,6 +250,7 @@ type replayEnv struct {
 	join    labels.Config
 	judge   judge.Config
 	longest time.Duration
+	rule    window.Rule
 	log     *slog.Logger
 }
 
@@ -286,7 +287,7 @@ func loadReplayEnv(rf *replayFlags) (replayEnv, error) {
 	if err != nil {
 		return replayEnv{}, err
 	}
-	return replayEnv{decoder: dec, join: cfg.joinConfig(), judge: jc, longest: max(cfg.longest(), time.Duration(rf.window)), log: cfg.logger(os.Stderr)}, nil
+	return replayEnv{decoder: dec, join: cfg.joinConfig(), judge: jc, longest: max(cfg.longest(), time.Duration(rf.window)), rule: cfg.rule(), log: cfg.logger(os.Stderr)}, nil
 }
 
 // readRecording reads both files, logging each rejected line.

@@ -94,7 +94,7 @@ func openService(ctx context.Context, cfg settings, log *slog.Logger) (svc *serv
 	if err != nil {
 		return nil, err
 	}
-	s := &service{cfg: cfg, log: log, windows: window.New(cfg.Bucket, cfg.longest()), reg: prometheus.NewRegistry()}
+	s := &service{cfg: cfg, log: log, windows: cfg.newWindows(), reg: prometheus.NewRegistry()}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -144,6 +144,8 @@ func openService(ctx context.Context, cfg settings, log *slog.Logger) (svc *serv
 	reg := s.reg
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(prom.NewCollector(s.windows, spans, s.store.Unmatched, log))
+	policy := cfg.labelPolicy()
+	reg.MustRegister(prom.NewCohortCollector(s.windows, policy.Maturity, log))
 	im, err := ingest.NewMetrics(reg)
 	if err != nil {
 		return nil, err
@@ -186,7 +188,8 @@ func openService(ctx context.Context, cfg settings, log *slog.Logger) (svc *serv
 		api.Handle("/v1/predictions", httpingest.Predictions(dec, s.join, hcfg))
 		api.Handle("/v1/labels", httpingest.Labels(dec, s.join, hcfg))
 	}
-	api.Handle("/v1/metrics", query.NewMetrics(s.windows, s.store.Unmatched, log))
+	api.Handle("/v1/metrics", query.NewMetrics(s.windows, s.store.Unmatched, log, query.WithPolicy(policy)))
+	api.Handle("/v1/coverage", query.NewCoverage(s.windows, log, query.WithPolicy(policy)))
 	api.Handle("/v1/judge", judgeAPI)
 	api.Handle("/v1/compare", compareAPI)
 
@@ -234,9 +237,9 @@ func (s *service) openDynamo(ctx context.Context) (*dynamo.Store, error) {
 }
 
 // reload replaces the windows with the store's tallies: the recent buckets, or all of
-// them.
+// them (back to the cohort horizon).
 func (s *service) reload(ctx context.Context, full bool) error {
-	since := time.Now().Add(-s.cfg.longest() - s.cfg.Bucket).Unix()
+	since := time.Now().Add(-s.cfg.tallyHorizon()).Unix()
 	if !full {
 		since = time.Now().Add(-recentReload).Unix()
 	}
@@ -380,10 +383,10 @@ func (s *service) matureLoop(ctx context.Context) error {
 }
 
 // pruneLoop bounds the embedded store (the DynamoDB store uses TTL instead): it drops
-// bucket tallies older than the longest window and deletes fully resolved records
-// older than VERDICT_RETENTION, hourly.
+// bucket tallies older than the cohort horizon (and its first day) and deletes fully
+// resolved records older than VERDICT_RETENTION, hourly.
 func (s *service) pruneLoop(ctx context.Context, store *embedded.Store) error {
-	keep := s.cfg.longest() + 2*s.cfg.Bucket
+	keep := s.cfg.tallyHorizon() + 2*s.cfg.Bucket
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
