@@ -253,6 +253,11 @@ func (c *Counts) Sub(d Counts) {
 	for i := range c.Bins {
 		c.Bins[i] -= d.Bins[i]
 	}
+	for i := range c.Pair {
+		for j := range c.Pair[i] {
+			c.Pair[i][j] -= d.Pair[i][j]
+		}
+	}
 	c.Censored -= d.Censored
 	c.CensoredFlagged -= d.CensoredFlagged
 }

@@ -9,6 +9,7 @@ func TestCountsEncoding(t *testing.T) {
 	c := Counts{Predictions: 9, Flagged: 4, Errors: 1, TP: 2, FP: 1, FN: 1, TN: 3, Matured: 2, ScoreSum: 3.25,
 		Censored: 2, CensoredFlagged: 1}
 	c.Bins[0], c.Bins[9] = 5, 4
+	c.Pair[ClassMatured][OnlySecond] = 3
 	t.Run("round trip", func(t *testing.T) {
 		got, err := DecodeCounts(EncodeCounts(c))
 		if err != nil || got != c {

@@ -125,6 +125,10 @@ func (w *Windows) SnapshotAged(span Span, minAge time.Duration) (Snapshot, error
 				}
 			})
 		}
+		if k.Paired() {
+			snap.Pairs = append(snap.Pairs, PairRow{Key: k, Counts: c.Pair})
+			continue
+		}
 		snap.Rows = append(snap.Rows, Row{Key: k, Counts: c})
 	}
 	w.mu.RUnlock()
@@ -134,11 +138,7 @@ func (w *Windows) SnapshotAged(span Span, minAge time.Duration) (Snapshot, error
 		}
 		snap.Start = time.Unix(start, 0).UTC()
 	}
-	for i := range snap.Rows {
-		snap.Rows[i].Stats = DeriveWith(snap.Rows[i].Counts, w.rule)
-	}
-	slices.SortFunc(snap.Rows, func(a, b Row) int { return compareKeys(a.Key, b.Key) })
-	return snap, nil
+	return w.finish(snap), nil
 }
 
 // AgeClass is the predictions of one series whose age falls in [MinAge, MaxAge):
@@ -175,7 +175,7 @@ type CohortRow struct {
 }
 
 // CohortSnapshot is every series' predictions by age of prediction time, ordered like
-// Snapshot's rows.
+// Snapshot's rows (pair series left out).
 type CohortSnapshot struct {
 	End  time.Time
 	Ages []time.Duration
@@ -218,6 +218,9 @@ func (w *Windows) Cohorts(ages []time.Duration) (CohortSnapshot, error) {
 	}
 	w.mu.RLock()
 	for k, s := range w.series {
+		if k.Paired() {
+			continue
+		}
 		row := CohortRow{Key: k, Classes: make([]AgeClass, len(ages)+1)}
 		rest := s.total
 		s.each(w.bucket, func(_, end int64, c *labels.Counts) {

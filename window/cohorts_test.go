@@ -278,3 +278,32 @@ func TestAgedSnapshotOnlyHoldsPredictionsOldEnough(t *testing.T) {
 		}
 	}
 }
+
+func TestPairSeriesStayOutOfAgedRowsAndAgeClasses(t *testing.T) {
+	now := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	w := New(5*time.Minute, 7*day, Cohorts(40*day), Clock(func() time.Time { return now }))
+	old := now.Add(-20*day).Unix() / 300 * 300
+	var pc labels.Counts
+	pc.Pair[labels.ClassMatured][labels.OnlyFirst] = 2
+	w.Observe([]labels.Delta{
+		{Key: labels.Key{Variant: "v5"}, Bucket: old, Counts: labels.Counts{Predictions: 2, FP: 2, Flagged: 2, Matured: 2}},
+		{Key: labels.Key{Variant: "v5", Versus: "v6"}, Bucket: old, Counts: pc},
+	})
+	snap, err := w.SnapshotAged(AllTime, 10*day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Rows) != 1 || snap.Rows[0].Key.Paired() {
+		t.Errorf("aged rows %+v, want v5 only", snap.Rows)
+	}
+	if p, ok := snap.Paired("v5", "v6", "", ""); !ok || p != pc.Pair {
+		t.Errorf("aged pairs %+v (found %v), want %v", p, ok, pc.Pair)
+	}
+	cs, err := w.Cohorts([]time.Duration{day})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs.Rows) != 1 || cs.Rows[0].Key.Paired() {
+		t.Errorf("age class rows %+v, want v5 only", cs.Rows)
+	}
+}

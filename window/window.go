@@ -305,6 +305,11 @@ func (w *Windows) snapshot(snap Snapshot, from int64, allTime bool) Snapshot {
 		snap.Rows = append(snap.Rows, Row{Key: k, Counts: c})
 	}
 	w.mu.RUnlock()
+	return w.finish(snap)
+}
+
+// finish derives the rows' statistics and sorts rows and pairs.
+func (w *Windows) finish(snap Snapshot) Snapshot {
 	for i := range snap.Rows {
 		snap.Rows[i].Stats = DeriveWith(snap.Rows[i].Counts, w.rule)
 	}
