@@ -38,14 +38,20 @@ type VariantSummary struct {
 	LabelCoverage *float64 `json:"label_coverage"`
 	MeanScore     *float64 `json:"mean_score"`
 	FlagRate      *float64 `json:"flag_rate"`
-	Precision     *float64 `json:"precision"`
-	PrecisionCI   Interval `json:"precision_ci95"`
-	Recall        *float64 `json:"recall"`
-	RecallCI      Interval `json:"recall_ci95"`
-	F1            *float64 `json:"f1"`
+	// Precision is null while it is not estimable from the labels so far (Estimable
+	// says why); PrecisionBounds is the interval it lies in meanwhile.
+	Precision       *float64         `json:"precision"`
+	PrecisionCI     Interval         `json:"precision_ci95"`
+	PrecisionBounds *window.Interval `json:"precision_bounds"`
+	Recall          *float64         `json:"recall"`
+	RecallCI        Interval         `json:"recall_ci95"`
+	F1              *float64         `json:"f1"`
 	// ScoreHistogram is the share of predictions in each of the ten equal-width
 	// score bins [0, 0.1), ..., [0.9, 1].
 	ScoreHistogram [labels.ScoreBins]float64 `json:"score_histogram"`
+	// Estimable says whether precision, recall and F1 are estimable from the labels
+	// so far (window.Rule).
+	Estimable window.Estimates `json:"estimable"`
 }
 
 func summarize(c labels.Counts) VariantSummary {
@@ -55,6 +61,7 @@ func summarize(c labels.Counts) VariantSummary {
 		LabelCoverage: s.LabelCoverage, MeanScore: s.MeanScore, FlagRate: s.FlagRate,
 		Precision: s.Precision, Recall: s.Recall, F1: s.F1,
 		PrecisionCI: proportion(c.TP, c.TP+c.FP).CI, RecallCI: proportion(c.TP, c.TP+c.FN).CI,
+		PrecisionBounds: s.PrecisionBounds, Estimable: s.Estimable,
 	}
 	var n int64
 	for _, b := range c.Bins {

@@ -74,6 +74,29 @@ func signed(p *float64) string {
 
 func pair(b, c *float64, digits int) string { return num(b, digits) + " → " + num(c, digits) }
 
+// notEstimable reports whether any row shows a precision that is not estimable.
+func (r Report) notEstimable() bool {
+	for _, x := range r.rows() {
+		for _, v := range []VariantSummary{x.Baseline, x.Candidate} {
+			if v.Precision == nil && v.PrecisionBounds != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// precisionOf is a variant's precision, or "n/e" while it is not estimable from the
+// labels so far (too few flagged predictions resolved).
+func precisionOf(v VariantSummary) string {
+	if v.Precision == nil && v.PrecisionBounds != nil {
+		return "n/e"
+	}
+	return num(v.Precision, 3)
+}
+
+func precisionPair(b, c VariantSummary) string { return precisionOf(b) + " → " + precisionOf(c) }
+
 // disagreement is a paired scope's discordance: the rate and how many only each
 // model flagged.
 func disagreement(d *Discordance) string {
@@ -109,11 +132,14 @@ func writeTable(w io.Writer, r Report) error {
 			x.Scope, x.Baseline.Predictions, x.Candidate.Predictions, x.Baseline.Resolved, x.Candidate.Resolved,
 			pair(x.Baseline.MeanScore, x.Candidate.MeanScore, 3), psi,
 			pair(x.Baseline.FlagRate, x.Candidate.FlagRate, 4), disagreement(x.Discordance),
-			pair(x.Baseline.Precision, x.Candidate.Precision, 3), pair(x.Baseline.Recall, x.Candidate.Recall, 3),
+			precisionPair(x.Baseline, x.Candidate), pair(x.Baseline.Recall, x.Candidate.Recall, 3),
 			signed(x.RecallDelta), pval(x.RecallPValue), signed(x.PrecisionDelta), pval(x.PrecisionPValue), x.Decision)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if r.notEstimable() {
+		fmt.Fprintln(w, "\nn/e: precision not estimable yet: too few of the flagged predictions are labeled or matured, and the early labels are mostly positives (/v1/metrics gives its bounds)")
 	}
 	fmt.Fprintf(w, "\nvalues are baseline → candidate; p: always-valid p-value that the candidate is worse, over its share of α %g; pass: shown within tolerance %g recall / %g precision overall, %g / %g in segments (β %g)\n",
 		r.Method.Alpha, r.Method.RecallTolerance, r.Method.PrecisionTolerance, r.Method.SegmentRecallTolerance, r.Method.SegmentPrecisionTolerance, r.Method.Beta)
@@ -323,7 +349,7 @@ func writeHTML(w io.Writer, r Report) error {
 		page.Histograms = append(page.Histograms, histogramOf(x))
 	}
 	t, err := template.New("report").Funcs(template.FuncMap{
-		"num": num, "pval": pval, "signed": signed, "pair": pair, "upper": strings.ToUpper,
+		"num": num, "pval": pval, "signed": signed, "pair": pair, "upper": strings.ToUpper, "precisionPair": precisionPair,
 	}).Parse(reportHTML)
 	if err != nil {
 		return err
@@ -385,7 +411,7 @@ ul.warnings{color:#92400e}
 <table>
 <thead><tr><th>segment</th><th>predictions</th><th>labeled</th><th>mean score</th><th>PSI</th><th>flag rate</th><th>precision</th><th>recall</th><th>Δ recall (p)</th><th>Δ precision (p)</th><th>decision</th></tr></thead>
 <tbody>
-{{range .Rows}}<tr class="{{.Decision}}"><td>{{.Scope}}</td><td>{{.Baseline.Predictions}} / {{.Candidate.Predictions}}</td><td>{{.Baseline.Resolved}} / {{.Candidate.Resolved}}</td><td>{{pair .Baseline.MeanScore .Candidate.MeanScore 3}}</td><td>{{num .PSI 3}} {{if ne (print .PSILevel) "ok"}}{{.PSILevel}}{{end}}</td><td>{{pair .Baseline.FlagRate .Candidate.FlagRate 4}}</td><td>{{pair .Baseline.Precision .Candidate.Precision 3}}</td><td>{{pair .Baseline.Recall .Candidate.Recall 3}}</td><td>{{signed .RecallDelta}} ({{pval .RecallPValue}})</td><td>{{signed .PrecisionDelta}} ({{pval .PrecisionPValue}})</td><td>{{.Decision}}</td></tr>
+{{range .Rows}}<tr class="{{.Decision}}"><td>{{.Scope}}</td><td>{{.Baseline.Predictions}} / {{.Candidate.Predictions}}</td><td>{{.Baseline.Resolved}} / {{.Candidate.Resolved}}</td><td>{{pair .Baseline.MeanScore .Candidate.MeanScore 3}}</td><td>{{num .PSI 3}} {{if ne (print .PSILevel) "ok"}}{{.PSILevel}}{{end}}</td><td>{{pair .Baseline.FlagRate .Candidate.FlagRate 4}}</td><td>{{precisionPair .Baseline .Candidate}}</td><td>{{pair .Baseline.Recall .Candidate.Recall 3}}</td><td>{{signed .RecallDelta}} ({{pval .RecallPValue}})</td><td>{{signed .PrecisionDelta}} ({{pval .PrecisionPValue}})</td><td>{{.Decision}}</td></tr>
 <tr class="{{.Decision}}"><td></td><td class="reason" colspan="10">{{.Reason}}</td></tr>
 {{end}}</tbody>
 </table>

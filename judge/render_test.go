@@ -148,3 +148,33 @@ func TestFetchReportFromARunningServer(t *testing.T) {
 		})
 	}
 }
+
+func TestReportMarksPrecisionThatIsNotEstimable(t *testing.T) {
+	// v5: every flagged prediction resolved; v6: positive-only early labels, 20 of
+	// 100 flagged predictions resolved.
+	v6 := row("v6", "", 20, 0, 5, 0)
+	v6.Counts.Flagged, v6.Counts.Predictions = 100, 1000
+	rep, err := Compare(snapshotOf(row("v5", "", 80, 20, 20, 880), v6), "v5", "v6", "", Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := rep.Overall.Candidate; c.Precision != nil || c.Estimable.Precision.Estimable || c.PrecisionBounds == nil || c.PrecisionBounds.Lower != 0.2 {
+		t.Fatalf("candidate summary: precision %v, estimable %+v, bounds %+v; want null, not estimable, bounds from 0.2", c.Precision, c.Estimable.Precision, c.PrecisionBounds)
+	}
+	for _, format := range []string{FormatTable, FormatHTML} {
+		var b bytes.Buffer
+		if err := WriteReport(&b, rep, format); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(b.String(), "0.800 → n/e") {
+			t.Errorf("%s: precision not shown as 0.800 → n/e:\n%s", format, b.String())
+		}
+	}
+	var b bytes.Buffer
+	if err := WriteReport(&b, regressedReport(t), FormatTable); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "n/e") {
+		t.Errorf("n/e shown although every precision is estimable:\n%s", b.String())
+	}
+}
