@@ -54,8 +54,8 @@ type VariantSummary struct {
 	Estimable window.Estimates `json:"estimable"`
 }
 
-func summarize(c labels.Counts) VariantSummary {
-	s := window.Derive(c)
+func summarize(c labels.Counts, rule window.Rule) VariantSummary {
+	s := window.DeriveWith(c, rule)
 	v := VariantSummary{
 		Predictions: c.Predictions, Resolved: c.Resolved(),
 		LabelCoverage: s.LabelCoverage, MeanScore: s.MeanScore, FlagRate: s.FlagRate,
@@ -132,11 +132,11 @@ func Compare(snap window.Snapshot, baseline, candidate, sortBy string, cfg Confi
 	}
 	r := Report{
 		Baseline: j.Baseline, Candidate: j.Candidate, Window: j.Window, WindowStart: j.WindowStart, WindowEnd: j.WindowEnd,
-		Sort: sortBy, Decision: j.Decision, Reason: j.Reason, Overall: reportRow(j.Overall),
+		Sort: sortBy, Decision: j.Decision, Reason: j.Reason, Overall: reportRow(j.Overall, cfg.Estimable),
 		Segments: make([]ReportRow, 0, len(j.Segments)), Warnings: j.Warnings, Method: j.Method,
 	}
 	for _, s := range j.Segments {
-		r.Segments = append(r.Segments, reportRow(s))
+		r.Segments = append(r.Segments, reportRow(s, cfg.Estimable))
 	}
 	slices.SortStableFunc(r.Segments, func(a, b ReportRow) int {
 		bySegment := cmp.Or(strings.Compare(a.SegmentKey, b.SegmentKey), strings.Compare(a.Segment, b.Segment))
@@ -155,10 +155,10 @@ func Compare(snap window.Snapshot, baseline, candidate, sortBy string, cfg Confi
 	return r, nil
 }
 
-func reportRow(s ScopeJudgement) ReportRow {
+func reportRow(s ScopeJudgement, rule window.Rule) ReportRow {
 	b, c := s.Counts()
 	row := ReportRow{
-		Scope: s.Scope, Baseline: summarize(b), Candidate: summarize(c),
+		Scope: s.Scope, Baseline: summarize(b, rule), Candidate: summarize(c, rule),
 		PSI: s.Score.PSI, PSILevel: s.Score.Level, MeanScoreDelta: s.Score.MeanDelta,
 		FlagRateDelta: s.FlagRate.Delta, FlagRatePValue: s.FlagRate.AdjustedPValue, FlagRateLevel: s.FlagRate.Level,
 		Decision: s.Decision, Reason: s.Reason,

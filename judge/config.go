@@ -46,6 +46,11 @@ type Config struct {
 	// precision can rarely be shown within a rollout; a significant precision drop
 	// still fails.
 	PassMetrics []Metric
+	// Estimable is the rule that says when a variant's precision can be estimated
+	// from the labels so far (window.Rule, VERDICT_ESTIMABLE_COVERAGE). Precision is
+	// neither failed nor passed while either variant's is not: early labels are
+	// mostly positives, and a precision from them is biased upward.
+	Estimable window.Rule
 	// MinPredictions is the fewest predictions each variant needs before the
 	// label-free signals (flag rate, score PSI) are graded. Default 1000.
 	MinPredictions int64

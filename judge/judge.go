@@ -514,6 +514,18 @@ func compare(m Metric, s *ScopeJudgement, smp sample, design Design, cfg Config,
 		c.Reason = fmt.Sprintf("no labels yet: %s needs %s", m, nOf(m))
 		return c
 	}
+	if m == Precision {
+		for _, v := range []struct {
+			role   string
+			counts labels.Counts
+		}{{"baseline", s.base}, {"candidate", s.cand}} {
+			if e := window.DeriveWith(v.counts, cfg.Estimable).Estimable.Precision; !e.Estimable {
+				c.Decision = Inconclusive
+				c.Reason = fmt.Sprintf("precision %.3f → %.3f is not yet estimable for the %s: %s", *c.Baseline.Value, *c.Candidate.Value, v.role, e.Reason)
+				return c
+			}
+		}
+	}
 	failE := logE(smp, atMost, 0)
 	if p, ok := smp.(pairedSample); ok {
 		failE = mcNemarLogE(p.b, p.c) // exact, and sharper for "worse at all"

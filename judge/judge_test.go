@@ -282,3 +282,23 @@ func TestJudgeSurvivesCorruptCounts(t *testing.T) {
 		}
 	}
 }
+
+func TestPrecisionIsNotJudgedWhileNotEstimable(t *testing.T) {
+	// Positive-only early labels: 80 flagged predictions of which 70 labeled fraud and
+	// 10 still open, for both variants; the candidate's resolved precision looks
+	// worse (60/70 against 70/70), but most of its open flags could be fraud too.
+	base := row("v5", "", 70, 0, 10, 0)
+	cand := row("v6", "", 60, 10, 20, 0)
+	for _, r := range []*window.Row{&base, &cand} {
+		r.Counts.Predictions += 1000
+		r.Counts.Flagged += 10 // open flagged predictions: precision not estimable
+	}
+	j, err := Judge(snapshotOf(base, cand), "v5", "v6", Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := j.Overall.Precision
+	if p.Decision != Inconclusive || !strings.Contains(p.Reason, "not yet estimable for the baseline") || p.PValue != nil {
+		t.Errorf("precision %s (p %v): %s; want inconclusive, untested while not estimable", p.Decision, p.PValue, p.Reason)
+	}
+}

@@ -306,6 +306,7 @@ func (c settings) judgeConfig() (judge.Config, error) {
 		Alpha: c.JudgeAlpha, Beta: c.JudgeBeta,
 		RecallTolerance: tol, PrecisionTolerance: tol, SegmentRecallTolerance: segTol, SegmentPrecisionTolerance: segTol,
 		MinSegmentShare: zeroIsNone(c.JudgeSegShare), RequiredSegments: c.JudgeSegments, Range: rng,
+		Estimable: window.Rule{Coverage: c.Coverage},
 	}
 	for _, m := range c.JudgePassOn {
 		jc.PassMetrics = append(jc.PassMetrics, judge.Metric(strings.TrimSpace(m)))
