@@ -172,14 +172,22 @@ type Join struct {
 }
 
 type request struct {
-	batch  ingest.Batch
-	due    []DueRef
-	result ingest.Result
-	err    error
-	done   chan struct{}
+	batch ingest.Batch
+	due   []DueRef
+	// exclusive, when set, runs alone in its group instead of a commit (Exclusive).
+	exclusive func(context.Context) error
+	result    ingest.Result
+	err       error
+	done      chan struct{}
 }
 
-func (r *request) size() int { return r.batch.Len() + len(r.due) }
+// size is how much of a group r takes; an exclusive request takes a whole group.
+func (j *Join) size(r *request) int {
+	if r.exclusive != nil {
+		return j.cfg.MaxGroup
+	}
+	return r.batch.Len() + len(r.due)
+}
 
 // ErrClosed is returned by Apply and Mature after Close.
 var ErrClosed = errors.New("labels: join is closed")
@@ -230,6 +238,18 @@ func (j *Join) Apply(ctx context.Context, b ingest.Batch) (ingest.Result, error)
 	return r.result, r.err
 }
 
+// Exclusive runs fn while no commit is in progress and none can start: Apply and
+// Mature calls queue behind it. It is for work that must not interleave with
+// commits, such as reopening a failed store and rebuilding the windows from its
+// tallies. A panic in fn becomes its error.
+func (j *Join) Exclusive(ctx context.Context, fn func(context.Context) error) error {
+	r := &request{exclusive: fn, done: make(chan struct{})}
+	if err := j.submit(ctx, r); err != nil {
+		return err
+	}
+	return r.err
+}
+
 // Mature resolves, as negative, predictions still pending Maturity after their
 // prediction time (as of now), up to limit of them; it returns how many it resolved.
 // With maturity disabled it does nothing.
@@ -271,28 +291,55 @@ func (j *Join) submit(ctx context.Context, r *request) error {
 		}
 	}
 	j.leading = true
-	for len(j.queue) > 0 {
+	j.mu.Unlock()
+	j.lead(ctx)
+	return nil
+}
+
+// lead commits queued requests in groups until the queue is empty, then gives up
+// leadership. Every request a group took is released with the group's outcome, and a
+// panic inside a commit (a store bug, a storage engine giving up) becomes that group's
+// error: callers waiting behind a failed leader are never left hanging.
+func (j *Join) lead(ctx context.Context) {
+	for {
+		j.mu.Lock()
+		if len(j.queue) == 0 {
+			j.leading = false
+			j.mu.Unlock()
+			return
+		}
 		n, size := 0, 0
-		for n < len(j.queue) && (n == 0 || size+j.queue[n].size() <= j.cfg.MaxGroup) {
-			size += j.queue[n].size()
+		for n < len(j.queue) && (n == 0 || size+j.size(j.queue[n]) <= j.cfg.MaxGroup) {
+			size += j.size(j.queue[n])
 			n++
 		}
 		group := slices.Clone(j.queue[:n])
 		j.queue = slices.Delete(j.queue, 0, n)
 		j.mu.Unlock()
 		// A commit, once started, is not abandoned because one caller went away.
-		err := j.commit(context.WithoutCancel(ctx), group)
+		err := j.commitRecovering(context.WithoutCancel(ctx), group)
 		for _, g := range group {
 			if err != nil {
 				g.err = err
 			}
 			close(g.done)
 		}
-		j.mu.Lock()
 	}
-	j.leading = false
-	j.mu.Unlock()
-	return nil
+}
+
+// commitRecovering is commit with a panic turned into the group's error. Nothing of
+// the group is acknowledged; the store's commit is atomic, so it is either all in or
+// all out, and a retry counts its events once.
+func (j *Join) commitRecovering(ctx context.Context, group []*request) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("labels: commit of %d request(s) failed with a panic: %v", len(group), p)
+		}
+	}()
+	if len(group) == 1 && group[0].exclusive != nil {
+		return group[0].exclusive(ctx)
+	}
+	return j.commit(ctx, group)
 }
 
 // group is the working state of one commit.
