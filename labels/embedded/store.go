@@ -28,10 +28,12 @@ import (
 	"log/slog"
 	"math"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/verdictml/verdict/labels"
@@ -44,14 +46,44 @@ type Options struct {
 	// NoSync skips the fsync after each commit. Commits still survive a process
 	// crash (kill -9), not a power loss. For benchmarks and tests only.
 	NoSync bool
-	// Logger receives pebble's errors and warnings. Nil discards them.
+	// Logger receives pebble's errors and warnings, corruption reports and the
+	// store's failures. Nil discards them.
 	Logger *slog.Logger
+	// MinFreeBytes is the free space the store leaves on its filesystem: a commit is
+	// refused with ErrDiskFull while less is free, so the disk never fills under
+	// pebble's own writes (write-ahead log, flushes, compactions, its MANIFEST).
+	// Zero disables the check.
+	MinFreeBytes int64
+	// Salvage opens a store that is known to be damaged instead of refusing it: a
+	// write-ahead log corrupt in its middle is backed up and cut at the corruption
+	// (what followed is lost), a missing manifest marker is pointed at the newest
+	// manifest. The store then serves numbers that may miss events; Salvaged says so.
+	Salvage bool
+	// FS is the filesystem the store lives on; nil means the operating system's.
+	// Tests inject faults (a full disk) through it.
+	FS vfs.FS
 }
 
-// Store is the embedded join store.
+// Store is the embedded join store. It is safe for concurrent use.
+//
+// A failed write to pebble's write-ahead log (a full disk, an I/O error) is fatal to
+// the pebble instance: the store then fails every call with ErrFailed until Reopen,
+// which replays the log from disk. Nothing acknowledged is lost: a commit returns nil
+// only once its batch is in the (synced) log.
 type Store struct {
-	db    *pebble.DB
-	write *pebble.WriteOptions
+	dir    string
+	opts   Options
+	fs     vfs.FS
+	write  *pebble.WriteOptions
+	log    *slog.Logger
+	events storeEvents
+
+	mu sync.RWMutex // writers: Reopen and Close; readers: every other call
+	db *pebble.DB   // nil once closed, or after a Reopen that failed
+	// failed is why the store refuses calls until Reopen (nil while healthy).
+	failed atomic.Pointer[error]
+	// salvaged describes what Salvage cut away when the store was opened.
+	salvaged string
 }
 
 const (
@@ -67,36 +99,49 @@ const (
 )
 
 // Open opens (creating if needed) the store in dir. Only one process may hold it.
+//
+// A store whose files are damaged is refused with an error wrapping ErrCorrupt that
+// names the file (a write-ahead log corrupt before its end, store files without the
+// manifest marker that lists them), unless Options.Salvage is set. A torn last
+// record of the newest write-ahead log, left by a crash in the middle of a write, is
+// not corruption: that batch was never acknowledged.
 func Open(dir string, o Options) (*Store, error) {
 	if o.CacheBytes == 0 {
 		o.CacheBytes = 128 << 20
 	}
-	cache := pebble.NewCache(o.CacheBytes)
-	defer cache.Unref()
-	opts := &pebble.Options{
-		Cache:        cache,
-		MemTableSize: 64 << 20,
-		Merger:       &pebble.Merger{Name: mergerName, Merge: newSum},
-		Logger:       pebbleLogger{o.Logger},
+	s := &Store{dir: dir, opts: o, fs: o.FS, write: pebble.Sync, log: o.Logger}
+	if s.fs == nil {
+		s.fs = vfs.Default
 	}
-	for i := range opts.Levels {
-		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
 	}
-	db, err := pebble.Open(dir, opts)
-	if err != nil {
-		return nil, fmt.Errorf("embedded: open store in %s: %w", dir, err)
-	}
-	w := pebble.Sync
 	if o.NoSync {
-		w = pebble.NoSync
+		s.write = pebble.NoSync
 	}
-	return &Store{db: db, write: w}, nil
+	db, err := s.openDB()
+	if err != nil {
+		return nil, err
+	}
+	s.db = db
+	return s, nil
 }
 
 // Close flushes nothing extra (every commit is already in the WAL) and releases the
 // directory lock.
 func (s *Store) Close() error {
-	if err := s.db.Close(); err != nil {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		return nil
+	}
+	db := s.db
+	s.db = nil
+	if err := closeDB(db); err != nil {
+		if s.failure() != nil {
+			// The instance failed; its close reports that failure again.
+			return nil
+		}
 		return fmt.Errorf("embedded: close store: %w", err)
 	}
 	return nil
@@ -109,28 +154,35 @@ const readers = 4
 // Records implements labels.Store.
 func (s *Store) Records(_ context.Context, ids []string) ([]*labels.Record, error) {
 	out := make([]*labels.Record, len(ids))
-	if len(ids) < 64 {
-		return out, s.read(ids, out)
+	err := s.use("read records", func(db *pebble.DB) error {
+		if len(ids) < 64 {
+			return s.read(db, ids, out)
+		}
+		var g errgroup.Group
+		chunk := (len(ids) + readers - 1) / readers
+		for lo := 0; lo < len(ids); lo += chunk {
+			hi := min(lo+chunk, len(ids))
+			g.Go(func() error { return s.read(db, ids[lo:hi], out[lo:hi]) })
+		}
+		return g.Wait()
+	})
+	if err != nil {
+		return nil, err
 	}
-	var g errgroup.Group
-	chunk := (len(ids) + readers - 1) / readers
-	for lo := 0; lo < len(ids); lo += chunk {
-		hi := min(lo+chunk, len(ids))
-		g.Go(func() error { return s.read(ids[lo:hi], out[lo:hi]) })
-	}
-	return out, g.Wait()
+	return out, nil
 }
 
-func (s *Store) read(ids []string, out []*labels.Record) error {
+func (s *Store) read(db *pebble.DB, ids []string, out []*labels.Record) (err error) {
+	defer s.recoverPanic("read records", &err)
 	key := make([]byte, 0, 64)
 	for i, id := range ids {
 		key = append(append(key[:0], prefixRecord), id...)
-		v, closer, err := s.db.Get(key)
+		v, closer, err := db.Get(key)
 		if errors.Is(err, pebble.ErrNotFound) {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("embedded: read record %q: %w", id, err)
+			return s.readError(fmt.Sprintf("read record %q", id), err)
 		}
 		r, err := labels.UnmarshalRecord(id, v)
 		closer.Close()
@@ -142,88 +194,99 @@ func (s *Store) read(ids []string, out []*labels.Record) error {
 	return nil
 }
 
-// Commit implements labels.Store: one pebble batch, synced.
+// Commit implements labels.Store: one pebble batch, synced. It is refused with
+// ErrDiskFull while less than Options.MinFreeBytes is free, and with ErrFailed after
+// a fatal write error until Reopen.
 func (s *Store) Commit(_ context.Context, c *labels.Change) error {
-	b := s.db.NewBatch()
-	defer b.Close()
-	for _, rc := range c.Records {
-		if r := rc.Record; r != nil {
-			if err := b.Set(recordKey(r.ID), r.Marshal(), nil); err != nil {
-				return fmt.Errorf("embedded: stage record %q: %w", r.ID, err)
+	return s.use("commit", func(db *pebble.DB) error {
+		if err := s.checkFree(); err != nil {
+			return err
+		}
+		b := db.NewBatch()
+		defer b.Close()
+		for _, rc := range c.Records {
+			if r := rc.Record; r != nil {
+				if err := b.Set(recordKey(r.ID), r.Marshal(), nil); err != nil {
+					return fmt.Errorf("embedded: stage record %q: %w", r.ID, err)
+				}
+				if err := b.Set(ageKey(newest(r), r.ID), nil, nil); err != nil {
+					return fmt.Errorf("embedded: stage age entry %q: %w", r.ID, err)
+				}
 			}
-			if err := b.Set(ageKey(newest(r), r.ID), nil, nil); err != nil {
-				return fmt.Errorf("embedded: stage age entry %q: %w", r.ID, err)
+			for _, d := range rc.Due {
+				if err := b.Set(dueKey(d), nil, nil); err != nil {
+					return fmt.Errorf("embedded: stage maturity entry %q: %w", d.ID, err)
+				}
+			}
+			for _, d := range rc.Undue {
+				if err := b.Delete(dueKey(d), nil); err != nil {
+					return fmt.Errorf("embedded: stage maturity removal %q: %w", d.ID, err)
+				}
 			}
 		}
-		for _, d := range rc.Due {
-			if err := b.Set(dueKey(d), nil, nil); err != nil {
-				return fmt.Errorf("embedded: stage maturity entry %q: %w", d.ID, err)
+		for _, d := range c.Deltas() {
+			v := labels.EncodeCounts(d.Counts)
+			series := seriesKey(d.Key)
+			if err := b.Merge(append(bucketPrefix(d.Bucket), series...), v, nil); err != nil {
+				return fmt.Errorf("embedded: stage tally %v: %w", d.Key, err)
+			}
+			if err := b.Merge(append([]byte{prefixAllTime}, series...), v, nil); err != nil {
+				return fmt.Errorf("embedded: stage tally %v: %w", d.Key, err)
 			}
 		}
-		for _, d := range rc.Undue {
-			if err := b.Delete(dueKey(d), nil); err != nil {
-				return fmt.Errorf("embedded: stage maturity removal %q: %w", d.ID, err)
+		if n := c.Unmatched(); n != 0 {
+			if err := b.Merge([]byte(keyUnmatched), int64Bytes(n), nil); err != nil {
+				return fmt.Errorf("embedded: stage unmatched count: %w", err)
 			}
 		}
-	}
-	for _, d := range c.Deltas() {
-		v := labels.EncodeCounts(d.Counts)
-		series := seriesKey(d.Key)
-		if err := b.Merge(append(bucketPrefix(d.Bucket), series...), v, nil); err != nil {
-			return fmt.Errorf("embedded: stage tally %v: %w", d.Key, err)
-		}
-		if err := b.Merge(append([]byte{prefixAllTime}, series...), v, nil); err != nil {
-			return fmt.Errorf("embedded: stage tally %v: %w", d.Key, err)
-		}
-	}
-	if n := c.Unmatched(); n != 0 {
-		if err := b.Merge([]byte(keyUnmatched), int64Bytes(n), nil); err != nil {
-			return fmt.Errorf("embedded: stage unmatched count: %w", err)
-		}
-	}
-	if err := b.Commit(s.write); err != nil {
-		return fmt.Errorf("embedded: commit: %w", err)
-	}
-	return nil
+		return s.commit(b, "commit")
+	})
 }
 
 // Due implements labels.Store.
-func (s *Store) Due(_ context.Context, before time.Time, limit int) ([]labels.DueRef, error) {
-	upper := append([]byte{prefixDue}, sortableInt64(before.UnixNano())...)
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixDue}, UpperBound: upper})
+func (s *Store) Due(_ context.Context, before time.Time, limit int) (out []labels.DueRef, err error) {
+	err = s.use("scan maturity index", func(db *pebble.DB) error {
+		upper := append([]byte{prefixDue}, sortableInt64(before.UnixNano())...)
+		it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixDue}, UpperBound: upper})
+		if err != nil {
+			return fmt.Errorf("embedded: scan maturity index: %w", err)
+		}
+		defer it.Close()
+		for ok := it.First(); ok && len(out) < limit; ok = it.Next() {
+			k := it.Key()
+			if len(k) < 10 {
+				continue
+			}
+			id, variant, found := strings.Cut(string(k[9:]), "\x00")
+			if !found {
+				continue
+			}
+			out = append(out, labels.DueRef{ID: id, Variant: variant, Time: unsortableInt64(k[1:9])})
+		}
+		if err := it.Error(); err != nil {
+			return s.readError("scan maturity index", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("embedded: scan maturity index: %w", err)
-	}
-	defer it.Close()
-	var out []labels.DueRef
-	for ok := it.First(); ok && len(out) < limit; ok = it.Next() {
-		k := it.Key()
-		if len(k) < 10 {
-			continue
-		}
-		id, variant, found := strings.Cut(string(k[9:]), "\x00")
-		if !found {
-			continue
-		}
-		out = append(out, labels.DueRef{ID: id, Variant: variant, Time: unsortableInt64(k[1:9])})
-	}
-	if err := it.Error(); err != nil {
-		return nil, fmt.Errorf("embedded: scan maturity index: %w", err)
+		return nil, err
 	}
 	return out, nil
 }
 
 // Tallies implements labels.Store.
 func (s *Store) Tallies(ctx context.Context, since int64, fn func(labels.Delta, bool) error) error {
-	if err := s.scanTallies([]byte{prefixAllTime}, []byte{prefixAllTime + 1}, 1, true, fn); err != nil {
-		return err
-	}
-	lower := bucketPrefix(since)
-	return s.scanTallies(lower, []byte{prefixBucket + 1}, 9, false, fn)
+	return s.use("scan tallies", func(db *pebble.DB) error {
+		if err := scanTallies(s, db, []byte{prefixAllTime}, []byte{prefixAllTime + 1}, 1, true, fn); err != nil {
+			return err
+		}
+		lower := bucketPrefix(since)
+		return scanTallies(s, db, lower, []byte{prefixBucket + 1}, 9, false, fn)
+	})
 }
 
-func (s *Store) scanTallies(lower, upper []byte, seriesAt int, allTime bool, fn func(labels.Delta, bool) error) error {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+func scanTallies(s *Store, db *pebble.DB, lower, upper []byte, seriesAt int, allTime bool, fn func(labels.Delta, bool) error) error {
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return fmt.Errorf("embedded: scan tallies: %w", err)
 	}
@@ -236,7 +299,7 @@ func (s *Store) scanTallies(lower, upper []byte, seriesAt int, allTime bool, fn 
 		}
 		v, err := it.ValueAndErr()
 		if err != nil {
-			return fmt.Errorf("embedded: read tally %v: %w", key, err)
+			return s.readError(fmt.Sprintf("read tally %v", key), err)
 		}
 		c, err := labels.DecodeCounts(v)
 		if err != nil {
@@ -251,35 +314,46 @@ func (s *Store) scanTallies(lower, upper []byte, seriesAt int, allTime bool, fn 
 		}
 	}
 	if err := it.Error(); err != nil {
-		return fmt.Errorf("embedded: scan tallies: %w", err)
+		return s.readError("scan tallies", err)
 	}
 	return nil
 }
 
 // Unmatched implements labels.Store.
-func (s *Store) Unmatched(context.Context) (int64, error) {
-	v, closer, err := s.db.Get([]byte(keyUnmatched))
-	if errors.Is(err, pebble.ErrNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("embedded: read unmatched count: %w", err)
-	}
-	defer closer.Close()
-	if len(v) != 8 {
-		return 0, fmt.Errorf("embedded: unmatched count has %d bytes", len(v))
-	}
-	return int64(binary.LittleEndian.Uint64(v)), nil
+func (s *Store) Unmatched(context.Context) (n int64, err error) {
+	err = s.use("read unmatched count", func(db *pebble.DB) error {
+		v, closer, err := db.Get([]byte(keyUnmatched))
+		if errors.Is(err, pebble.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return s.readError("read unmatched count", err)
+		}
+		defer closer.Close()
+		if len(v) != 8 {
+			return fmt.Errorf("embedded: unmatched count has %d bytes", len(v))
+		}
+		n = int64(binary.LittleEndian.Uint64(v))
+		return nil
+	})
+	return n, err
 }
 
 // DropBucketsBefore deletes bucket tallies older than t (Unix seconds); all-time
 // tallies keep their contribution. It bounds the store's tally keys to the longest
 // window.
 func (s *Store) DropBucketsBefore(t int64) error {
-	if err := s.db.DeleteRange([]byte{prefixBucket}, bucketPrefix(t), s.write); err != nil {
-		return fmt.Errorf("embedded: drop bucket tallies before %d: %w", t, err)
-	}
-	return nil
+	return s.use("drop bucket tallies", func(db *pebble.DB) error {
+		b := db.NewBatch()
+		defer b.Close()
+		if err := b.DeleteRange([]byte{prefixBucket}, bucketPrefix(t), nil); err != nil {
+			return fmt.Errorf("embedded: stage drop of bucket tallies before %d: %w", t, err)
+		}
+		if err := s.commit(b, "drop bucket tallies"); err != nil {
+			return fmt.Errorf("embedded: drop bucket tallies before %d: %w", t, err)
+		}
+		return nil
+	})
 }
 
 // Expire deletes records whose every prediction is resolved (or censored) and whose
@@ -288,18 +362,27 @@ func (s *Store) DropBucketsBefore(t int64) error {
 // with a pending prediction, and labels still waiting for their prediction, are kept.
 // A review label for a censored prediction whose record expired waits as unmatched.
 //
-// Consequence: a prediction replayed after its record expired counts again, so the
-// retention must exceed any replay horizon and the latest label correction expected.
+// Consequence: a prediction replayed after its record expired would count again, so
+// sources must refuse events older than the retention (ingest.DecoderConfig.MaxAge);
+// the retention must exceed the latest label correction expected.
 // Expire may run while the join commits; a record it deletes just as a correction
 // lands loses only the record, never a count.
-func (s *Store) Expire(before time.Time, limit int) (int, error) {
+func (s *Store) Expire(before time.Time, limit int) (deleted int, err error) {
+	err = s.use("expire records", func(db *pebble.DB) error {
+		deleted, err = s.expire(db, before, limit)
+		return err
+	})
+	return deleted, err
+}
+
+func (s *Store) expire(db *pebble.DB, before time.Time, limit int) (int, error) {
 	upper := append([]byte{prefixAge}, sortableInt64(before.UnixNano())...)
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixAge}, UpperBound: upper})
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixAge}, UpperBound: upper})
 	if err != nil {
 		return 0, fmt.Errorf("embedded: scan age index: %w", err)
 	}
 	defer it.Close()
-	b := s.db.NewBatch()
+	b := db.NewBatch()
 	defer b.Close()
 	deleted, seen := 0, 0
 	done := map[string]bool{} // a record has one age entry per write time
@@ -318,12 +401,12 @@ func (s *Store) Expire(before time.Time, limit int) (int, error) {
 			continue
 		}
 		done[id] = true
-		v, closer, err := s.db.Get(recordKey(id))
+		v, closer, err := db.Get(recordKey(id))
 		if errors.Is(err, pebble.ErrNotFound) {
 			continue
 		}
 		if err != nil {
-			return deleted, fmt.Errorf("embedded: read record %q: %w", id, err)
+			return deleted, s.readError(fmt.Sprintf("read record %q", id), err)
 		}
 		r, err := labels.UnmarshalRecord(id, v)
 		closer.Close()
@@ -340,12 +423,12 @@ func (s *Store) Expire(before time.Time, limit int) (int, error) {
 		deleted++
 	}
 	if err := it.Error(); err != nil {
-		return deleted, fmt.Errorf("embedded: scan age index: %w", err)
+		return deleted, s.readError("scan age index", err)
 	}
 	if b.Empty() {
 		return 0, nil
 	}
-	if err := b.Commit(s.write); err != nil {
+	if err := s.commit(b, "expire records"); err != nil {
 		return 0, fmt.Errorf("embedded: commit expiry: %w", err)
 	}
 	return deleted, nil
@@ -484,25 +567,6 @@ func (s *sum) MergeNewer(v []byte) error { return s.add(v) }
 func (s *sum) MergeOlder(v []byte) error { return s.add(v) }
 func (s *sum) Finish(bool) ([]byte, io.Closer, error) {
 	return s.acc, nil, nil
-}
-
-// pebbleLogger drops pebble's informational logs and passes its errors to slog.
-type pebbleLogger struct{ l *slog.Logger }
-
-func (pebbleLogger) Infof(string, ...any) {}
-func (p pebbleLogger) Errorf(format string, args ...any) {
-	if p.l != nil {
-		p.l.Error("pebble: " + fmt.Sprintf(format, args...))
-	}
-}
-
-// Fatalf is pebble's report of an invariant violation it cannot continue from.
-func (p pebbleLogger) Fatalf(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	if p.l != nil {
-		p.l.Error("pebble: fatal: " + msg)
-	}
-	panic("pebble: " + msg)
 }
 
 var _ labels.Store = (*Store)(nil)
