@@ -10,12 +10,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/verdictml/verdict/ingest"
 	"github.com/verdictml/verdict/judge"
 	"github.com/verdictml/verdict/labels"
 	"github.com/verdictml/verdict/query"
+	"github.com/verdictml/verdict/labels/embedded"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -81,10 +83,15 @@ type settings struct {
 	MaxLineBytes    int                `envconfig:"MAX_LINE_BYTES" default:"65536" desc:"largest input line; longer lines are rejected"`
 	StoreSync       bool               `envconfig:"STORE_SYNC" default:"true" desc:"fsync each commit (false survives kill -9 but not power loss)"`
 	StoreCacheMB    int64              `envconfig:"STORE_CACHE_MB" default:"512" desc:"join store block cache (MiB); size toward the records labels still arrive for"`
+	StoreMinFreeMB  int64              `envconfig:"STORE_MIN_FREE_MB" default:"256" desc:"free space (MiB) kept on the data directory's filesystem: below it commits are refused with 503 and /readyz turns red, so the disk never fills under the store (0: no reserve)"`
+	StoreRecovery   string             `envconfig:"STORE_RECOVERY" default:"off" desc:"off: refuse to start on a damaged store; salvage: start anyway, cutting a corrupt write-ahead log at the damage (what followed is lost: resend it) - for one start, see docs/operations.md"`
 	MatureEvery     time.Duration      `envconfig:"MATURE_EVERY" default:"10s" desc:"how often matured predictions are resolved"`
 	ShutdownTimeout time.Duration      `envconfig:"SHUTDOWN_TIMEOUT" default:"15s" desc:"how long SIGTERM waits for in-flight requests"`
 	LogLevel        string             `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat       string             `envconfig:"LOG_FORMAT" default:"text" desc:"text or json"`
+
+	// storeFS, when set (tests), is the embedded store's filesystem.
+	storeFS vfs.FS
 }
 
 func loadConfig() (settings, error) {
@@ -184,6 +191,12 @@ func (c settings) validate() error {
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		problems = append(problems, "VERDICT_LOG_LEVEL: "+err.Error())
+	}
+	if c.StoreMinFreeMB < 0 {
+		problems = append(problems, fmt.Sprintf("VERDICT_STORE_MIN_FREE_MB: %d must not be negative (0 disables the reserve)", c.StoreMinFreeMB))
+	}
+	if c.StoreRecovery != "off" && c.StoreRecovery != "salvage" {
+		problems = append(problems, fmt.Sprintf("VERDICT_STORE_RECOVERY: %q must be off or salvage", c.StoreRecovery))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		problems = append(problems, fmt.Sprintf("VERDICT_LOG_FORMAT: %q must be text or json", c.LogFormat))
@@ -288,6 +301,18 @@ func judgeRange(win, since string) (judge.Range, error) {
 		return judge.Period(t), nil
 	}
 	return judge.Period(time.Time{}), nil
+}
+
+// storeOptions are the embedded store's options.
+func (c settings) storeOptions(log *slog.Logger) embedded.Options {
+	return embedded.Options{
+		CacheBytes:   c.StoreCacheMB << 20,
+		NoSync:       !c.StoreSync,
+		Logger:       log,
+		MinFreeBytes: c.StoreMinFreeMB << 20,
+		Salvage:      c.StoreRecovery == "salvage",
+		FS:           c.storeFS,
+	}
 }
 
 func (c settings) judgeConfig() (judge.Config, error) {

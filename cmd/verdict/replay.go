@@ -63,8 +63,11 @@ flags:
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("create data directory (VERDICT_DATA_DIR): %w", err)
 	}
-	store, err := embedded.Open(cfg.DataDir, embedded.Options{CacheBytes: cfg.StoreCacheMB << 20, NoSync: !cfg.StoreSync, Logger: log})
+	store, err := embedded.Open(cfg.DataDir, cfg.storeOptions(log))
 	if err != nil {
+		if errors.Is(err, embedded.ErrCorrupt) {
+			return err
+		}
 		return fmt.Errorf("%w (is 'verdict serve' running on %s?)", err, cfg.DataDir)
 	}
 	defer store.Close()

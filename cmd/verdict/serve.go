@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -82,6 +83,11 @@ type service struct {
 	handler http.Handler
 	// gate serves only the judge, without the token, on VERDICT_GATE_ADDR.
 	gate http.Handler
+	// ready is nil while the service can commit what it receives, else why not
+	// (/readyz, verdict_ready).
+	ready func() error
+	// stale is set while a reopened store's windows are being rebuilt.
+	stale atomic.Bool
 	// closers run in reverse order after everything else stopped.
 	closers []func() error
 	// background runs until the context ends: stream consumers, the CloudWatch
@@ -94,7 +100,8 @@ func openService(ctx context.Context, cfg settings, log *slog.Logger) (svc *serv
 	if err != nil {
 		return nil, err
 	}
-	s := &service{cfg: cfg, log: log, windows: cfg.newWindows(), reg: prometheus.NewRegistry()}
+	s := &service{cfg: cfg, log: log, windows: cfg.newWindows(), reg: prometheus.NewRegistry(),
+		ready: func() error { return nil }}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -121,17 +128,24 @@ func openService(ctx context.Context, cfg settings, log *slog.Logger) (svc *serv
 		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 			return nil, fmt.Errorf("create data directory (VERDICT_DATA_DIR): %w", err)
 		}
-		es, err := embedded.Open(cfg.DataDir, embedded.Options{CacheBytes: cfg.StoreCacheMB << 20, NoSync: !cfg.StoreSync, Logger: log})
+		es, err := embedded.Open(cfg.DataDir, cfg.storeOptions(log))
 		if err != nil {
 			return nil, err
 		}
 		s.store = es
+		s.ready = func() error {
+			if s.stale.Load() {
+				return errors.New("the join store was reopened and the windows are being rebuilt from it")
+			}
+			return es.Health()
+		}
 		s.closers = append(s.closers, es.Close)
 		s.reg.MustRegister(es.Collector())
 		if s.join, err = labels.Open(ctx, es, jc, s.windows); err != nil {
 			return nil, err
 		}
-		s.background = append(s.background, func(ctx context.Context) error { return s.pruneLoop(ctx, es) })
+		s.background = append(s.background, func(ctx context.Context) error { return s.pruneLoop(ctx, es) },
+			func(ctx context.Context) error { return s.reopenLoop(ctx, es) })
 		log.Info("join store open", "store", "embedded", "dir", cfg.DataDir, "restore", time.Since(start).Round(time.Millisecond))
 	}
 	s.closers = append(s.closers, func() error { s.join.Close(); return nil })
@@ -143,6 +157,15 @@ func openService(ctx context.Context, cfg settings, log *slog.Logger) (svc *serv
 	}
 	reg := s.reg
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "verdict_ready",
+		Help: "1 while verdict can commit what it receives (/readyz answers 200), 0 while the join store cannot (disk full, store failed).",
+	}, func() float64 {
+		if s.ready() != nil {
+			return 0
+		}
+		return 1
+	}))
 	reg.MustRegister(prom.NewCollector(s.windows, spans, s.store.Unmatched, log))
 	policy := cfg.labelPolicy()
 	reg.MustRegister(prom.NewCohortCollector(s.windows, policy.Maturity, log))
@@ -195,16 +218,19 @@ func openService(ctx context.Context, cfg settings, log *slog.Logger) (svc *serv
 
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", requireToken(cfg.APIToken, api))
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		query.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
+	// A metric that cannot be read (the unmatched count of a failed store) must not
+	// take the rest of /metrics, verdict_ready included, down with it.
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorHandling: promhttp.ContinueOnError,
+	}))
+	mux.HandleFunc("/healthz", healthz)
+	mux.HandleFunc("/readyz", s.readyz)
 	s.handler = mux
 	gate := http.NewServeMux()
 	gate.Handle("/v1/judge", judgeAPI)
-	gate.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		query.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
+	gate.HandleFunc("/healthz", healthz)
+	gate.HandleFunc("/readyz", s.readyz)
 	s.gate = gate
 	return s, nil
 }
@@ -245,7 +271,7 @@ func (s *service) reload(ctx context.Context, full bool) error {
 	}
 	err := s.windows.Reload(since, func(fn func(labels.Delta, bool) error) error { return s.store.Tallies(ctx, since, fn) })
 	if err != nil {
-		return fmt.Errorf("reload windows from the shared store: %w", err)
+		return fmt.Errorf("reload windows from the store's tallies: %w", err)
 	}
 	return nil
 }
@@ -346,6 +372,69 @@ func (s *service) httpServer(h http.Handler) *http.Server {
 		ReadTimeout:       2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
+
+// healthz is liveness: the process serves requests. It stays 200 while the store
+// cannot commit (a restart would not free the disk); /readyz says that.
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	query.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz is readiness: 200 while verdict can commit what it receives, 503 with the
+// reason while it cannot (disk below the reserve, store failed and not yet reopened).
+func (s *service) readyz(w http.ResponseWriter, _ *http.Request) {
+	if err := s.ready(); err != nil {
+		w.Header().Set("Retry-After", "5")
+		query.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+		return
+	}
+	query.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// reopenEvery is how often a failed store is tried again.
+const reopenEvery = time.Second
+
+// reopenLoop brings a failed embedded store back once its cause is gone (space freed):
+// between commits it reopens the store, which replays the write-ahead log, and
+// rebuilds the windows from the store's tallies, so a batch whose commit failed but
+// reached the disk anyway counts exactly as the store does.
+func (s *service) reopenLoop(ctx context.Context, es *embedded.Store) error {
+	t := time.NewTicker(reopenEvery)
+	defer t.Stop()
+	var lastWarn time.Time
+	stale := false // reopened, but the windows are not rebuilt yet
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if !stale && !errors.Is(es.Health(), embedded.ErrFailed) {
+			continue
+		}
+		err := s.join.Exclusive(ctx, func(ctx context.Context) error {
+			if err := es.Reopen(); err != nil {
+				return err
+			}
+			stale = true
+			s.stale.Store(true)
+			if err := s.reload(ctx, true); err != nil {
+				return err
+			}
+			stale = false
+			s.stale.Store(false)
+			return nil
+		})
+		switch {
+		case err == nil:
+			s.log.Info("join store recovered: windows rebuilt from its tallies; ingest resumed")
+		case ctx.Err() != nil:
+			return nil
+		case time.Since(lastWarn) > 30*time.Second:
+			s.log.Warn("join store still failed; retrying every second", "err", err)
+			lastWarn = time.Now()
+		}
 	}
 }
 

@@ -483,14 +483,17 @@ func (p pebbleLogger) Errorf(format string, args ...any) {
 // goroutines it ends the process, and the write-ahead log keeps every acknowledged
 // commit.
 func (p pebbleLogger) Fatalf(format string, args ...any) {
-	e := &fatalError{msg: "pebble: " + fmt.Sprintf(format, args...)}
+	e := &fatalError{msg: fmt.Sprintf(format, args...)}
+	if !strings.HasPrefix(e.msg, "pebble") {
+		e.msg = "pebble: " + e.msg
+	}
 	for _, a := range args {
 		if err, ok := a.(error); ok {
 			e.cause = err
 			break
 		}
 	}
-	p.l.Error("pebble: fatal: " + e.msg)
+	p.l.Error("pebble: fatal error", "err", e.msg)
 	panic(e)
 }
 
