@@ -418,3 +418,12 @@ func TestCorruptTableBlockFailsTheReadNotTheProcess(t *testing.T) {
 		t.Errorf("a corrupt block made the store unwritable: %v", err)
 	}
 }
+
+func TestOpenBelowTheReserveFailsAtOnceSayingWhy(t *testing.T) {
+	fs := faultfs.New()
+	fs.SetFree(1 << 20)
+	_, err := Open(t.TempDir(), Options{FS: fs, MinFreeBytes: 256 << 20})
+	if !errors.Is(err, ErrDiskFull) || !strings.Contains(err.Error(), "1.0 MiB free") {
+		t.Fatalf("open with 1 MiB free and a 256 MiB reserve: %v, want ErrDiskFull naming the free space", err)
+	}
+}

@@ -119,6 +119,12 @@ func Open(dir string, o Options) (*Store, error) {
 	if o.NoSync {
 		s.write = pebble.NoSync
 	}
+	// Opening replays the write-ahead log into a new table and starts a new log
+	// (preallocated to the memtable size): on a full disk pebble would retry that
+	// forever. Refuse at once instead, saying why.
+	if err := s.lowDisk(); err != nil {
+		return nil, fmt.Errorf("embedded: open store: %w", err)
+	}
 	db, err := s.openDB()
 	if err != nil {
 		return nil, err
