@@ -18,6 +18,7 @@ import (
 //	verdict_ingest_events_duplicates_total{kind,source}        of those, events that changed nothing
 //	verdict_ingest_events_rejected_total{kind,source,class}    rejected lines
 //	verdict_ingest_sink_errors_total{kind,source}              batches the sink failed to commit
+//	verdict_ingest_requests_failed_total{kind,source,reason}   requests not served in full (busy, body_timeout, ...)
 //	verdict_ingest_newest_event_timestamp_seconds{kind}        newest accepted event time (Unix seconds)
 //
 // Ingest lag is time() - verdict_ingest_newest_event_timestamp_seconds. The gauge is
@@ -28,6 +29,7 @@ type Metrics struct {
 	duplicates *prometheus.CounterVec
 	rejected   *prometheus.CounterVec
 	sinkErrors *prometheus.CounterVec
+	requests   *prometheus.CounterVec
 	newest     *newestCollector
 }
 
@@ -57,6 +59,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "verdict_ingest_sink_errors_total",
 			Help: "Batches the join store failed to commit.",
 		}, []string{"kind", "source"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "verdict_ingest_requests_failed_total",
+			Help: "Ingest requests not served in full, by reason: busy (over the concurrency cap), body_too_large, body_timeout, body_unreadable, client_gone (the client left before its commit was confirmed).",
+		}, []string{"kind", "source", "reason"}),
 		newest: &newestCollector{
 			desc: prometheus.NewDesc("verdict_ingest_newest_event_timestamp_seconds",
 				"Event time of the newest accepted event (prediction time, label time), in Unix seconds.",
@@ -64,7 +70,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			unix: map[Kind]float64{},
 		},
 	}
-	for _, c := range []prometheus.Collector{m.accepted, m.duplicates, m.rejected, m.sinkErrors, m.newest} {
+	for _, c := range []prometheus.Collector{m.accepted, m.duplicates, m.rejected, m.sinkErrors, m.requests, m.newest} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("ingest: register metrics: %w", err)
 		}
@@ -109,6 +115,23 @@ func (m *Metrics) SinkFailed(source string, b Batch) {
 		return
 	}
 	m.sinkErrors.WithLabelValues(string(batchKind(b)), source).Inc()
+}
+
+// Request failure reasons of verdict_ingest_requests_failed_total.
+const (
+	RequestBusy           = "busy"
+	RequestBodyTooLarge   = "body_too_large"
+	RequestBodyTimeout    = "body_timeout"
+	RequestBodyUnreadable = "body_unreadable"
+	RequestClientGone     = "client_gone"
+)
+
+// RequestFailed records a request of one kind that was not served in full.
+func (m *Metrics) RequestFailed(kind Kind, source, reason string) {
+	if m == nil {
+		return
+	}
+	m.requests.WithLabelValues(string(kind), source, reason).Inc()
 }
 
 func batchKind(b Batch) Kind {

@@ -19,7 +19,9 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"os"
 	"strconv"
+	"time"
 
 	"github.com/verdictml/verdict/ingest"
 )
@@ -28,7 +30,35 @@ import (
 const (
 	DefaultMaxBodyBytes = 8 << 20
 	DefaultMaxBatch     = 10000
+	DefaultBodyTimeout  = 20 * time.Second
 )
+
+// Limit caps how many ingest requests are served at once; handlers sharing a Limit
+// share the cap. Each request may hold its body (up to Config.MaxBodyBytes) and its
+// decoded events, so the cap bounds ingest's memory.
+type Limit struct{ slots chan struct{} }
+
+// NewLimit returns a cap of n concurrent requests.
+func NewLimit(n int) *Limit { return &Limit{slots: make(chan struct{}, n)} }
+
+// acquire takes a slot without waiting; it reports false when all are taken.
+func (l *Limit) acquire() bool {
+	if l == nil {
+		return true
+	}
+	select {
+	case l.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (l *Limit) release() {
+	if l != nil {
+		<-l.slots
+	}
+}
 
 // maxListedRejections caps the rejections a response lists; rejected_count has them
 // all.
@@ -42,6 +72,12 @@ type Config struct {
 	// MaxBatch caps the events in one Sink.Apply. A body with more valid events is
 	// committed in several batches, in order. Default 10000.
 	MaxBatch int
+	// Limit caps concurrent requests (shared with other handlers); beyond it a
+	// request gets 503 with Retry-After at once. Nil means no cap.
+	Limit *Limit
+	// BodyTimeout bounds reading the body: a sender slower than that gets 408 and
+	// nothing is committed. Default 20 s.
+	BodyTimeout time.Duration
 	// Metrics records accepted, duplicate and rejected events; nil records nothing.
 	Metrics *ingest.Metrics
 	// Logger receives sink failures; nil discards them.
@@ -96,6 +132,9 @@ func newHandler[E ingest.Event](dec *ingest.Decoder, sink ingest.Sink, cfg Confi
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = DefaultMaxBatch
 	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = DefaultBodyTimeout
+	}
 	if cfg.Source == "" {
 		cfg.Source = ingest.SourceHTTP
 	}
@@ -107,9 +146,11 @@ func newHandler[E ingest.Event](dec *ingest.Decoder, sink ingest.Sink, cfg Confi
 }
 
 // ServeHTTP handles one request. Status codes: 200 all lines accepted; 400 some lines
-// rejected (the valid ones are committed) or an unreadable body; 405 not POST; 413
-// body over the limit; 415 unsupported Content-Type or Content-Encoding; 503 the sink
-// failed (events before the failing batch, counted in accepted, are committed).
+// rejected (the valid ones are committed) or an unreadable body; 405 not POST; 408
+// the body did not arrive within BodyTimeout; 413 body over the limit; 415
+// unsupported Content-Type or Content-Encoding; 503 the sink failed (events before
+// the failing batch, counted in accepted, are committed) or too many requests are in
+// progress.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.serve(h, w, r) }
 
 func serve[E ingest.Event](h *Handler, w http.ResponseWriter, r *http.Request) {
@@ -122,8 +163,18 @@ func serve[E ingest.Event](h *Handler, w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusUnsupportedMediaType, Response{Error: why})
 		return
 	}
-	body, status, why := readBody(w, r, h.cfg.MaxBodyBytes)
+	if !h.cfg.Limit.acquire() {
+		h.cfg.Metrics.RequestFailed(h.kind, h.cfg.Source, ingest.RequestBusy)
+		w.Header().Set("Retry-After", "1")
+		reply(w, http.StatusServiceUnavailable, Response{Error: fmt.Sprintf(
+			"too many ingest requests in progress (the cap is VERDICT_MAX_CONCURRENT_INGEST=%d); nothing was committed, retry after 1 s",
+			cap(h.cfg.Limit.slots))})
+		return
+	}
+	defer h.cfg.Limit.release()
+	body, status, reason, why := readBody(w, r, h.cfg.MaxBodyBytes, h.cfg.BodyTimeout)
 	if why != "" {
+		h.cfg.Metrics.RequestFailed(h.kind, h.cfg.Source, reason)
 		reply(w, status, Response{Error: why})
 		return
 	}
@@ -141,6 +192,13 @@ func serve[E ingest.Event](h *Handler, w http.ResponseWriter, r *http.Request) {
 		err = c.flush()
 	}
 	resp := c.resp
+	if err != nil && r.Context().Err() != nil && errors.Is(err, r.Context().Err()) {
+		// The client left while its batch was committing; the store did not fail. The
+		// batch may still commit (a resend is a duplicate); nobody reads this answer.
+		h.cfg.Metrics.RequestFailed(h.kind, h.cfg.Source, ingest.RequestClientGone)
+		h.log.InfoContext(r.Context(), "ingest: client went away before its commit was confirmed", "kind", h.kind, "committed", resp.Accepted)
+		return
+	}
 	if err != nil {
 		// Only the sink fails here: decoding reads from memory.
 		h.log.ErrorContext(r.Context(), "ingest: commit failed", "kind", h.kind, "committed", resp.Accepted, "err", err)
@@ -197,7 +255,9 @@ func (c *committer[E]) commit(events []E) error {
 	b := ingest.BatchOf(events)
 	res, err := c.h.sink.Apply(c.ctx, b)
 	if err != nil {
-		c.h.cfg.Metrics.SinkFailed(c.h.cfg.Source, b)
+		if c.ctx.Err() == nil || !errors.Is(err, c.ctx.Err()) {
+			c.h.cfg.Metrics.SinkFailed(c.h.cfg.Source, b)
+		}
 		return err
 	}
 	c.h.cfg.Metrics.Committed(c.h.cfg.Source, b, res)
@@ -268,27 +328,36 @@ func unsupportedContent(h http.Header) string {
 	return "Content-Type " + strconv.Quote(mt) + " is not supported; send application/x-ndjson (one JSON object per line) or application/json"
 }
 
-// readBody reads the whole body, at most max bytes, so an oversize body is refused
-// before anything is committed.
-func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, int, string) {
-	tooLarge := fmt.Sprintf("body exceeds the %d-byte limit; nothing was committed. Split it into smaller requests.", max)
-	if r.ContentLength > max {
-		return nil, http.StatusRequestEntityTooLarge, tooLarge
+// readBody reads the whole body, at most max bytes and within timeout, so an oversize
+// or stalled body is refused before anything is committed. Memory grows with what
+// arrives, not with what the client declares in Content-Length. On failure it
+// returns the status, the metrics reason and the explanation.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, timeout time.Duration) ([]byte, int, string, string) {
+	tooLarge := fmt.Sprintf("body exceeds the %d-byte limit; nothing was committed. Split it into smaller requests.", limit)
+	if r.ContentLength > limit {
+		return nil, http.StatusRequestEntityTooLarge, ingest.RequestBodyTooLarge, tooLarge
 	}
+	// Not supported by every ResponseWriter (test recorders); the server's ReadTimeout
+	// still applies then.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
 	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
-	}
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, max))
+	buf.Grow(int(min(max(r.ContentLength, 0), initialBodyBuffer)))
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
-		return nil, http.StatusRequestEntityTooLarge, tooLarge
+		return nil, http.StatusRequestEntityTooLarge, ingest.RequestBodyTooLarge, tooLarge
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, http.StatusRequestTimeout, ingest.RequestBodyTimeout, fmt.Sprintf(
+			"the body did not arrive within %s (VERDICT_BODY_READ_TIMEOUT); nothing was committed", timeout)
 	case err != nil:
-		return nil, http.StatusBadRequest, "reading the body failed: " + err.Error()
+		return nil, http.StatusBadRequest, ingest.RequestBodyUnreadable, "reading the body failed: " + err.Error()
 	}
-	return buf.Bytes(), 0, ""
+	return buf.Bytes(), 0, "", ""
 }
+
+// initialBodyBuffer is the most readBody allocates before bytes arrive.
+const initialBodyBuffer = 64 << 10
 
 func reply(w http.ResponseWriter, status int, resp Response) {
 	if resp.Rejected == nil {
