@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Format says which input format a Decoder expects for predictions. Labels are always
@@ -64,7 +65,31 @@ type DecoderConfig struct {
 	MaxAttributeBytes int
 	// DataCapture says how to read SageMaker Data Capture records.
 	DataCapture DataCaptureConfig
+	// MaxVariants caps the distinct variant names a decoder accepts when Variants
+	// does not pin them: a prediction for one more is rejected as limit_exceeded.
+	// Variants named in Thresholds, Roles and DataCapture, and those passed to
+	// Decoder.KnowVariants, count among them and are always accepted. Zero means no
+	// cap.
+	MaxVariants int
+	// MaxClockSkew rejects events (predictions and labels) whose time is more than
+	// this ahead of Now, as future_time. Zero means no check.
+	MaxClockSkew time.Duration
+	// MaxAge rejects events whose time is older than this before Now, as too_old: a
+	// store that deletes records after a retention would count such an event again.
+	// Zero means no check.
+	MaxAge time.Duration
+	// Now is the clock of MaxClockSkew and MaxAge; nil means time.Now.
+	Now func() time.Time
 }
+
+// ConfigError is one problem in a DecoderConfig: the field (a Go path such as
+// "Thresholds[\"v5\"]") and what is wrong with it.
+type ConfigError struct {
+	Field   string
+	Problem string
+}
+
+func (e *ConfigError) Error() string { return "ingest: DecoderConfig." + e.Field + ": " + e.Problem }
 
 // DataCaptureConfig says how a SageMaker Data Capture record becomes a Prediction.
 //
@@ -92,7 +117,7 @@ type DataCaptureConfig struct {
 func (c DecoderConfig) withDefaults() (DecoderConfig, error) {
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("ingest: DecoderConfig.%s: %s", field, fmt.Sprintf(format, args...)))
+		errs = append(errs, &ConfigError{Field: field, Problem: fmt.Sprintf(format, args...)})
 	}
 	switch c.Format {
 	case "":
@@ -149,6 +174,19 @@ func (c DecoderConfig) withDefaults() (DecoderConfig, error) {
 	}
 	if c.MaxAttributeBytes < 0 {
 		bad("MaxAttributeBytes", "%d is negative", c.MaxAttributeBytes)
+	}
+
+	if c.MaxVariants < 0 {
+		bad("MaxVariants", "%d is negative", c.MaxVariants)
+	}
+	if c.MaxClockSkew < 0 {
+		bad("MaxClockSkew", "%s is negative", c.MaxClockSkew)
+	}
+	if c.MaxAge < 0 {
+		bad("MaxAge", "%s is negative", c.MaxAge)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 
 	dc := c.DataCapture

@@ -81,6 +81,9 @@ func (d *Decoder) fromCapture(w *wirePrediction) (Prediction, *Rejection) {
 	if rej != nil {
 		return p, rej
 	}
+	if rej := d.checkEventTime("eventMetadata.inferenceTime", t); rej != nil {
+		return p, rej
+	}
 	p.Time = t
 	p.Threshold = d.threshold(p.Variant)
 
@@ -333,6 +336,9 @@ func unmarshalNumbers(b []byte, v *any) error {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return errors.New("trailing data after the JSON value")
+	}
+	if rej := checkStrict(b, nil); rej != nil {
+		return errors.New(rej.Reason)
 	}
 	return nil
 }

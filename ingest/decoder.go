@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Kind names an event type; it is the kind label of the ingest metrics.
@@ -51,14 +52,55 @@ type Decoded[E Event] struct {
 	Bytes int64
 }
 
-// Decoder validates input lines and turns them into events. It is immutable and safe
-// for concurrent use.
+// Decoder validates input lines and turns them into events. It is safe for
+// concurrent use; its only state is the set of variants it accepted (MaxVariants).
 type Decoder struct {
 	cfg        DecoderConfig
 	pinned     map[string]struct{}
 	pinnedList string
 	score      selector
 	attrs      []attrSelector
+	variants   *variantSet // nil without a cap
+}
+
+// variantSet is the bounded set of variant names a decoder accepted.
+type variantSet struct {
+	mu    sync.Mutex
+	known map[string]struct{}
+	max   int
+}
+
+// KnowVariants adds variants to those accepted so far (the variants a restarted
+// service already counts), so they stay accepted under MaxVariants.
+func (d *Decoder) KnowVariants(names ...string) {
+	if d.variants == nil {
+		return
+	}
+	d.variants.mu.Lock()
+	defer d.variants.mu.Unlock()
+	for _, n := range names {
+		d.variants.known[n] = struct{}{}
+	}
+}
+
+// admitVariant accepts a variant already known, or a new one while fewer than
+// MaxVariants are known.
+func (d *Decoder) admitVariant(field, v string) *Rejection {
+	vs := d.variants
+	if vs == nil {
+		return nil
+	}
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	if _, ok := vs.known[v]; ok {
+		return nil
+	}
+	if len(vs.known) >= vs.max {
+		return reject(ClassLimitExceeded, field, "%s would be variant number %d, over the limit of %d distinct variants (VERDICT_MAX_VARIANTS); "+
+			"pin the variants with VERDICT_VARIANTS or raise the limit", quote(v), len(vs.known)+1, vs.max)
+	}
+	vs.known[v] = struct{}{}
+	return nil
 }
 
 // NewDecoder checks cfg, fills in its defaults, and returns a Decoder. The error lists
@@ -93,6 +135,14 @@ func NewDecoder(cfg DecoderConfig) (*Decoder, error) {
 	for _, name := range sortedKeys(cfg.DataCapture.Attributes) {
 		sel, _ := parseSelector(cfg.DataCapture.Attributes[name])
 		d.attrs = append(d.attrs, attrSelector{name: name, sel: sel})
+	}
+	if cfg.MaxVariants > 0 && d.pinned == nil {
+		d.variants = &variantSet{known: map[string]struct{}{}, max: cfg.MaxVariants}
+		d.KnowVariants(sortedKeys(cfg.Thresholds)...)
+		d.KnowVariants(sortedKeys(cfg.Roles)...)
+		if v := cfg.DataCapture.Variant; v != "" {
+			d.KnowVariants(v)
+		}
 	}
 	return d, nil
 }

@@ -293,12 +293,10 @@ func TestDecodeLabel(t *testing.T) {
 			Label{InferenceID: "a", Positive: true, Time: ts("2026-03-02T00:00:00Z"), Source: "dispute"}},
 		{"false is negative", `{"inference_id":"a","label":false,"time":"2026-03-02T00:00:00Z"}`,
 			Label{InferenceID: "a", Positive: false, Time: ts("2026-03-02T00:00:00Z")}},
-		{"1 is positive", `{"inference_id":"a","label":1,"time":1772409600}`,
+		{"time in Unix seconds", `{"inference_id":"a","label":true,"time":1772409600}`,
 			Label{InferenceID: "a", Positive: true, Time: ts("2026-03-02T00:00:00Z")}},
-		{"0 is negative", `{"inference_id":"a","label":0,"time":1772409600000}`,
+		{"time in Unix milliseconds", `{"inference_id":"a","label":false,"time":1772409600000}`,
 			Label{InferenceID: "a", Positive: false, Time: ts("2026-03-02T00:00:00Z")}},
-		{"1.0 is positive", `{"inference_id":"a","label":1.0,"time":"2026-03-02T00:00:00Z"}`,
-			Label{InferenceID: "a", Positive: true, Time: ts("2026-03-02T00:00:00Z")}},
 	}
 	d := newTestDecoder(t, DecoderConfig{})
 	for _, tt := range tests {
@@ -319,8 +317,11 @@ func TestDecodeLabelRejects(t *testing.T) {
 	tests := []rejectionCase{
 		{name: "missing label", line: `{"inference_id":"a","time":"2026-03-02T00:00:00Z"}`, class: ClassMissingField, field: "label", reason: "label: missing"},
 		{name: "null label", line: `{"inference_id":"a","label":null,"time":"2026-03-02T00:00:00Z"}`, class: ClassMissingField, field: "label", reason: "label: missing"},
-		{name: "string label", line: `{"inference_id":"a","label":"yes","time":"2026-03-02T00:00:00Z"}`, class: ClassInvalidField, field: "label", reason: `want true/false or 1/0, got a string "yes"`},
-		{name: "label 2", line: `{"inference_id":"a","label":2,"time":"2026-03-02T00:00:00Z"}`, class: ClassInvalidField, field: "label", reason: `"2" is neither 1 (positive) nor 0 (negative)`},
+		{name: "string label", line: `{"inference_id":"a","label":"yes","time":"2026-03-02T00:00:00Z"}`, class: ClassInvalidField, field: "label", reason: `want true (positive) or false, got a string "yes"`},
+		{name: "label 2", line: `{"inference_id":"a","label":2,"time":"2026-03-02T00:00:00Z"}`, class: ClassInvalidField, field: "label", reason: `got a number "2"`},
+		{name: "label 1 is a number, not a boolean", line: `{"inference_id":"a","label":1,"time":"2026-03-02T00:00:00Z"}`, class: ClassInvalidField, field: "label", reason: `want true (positive) or false, got a number "1"`},
+		{name: "label 0 is a number, not a boolean", line: `{"inference_id":"a","label":0,"time":"2026-03-02T00:00:00Z"}`, class: ClassInvalidField, field: "label", reason: `got a number "0"`},
+		{name: "label that rounds to 1", line: `{"inference_id":"a","label":0.99999999999999999999,"time":"2026-03-02T00:00:00Z"}`, class: ClassInvalidField, field: "label", reason: `got a number "0.99999999999999999999"`},
 		{name: "missing inference_id", line: `{"label":true,"time":"2026-03-02T00:00:00Z"}`, class: ClassMissingField, field: "inference_id", reason: "missing"},
 		{name: "missing time", line: `{"inference_id":"a","label":true}`, class: ClassMissingField, field: "time", reason: "time: missing"},
 		{name: "bad time", line: `{"inference_id":"a","label":true,"time":"tomorrow"}`, class: ClassInvalidField, field: "time", reason: "not an RFC 3339 time"},

@@ -214,6 +214,26 @@ func parseTime(field string, raw json.RawMessage) (time.Time, *Rejection) {
 	return t.UTC(), nil
 }
 
+// checkEventTime applies the clock rules: not further ahead than MaxClockSkew (a
+// prediction from the future would sit in the current window and never leave it, a
+// label from the future would lock the outcome against the real one), and not older
+// than MaxAge (its record may already be deleted, so it would count again).
+func (d *Decoder) checkEventTime(field string, t time.Time) *Rejection {
+	if d.cfg.MaxClockSkew <= 0 && d.cfg.MaxAge <= 0 {
+		return nil
+	}
+	now := d.cfg.Now()
+	if skew := d.cfg.MaxClockSkew; skew > 0 && t.After(now.Add(skew)) {
+		return reject(ClassFutureTime, field, "%s is %s ahead of this server's clock, more than the accepted skew of %s (VERDICT_MAX_CLOCK_SKEW); check the producer's clock and time unit",
+			t.Format(time.RFC3339Nano), t.Sub(now).Round(time.Second), skew)
+	}
+	if age := d.cfg.MaxAge; age > 0 && t.Before(now.Add(-age)) {
+		return reject(ClassTooOld, field, "%s is older than the retention of %s (VERDICT_RETENTION): its join record may already be deleted, so it could count twice",
+			t.Format(time.RFC3339Nano), age)
+	}
+	return nil
+}
+
 func parseTimeString(field, s string) (time.Time, *Rejection) {
 	if s == "" {
 		return time.Time{}, reject(ClassMissingField, field, "empty")

@@ -27,13 +27,19 @@ const (
 	ClassLimitExceeded RejectClass = "limit_exceeded"
 	// ClassOversizeLine: the line is longer than DecoderConfig.MaxLineBytes.
 	ClassOversizeLine RejectClass = "oversize_line"
+	// ClassFutureTime: the event's time is further ahead of the clock than
+	// DecoderConfig.MaxClockSkew (a producer's clock or unit mistake).
+	ClassFutureTime RejectClass = "future_time"
+	// ClassTooOld: the event's time is older than DecoderConfig.MaxAge (the
+	// retention): its join record may be gone, so it could count twice.
+	ClassTooOld RejectClass = "too_old"
 )
 
 // RejectClasses lists every class, for documentation and for pre-initialising metrics.
 func RejectClasses() []RejectClass {
 	return []RejectClass{
 		ClassMalformedJSON, ClassMissingField, ClassInvalidField,
-		ClassUnknownVariant, ClassLimitExceeded, ClassOversizeLine,
+		ClassUnknownVariant, ClassLimitExceeded, ClassOversizeLine, ClassFutureTime, ClassTooOld,
 	}
 }
 

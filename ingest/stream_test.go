@@ -252,7 +252,7 @@ func TestDecodeLabelsStream(t *testing.T) {
 	d := newTestDecoder(t, DecoderConfig{})
 	in := `{"inference_id":"a","label":true,"time":"2026-03-02T00:00:00Z"}` + "\n" +
 		`{"inference_id":"b","label":"maybe","time":"2026-03-02T00:00:00Z"}` + "\n" +
-		`{"inference_id":"c","label":0,"time":"2026-03-02T00:00:00Z"}`
+		`{"inference_id":"c","label":false,"time":"2026-03-02T00:00:00Z"}`
 	var labels []Label
 	var rejects []Rejection
 	err := d.DecodeLabels(strings.NewReader(in), 0, func(b Decoded[Label]) error {
@@ -274,7 +274,7 @@ func TestDecodeLabelsStream(t *testing.T) {
 func TestGenericDecodeMatchesTheMethods(t *testing.T) {
 	d := newTestDecoder(t, DecoderConfig{})
 	var n int
-	err := Decode(d, strings.NewReader(`{"inference_id":"a","label":1,"time":"2026-03-02T00:00:00Z"}`), 10, func(b Decoded[Label]) error {
+	err := Decode(d, strings.NewReader(`{"inference_id":"a","label":true,"time":"2026-03-02T00:00:00Z"}`), 10, func(b Decoded[Label]) error {
 		n += len(b.Events)
 		return nil
 	})

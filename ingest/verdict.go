@@ -44,6 +44,9 @@ func (d *Decoder) decodePrediction(line []byte) (Prediction, *Rejection) {
 	if err := json.Unmarshal(line, &w); err != nil {
 		return Prediction{}, unmarshalRejection(err)
 	}
+	if rej := checkStrict(line, predictionSchema); rej != nil {
+		return Prediction{}, rej
+	}
 	switch d.cfg.Format {
 	case FormatDataCapture:
 		return d.fromCapture(&w)
@@ -83,6 +86,9 @@ func (d *Decoder) fromVerdict(w *wirePrediction) (Prediction, *Rejection) {
 	if rej != nil {
 		return p, rej
 	}
+	if rej := d.checkEventTime("time", t); rej != nil {
+		return p, rej
+	}
 	p.Time = t
 	if w.Error != nil && *w.Error != "" {
 		p.Error = clip(*w.Error, maxInfoBytes)
@@ -114,6 +120,10 @@ func (d *Decoder) fromVerdict(w *wirePrediction) (Prediction, *Rejection) {
 		return p, rej
 	}
 	p.Attributes = attrs
+	// Last: a line rejected for another reason takes no variant slot.
+	if rej := d.admitVariant("variant", p.Variant); rej != nil {
+		return p, rej
+	}
 	return p, nil
 }
 
@@ -172,6 +182,9 @@ func (d *Decoder) decodeLabel(line []byte) (Label, *Rejection) {
 	if err := json.Unmarshal(line, &w); err != nil {
 		return l, unmarshalRejection(err)
 	}
+	if rej := checkStrict(line, labelSchema); rej != nil {
+		return l, rej
+	}
 	if rej := checkInferenceID("inference_id", deref(w.InferenceID)); rej != nil {
 		return l, rej
 	}
@@ -185,12 +198,16 @@ func (d *Decoder) decodeLabel(line []byte) (Label, *Rejection) {
 	if rej != nil {
 		return l, rej
 	}
+	if rej := d.checkEventTime("time", t); rej != nil {
+		return l, rej
+	}
 	l.Time = t
 	l.Source = clip(deref(w.Source), maxInfoBytes)
 	return l, nil
 }
 
-// parseLabelValue accepts true/false and the numbers 1/0; true and 1 are positive.
+// parseLabelValue accepts the JSON booleans true (positive) and false. Numbers are
+// refused: 1 and 0 look safe, but 0.99999999999999999999 parses as 1.
 func parseLabelValue(raw json.RawMessage) (bool, *Rejection) {
 	if !present(raw) {
 		return false, reject(ClassMissingField, "label", "missing")
@@ -201,17 +218,13 @@ func parseLabelValue(raw json.RawMessage) (bool, *Rejection) {
 	case "false":
 		return false, nil
 	}
-	if jsonKind(raw) == "a number" {
-		if f, err := strconv.ParseFloat(string(raw), 64); err == nil && (f == 0 || f == 1) {
-			return f == 1, nil
-		}
-		return false, reject(ClassInvalidField, "label", "%s is neither 1 (positive) nor 0 (negative)", quote(string(raw)))
-	}
 	detail := jsonKind(raw)
 	if s, ok := jsonString(raw); ok {
 		detail += " " + quote(s)
+	} else if detail == "a number" {
+		detail += " " + quote(string(raw))
 	}
-	return false, reject(ClassInvalidField, "label", "want true/false or 1/0, got %s", detail)
+	return false, reject(ClassInvalidField, "label", "want true (positive) or false, got %s", detail)
 }
 
 func (d *Decoder) defaultRole(variant string) Role {

@@ -245,7 +245,7 @@ func TestReplayStopsWhenCancelled(t *testing.T) {
 func TestReplayLabels(t *testing.T) {
 	in := `{"inference_id":"a","label":true,"time":"2026-03-02T00:00:00Z"}` + "\n" +
 		`{"inference_id":"b","label":"maybe","time":"2026-03-02T00:00:00Z"}` + "\n" +
-		`{"inference_id":"c","label":0,"time":"2026-03-02T00:00:00Z"}` + "\n\n"
+		`{"inference_id":"c","label":false,"time":"2026-03-02T00:00:00Z"}` + "\n\n"
 	sink := &fakeSink{}
 	var dead bytes.Buffer
 	total, err := New(newDecoder(t), sink, Config{DeadLetters: &dead}).Replay(context.Background(), ingest.KindLabel, strings.NewReader(in), int64(len(in)))

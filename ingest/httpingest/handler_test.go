@@ -379,7 +379,7 @@ func TestLabelsEndpoint(t *testing.T) {
 	f := newFixture(t, ingest.KindLabel, Config{Source: "http-labels"})
 	body := `{"inference_id":"a","label":true,"time":"2026-03-02T00:00:00Z","source":"dispute"}` + "\n" +
 		`{"inference_id":"b","label":"yes","time":"2026-03-02T00:00:00Z"}` + "\n" +
-		`{"inference_id":"c","label":0,"time":1772409600}`
+		`{"inference_id":"c","label":false,"time":1772409600}`
 	code, resp, _ := f.post(t, body, "application/x-ndjson")
 	if code != http.StatusBadRequest || resp.Accepted != 2 || len(resp.Rejected) != 1 || resp.Rejected[0].Field != "label" {
 		t.Errorf("%d %+v", code, resp)
