@@ -167,3 +167,20 @@ func TestExclusiveNeverOverlapsACommit(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestMissingAttributeStaysMissingOnceTheSegmentCapIsReached(t *testing.T) {
+	st := newMemStore()
+	j, err := Open(context.Background(), st, Config{SegmentKeys: []string{"mcc"}, MaxSegmentValues: 2}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := preds(pred("a", "v5", 0.9, "mcc", "1"), pred("b", "v5", 0.9, "mcc", "2"), pred("c", "v5", 0.9, "mcc", "3"),
+		pred("d", "v5", 0.9), pred("e", "v5", 0.9, "mcc", ""))
+	if _, err := j.Apply(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	seg := func(v string) int64 { return st.allTime[Key{Variant: "v5", SegmentKey: "mcc", Segment: v}].Predictions }
+	if seg(MissingSegment) != 2 || seg(OtherSegment) != 1 || seg("1") != 1 || seg("2") != 1 {
+		t.Fatalf("segments: missing %d (want 2), other %d (want 1), 1: %d, 2: %d", seg(MissingSegment), seg(OtherSegment), seg("1"), seg("2"))
+	}
+}

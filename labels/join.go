@@ -696,7 +696,9 @@ func (j *Join) segments(attrs map[string]string) []Segment {
 			v = MissingSegment
 		}
 		if !j.known[k][v] {
-			if len(j.known[k]) >= j.cfg.MaxSegmentValues {
+			// __missing__ is always its own segment: a prediction without the attribute
+			// is not one of the many other values.
+			if v != MissingSegment && len(j.known[k]) >= j.cfg.MaxSegmentValues {
 				v = OtherSegment
 			}
 			j.learnSegment(k, v)

@@ -285,6 +285,8 @@ func (w *Windows) bucketOf(t time.Time) int64 {
 }
 
 func (w *Windows) snapshot(snap Snapshot, from int64, allTime bool) Snapshot {
+	// A window or period ends now: a bucket dated ahead of the clock is not in it.
+	to := snap.End.Unix()
 	w.mu.RLock()
 	snap.Rows = make([]Row, 0, len(w.series))
 	for k, s := range w.series {
@@ -293,7 +295,7 @@ func (w *Windows) snapshot(snap Snapshot, from int64, allTime bool) Snapshot {
 			c = s.total
 		} else {
 			for b, bc := range s.buckets {
-				if b >= from {
+				if b >= from && b <= to {
 					c.Add(*bc)
 				}
 			}
