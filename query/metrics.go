@@ -12,6 +12,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/verdictml/verdict/window"
@@ -69,6 +72,9 @@ func WithPolicy(p LabelPolicy) Option { return func(o *options) { o.policy = p }
 
 // UnmatchedFunc reports the labels waiting for their first prediction.
 type UnmatchedFunc func(ctx context.Context) (int64, error)
+
+// parameters are the query parameters GET /v1/metrics reads; others are refused.
+var parameters = []string{"window", "by", "variant", "segment_key", "min_age"}
 
 // Metrics serves GET /v1/metrics.
 type Metrics struct {
@@ -174,7 +180,16 @@ func (m *Metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusMethodNotAllowed, ErrorBody{Error: "use GET"})
 		return
 	}
-	q := r.URL.Query()
+	q, ok := ReadQuery(w, r)
+	if !ok {
+		return
+	}
+	for name := range q {
+		if !slices.Contains(parameters, name) {
+			WriteJSON(w, http.StatusBadRequest, ErrorBody{Error: fmt.Sprintf("%s: unknown parameter; use %s", name, strings.Join(parameters, ", ")), Parameter: name})
+			return
+		}
+	}
 	span, err := window.ParseSpan(q.Get("window"))
 	if err != nil {
 		WriteJSON(w, http.StatusBadRequest, ErrorBody{Error: err.Error(), Parameter: "window"})
@@ -198,6 +213,10 @@ func (m *Metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	variant, segKey := q.Get("variant"), q.Get("segment_key")
+	if segKey != "" && by != "segment" {
+		WriteJSON(w, http.StatusBadRequest, ErrorBody{Error: "segment_key: only applies with by=segment", Parameter: "segment_key"})
+		return
+	}
 	snap, err := m.snaps.SnapshotAged(span, minAge)
 	if err != nil {
 		WriteJSON(w, http.StatusBadRequest, ErrorBody{
@@ -255,6 +274,34 @@ func parseMinAge(s string, maturity time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("min_age %q: want an age like 30d or 36h, or matured", s)
 	}
 	return time.Duration(sp), nil
+}
+
+// ReadQuery parses the request's query string strictly: a pair that does not parse
+// (url.Values would drop it, so "window=1h;by=segment" would answer for another
+// window) or a parameter given twice gets a 400 naming the parameter, and ok is false.
+func ReadQuery(w http.ResponseWriter, r *http.Request) (q url.Values, ok bool) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		param := ""
+		for _, pair := range strings.Split(r.URL.RawQuery, "&") {
+			if _, perr := url.ParseQuery(pair); perr != nil {
+				param, _, _ = strings.Cut(pair, "=")
+				break
+			}
+		}
+		WriteJSON(w, http.StatusBadRequest, ErrorBody{
+			Error:     fmt.Sprintf("%s: the query string %q cannot be read (%v); separate parameters with '&' and escape values", param, r.URL.RawQuery, err),
+			Parameter: param,
+		})
+		return nil, false
+	}
+	for name, vs := range q {
+		if len(vs) > 1 {
+			WriteJSON(w, http.StatusBadRequest, ErrorBody{Error: fmt.Sprintf("%s: given %d times; give it once", name, len(vs)), Parameter: name})
+			return nil, false
+		}
+	}
+	return q, true
 }
 
 // WriteJSON writes v as the JSON body with the given status.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -16,8 +17,8 @@ import (
 	"github.com/verdictml/verdict/ingest"
 	"github.com/verdictml/verdict/judge"
 	"github.com/verdictml/verdict/labels"
-	"github.com/verdictml/verdict/query"
 	"github.com/verdictml/verdict/labels/embedded"
+	"github.com/verdictml/verdict/query"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -47,7 +48,8 @@ type settings struct {
 	KinesisStart    string             `envconfig:"KINESIS_START" default:"trim_horizon" desc:"where shards without a checkpoint start: trim_horizon or latest"`
 	WorkerID        string             `envconfig:"WORKER_ID" desc:"this instance's name in lease tables (default hostname-pid)"`
 	DataDir         string             `envconfig:"DATA_DIR" default:"verdict-data" desc:"directory of the embedded join store"`
-	APIToken        string             `envconfig:"API_TOKEN" desc:"bearer token required on /v1/* when set"`
+	APIToken        string             `envconfig:"API_TOKEN" desc:"bearer token required on /v1/* when set (surrounding whitespace, such as a secret file's newline, is ignored); required when VERDICT_ADDR is not loopback"`
+	AllowNoToken    bool               `envconfig:"ALLOW_UNAUTHENTICATED" default:"false" desc:"let VERDICT_ADDR listen beyond loopback without VERDICT_API_TOKEN (only when something in front of verdict authenticates)"`
 	GateAddr        string             `envconfig:"GATE_ADDR" desc:"optional second listener serving only GET/POST /v1/judge without the token, for rollout gates that cannot send one (Flagger); expose it inside the cluster only"`
 	Windows         []string           `envconfig:"WINDOWS" default:"1h,24h,7d" desc:"sliding windows (by prediction time) kept besides all-time"`
 	Bucket          time.Duration      `envconfig:"BUCKET" default:"5m" desc:"width of prediction-time buckets; windows move in these steps"`
@@ -59,7 +61,7 @@ type settings struct {
 	ReviewSources   []string           `envconfig:"REVIEW_SOURCES" desc:"with VERDICT_DECLINED=censored: label sources that resolve declined inferences, e.g. review (empty: any label does)"`
 	Coverage        float64            `envconfig:"ESTIMABLE_COVERAGE" default:"0.95" desc:"resolved share of a window's flagged predictions (censored aside) before precision and F1 are reported; below it they are null (absent on /metrics and CloudWatch) with bounds, and recall is marked early"`
 	CohortHorizon   time.Duration      `envconfig:"COHORT_HORIZON" desc:"how far back daily cohorts are kept for /v1/coverage and min_age windows (default: VERDICT_MATURITY + the longest window)"`
-	Retention       time.Duration      `envconfig:"RETENTION" default:"2160h" desc:"fully resolved join records older than this are deleted (0: keep forever); a prediction replayed after that counts again"`
+	Retention       time.Duration      `envconfig:"RETENTION" default:"2160h" desc:"fully resolved join records older than this are deleted, and events older than this are rejected (too_old) so a resend never counts twice (0: keep and accept forever)"`
 	Baseline        string             `envconfig:"BASELINE" desc:"baseline variant for comparisons (e.g. the production model)"`
 	Candidates      []string           `envconfig:"CANDIDATES" desc:"candidate variants judged against the baseline on /metrics (segment regressions, deltas)"`
 	JudgeWindow     string             `envconfig:"JUDGE_WINDOW" default:"period" desc:"what the judge reads by default (/v1/judge, /metrics, CloudWatch): period = the comparison period since the candidate's first prediction (decisions hold however often a gate asks), or a sliding window such as 24h (one look)"`
@@ -81,6 +83,10 @@ type settings struct {
 	CaptureAttrs    selectors          `envconfig:"CAPTURE_ATTRIBUTES" desc:"attribute selectors into endpointInput, e.g. merchant_category=json:mcc,country=csv:4"`
 	MaxBodyBytes    int64              `envconfig:"MAX_BODY_BYTES" default:"8388608" desc:"largest HTTP ingest body"`
 	MaxLineBytes    int                `envconfig:"MAX_LINE_BYTES" default:"65536" desc:"largest input line; longer lines are rejected"`
+	MaxIngest       int                `envconfig:"MAX_CONCURRENT_INGEST" default:"16" desc:"HTTP ingest requests served at once; more get 503 with Retry-After (each may hold a body and its decoded events in memory)"`
+	BodyTimeout     time.Duration      `envconfig:"BODY_READ_TIMEOUT" default:"20s" desc:"time a client has to send an ingest body; slower senders get 408 and nothing is committed"`
+	MaxVariants     int                `envconfig:"MAX_VARIANTS" default:"50" desc:"distinct variant names accepted when VERDICT_VARIANTS does not pin them (variants already counted included); more are rejected as limit_exceeded (0: no cap)"`
+	MaxClockSkew    time.Duration      `envconfig:"MAX_CLOCK_SKEW" default:"5m" desc:"how far ahead of this server's clock an event time may be; later ones are rejected as future_time (0: no check)"`
 	StoreSync       bool               `envconfig:"STORE_SYNC" default:"true" desc:"fsync each commit (false survives kill -9 but not power loss)"`
 	StoreCacheMB    int64              `envconfig:"STORE_CACHE_MB" default:"512" desc:"join store block cache (MiB); size toward the records labels still arrive for"`
 	StoreMinFreeMB  int64              `envconfig:"STORE_MIN_FREE_MB" default:"256" desc:"free space (MiB) kept on the data directory's filesystem: below it commits are refused with 503 and /readyz turns red, so the disk never fills under the store (0: no reserve)"`
@@ -99,7 +105,92 @@ func loadConfig() (settings, error) {
 	if err := envconfig.Process("verdict", &c); err != nil {
 		return c, fmt.Errorf("configuration: %w", err)
 	}
+	c.APIToken = strings.TrimSpace(c.APIToken)
 	return c, c.validate()
+}
+
+// decoderVariables names the variable behind each DecoderConfig field the
+// environment sets.
+var decoderVariables = []struct{ field, variable string }{
+	{"Format", "VERDICT_INPUT_FORMAT"},
+	{"DefaultThreshold", "VERDICT_DEFAULT_THRESHOLD"},
+	{"Thresholds", "VERDICT_THRESHOLDS"},
+	{"Variants", "VERDICT_VARIANTS"},
+	{"Roles", "VERDICT_ROLES"},
+	{"MaxLineBytes", "VERDICT_MAX_LINE_BYTES"},
+	{"MaxVariants", "VERDICT_MAX_VARIANTS"},
+	{"MaxClockSkew", "VERDICT_MAX_CLOCK_SKEW"},
+	{"MaxAge", "VERDICT_RETENTION"},
+	{"DataCapture.Variant", "VERDICT_CAPTURE_VARIANT"},
+	{"DataCapture.Score", "VERDICT_CAPTURE_SCORE"},
+	{"DataCapture.Attributes", "VERDICT_CAPTURE_ATTRIBUTES"},
+}
+
+// decoderProblems checks the decoder settings as the decoder will, and names the
+// variable of each problem.
+func (c settings) decoderProblems() []string {
+	_, err := ingest.NewDecoder(c.liveDecoderConfig())
+	if err == nil {
+		return nil
+	}
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	var out []string
+	for _, e := range errs {
+		ce, ok := e.(*ingest.ConfigError)
+		if !ok {
+			out = append(out, e.Error())
+			continue
+		}
+		name := "VERDICT_* (" + ce.Field + ")"
+		for _, dv := range decoderVariables {
+			if strings.HasPrefix(ce.Field, dv.field) {
+				name = dv.variable
+				if rest := strings.TrimPrefix(ce.Field, dv.field); rest != "" {
+					name += " " + rest
+				}
+				break
+			}
+		}
+		out = append(out, name+": "+ce.Problem)
+	}
+	return out
+}
+
+// listenProblem says what is wrong with a listen address, or "".
+func listenProblem(variable, addr string) string {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Sprintf("%s: %q is not host:port (%v)", variable, addr, err)
+	}
+	return ""
+}
+
+// loopback reports whether addr listens on this machine only.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// tokenProblem says why a bearer token cannot work, or "": after trimming it must be
+// visible ASCII without spaces, or clients cannot send it in a header as it is.
+func tokenProblem(token string) string {
+	for i := 0; i < len(token); i++ {
+		if b := token[i]; b <= ' ' || b >= 0x7f {
+			return fmt.Sprintf("VERDICT_API_TOKEN: byte %d is %q; a bearer token must be visible ASCII without spaces or control characters", i, b)
+		}
+	}
+	return ""
 }
 
 func (c settings) validate() error {
@@ -191,6 +282,57 @@ func (c settings) validate() error {
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		problems = append(problems, "VERDICT_LOG_LEVEL: "+err.Error())
+	}
+	problems = append(problems, c.decoderProblems()...)
+	if c.MaxLineBytes < 256 || int64(c.MaxLineBytes) > c.MaxBodyBytes {
+		problems = append(problems, fmt.Sprintf("VERDICT_MAX_LINE_BYTES: %d must be between 256 and VERDICT_MAX_BODY_BYTES (%d)", c.MaxLineBytes, c.MaxBodyBytes))
+	}
+	if c.MaxIngest < 1 {
+		problems = append(problems, fmt.Sprintf("VERDICT_MAX_CONCURRENT_INGEST: %d must be at least 1", c.MaxIngest))
+	}
+	if c.BodyTimeout < time.Second {
+		problems = append(problems, fmt.Sprintf("VERDICT_BODY_READ_TIMEOUT: %s must be at least 1s", c.BodyTimeout))
+	}
+	if c.StoreCacheMB < 1 {
+		problems = append(problems, fmt.Sprintf("VERDICT_STORE_CACHE_MB: %d must be at least 1", c.StoreCacheMB))
+	}
+	if c.MatureEvery <= 0 {
+		problems = append(problems, fmt.Sprintf("VERDICT_MATURE_EVERY: %s must be positive", c.MatureEvery))
+	}
+	if c.ShutdownTimeout < 0 {
+		problems = append(problems, fmt.Sprintf("VERDICT_SHUTDOWN_TIMEOUT: %s must not be negative", c.ShutdownTimeout))
+	}
+	if c.KinesisLease <= 0 {
+		problems = append(problems, fmt.Sprintf("VERDICT_KINESIS_LEASE_DURATION: %s must be positive", c.KinesisLease))
+	}
+	if c.sink("cloudwatch") && c.CWInterval < time.Second {
+		problems = append(problems, fmt.Sprintf("VERDICT_CLOUDWATCH_INTERVAL: %s must be at least 1s", c.CWInterval))
+	}
+	if !(c.JudgeAlpha >= 0 && c.JudgeAlpha < 1) {
+		problems = append(problems, fmt.Sprintf("VERDICT_JUDGE_ALPHA: %g must be in (0, 1)", c.JudgeAlpha))
+	}
+	if !(c.JudgeBeta >= 0 && c.JudgeBeta < 1) {
+		problems = append(problems, fmt.Sprintf("VERDICT_JUDGE_BETA: %g must be in (0, 1)", c.JudgeBeta))
+	}
+	if !(c.JudgeTolerance >= 0 && c.JudgeTolerance < 1) {
+		problems = append(problems, fmt.Sprintf("VERDICT_JUDGE_TOLERANCE: %g must be in [0, 1)", c.JudgeTolerance))
+	}
+	if !(c.JudgeSegTol >= 0 && c.JudgeSegTol < 1) {
+		problems = append(problems, fmt.Sprintf("VERDICT_JUDGE_SEGMENT_TOLERANCE: %g must be in [0, 1)", c.JudgeSegTol))
+	}
+	if why := listenProblem("VERDICT_ADDR", c.Addr); why != "" {
+		problems = append(problems, why)
+	} else if c.APIToken == "" && !c.AllowNoToken && !loopback(c.Addr) {
+		problems = append(problems, fmt.Sprintf("VERDICT_ADDR: %s listens beyond this machine and VERDICT_API_TOKEN is not set, so anyone who reaches it could write events; "+
+			"set a token, or VERDICT_ALLOW_UNAUTHENTICATED=true when something in front of verdict authenticates", c.Addr))
+	}
+	if c.GateAddr != "" {
+		if why := listenProblem("VERDICT_GATE_ADDR", c.GateAddr); why != "" {
+			problems = append(problems, why)
+		}
+	}
+	if why := tokenProblem(c.APIToken); why != "" {
+		problems = append(problems, why)
 	}
 	if c.StoreMinFreeMB < 0 {
 		problems = append(problems, fmt.Sprintf("VERDICT_STORE_MIN_FREE_MB: %d must not be negative (0 disables the reserve)", c.StoreMinFreeMB))
@@ -353,6 +495,17 @@ func (c settings) judgePairs() []judge.Pair {
 		}
 	}
 	return out
+}
+
+// liveDecoderConfig is decoderConfig with the rules of a service that receives
+// events as they happen: the clock skew, the retention horizon and the variant cap.
+// Rehearsals and backtests replay recorded time and use decoderConfig.
+func (c settings) liveDecoderConfig() ingest.DecoderConfig {
+	dc := c.decoderConfig()
+	dc.MaxVariants = c.MaxVariants
+	dc.MaxClockSkew = c.MaxClockSkew
+	dc.MaxAge = c.Retention
+	return dc
 }
 
 func (c settings) decoderConfig() ingest.DecoderConfig {

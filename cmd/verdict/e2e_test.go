@@ -932,10 +932,13 @@ func TestCloudWatchSinkPublishesToTheEmulator(t *testing.T) {
 
 // TestMaturityAndRetentionInTheBinary: unlabeled predictions past VERDICT_MATURITY
 // resolve as negative (a late label corrects them); on restart, the retention sweep
-// deletes old fully resolved records while every count stays.
+// deletes old fully resolved records while every count stays, and a resend of those
+// old events is refused as too old instead of counting again.
 func TestMaturityAndRetentionInTheBinary(t *testing.T) {
 	dir := t.TempDir()
-	env := []string{"VERDICT_WINDOWS=1h", "VERDICT_MATURITY=1h", "VERDICT_MATURE_EVERY=200ms", "VERDICT_RETENTION=2h"}
+	// The first run keeps everything (retention 0), so it accepts 3-hour-old events;
+	// the second run has a 2h retention.
+	env := []string{"VERDICT_WINDOWS=1h", "VERDICT_MATURITY=1h", "VERDICT_MATURE_EVERY=200ms", "VERDICT_RETENTION=0"}
 	s := startServer(t, dir, env...)
 	old := time.Now().UTC().Add(-3 * time.Hour)
 	var preds []string
@@ -970,6 +973,7 @@ func TestMaturityAndRetentionInTheBinary(t *testing.T) {
 
 	// Restart: the retention sweep deletes the old resolved records (m1..m4; m0 has a
 	// fresh label, "fresh" is pending) and every count stays.
+	env[len(env)-1] = "VERDICT_RETENTION=2h"
 	s = startServer(t, dir, env...)
 	waitFor(t, 20*time.Second, func() bool { return strings.Contains(s.log(), `"msg":"expired join records"`) })
 	if !strings.Contains(s.log(), `"count":4`) {
@@ -977,6 +981,14 @@ func TestMaturityAndRetentionInTheBinary(t *testing.T) {
 	}
 	if got, _ = metricsAPI(t, s, ""); got["v5"] != want {
 		t.Errorf("after expiry: %+v, want %+v (tallies keep their counts)", got["v5"], want)
+	}
+	// Resending the expired predictions is safe: they are older than the retention.
+	code, r, err := s.post("/v1/predictions", preds, "")
+	if err != nil || code != http.StatusBadRequest || len(r.Rejected) != 5 || !strings.Contains(r.Rejected[0].Reason, "VERDICT_RETENTION") {
+		t.Errorf("resend of expired predictions: %d %+v %v, want the 5 old lines rejected as too old", code, r, err)
+	}
+	if got, _ = metricsAPI(t, s, ""); got["v5"] != want {
+		t.Errorf("after resending expired predictions: %+v, want %+v (no double count)", got["v5"], want)
 	}
 	s.stop()
 }

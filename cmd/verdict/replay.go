@@ -56,7 +56,7 @@ flags:
 		return err
 	}
 	log := cfg.logger(os.Stderr)
-	dec, err := ingest.NewDecoder(cfg.decoderConfig())
+	dec, err := ingest.NewDecoder(cfg.liveDecoderConfig())
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
@@ -76,6 +76,7 @@ flags:
 	if err != nil {
 		return err
 	}
+	dec.KnowVariants(countedVariants(windows)...)
 	defer join.Close()
 
 	var dead io.Writer

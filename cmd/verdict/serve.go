@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -86,6 +87,8 @@ type service struct {
 	// ready is nil while the service can commit what it receives, else why not
 	// (/readyz, verdict_ready).
 	ready func() error
+	// panics counts handler panics (recoverPanics).
+	panics prometheus.Counter
 	// stale is set while a reopened store's windows are being rebuilt.
 	stale atomic.Bool
 	// closers run in reverse order after everything else stopped.
@@ -151,12 +154,19 @@ func openService(ctx context.Context, cfg settings, log *slog.Logger) (svc *serv
 	s.closers = append(s.closers, func() error { s.join.Close(); return nil })
 	s.background = append(s.background, s.matureLoop)
 
-	dec, err := ingest.NewDecoder(cfg.decoderConfig())
+	dec, err := ingest.NewDecoder(cfg.liveDecoderConfig())
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
+	// Variants the store already counts keep their place under VERDICT_MAX_VARIANTS.
+	dec.KnowVariants(countedVariants(s.windows)...)
 	reg := s.reg
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.panics = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "verdict_http_panics_total",
+		Help: "HTTP handlers that panicked (a bug; the request got 500 and the panic is logged with its stack).",
+	})
+	reg.MustRegister(s.panics)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "verdict_ready",
 		Help: "1 while verdict can commit what it receives (/readyz answers 200), 0 while the join store cannot (disk full, store failed).",
@@ -207,7 +217,8 @@ func openService(ctx context.Context, cfg settings, log *slog.Logger) (svc *serv
 
 	api := http.NewServeMux()
 	if cfg.source("http") {
-		hcfg := httpingest.Config{MaxBodyBytes: cfg.MaxBodyBytes, Metrics: im, Logger: log}
+		hcfg := httpingest.Config{MaxBodyBytes: cfg.MaxBodyBytes, Metrics: im, Logger: log,
+			Limit: httpingest.NewLimit(cfg.MaxIngest), BodyTimeout: cfg.BodyTimeout}
 		api.Handle("/v1/predictions", httpingest.Predictions(dec, s.join, hcfg))
 		api.Handle("/v1/labels", httpingest.Labels(dec, s.join, hcfg))
 	}
@@ -217,7 +228,7 @@ func openService(ctx context.Context, cfg settings, log *slog.Logger) (svc *serv
 	api.Handle("/v1/compare", compareAPI)
 
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", requireToken(cfg.APIToken, api))
+	mux.Handle("/v1/", requireToken(cfg.APIToken, wellFormedQuery(api)))
 	// A metric that cannot be read (the unmatched count of a failed store) must not
 	// take the rest of /metrics, verdict_ready included, down with it.
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
@@ -226,12 +237,12 @@ func openService(ctx context.Context, cfg settings, log *slog.Logger) (svc *serv
 	}))
 	mux.HandleFunc("/healthz", healthz)
 	mux.HandleFunc("/readyz", s.readyz)
-	s.handler = mux
+	s.handler = s.recoverPanics(mux)
 	gate := http.NewServeMux()
-	gate.Handle("/v1/judge", judgeAPI)
+	gate.Handle("/v1/judge", wellFormedQuery(judgeAPI))
 	gate.HandleFunc("/healthz", healthz)
 	gate.HandleFunc("/readyz", s.readyz)
-	s.gate = gate
+	s.gate = s.recoverPanics(gate)
 	return s, nil
 }
 
@@ -369,8 +380,11 @@ func (s *service) httpServer(h http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
+		// Ingest sets its own, shorter body deadline (VERDICT_BODY_READ_TIMEOUT).
+		ReadTimeout: 2 * time.Minute,
+		// A client that does not read its answer cannot hold a connection forever.
+		WriteTimeout: 3 * time.Minute,
+		IdleTimeout:  2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 }
@@ -508,18 +522,19 @@ func (s *service) pruneLoop(ctx context.Context, store *embedded.Store) error {
 	}
 }
 
-// requireToken guards next with a bearer token when token is set.
+// requireToken guards next with a bearer token when token is set. The scheme is
+// case-insensitive (RFC 7235: "bearer" is "Bearer").
 func requireToken(token string, next http.Handler) http.Handler {
 	if token == "" {
 		return next
 	}
-	want := []byte("Bearer " + token)
+	want := []byte(token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := []byte(r.Header.Get("Authorization"))
-		if subtle.ConstantTimeCompare(got, want) != 1 {
+		got, isBearer := bearerToken(r.Header.Get("Authorization"))
+		if !isBearer || subtle.ConstantTimeCompare([]byte(got), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="verdict"`)
 			reason := "missing bearer token (Authorization: Bearer <VERDICT_API_TOKEN>)"
-			if strings.HasPrefix(string(got), "Bearer ") {
+			if isBearer {
 				reason = "wrong bearer token"
 			}
 			query.WriteJSON(w, http.StatusUnauthorized, query.ErrorBody{Error: reason})
@@ -527,4 +542,54 @@ func requireToken(token string, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// bearerToken reads "Bearer <token>" with the scheme in any case and any run of
+// spaces after it.
+func bearerToken(header string) (string, bool) {
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimLeft(tok, " "), true
+}
+
+// wellFormedQuery refuses, for every /v1/ endpoint, a query string that does not
+// parse or gives a parameter twice (query.ReadQuery).
+func wellFormedQuery(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := query.ReadQuery(w, r); ok {
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// recoverPanics turns a handler's panic into a 500 with the panic logged and
+// counted, instead of net/http's dropped connection with nothing on /metrics.
+func (s *service) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			p := recover()
+			if p == nil {
+				return
+			}
+			if p == http.ErrAbortHandler { //nolint:errorlint // net/http's sentinel, compared as net/http does
+				panic(p)
+			}
+			s.panics.Inc()
+			s.log.ErrorContext(r.Context(), "http handler panicked (a bug); answered 500", "method", r.Method, "path", r.URL.Path,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			query.WriteJSON(w, http.StatusInternalServerError, query.ErrorBody{Error: "internal error (logged with its stack); retrying is safe, ingest is idempotent"})
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// countedVariants are the variants the windows hold (all time).
+func countedVariants(w *window.Windows) []string {
+	var out []string
+	for _, r := range w.Snapshot(window.AllTime).Overall() {
+		out = append(out, r.Key.Variant)
+	}
+	return out
 }
