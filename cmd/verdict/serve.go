@@ -385,7 +385,7 @@ func (s *service) httpServer(h http.Handler) *http.Server {
 		// A client that does not read its answer cannot hold a connection forever.
 		WriteTimeout: 3 * time.Minute,
 		IdleTimeout:  2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 }
 
