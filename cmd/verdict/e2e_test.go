@@ -231,7 +231,9 @@ type scenario struct {
 
 func newScenario(seed uint64, n int) scenario {
 	rng := rand.New(rand.NewPCG(seed, 7))
-	now := time.Now().UTC().Add(-30 * time.Minute)
+	// Predictions fall in the 30 minutes before the last 10; labels become known after
+	// their prediction and before now (verdict refuses event times ahead of its clock).
+	now := time.Now().UTC().Add(-40 * time.Minute)
 	cats := []string{"grocery", "travel", "electronics", "fuel"}
 	var s scenario
 	for i := range n {
@@ -251,11 +253,11 @@ func newScenario(seed uint64, n int) scenario {
 		if rng.IntN(5) == 0 {
 			continue // unlabeled
 		}
-		lt := pt.Add(time.Duration(1+rng.IntN(3600)) * time.Second)
+		lt := pt.Add(time.Duration(1+rng.IntN(300)) * time.Second)
 		s.labels = append(s.labels, tLabel{ID: id, Fraud: rng.IntN(4) == 0, Time: lt})
 		switch rng.IntN(10) {
 		case 0: // a later correction
-			s.labels = append(s.labels, tLabel{ID: id, Fraud: rng.IntN(2) == 0, Time: lt.Add(time.Hour)})
+			s.labels = append(s.labels, tLabel{ID: id, Fraud: rng.IntN(2) == 0, Time: lt.Add(4 * time.Minute)})
 		case 1: // a stale label arriving after the newer one
 			s.labels = append(s.labels, tLabel{ID: id, Fraud: rng.IntN(2) == 0, Time: lt.Add(-time.Minute)})
 		case 2: // a tie on time: the one received last wins

@@ -13,6 +13,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -244,5 +248,49 @@ func TestDiskBelowTheReserveAnswers503NamingItAndResumesWithoutRestart(t *testin
 	got, _ := metricsAPI(t, s, "")
 	if got["v5"].Pred != 10 {
 		t.Fatalf("predictions: %d, want 10", got["v5"].Pred)
+	}
+}
+
+func TestCorruptWriteAheadLogStopsTheBinaryUntilTheOperatorSalvages(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	for i := range 200 {
+		if code, _, err := s.post("/v1/predictions", predictionBody(fmt.Sprintf("c%d", i), 2), ""); err != nil || code != http.StatusOK {
+			t.Fatalf("post %d: %d %v", i, code, err)
+		}
+	}
+	s.kill()
+	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	slices.Sort(logs)
+	wal := logs[len(logs)-1]
+	info, err := os.Stat(wal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(wal, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt(bytes.Repeat([]byte{0xAB}, 64), info.Size()/2)
+	f.Close()
+
+	cmd := exec.Command(verdictBinary(t), "serve")
+	cmd.Env = append(os.Environ(), "VERDICT_ADDR=127.0.0.1:0", "VERDICT_DATA_DIR="+dir)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), filepath.Base(wal)) || !strings.Contains(string(out), "VERDICT_STORE_RECOVERY=salvage") {
+		t.Fatalf("serve on a store with a corrupt log: %v\n%s\nwant a failure naming %s and the recovery setting", err, out, filepath.Base(wal))
+	}
+
+	s = startServer(t, dir, "VERDICT_STORE_RECOVERY=salvage")
+	defer s.stop()
+	if v, _ := metricValue(t, s, "verdict_store_salvaged"); v != 1 {
+		t.Errorf("verdict_store_salvaged = %v after a salvage, want 1", v)
+	}
+	got, _ := metricsAPI(t, s, "")
+	if n := got["v5"].Pred; n == 0 || n >= 400 {
+		t.Errorf("salvaged store counts %d predictions; want those before the corruption (fewer than the 400 sent)", n)
+	}
+	if !strings.Contains(s.log(), "salvaged") {
+		t.Errorf("the salvage is not logged:\n%s", s.log())
 	}
 }
