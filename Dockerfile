@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # verdict: a static binary on a distroless base, running as non-root.
 #   docker build -t verdict .
-#   docker run -p 8080:8080 -e VERDICT_ADDR=0.0.0.0:8080 -v verdict-data:/data verdict serve
+#   docker run -p 8080:8080 -e VERDICT_ADDR=0.0.0.0:8080 -e VERDICT_API_TOKEN=... -v verdict-data:/data verdict serve
+#   (beyond loopback verdict refuses to start without a token; see docs/operations.md)
 
 FROM golang:1.26 AS build
 WORKDIR /src
