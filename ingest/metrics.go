@@ -162,9 +162,14 @@ type newestCollector struct {
 	unix map[Kind]float64
 }
 
+// advance moves kind k's newest time to t, but never past the clock: an event dated
+// ahead (within the accepted skew) must not make the lag negative and hide real lag.
 func (c *newestCollector) advance(k Kind, t time.Time) {
 	if t.IsZero() {
 		return
+	}
+	if now := time.Now(); t.After(now) {
+		t = now
 	}
 	u := float64(t.UnixNano()) / 1e9
 	c.mu.Lock()

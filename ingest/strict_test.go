@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestAmbiguousJSONIsRejected(t *testing.T) {
@@ -153,5 +155,18 @@ func TestVariantsBeyondTheCapAreRejected(t *testing.T) {
 	}
 	if _, err := pinned.DecodePrediction(line("c", 0.5)); err == nil || !strings.Contains(err.Error(), "pinned") {
 		t.Errorf("unpinned variant: %v", err)
+	}
+}
+
+func TestNewestEventTimeNeverRunsAheadOfTheClock(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Committed(SourceHTTP, Batch{Predictions: []Prediction{{Time: time.Now().Add(4 * time.Minute)}}}, Result{Applied: 1})
+	got, _ := gathered(t, reg, "verdict_ingest_newest_event_timestamp_seconds", map[string]string{"kind": "prediction"})
+	if limit := float64(time.Now().Unix()) + 1; got > limit {
+		t.Fatalf("newest event timestamp %v is ahead of the clock (%v): the lag alert would read negative", got, limit)
 	}
 }

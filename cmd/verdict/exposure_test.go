@@ -218,3 +218,16 @@ func TestEventTimesAndVariantsAtTheService(t *testing.T) {
 		t.Errorf("limit_exceeded rejections counted %v, want 3", n)
 	}
 }
+
+func TestServerBoundsEveryPhaseOfAConnection(t *testing.T) {
+	s := &service{log: slog.New(slog.DiscardHandler)}
+	srv := s.httpServer(http.NotFoundHandler())
+	for name, d := range map[string]time.Duration{
+		"ReadHeaderTimeout": srv.ReadHeaderTimeout, "ReadTimeout": srv.ReadTimeout,
+		"WriteTimeout": srv.WriteTimeout, "IdleTimeout": srv.IdleTimeout,
+	} {
+		if d <= 0 {
+			t.Errorf("%s is not set: a client could hold a connection forever", name)
+		}
+	}
+}

@@ -417,26 +417,24 @@ func (s *service) reopenLoop(ctx context.Context, es *embedded.Store) error {
 	t := time.NewTicker(reopenEvery)
 	defer t.Stop()
 	var lastWarn time.Time
-	stale := false // reopened, but the windows are not rebuilt yet
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		}
-		if !stale && !errors.Is(es.Health(), embedded.ErrFailed) {
+		// s.stale: reopened, but the windows are not rebuilt yet.
+		if !s.stale.Load() && !errors.Is(es.Health(), embedded.ErrFailed) {
 			continue
 		}
 		err := s.join.Exclusive(ctx, func(ctx context.Context) error {
 			if err := es.Reopen(); err != nil {
 				return err
 			}
-			stale = true
 			s.stale.Store(true)
 			if err := s.reload(ctx, true); err != nil {
 				return err
 			}
-			stale = false
 			s.stale.Store(false)
 			return nil
 		})
