@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/verdictml/verdict/window"
@@ -85,6 +87,9 @@ type CohortClass struct {
 	Estimable window.Estimates `json:"estimable"`
 }
 
+// coverageParameters are the query parameters GET /v1/coverage reads.
+var coverageParameters = []string{"by", "variant", "segment_key"}
+
 // ServeHTTP implements http.Handler.
 func (h *Coverage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -92,7 +97,16 @@ func (h *Coverage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusMethodNotAllowed, ErrorBody{Error: "use GET"})
 		return
 	}
-	q := r.URL.Query()
+	q, ok := ReadQuery(w, r)
+	if !ok {
+		return
+	}
+	for name := range q {
+		if !slices.Contains(coverageParameters, name) {
+			WriteJSON(w, http.StatusBadRequest, ErrorBody{Error: fmt.Sprintf("%s: unknown parameter; use %s", name, strings.Join(coverageParameters, ", ")), Parameter: name})
+			return
+		}
+	}
 	by := q.Get("by")
 	if by != "" && by != "segment" && by != "variant" {
 		WriteJSON(w, http.StatusBadRequest, ErrorBody{Error: `by: want "variant" or "segment"`, Parameter: "by"})

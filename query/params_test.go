@@ -31,3 +31,16 @@ func TestUnknownAndMalformedParametersAreRefused(t *testing.T) {
 		})
 	}
 }
+
+func TestCoverageRefusesUnknownParameters(t *testing.T) {
+	h := NewCoverage(testWindows(), nil)
+	for _, q := range []string{"windw=1h", "by=segment;variant=v5"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/coverage?"+q, nil))
+		var e ErrorBody
+		json.Unmarshal(rec.Body.Bytes(), &e)
+		if rec.Code != http.StatusBadRequest || e.Parameter == "" {
+			t.Errorf("%s: %d %s, want 400 naming the parameter", q, rec.Code, rec.Body)
+		}
+	}
+}
