@@ -237,19 +237,29 @@ func (r *Report) WriteText(w io.Writer) error {
 		b.WriteString("INTERRUPTED before the schedule ended: partial results\n")
 	}
 	b.WriteString("latency from the intended send time, in ms (open loop: a stall shows in every request due during it)\n")
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "phase\tscheduled\tdropped\terrors\tintended/s\tachieved/s\tp50\tp90\tp99\tp99.9\tmax\t")
-	row := func(name string, s Summary) {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f\t%.1f\t%s\t%s\t%s\t%s\t%s\t\n", name, s.Scheduled, s.Dropped, s.ErrorCount(),
-			s.IntendedRate, s.AchievedRate, fmtNum(s.Latency.P50MS), fmtNum(s.Latency.P90MS), fmtNum(s.Latency.P99MS),
-			fmtNum(s.Latency.P999MS), fmtNum(s.Latency.MaxMS))
-	}
+	names := []string{"phase"}
 	for i, p := range r.Phases {
 		mark := ""
 		if r.Verdict != nil && !p.Judged {
 			mark = " (headroom, not judged)"
 		}
-		row(fmt.Sprintf("%d  %s%s", i+1, p.phase, mark), p.Summary)
+		names = append(names, fmt.Sprintf("%d  %s%s", i+1, p.phase, mark))
+	}
+	names = append(names, "total")
+	width := 0
+	for _, n := range names {
+		width = max(width, len([]rune(n)))
+	}
+	pad := func(s string) string { return s + strings.Repeat(" ", width-len([]rune(s))) } // left-aligned in a right-aligned table
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%s\tscheduled\tdropped\terrors\tintended/s\tachieved/s\tp50\tp90\tp99\tp99.9\tmax\t\n", pad(names[0]))
+	row := func(name string, s Summary) {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f\t%.1f\t%s\t%s\t%s\t%s\t%s\t\n", pad(name), s.Scheduled, s.Dropped, s.ErrorCount(),
+			s.IntendedRate, s.AchievedRate, fmtNum(s.Latency.P50MS), fmtNum(s.Latency.P90MS), fmtNum(s.Latency.P99MS),
+			fmtNum(s.Latency.P999MS), fmtNum(s.Latency.MaxMS))
+	}
+	for i := range r.Phases {
+		row(names[i+1], r.Phases[i].Summary)
 	}
 	row("total", r.Total)
 	if err := tw.Flush(); err != nil {
