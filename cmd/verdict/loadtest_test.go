@@ -51,7 +51,7 @@ func TestLoadtestJudgesTheSpecSLOAndExitsNonZeroOnFailure(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
 			err := loadtestCmd(context.Background(), []string{"--url", srv.URL, "--capture", captureFixture, "--spec", sloSpec(t, tc.slo),
-				"--duration", "1s", "--format", "json"}, &out, &errOut)
+				"--duration", "2500ms", "--format", "json"}, &out, &errOut)
 			if !errors.Is(err, tc.wantErr) && (err != nil || tc.wantErr != nil) {
 				t.Fatalf("err %v, want %v\n%s", err, tc.wantErr, out.String())
 			}
@@ -59,8 +59,9 @@ func TestLoadtestJudgesTheSpecSLOAndExitsNonZeroOnFailure(t *testing.T) {
 			if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 				t.Fatalf("JSON output: %v\n%s", err, out.String())
 			}
-			// The default schedule is the SLO's rate for --duration: 50 requests.
-			if rep.Total.Scheduled != 50 || rep.Verdict == nil || rep.Verdict.Pass != (tc.wantErr == nil) {
+			// The default schedule is the SLO's rate for --duration: 125 requests,
+			// long enough for progress lines (every second) to be printed.
+			if rep.Total.Scheduled != 125 || rep.Verdict == nil || rep.Verdict.Pass != (tc.wantErr == nil) {
 				t.Errorf("scheduled %d verdict %+v", rep.Total.Scheduled, rep.Verdict)
 			}
 			if !strings.Contains(errOut.String(), "phase 1/1") {
