@@ -99,6 +99,13 @@ func (s *invokeRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, "0.42")
 }
 
+// recorded returns the requests so far and the signature problems.
+func (s *invokeRecorder) recorded() (requests, badSig []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.requests), slices.Clone(s.badSig)
+}
+
 // verifySigV4 signs the received request again, with the signed headers only, the
 // request's own X-Amz-Date and the test secret, and compares signatures.
 func verifySigV4(r *http.Request, body []byte) (bool, string) {
@@ -147,13 +154,14 @@ func TestInvokeEndpointWireRequestIsSignedAndMatchesGolden(t *testing.T) {
 	if string(body) != "0.42" {
 		t.Errorf("response body %q", body)
 	}
-	if len(rec.requests) != 1 {
-		t.Fatalf("%d requests, want 1", len(rec.requests))
+	requests, badSig := rec.recorded()
+	if len(requests) != 1 {
+		t.Fatalf("%d requests, want 1", len(requests))
 	}
-	if len(rec.badSig) > 0 {
-		t.Errorf("SigV4: %s", rec.badSig[0])
+	if len(badSig) > 0 {
+		t.Errorf("SigV4: %s", badSig[0])
 	}
-	golden.Check(t, "invoke_endpoint_wire.txt", []byte(rec.requests[0]))
+	golden.Check(t, "invoke_endpoint_wire.txt", []byte(requests[0]))
 }
 
 func TestInvokeEndpointErrorsAreClassified(t *testing.T) {
@@ -195,8 +203,9 @@ func TestInvokeEndpointErrorsAreClassified(t *testing.T) {
 			if got := Classify(ctx, err); got != tc.want {
 				t.Errorf("class %s, want %s (err %v)", got, tc.want, err)
 			}
-			if len(rec.requests) != 1 {
-				t.Errorf("%d attempts, want exactly 1 (no retries)", len(rec.requests))
+			srv.Close() // waits for the handler, so every attempt is recorded
+			if requests, _ := rec.recorded(); len(requests) != 1 {
+				t.Errorf("%d attempts, want exactly 1 (no retries)", len(requests))
 			}
 		})
 	}
