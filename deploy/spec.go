@@ -43,6 +43,9 @@ type Rollout struct {
 	Alarms AlarmRefs `yaml:"alarms"`
 	// Tags are added to the endpoint configs created.
 	Tags map[string]string `yaml:"tags"`
+	// SLO, when set, is the candidate's service level under load, for
+	// `verdict loadtest` and the Inference Recommender load test.
+	SLO *SLO `yaml:"slo"`
 }
 
 // Fleet is a production variant's model and instances.
@@ -301,6 +304,7 @@ func (r *Rollout) Validate() error {
 	}
 
 	errs = append(errs, r.validateTraffic()...)
+	errs = append(errs, r.SLO.validate()...)
 
 	if n := len(r.Alarms.Names); n < 1 || n > maxAlarms {
 		bad("alarms", "%d alarms; AutoRollbackConfiguration takes 1 to %d", n, maxAlarms)

@@ -119,13 +119,25 @@ func (d *Decoder) fromCapture(w *wirePrediction) (Prediction, *Rejection) {
 	return p, nil
 }
 
-// capturePayload returns the captured bytes of one side of the exchange, decoding
+// capturePayload returns the captured text of one side of the exchange, decoding
 // base64 when the capture encoded it.
 func capturePayload(field string, s *captureStream) ([]byte, *Rejection) {
+	payload, rej := captureBytes(field, s)
+	if rej != nil {
+		return nil, rej
+	}
+	if !utf8.Valid(payload) {
+		return nil, reject(ClassInvalidField, field+".data", "payload is not valid UTF-8 text")
+	}
+	return payload, nil
+}
+
+// captureBytes returns the captured bytes of one side of the exchange, decoding
+// base64 when the capture encoded it; binary payloads are kept as they are.
+func captureBytes(field string, s *captureStream) ([]byte, *Rejection) {
 	if s.Data == nil {
 		return nil, reject(ClassMissingField, field+".data", "missing")
 	}
-	var payload []byte
 	switch enc := strings.ToUpper(s.Encoding); enc {
 	case "BASE64":
 		b, err := base64.StdEncoding.DecodeString(*s.Data)
@@ -135,16 +147,92 @@ func capturePayload(field string, s *captureStream) ([]byte, *Rejection) {
 		if err != nil {
 			return nil, reject(ClassInvalidField, field+".data", "encoding is BASE64 but data is not valid base64: %v", err)
 		}
-		payload = b
+		return b, nil
 	case "CSV", "JSON", "":
-		payload = []byte(*s.Data)
-	default:
-		return nil, reject(ClassInvalidField, field+".encoding", "%s is not one of BASE64, CSV, JSON", quote(s.Encoding))
+		return []byte(*s.Data), nil
 	}
-	if !utf8.Valid(payload) {
-		return nil, reject(ClassInvalidField, field+".data", "payload is not valid UTF-8 text")
+	return nil, reject(ClassInvalidField, field+".encoding", "%s is not one of BASE64, CSV, JSON", quote(s.Encoding))
+}
+
+// CapturedExchange is one request to a SageMaker endpoint and its response, as Data
+// Capture recorded them: what a load test replays and compares against.
+type CapturedExchange struct {
+	// InferenceID is eventMetadata.inferenceId, or eventId without one.
+	InferenceID string
+	// Input is the request body (base64 undone; binary payloads kept as they are),
+	// InputContentType its observedContentType.
+	Input            []byte
+	InputContentType string
+	// Output is the production response body, nil when the capture has no output
+	// (capture mode Input only); OutputContentType its observedContentType.
+	Output            []byte
+	OutputContentType string
+}
+
+// DecodeCapturedExchange reads one Data Capture record's request and, when captured,
+// its response. The record needs captureData.endpointInput; the rejection names the
+// field at fault.
+func DecodeCapturedExchange(line []byte) (CapturedExchange, error) {
+	var ex CapturedExchange
+	if rej := checkJSONLine(line); rej != nil {
+		return ex, rej
 	}
-	return payload, nil
+	var w wirePrediction
+	if err := json.Unmarshal(line, &w); err != nil {
+		return ex, unmarshalRejection(err)
+	}
+	if w.CaptureData == nil {
+		return ex, reject(ClassMissingField, "captureData", "missing: not a SageMaker Data Capture record")
+	}
+	if w.EventMetadata != nil {
+		ex.InferenceID = w.EventMetadata.InferenceID
+		if ex.InferenceID == "" {
+			ex.InferenceID = w.EventMetadata.EventID
+		}
+	}
+	in := w.CaptureData.EndpointInput
+	if in == nil {
+		return ex, reject(ClassMissingField, fieldInput, "missing: a load test replays the captured requests (capture mode Input)")
+	}
+	b, rej := captureBytes(fieldInput, in)
+	if rej != nil {
+		return ex, rej
+	}
+	ex.Input, ex.InputContentType = b, in.ObservedContentType
+	if out := w.CaptureData.EndpointOutput; out != nil {
+		b, rej := captureBytes(fieldOutput, out)
+		if rej != nil {
+			return ex, rej
+		}
+		ex.Output, ex.OutputContentType = b, out.ObservedContentType
+	}
+	return ex, nil
+}
+
+// CaptureScore reads the score from an endpoint's response body with the configured
+// DataCapture.Score selector, as the decoder does for endpointOutput.
+func (d *Decoder) CaptureScore(output []byte) (float64, error) {
+	if !utf8.Valid(output) {
+		return 0, reject(ClassInvalidField, fieldOutput+".data", "payload is not valid UTF-8 text")
+	}
+	f, rej := d.captureScore(output)
+	if rej != nil {
+		return 0, rej
+	}
+	return f, nil
+}
+
+// CaptureAttributes reads the configured DataCapture.Attributes from a request body,
+// as the decoder does for endpointInput.
+func (d *Decoder) CaptureAttributes(input []byte) (map[string]string, error) {
+	if !utf8.Valid(input) {
+		return nil, reject(ClassInvalidField, fieldInput+".data", "payload is not valid UTF-8 text")
+	}
+	attrs, rej := d.captureAttributes(input)
+	if rej != nil {
+		return nil, rej
+	}
+	return attrs, nil
 }
 
 // captureScore reads the score from the output payload with the configured selector.

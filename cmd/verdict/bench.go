@@ -37,6 +37,8 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	dir := fs.String("dir", "", "directory for the stores (default: a temporary directory, removed after)")
 	only := fs.String("only", "throughput,http,latency,memory", "which runs, comma separated")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file")
+	lgRates := fs.String("loadtest-rates", "1000,2000,5000,10000,15000,20000,30000", "rates (requests/s) of the loadtest run, tried in order until two in a row are not sustained")
+	lgFor := fs.Duration("loadtest-duration", 5*time.Second, "length of each rate in the loadtest run")
 	cacheList := fs.String("cache-mb", "512", "join store block cache in MiB (as VERDICT_STORE_CACHE_MB); a comma-separated list runs the throughput run once per size, to compare them in one run")
 	fs.Usage = func() {
 		fmt.Fprint(out, `usage: verdict bench [flags]
@@ -48,6 +50,8 @@ Measures the embedded path on this machine and prints Markdown for BENCHMARKS.md
   latency     label-to-visible over HTTP: POST one label, poll GET /v1/metrics until the
               count moves, while background traffic runs
   memory      Go heap and RSS as unlabeled (pending) predictions accumulate on disk
+  loadtest    (only with --only) verdict loadtest's generator against a no-op container on
+              loopback: the highest rate it sustains and its own latency overhead
 
 flags:
 `)
@@ -101,6 +105,19 @@ flags:
 	}
 	if slices.Contains(runs, "latency") {
 		if err := benchLatency(ctx, out, base+"/latency", *samples); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(runs, "loadtest") {
+		var rates []float64
+		for _, f := range strings.Split(*lgRates, ",") {
+			r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+			if err != nil || r <= 0 {
+				return fmt.Errorf("--loadtest-rates %q: want requests per second", f)
+			}
+			rates = append(rates, r)
+		}
+		if err := benchLoadtest(ctx, out, rates, *lgFor); err != nil {
 			return err
 		}
 	}

@@ -36,6 +36,7 @@ func commands() map[string]command {
 		"rehearse": {"rehearse a rollout: replay recorded events through a simulated traffic shift with the rollback alarms", runRehearse},
 		"backtest": {"replay recorded shadow data through the judge and the alarms: time to detect, false alarms", runBacktest},
 		"dataset":  {"write a recorded dataset (predictions, labels) from the demo's generator on simulated time", runDataset},
+		"loadtest": {"replay captured requests against the candidate at a scheduled rate (open loop): latency, errors, SLO verdict", runLoadtest},
 	}
 }
 
