@@ -46,6 +46,16 @@ type Config struct {
 	// precision can rarely be shown within a rollout; a significant precision drop
 	// still fails.
 	PassMetrics []Metric
+	// MissingAtRandom declares that a prediction's label does not depend on whether a
+	// model flagged it: no declines (flags only queue a review) and labels merely
+	// late. Default false, the fraud case: the serving model's flags decline the
+	// transaction, and a declined transaction never gets a dispute, so the labels that
+	// do arrive are the fraud the baseline let through — which favours any candidate
+	// that disagrees with it. Then a pass must hold even if every prediction the
+	// baseline flagged and that has no label was fraud the candidate missed (the
+	// worst completion of the missing labels); fail tests take the completion most
+	// favourable to the candidate. Both stay valid whatever the missing labels are.
+	MissingAtRandom bool
 	// Estimable is the rule that says when a variant's precision can be estimated
 	// from the labels so far (window.Rule, VERDICT_ESTIMABLE_COVERAGE). Precision is
 	// neither failed nor passed while either variant's is not: early labels are

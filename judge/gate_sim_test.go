@@ -50,6 +50,7 @@ type gateEvent struct {
 	fb, fc         bool // flagged by baseline / candidate
 	toBase, toCand bool // which variants scored it
 	arrive, label  float64
+	declined       bool // the serving baseline flagged it: its label never comes
 }
 
 // joint draws (baseline flag, candidate flag) for a paired inference.
@@ -130,7 +131,7 @@ func gateRecount(evs []gateEvent, t float64, paired bool, start time.Time, lengt
 		if e.arrive > t {
 			continue
 		}
-		labeled := e.label <= t
+		labeled := e.label <= t && !e.declined
 		if e.toBase {
 			add(0, e.seg, e.fb, labeled, e.positive)
 		}
@@ -191,7 +192,8 @@ func runGate(seed uint64, paired, regress bool) (gateOutcome, error) {
 	var last Decision
 	for look := 1; look <= gateLooks; look++ {
 		snap := gateRecount(evs, float64(look)/gateLooks, paired, start, 2*time.Hour)
-		j, err := Judge(snap, "v5", "v6", Config{})
+		// Labels here arrive whatever the models flagged (no declines).
+		j, err := Judge(snap, "v5", "v6", Config{MissingAtRandom: true})
 		if err != nil {
 			return out, err
 		}
@@ -314,7 +316,7 @@ func TestGatePassesACleanCandidateOnceLabelsArrive(t *testing.T) {
 		evs := gateEventsN(rand.New(rand.NewPCG(seed, 0xc1ea)), scale*gateInferences, true, false)
 		first, fails := 0, 0
 		for look := 1; look <= gateLooks; look++ {
-			j, err := Judge(gateRecount(evs, float64(look)/gateLooks, true, start, 2*time.Hour), "v5", "v6", Config{})
+			j, err := Judge(gateRecount(evs, float64(look)/gateLooks, true, start, 2*time.Hour), "v5", "v6", Config{MissingAtRandom: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -349,5 +351,40 @@ func TestGatePassesACleanCandidateOnceLabelsArrive(t *testing.T) {
 	// α·N = 0.2 expected at most; 3 binomial standard deviations of slack allow 1.
 	if limit := DefaultAlpha*rollouts + 3*math.Sqrt(rollouts*DefaultAlpha*(1-DefaultAlpha)); float64(failed) > limit {
 		t.Errorf("%d of %d clean rollouts failed at some look, more than %.1f", failed, rollouts, limit)
+	}
+}
+
+// TestGateNeverPassesOnSelectiveLabels is the fraud case: the production model
+// serves, its flags decline the transaction, and a declined transaction never gets a
+// dispute. The only labeled fraud is what production let through — on which a
+// candidate that misses the fraud production catches looks better, not worse. With
+// the default (labels not missing at random) the judge must never pass it; assuming
+// labels missing at random, it would.
+func TestGateNeverPassesOnSelectiveLabels(t *testing.T) {
+	const rollouts = 50
+	start := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	passed := map[bool]int{}
+	for seed := uint64(1); seed <= rollouts; seed++ {
+		evs := gateEventsN(rand.New(rand.NewPCG(seed, 0xdec1)), 5*gateInferences, true, true)
+		for i := range evs {
+			evs[i].declined = evs[i].fb
+		}
+		for _, mar := range []bool{false, true} {
+			for look := 1; look <= gateLooks; look++ {
+				j, err := Judge(gateRecount(evs, float64(look)/gateLooks, true, start, 2*time.Hour), "v5", "v6", Config{MissingAtRandom: mar})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if j.Decision == Pass {
+					passed[mar]++
+					break
+				}
+			}
+		}
+	}
+	t.Logf("%d rollouts of a candidate regressed where production declines: %d passed at some look by default, %d if labels were assumed missing at random",
+		rollouts, passed[false], passed[true])
+	if passed[false] > 0 {
+		t.Errorf("%d of %d rollouts passed a regressed candidate on selective labels", passed[false], rollouts)
 	}
 }

@@ -139,6 +139,11 @@ type Comparison struct {
 	FailLevel float64 `json:"fail_level"`
 	// Significant: the candidate is worse, at the fail level.
 	Significant bool `json:"significant"`
+	// UnlabeledBaselineFlags is, unless labels are missing at random, how many
+	// predictions the baseline flagged have no label (declined transactions never
+	// get one); the pass test counts them as fraud the candidate missed (paired:
+	// those only the baseline flagged).
+	UnlabeledBaselineFlags int64 `json:"unlabeled_baseline_flags"`
 	// MoreLabels is, for an undecided required comparison, about how many more of
 	// its n (labeled positives for recall) it needs to pass if the proportions seen
 	// so far hold; Wait is that at the period's label rate so far. Absent when no
@@ -375,7 +380,8 @@ func Judge(snap window.Snapshot, baseline, candidate string, cfg Config) (Judgem
 			level = cfg.Alpha / float64(4*segments)
 		}
 		s.Recall = compareRecall(s, cfg, level, rate)
-		s.Precision = compare(Precision, s, twoSample{float64(s.base.TP), float64(s.base.TP + s.base.FP), float64(s.cand.TP), float64(s.cand.TP + s.cand.FP)}, Unpaired, cfg, level, rate)
+		prec := twoSample{float64(s.base.TP), float64(s.base.TP + s.base.FP), float64(s.cand.TP), float64(s.cand.TP + s.cand.FP)}
+		s.Precision = compare(Precision, s, prec, prec, Unpaired, cfg, level, rate)
 	}
 
 	// Label-free signals: flag rate (Holm in its own family), score PSI, discordance.
@@ -488,15 +494,37 @@ func labelRate(snap window.Snapshot) func(n int64) float64 {
 func compareRecall(s *ScopeJudgement, cfg Config, level float64, rate func(int64) float64) Comparison {
 	if s.pair == nil {
 		b, c := s.base, s.cand
-		return compare(Recall, s, twoSample{float64(b.TP), float64(b.TP + b.FN), float64(c.TP), float64(c.TP + c.FN)}, Unpaired, cfg, level, rate)
+		smp := twoSample{float64(b.TP), float64(b.TP + b.FN), float64(c.TP), float64(c.TP + c.FN)}
+		// The worst completion for a pass: every baseline flag without a label was a
+		// caught fraud (pending flags, and flags resolved negative by maturity —
+		// at most min(FP, Matured) of them), every candidate flag without one was not.
+		var u int64
+		if !cfg.MissingAtRandom {
+			u = max(0, b.Flagged-b.TP-b.FP) + max(0, min(b.FP, b.Matured))
+		}
+		worst := twoSample{smp.xb + float64(u), smp.nb + float64(u), smp.xc, smp.nc}
+		cm := compare(Recall, s, smp, worst, Unpaired, cfg, level, rate)
+		cm.UnlabeledBaselineFlags = u
+		return cm
 	}
 	pos := s.pair[labels.ClassPositive]
 	ps := pairedSample{b: float64(pos[labels.OnlyFirst]), c: float64(pos[labels.OnlySecond]), n: float64(s.pair.Class(labels.ClassPositive))}
-	return compare(Recall, s, ps, Paired, cfg, level, rate)
+	// The worst completion for a pass: every pair only the baseline flagged and that
+	// has no label (pending, or matured without one) was fraud the candidate missed.
+	var u int64
+	if !cfg.MissingAtRandom {
+		u = s.pair[labels.ClassPending][labels.OnlyFirst] + s.pair[labels.ClassMatured][labels.OnlyFirst]
+	}
+	worst := pairedSample{b: ps.b + float64(u), c: ps.c, n: ps.n + float64(u)}
+	cm := compare(Recall, s, ps, worst, Paired, cfg, level, rate)
+	cm.UnlabeledBaselineFlags = u
+	return cm
 }
 
-// compare runs the fail and pass tests of one metric in one scope and decides it.
-func compare(m Metric, s *ScopeJudgement, smp sample, design Design, cfg Config, level float64, rate func(int64) float64) Comparison {
+// compare runs the fail and pass tests of one metric in one scope and decides it:
+// fail on smp, pass on passSmp (the worst completion of labels that may be missing
+// because of the flags; smp itself when labels are missing at random).
+func compare(m Metric, s *ScopeJudgement, smp, passSmp sample, design Design, cfg Config, level float64, rate func(int64) float64) Comparison {
 	tol := cfg.tolerance(m, s.Overall())
 	c := Comparison{Metric: m, Design: design, Required: s.Required && cfg.requires(m), Tolerance: tol, FailLevel: level}
 	switch v := smp.(type) {
@@ -530,11 +558,11 @@ func compare(m Metric, s *ScopeJudgement, smp sample, design Design, cfg Config,
 	if p, ok := smp.(pairedSample); ok {
 		failE = mcNemarLogE(p.b, p.c) // exact, and sharper for "worse at all"
 	}
-	passE := logE(smp, atLeast, tol)
+	passE := logE(passSmp, atLeast, tol)
 	c.PValue = ptr(math.Min(1, math.Exp(-failE)))
 	c.AdjustedPValue = ptr(math.Min(1, *c.PValue*cfg.Alpha/level))
 	c.PassPValue = ptr(math.Min(1, math.Exp(-passE)))
-	c.DeltaLower = ptr(-upperBound(smp, cfg.Beta))
+	c.DeltaLower = ptr(-upperBound(passSmp, cfg.Beta))
 	c.DeltaUpper = ptr(-lowerBound(smp, level))
 	c.Significant = failE >= -math.Log(level)
 	move := fmt.Sprintf("%s %.3f → %.3f (%+.3f; %s)", m, *c.Baseline.Value, *c.Candidate.Value, *c.Delta, boundsText(c))
@@ -548,12 +576,16 @@ func compare(m Metric, s *ScopeJudgement, smp sample, design Design, cfg Config,
 	default:
 		c.Decision = Inconclusive
 		c.Reason = fmt.Sprintf("%s: not yet shown within the tolerance %g", move, tol)
-		k := scaleToReject(smp, atLeast, tol, cfg.Beta)
+		if u := unlabeledFlags(smp, passSmp); u > 0 {
+			c.Reason += fmt.Sprintf("; %d predictions the baseline flagged have no label (a declined transaction never gets one) and count as fraud the candidate missed until labeled", u)
+		}
+		k := scaleToReject(passSmp, atLeast, tol, cfg.Beta)
 		if math.IsInf(k, 1) {
-			c.Reason += fmt.Sprintf("; the candidate looks worse by %.3f so far, so it can pass only if that shrinks below the tolerance", math.Max(0, -*c.Delta))
+			worst := -passSmp.estimate()
+			c.Reason += fmt.Sprintf("; the candidate looks worse by %.3f so far (counting those), so it can pass only if that shrinks below the tolerance", math.Max(0, -worst))
 			break
 		}
-		n := sampleN(smp)
+		n := sampleN(passSmp)
 		more := int64(math.Ceil(float64(n) * (k - 1)))
 		c.MoreLabels = &more
 		c.Reason += fmt.Sprintf("; needs about %d more %s", more, nOf(m))
@@ -565,6 +597,17 @@ func compare(m Metric, s *ScopeJudgement, smp sample, design Design, cfg Config,
 		}
 	}
 	return c
+}
+
+// unlabeledFlags is how many unlabeled baseline flags the pass sample adds.
+func unlabeledFlags(smp, passSmp sample) int64 {
+	switch p := passSmp.(type) {
+	case pairedSample:
+		return int64(p.n - smp.(pairedSample).n)
+	case twoSample:
+		return int64(p.nb - smp.(twoSample).nb)
+	}
+	return 0
 }
 
 // evidenceText is what a failing comparison rests on: the discordant pairs of a

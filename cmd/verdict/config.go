@@ -72,6 +72,7 @@ type settings struct {
 	JudgeSegTol     float64            `envconfig:"JUDGE_SEGMENT_TOLERANCE" default:"0.05" desc:"non-inferiority margin in segments"`
 	JudgeSegShare   float64            `envconfig:"JUDGE_MIN_SEGMENT_SHARE" default:"0.05" desc:"segments with at least this share of predictions or labeled positives must pass too (negative: none by share)"`
 	JudgeSegments   []string           `envconfig:"JUDGE_REQUIRED_SEGMENTS" desc:"segments that must pass whatever their share, e.g. merchant_category=electronics"`
+	JudgeMAR        bool               `envconfig:"JUDGE_LABELS_MISSING_AT_RANDOM" default:"false" desc:"true when a prediction's label does not depend on the flags (no declines); false (fraud): a pass must hold even if every unlabeled prediction the baseline flagged was fraud the candidate missed"`
 	JudgePassOn     []string           `envconfig:"JUDGE_PASS_METRICS" default:"recall" desc:"metrics a required scope must show non-inferior to pass: recall, precision (any significant drop fails either way)"`
 	Variants        []string           `envconfig:"VARIANTS" desc:"pinned variant names; predictions for others are rejected (empty: accept any)"`
 	Roles           map[string]string  `envconfig:"ROLES" desc:"variant roles for events that carry none, e.g. v5:production,v6:shadow"`
@@ -473,7 +474,7 @@ func (c settings) judgeConfig() (judge.Config, error) {
 		Alpha: c.JudgeAlpha, Beta: c.JudgeBeta,
 		RecallTolerance: tol, PrecisionTolerance: tol, SegmentRecallTolerance: segTol, SegmentPrecisionTolerance: segTol,
 		MinSegmentShare: zeroIsNone(c.JudgeSegShare), RequiredSegments: c.JudgeSegments, Range: rng,
-		Estimable: window.Rule{Coverage: c.Coverage},
+		Estimable: window.Rule{Coverage: c.Coverage}, MissingAtRandom: c.JudgeMAR,
 	}
 	for _, m := range c.JudgePassOn {
 		jc.PassMetrics = append(jc.PassMetrics, judge.Metric(strings.TrimSpace(m)))

@@ -70,6 +70,10 @@ flags:
 	if len(cfg.Candidates) == 0 {
 		cfg.Candidates = []string{"v6"}
 	}
+	if _, set := os.LookupEnv("VERDICT_JUDGE_LABELS_MISSING_AT_RANDOM"); !set {
+		// The demo labels every transaction, declined or not.
+		cfg.JudgeMAR = true
+	}
 	if len(cfg.Roles) == 0 {
 		cfg.Roles = map[string]string{"v5": "production", "v6": "shadow"}
 	}
