@@ -21,8 +21,8 @@ func demoDataset(t *testing.T, regress string) (dir string, regressionStart time
 	t.Helper()
 	dir = t.TempDir()
 	sum, err := writeDataset(context.Background(), datasetOptions{
-		dir: dir, start: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC), duration: 125 * time.Minute, rate: 3,
-		labelDelay: 10 * time.Minute, regress: regress, regressAfter: time.Hour, seed: 7,
+		dir: dir, start: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC), duration: 125 * time.Minute, shadow: time.Hour, rate: 3,
+		labels: fastLabels{delay: 10 * time.Minute}, regress: regress, regressAfter: time.Hour, seed: 7,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +133,7 @@ func TestBacktestTableThroughTheBinaryAndRehearseExitCode(t *testing.T) {
 	}
 	bin := verdictBinary(t)
 	dir := t.TempDir()
-	out, err := exec.Command(bin, "dataset", "--dir", dir, "--hours", "2.25", "--rate", "3", "--regress-after", "1h", "--seed", "7").CombinedOutput()
+	out, err := exec.Command(bin, "dataset", "--dir", dir, "--hours", "2.25", "--rate", "3", "--regress-after", "1h", "--seed", "7", "--label-process", "fast").CombinedOutput()
 	if err != nil {
 		t.Fatalf("verdict dataset: %v\n%s", err, out)
 	}
