@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/verdictml/verdict/alarms"
@@ -37,13 +38,19 @@ type Backtest struct {
 	// when statistics are estimable.
 	Join    labels.Config
 	Longest time.Duration
-	Rule    window.Rule
-	// From and To bound the replay; default the recording's span.
+	// From is the first tick (default: the recording's first event) and To the
+	// last one (default: its last event). Events after To are not replayed.
 	From, To time.Time
 	// Dir holds the temporary join store (default: the system's temporary directory).
 	Dir string
+	// Exhaustive ticks through every step up to To: nothing is skipped and the
+	// replay does not stop early. The results are the same (that is what the
+	// tests check), only slower.
+	Exhaustive bool
 	// Progress, when set, is called at every look.
 	Progress func(at time.Time)
+	// ReplayProgress, when set, sees how far the replay has got after every tick.
+	ReplayProgress func(Progress)
 }
 
 // AlarmResult is how one alarm would have done.
@@ -70,8 +77,16 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d)
 
 // BacktestReport is a backtest's result.
 type BacktestReport struct {
-	From            time.Time  `json:"from"`
-	To              time.Time  `json:"to"`
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	// Until is the last tick replayed: To, or earlier when nothing the gates read
+	// could change after it (Stopped says why).
+	Until   time.Time `json:"until"`
+	Stopped string    `json:"stopped,omitempty"`
+	// Skipped are stretches not replayed tick by tick: the windows the gates read
+	// were empty throughout and every gate's state had settled on them, so each
+	// skipped look and alarm evaluation would have repeated the one before.
+	Skipped         []Stretch  `json:"skipped,omitempty"`
 	RegressionStart *time.Time `json:"regression_start"`
 	Window          string     `json:"window"`
 	Every           Duration   `json:"every"`
@@ -81,7 +96,48 @@ type BacktestReport struct {
 	// FailuresToAlarm is the judge gate's rule: abort after this many failed looks.
 	FailuresToAlarm int                  `json:"failures_to_alarm"`
 	Judge           judge.BacktestResult `json:"judge"`
-	Alarms          []AlarmResult        `json:"alarms,omitempty"`
+	// Seen is what the judge's window held at each look, per variant: the
+	// evidence each decision had.
+	Seen   []Seen        `json:"seen"`
+	Alarms []AlarmResult `json:"alarms,omitempty"`
+	// Labels counts the recording's labels up to To, and of those the ones known
+	// by Until: the rest arrived after the last look that could see them.
+	Labels         int `json:"labels"`
+	LabelsReplayed int `json:"labels_replayed"`
+}
+
+// Stretch is a span of simulated time.
+type Stretch struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+}
+
+// Seen is the judge's window at one look.
+type Seen struct {
+	At        time.Time  `json:"at"`
+	Baseline  WindowView `json:"baseline"`
+	Candidate WindowView `json:"candidate"`
+}
+
+// WindowView is one variant's counts in a window (overall).
+type WindowView struct {
+	Predictions int64 `json:"predictions"`
+	Flagged     int64 `json:"flagged"`
+	// Resolved counts predictions with an outcome (labeled, or matured);
+	// LabeledPositives those whose label is positive (TP + FN).
+	Resolved         int64 `json:"resolved"`
+	LabeledPositives int64 `json:"labeled_positives"`
+	Matured          int64 `json:"matured"`
+}
+
+func viewOf(snap window.Snapshot, variant string) WindowView {
+	row, ok := snap.Row(labels.Key{Variant: variant})
+	if !ok {
+		return WindowView{}
+	}
+	c := row.Counts
+	return WindowView{Predictions: c.Predictions, Flagged: c.Flagged, Resolved: c.TP + c.FP + c.FN + c.TN,
+		LabeledPositives: c.TP + c.FN, Matured: c.Matured}
 }
 
 // Run backtests over rec.
@@ -102,9 +158,13 @@ func (b *Backtest) Run(ctx context.Context, rec *Recording) (BacktestReport, err
 	if interval == 0 {
 		interval = cloudwatch.DefaultInterval
 	}
-	var pub *Publisher
+	var (
+		pub    *Publisher
+		period time.Duration
+	)
 	if len(b.Alarms) > 0 {
-		period, err := alarmPeriod(b.Alarms)
+		var err error
+		period, err = alarmPeriod(b.Alarms)
 		if err != nil {
 			return BacktestReport{}, err
 		}
@@ -112,7 +172,7 @@ func (b *Backtest) Run(ctx context.Context, rec *Recording) (BacktestReport, err
 			return BacktestReport{}, fmt.Errorf("backtest: publish interval %s must divide the look interval %s and the alarm period %s", interval, every, period)
 		}
 		step = interval
-		pub = &Publisher{Config: b.Publisher, Judge: b.PublisherJudge, Samples: alarms.NewSamples()}
+		pub = &Publisher{Config: b.Publisher, Judge: b.PublisherJudge, Samples: NewMetricHistory()}
 	}
 	first, last := rec.Span()
 	from, to := b.From, b.To
@@ -126,36 +186,6 @@ func (b *Backtest) Run(ctx context.Context, rec *Recording) (BacktestReport, err
 	if to.Before(from) {
 		return BacktestReport{}, fmt.Errorf("backtest: ends at %s, before it starts at %s", to.Format(time.RFC3339), from.Format(time.RFC3339))
 	}
-	var looks []judge.Look
-	cfg := ReplayConfig{Join: b.Join, Longest: max(b.Longest, time.Duration(span), time.Duration(b.Publisher.Window)), Rule: b.Rule, From: from, To: to, Step: step, Dir: b.Dir}
-	err := Replay(ctx, rec, cfg, func(ctx context.Context, now time.Time, w *window.Windows) error {
-		if pub != nil {
-			if err := pub.Publish(now, w); err != nil {
-				return err
-			}
-		}
-		if now.Sub(from)%every != 0 || now.Equal(from) {
-			return nil
-		}
-		// The gate judges its comparison period (by default since the candidate's
-		// first prediction), not a sliding window: its decisions then hold however
-		// often it looks.
-		snap, err := judge.RangeSnapshot(w, b.Judge.Config.Range, b.Candidate)
-		if err != nil {
-			return fmt.Errorf("backtest: judge's range at %s: %w", now.Format(time.RFC3339), err)
-		}
-		looks = append(looks, judge.Look{At: now, Snapshot: snap})
-		if b.Progress != nil {
-			b.Progress(now)
-		}
-		return nil
-	})
-	if err != nil {
-		return BacktestReport{}, err
-	}
-	if len(looks) == 0 {
-		return BacktestReport{}, fmt.Errorf("backtest: the recording spans %s, less than one look interval %s", to.Sub(from), every)
-	}
 	rep := BacktestReport{From: from, To: to, Window: span.String(), JudgeRange: b.Judge.Config.Range.String(), Every: Duration(every), FailuresToAlarm: b.Judge.FailuresToAlarm}
 	if rep.FailuresToAlarm == 0 {
 		rep.FailuresToAlarm = 1
@@ -164,20 +194,118 @@ func (b *Backtest) Run(ctx context.Context, rec *Recording) (BacktestReport, err
 	if !regStart.IsZero() {
 		rep.RegressionStart = &regStart
 	}
+	var (
+		looks    []judge.Look
+		timeline = make([][]alarms.Judgement, len(b.Alarms))
+		states   = make([]alarms.State, len(b.Alarms))
+		eval     *alarms.Evaluator
+		// settle is how long the windows must have been empty before the gates'
+		// states are known to repeat: the alarms' evaluation range (the judge
+		// keeps no state between looks).
+		settle time.Duration
+		// idleSince is when the windows last became empty (zero: they are not);
+		// idleFails reports that the judge fails on the empty windows.
+		idleSince time.Time
+		idleFails bool
+		// refillUntil: after a skip, ticks before it only publish, refilling the
+		// alarms' evaluation range with what the skipped ticks would have sent.
+		refillUntil time.Time
+	)
+	for i := range states {
+		states[i] = alarms.StateInsufficientData
+	}
+	if pub != nil {
+		eval = &alarms.Evaluator{Source: pub.Samples, ExtraPeriods: extraPeriods}
+		settle = lookback(b.Alarms, period)
+	}
+	reads := max(time.Duration(span), time.Duration(b.Publisher.Window))
+	cfg := ReplayConfig{Join: b.Join, Longest: max(b.Longest, reads), Reads: reads, From: from, To: to, Step: step, Dir: b.Dir,
+		Progress: b.ReplayProgress}
+	err := Replay(ctx, rec, cfg, func(ctx context.Context, t Tick) (time.Time, error) {
+		now, w := t.Now, t.Windows
+		rep.Until = now
+		if pub != nil {
+			if err := pub.Publish(now, w); err != nil {
+				return time.Time{}, err
+			}
+		}
+		if now.Before(refillUntil) {
+			return time.Time{}, nil
+		}
+		if pub != nil && now.Equal(now.Truncate(period)) {
+			for i, a := range b.Alarms {
+				j, err := eval.Evaluate(ctx, a, now, states[i])
+				if err != nil {
+					return time.Time{}, fmt.Errorf("backtest: %w", err)
+				}
+				states[i] = j.State
+				j.Points = nil // the timeline keeps states, not every evaluation's datapoints
+				timeline[i] = append(timeline[i], j)
+			}
+		}
+		if now.Sub(from)%every == 0 && !now.Equal(from) {
+			// The gate judges its comparison period (by default since the candidate's
+			// first prediction), not a sliding window: its decisions then hold however
+			// often it looks.
+			snap, err := judge.RangeSnapshot(w, b.Judge.Config.Range, b.Candidate)
+			if err != nil {
+				return time.Time{}, fmt.Errorf("backtest: judge's range at %s: %w", now.Format(time.RFC3339), err)
+			}
+			looks = append(looks, judge.Look{At: now, Snapshot: snap})
+			rep.Seen = append(rep.Seen, Seen{At: now, Baseline: viewOf(snap, b.Baseline), Candidate: viewOf(snap, b.Candidate)})
+			if b.Progress != nil {
+				b.Progress(now)
+			}
+		}
+		if !t.Idle || b.Exhaustive {
+			idleSince = time.Time{}
+			return time.Time{}, nil
+		}
+		if idleSince.IsZero() {
+			idleSince = now
+			j, err := judge.Judge(w.Snapshot(span), b.Baseline, b.Candidate, b.Judge.Config)
+			if err != nil {
+				return time.Time{}, fmt.Errorf("backtest: judge the empty window at %s: %w", now.Format(time.RFC3339), err)
+			}
+			idleFails = j.Decision == judge.Fail
+		}
+		if idleFails || now.Sub(idleSince) < settle {
+			return time.Time{}, nil // every look fails anew, or the alarms have not settled yet
+		}
+		// Nothing changes until the next prediction (or the regression start,
+		// which the alarms' detection is measured from).
+		until := t.NextPrediction
+		if regStart.After(now) && (until.IsZero() || regStart.Before(until)) {
+			until = regStart
+		}
+		if until.IsZero() {
+			rep.Stopped = fmt.Sprintf("from %s on the %s window is empty and no prediction is left, so every later look and alarm evaluation would repeat the last one",
+				now.Format(time.RFC3339), window.Span(reads))
+			return time.Time{}, ErrStop
+		}
+		resume := until.Add(-settle - step)
+		if !resume.After(now.Add(step)) {
+			return time.Time{}, nil
+		}
+		resume = now.Add(resume.Sub(now) / step * step)
+		refillUntil = resume.Add(settle)
+		rep.Skipped = append(rep.Skipped, Stretch{From: now, To: refillUntil})
+		return resume, nil
+	})
+	if err != nil {
+		return BacktestReport{}, err
+	}
+	if len(looks) == 0 {
+		return BacktestReport{}, fmt.Errorf("backtest: the recording spans %s, less than one look interval %s", to.Sub(from), every)
+	}
+	rep.Labels = sort.Search(len(rec.Labels), func(i int) bool { return rec.Labels[i].Time.After(to) })
+	rep.LabelsReplayed = sort.Search(len(rec.Labels), func(i int) bool { return rec.Labels[i].Time.After(rep.Until) })
 	rep.Judge, err = judge.Backtest(looks, b.Baseline, b.Candidate, b.Judge)
 	if err != nil {
 		return BacktestReport{}, err
 	}
-	if pub == nil {
-		return rep, nil
-	}
-	eval := &alarms.Evaluator{Source: pub.Samples}
-	for _, a := range b.Alarms {
-		js, err := eval.Run(ctx, a, from, to)
-		if err != nil {
-			return BacktestReport{}, fmt.Errorf("backtest: %w", err)
-		}
-		rep.Alarms = append(rep.Alarms, alarmResult(a.AlarmName, js, regStart))
+	for i, a := range b.Alarms {
+		rep.Alarms = append(rep.Alarms, alarmResult(a.AlarmName, timeline[i], regStart))
 	}
 	return rep, nil
 }

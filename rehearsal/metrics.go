@@ -1,7 +1,11 @@
 package rehearsal
 
 import (
+	"context"
 	"fmt"
+	"slices"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,7 +24,7 @@ type Publisher struct {
 	// Judge computes the baseline metrics of Config.Pairs.
 	Judge cloudwatch.Judge
 	// Samples receives the published values.
-	Samples *alarms.Samples
+	Samples *MetricHistory
 }
 
 // Publish records one flush at now of the windows' Config.Window snapshot.
@@ -64,4 +68,54 @@ func PublisherFor(spec *alarms.Spec, baseline, candidate string, span window.Spa
 		cfg.Pairs = []cloudwatch.Pair{{Baseline: baseline, Candidate: candidate}}
 	}
 	return cfg
+}
+
+// MetricHistory is what a replay published, per metric in time order: the
+// local alarm evaluator's MetricSource. A period's statistic is found by binary
+// search, so evaluating late in a long replay costs what it costs early on.
+type MetricHistory struct {
+	series map[string][]sample
+}
+
+type sample struct {
+	t time.Time
+	v float64
+}
+
+// NewMetricHistory returns an empty history.
+func NewMetricHistory() *MetricHistory { return &MetricHistory{series: map[string][]sample{}} }
+
+// Add records one published value; values of one metric come in time order
+// (an older one is put in its place).
+func (h *MetricHistory) Add(m alarms.Metric, at time.Time, v float64) {
+	k := metricKey(m)
+	ss := h.series[k]
+	i := len(ss)
+	if i > 0 && at.Before(ss[i-1].t) {
+		i = sort.Search(len(ss), func(j int) bool { return ss[j].t.After(at) })
+	}
+	h.series[k] = slices.Insert(ss, i, sample{at, v})
+}
+
+// Statistic implements alarms.MetricSource: the samples in [start, end)
+// aggregated by the evaluator's own rules (alarms.Samples).
+func (h *MetricHistory) Statistic(ctx context.Context, m alarms.Metric, stat string, start, end time.Time) (float64, bool, error) {
+	ss := h.series[metricKey(m)]
+	lo := sort.Search(len(ss), func(i int) bool { return !ss[i].t.Before(start) })
+	hi := sort.Search(len(ss), func(i int) bool { return !ss[i].t.Before(end) })
+	period := alarms.NewSamples()
+	for _, s := range ss[lo:hi] {
+		period.Add(m, s.t, s.v)
+	}
+	return period.Statistic(ctx, m, stat, start, end)
+}
+
+// metricKey names a metric whatever the order of its dimensions.
+func metricKey(m alarms.Metric) string {
+	dims := make([]string, 0, len(m.Dimensions))
+	for _, d := range m.Dimensions {
+		dims = append(dims, d.Name+"="+d.Value)
+	}
+	slices.Sort(dims)
+	return m.Namespace + "\x00" + m.MetricName + "\x00" + strings.Join(dims, "\x00")
 }
