@@ -249,7 +249,7 @@ func addReplayFlags(fs *flag.FlagSet) *replayFlags {
 	fs.StringVar(&rf.predictions, "predictions", "", "recorded predictions, NDJSON (verdict JSON or SageMaker Data Capture)")
 	fs.StringVar(&rf.labels, "labels", "", "recorded labels, NDJSON")
 	fs.StringVar(&rf.from, "from", "", "replay only events at or after this time: an RFC 3339 time or a duration after the first recorded prediction (default: from the first event)")
-	fs.StringVar(&rf.to, "to", "", "replay only events at or before this time: an RFC 3339 time or a duration after the first recorded prediction (default: up to the last event)")
+	fs.StringVar(&rf.to, "to", "", "replay only events at or before this time: an RFC 3339 time or a duration after the first recorded prediction (default: up to the last event); backtest looks no later")
 	fs.StringVar(&rf.segmentKeys, "segment-keys", "", "prediction attributes counted as segments, comma separated (default: VERDICT_SEGMENT_KEYS)")
 	fs.Func("window", "window the published values and judgements are computed over (default: VERDICT_CLOUDWATCH_WINDOW, 1h)", func(s string) error {
 		sp, err := window.ParseSpan(s)
