@@ -131,12 +131,13 @@ flags:
 			return fmt.Errorf("--regression-start: %w", err)
 		}
 	}
+	began := time.Now()
 	rep, err := bt.Run(ctx, rec.Recording)
 	if err != nil {
 		return err
 	}
 	if !rf.quiet {
-		fmt.Fprintf(os.Stderr, "replayed to %s\n", rep.Until.Format(time.RFC3339))
+		fmt.Fprintf(os.Stderr, "replayed to %s in %s\n", rep.Until.Format(time.RFC3339), time.Since(began).Round(time.Millisecond))
 	}
 	if *format == "json" {
 		enc := json.NewEncoder(out)

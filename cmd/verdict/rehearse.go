@@ -171,9 +171,13 @@ flags:
 		fmt.Fprintln(out)
 		r.Progress = func(s rehearsal.Step) { printStep(out, s) }
 	}
+	began := time.Now()
 	outcome, err := r.Run(ctx, rec.Recording)
 	if err != nil {
 		return err
+	}
+	if !rf.quiet {
+		fmt.Fprintf(os.Stderr, "rehearsed in %s\n", time.Since(began).Round(time.Millisecond))
 	}
 	if *format == "json" {
 		enc := json.NewEncoder(out)
@@ -360,6 +364,7 @@ func readRecording(env replayEnv, rf *replayFlags) (recording, error) {
 	}
 	defer lf.Close()
 	var pr, lr io.Reader = pf, lf
+	began := time.Now()
 	if !rf.quiet {
 		fmt.Fprintf(os.Stderr, "reading %s and %s ...\n", rf.predictions, rf.labels)
 		pr, lr = readingProgress(pf, rf.predictions), readingProgress(lf, rf.labels)
@@ -376,8 +381,9 @@ func readRecording(env replayEnv, rf *replayFlags) (recording, error) {
 	}
 	first, last := rec.Span()
 	if !rf.quiet {
-		fmt.Fprintf(os.Stderr, "read %d predictions and %d labels from %s to %s (%d lines rejected)\n",
-			len(rec.Predictions), len(rec.Labels), first.Format(time.RFC3339), last.Format(time.RFC3339), rec.Rejected)
+		fmt.Fprintf(os.Stderr, "read %d predictions and %d labels from %s to %s (%d lines rejected) in %s\n",
+			len(rec.Predictions), len(rec.Labels), first.Format(time.RFC3339), last.Format(time.RFC3339), rec.Rejected,
+			time.Since(began).Round(time.Millisecond))
 	}
 	for _, b := range []struct {
 		flag, value string
