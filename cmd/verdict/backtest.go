@@ -226,7 +226,11 @@ func printEvidence(out io.Writer, rep rehearsal.BacktestReport, candidate, basel
 				most, at = w, s.At
 			}
 		}
-		fmt.Fprintf(out, "%s's %s window held at most %d labeled positives (at %s: %d predictions, %d resolved of which %d by maturity)\n",
-			v.name, rep.Window, most.LabeledPositives, at.Format(time.RFC3339), most.Predictions, most.Resolved, most.Matured)
+		plural := "s"
+		if most.LabeledPositives == 1 {
+			plural = ""
+		}
+		fmt.Fprintf(out, "%s's %s window: at most %d labeled positive%s (at %s: %d predictions, %d resolved, %d of them by maturity)\n",
+			v.name, rep.Window, most.LabeledPositives, plural, at.Format(time.RFC3339), most.Predictions, most.Resolved, most.Matured)
 	}
 }
