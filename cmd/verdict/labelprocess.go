@@ -263,9 +263,6 @@ func (l plannedLabel) line() []byte {
 	return b
 }
 
-// len is how many labels are still pending.
-func (q *labelQueue) len() int { return len(q.items) }
-
 // labelHeap implements heap.Interface on a labelQueue.
 type labelHeap labelQueue
 
