@@ -142,6 +142,10 @@ flags:
 	if err != nil {
 		return fmt.Errorf("--start: %w", err)
 	}
+	if !rec.from.IsZero() && rec.from.After(shiftStart) {
+		return fmt.Errorf("--from %s is after the shift starts (--start %s): the rehearsal needs the traffic before the shift",
+			rec.from.Format(time.RFC3339), shiftStart.Format(time.RFC3339))
+	}
 	judgeFn, err := cloudwatch.NewJudge(env.judge)
 	if err != nil {
 		return err
