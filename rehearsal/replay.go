@@ -21,7 +21,8 @@ type ReplayConfig struct {
 	// Longest is the longest window the windows keep.
 	Longest time.Duration
 	// Reads is the longest window the callback snapshots (default Longest):
-	// Tick.Idle is about windows up to this span.
+	// Tick.Idle is about sliding windows up to this span. A callback that reads a
+	// period growing from a fixed start (window.Period) must not skip on Idle.
 	Reads time.Duration
 	// From is the first tick. Events before it are applied at the first tick.
 	From time.Time
