@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/verdictml/verdict/alarms"
@@ -79,14 +78,16 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d)
 type BacktestReport struct {
 	From time.Time `json:"from"`
 	To   time.Time `json:"to"`
-	// Until is the last tick replayed: To, or earlier when nothing the gates read
-	// could change after it (Stopped says why).
-	Until   time.Time `json:"until"`
-	Stopped string    `json:"stopped,omitempty"`
-	// Skipped are stretches not replayed tick by tick: the windows the gates read
-	// were empty throughout and every gate's state had settled on them, so each
-	// skipped look and alarm evaluation would have repeated the one before.
-	Skipped         []Stretch  `json:"skipped,omitempty"`
+	// Ticks counts the ticks from From to To (a look every Every, a publish
+	// every Interval with alarms); Computed those at which the gates read the
+	// windows. At the others nothing the gates read had changed since, so a
+	// look judges the same counts again, a publish repeats the last values, and
+	// an alarm whose evaluation range holds nothing else keeps its state.
+	Ticks    int `json:"ticks"`
+	Computed int `json:"computed"`
+	// LastChange is the last tick at which what the gates read changed: from
+	// there to To every look and evaluation repeats.
+	LastChange      time.Time  `json:"last_change"`
 	RegressionStart *time.Time `json:"regression_start"`
 	Window          string     `json:"window"`
 	Every           Duration   `json:"every"`
@@ -96,20 +97,10 @@ type BacktestReport struct {
 	// FailuresToAlarm is the judge gate's rule: abort after this many failed looks.
 	FailuresToAlarm int                  `json:"failures_to_alarm"`
 	Judge           judge.BacktestResult `json:"judge"`
-	// Seen is what the judge's window held at each look, per variant: the
-	// evidence each decision had.
+	// Seen is what the judge's range held, per variant, at each computed look:
+	// the evidence the decisions had (the looks in between held the same).
 	Seen   []Seen        `json:"seen"`
 	Alarms []AlarmResult `json:"alarms,omitempty"`
-	// Labels counts the recording's labels up to To, and of those the ones known
-	// by Until: the rest arrived after the last look that could see them.
-	Labels         int `json:"labels"`
-	LabelsReplayed int `json:"labels_replayed"`
-}
-
-// Stretch is a span of simulated time.
-type Stretch struct {
-	From time.Time `json:"from"`
-	To   time.Time `json:"to"`
 }
 
 // Seen is the judge's window at one look.
@@ -141,6 +132,15 @@ func viewOf(snap window.Snapshot, variant string) WindowView {
 }
 
 // Run backtests over rec.
+//
+// It moves tick by tick (a look every Every; with alarms, a publish every
+// Interval and an evaluation every alarm period), but computes the gates only
+// when what they read may have changed (Tick.Changed): otherwise a look judges
+// the same counts again, a publish repeats the last values, and an alarm whose
+// evaluation range holds nothing else keeps its state. Stretches in which
+// nothing changes are passed over, their looks and evaluations repeated
+// without replaying them (Exhaustive replays everything; the results are the
+// same).
 func (b *Backtest) Run(ctx context.Context, rec *Recording) (BacktestReport, error) {
 	if len(rec.Predictions) == 0 {
 		return BacktestReport{}, errors.New("backtest: the recording has no predictions")
@@ -194,22 +194,33 @@ func (b *Backtest) Run(ctx context.Context, rec *Recording) (BacktestReport, err
 	if !regStart.IsZero() {
 		rep.RegressionStart = &regStart
 	}
+	// The sliding windows the gates read; periods and all time move with the
+	// kept range and the events, which the replay tracks anyway.
+	var spans []time.Duration
+	if r := b.Judge.Config.Range; r.Sliding && r.Window != window.AllTime {
+		spans = append(spans, time.Duration(r.Window))
+	}
+	if pub != nil {
+		w := b.Publisher.Window
+		if w == window.AllTime {
+			w = cloudwatch.DefaultWindow
+		}
+		spans = append(spans, time.Duration(w))
+	}
 	var (
 		looks    []judge.Look
 		timeline = make([][]alarms.Judgement, len(b.Alarms))
 		states   = make([]alarms.State, len(b.Alarms))
 		eval     *alarms.Evaluator
-		// settle is how long the windows must have been empty before the gates'
-		// states are known to repeat: the alarms' evaluation range (the judge
-		// keeps no state between looks).
+		// settle is how long after a change the alarms' evaluations can still
+		// differ: their evaluation range reaches that far back.
 		settle time.Duration
-		// idleSince is when the windows last became empty (zero: they are not);
-		// idleFails reports that the judge fails on the empty windows.
-		idleSince time.Time
-		idleFails bool
-		// refillUntil: after a skip, ticks before it only publish, refilling the
-		// alarms' evaluation range with what the skipped ticks would have sent.
-		refillUntil time.Time
+		// lastChange is the last tick at which what the gates read changed;
+		// published and looked report whether a publish and a look were computed
+		// since (the next ones repeat them).
+		lastChange        time.Time
+		published, looked bool
+		lastLook          window.Snapshot
 	)
 	for i := range states {
 		states[i] = alarms.StateInsufficientData
@@ -218,88 +229,113 @@ func (b *Backtest) Run(ctx context.Context, rec *Recording) (BacktestReport, err
 		eval = &alarms.Evaluator{Source: pub.Samples, ExtraPeriods: extraPeriods}
 		settle = lookback(b.Alarms, period)
 	}
-	reads := max(time.Duration(span), time.Duration(b.Publisher.Window))
-	cfg := ReplayConfig{Join: b.Join, Longest: max(b.Longest, reads), Reads: reads, From: from, To: to, Step: step, Dir: b.Dir,
+	isLook := func(t time.Time) bool { return t.Sub(from)%every == 0 && !t.Equal(from) }
+	isEvaluation := func(t time.Time) bool { return pub != nil && t.Equal(t.Truncate(period)) }
+	bucket := b.Join.Bucket
+	if bucket <= 0 {
+		bucket = 5 * time.Minute
+	}
+	// repeat records the looks and alarm evaluations of a tick at which nothing
+	// changed and the alarms had settled.
+	repeat := func(at time.Time) {
+		rep.Ticks++
+		if isEvaluation(at) {
+			for i, a := range b.Alarms {
+				prev := timeline[i][len(timeline[i])-1]
+				timeline[i] = append(timeline[i], alarms.Judgement{Alarm: a.AlarmName, At: at, State: states[i], Reason: prev.Reason})
+			}
+		}
+		if isLook(at) {
+			looks = append(looks, judge.Look{At: at, Snapshot: restamp(lastLook, at, bucket), Same: true})
+		}
+	}
+	longest := max(b.Longest, time.Duration(span), time.Duration(b.Publisher.Window))
+	cfg := ReplayConfig{Join: b.Join, Longest: longest, Spans: spans, From: from, To: to, Step: step, Dir: b.Dir,
 		Progress: b.ReplayProgress}
 	err := Replay(ctx, rec, cfg, func(ctx context.Context, t Tick) (time.Time, error) {
 		now, w := t.Now, t.Windows
-		rep.Until = now
-		if pub != nil {
-			if err := pub.Publish(now, w); err != nil {
-				return time.Time{}, err
+		fresh := b.Exhaustive || t.Changed || lastChange.IsZero()
+		if fresh {
+			lastChange, published, looked = now, false, false
+		}
+		settled := !b.Exhaustive && now.Sub(lastChange) >= settle
+		if settled && published == (pub != nil) && looked {
+			if pub != nil {
+				pub.Repeat(now) // the evaluation range after the next change reads it
 			}
-		}
-		if now.Before(refillUntil) {
-			return time.Time{}, nil
-		}
-		if pub != nil && now.Equal(now.Truncate(period)) {
-			for i, a := range b.Alarms {
-				j, err := eval.Evaluate(ctx, a, now, states[i])
-				if err != nil {
-					return time.Time{}, fmt.Errorf("backtest: %w", err)
+			repeat(now)
+		} else {
+			rep.Ticks++
+			if !published || (isLook(now) && !looked) {
+				rep.Computed++
+			}
+			if pub != nil {
+				if published {
+					pub.Repeat(now)
+				} else if err := pub.Publish(now, w); err != nil {
+					return time.Time{}, err
 				}
-				states[i] = j.State
-				j.Points = nil // the timeline keeps states, not every evaluation's datapoints
-				timeline[i] = append(timeline[i], j)
+				published = !b.Exhaustive
+			}
+			if isEvaluation(now) {
+				for i, a := range b.Alarms {
+					j, err := eval.Evaluate(ctx, a, now, states[i])
+					if err != nil {
+						return time.Time{}, fmt.Errorf("backtest: %w", err)
+					}
+					states[i] = j.State
+					j.Points = nil // the timeline keeps states, not every evaluation's datapoints
+					timeline[i] = append(timeline[i], j)
+				}
+			}
+			if isLook(now) {
+				same := looked
+				if !looked {
+					// The gate judges its comparison period (by default since the
+					// candidate's first prediction), not a sliding window: its
+					// decisions then hold however often it looks.
+					snap, err := judge.RangeSnapshot(w, b.Judge.Config.Range, b.Candidate)
+					if err != nil {
+						return time.Time{}, fmt.Errorf("backtest: judge's range at %s: %w", now.Format(time.RFC3339), err)
+					}
+					lastLook, looked = snap, !b.Exhaustive
+					rep.Seen = append(rep.Seen, Seen{At: now, Baseline: viewOf(snap, b.Baseline), Candidate: viewOf(snap, b.Candidate)})
+				}
+				looks = append(looks, judge.Look{At: now, Snapshot: restamp(lastLook, now, bucket), Same: same})
+				if b.Progress != nil {
+					b.Progress(now)
+				}
 			}
 		}
-		if now.Sub(from)%every == 0 && !now.Equal(from) {
-			// The gate judges its comparison period (by default since the candidate's
-			// first prediction), not a sliding window: its decisions then hold however
-			// often it looks.
-			snap, err := judge.RangeSnapshot(w, b.Judge.Config.Range, b.Candidate)
-			if err != nil {
-				return time.Time{}, fmt.Errorf("backtest: judge's range at %s: %w", now.Format(time.RFC3339), err)
-			}
-			looks = append(looks, judge.Look{At: now, Snapshot: snap})
-			rep.Seen = append(rep.Seen, Seen{At: now, Baseline: viewOf(snap, b.Baseline), Candidate: viewOf(snap, b.Candidate)})
-			if b.Progress != nil {
-				b.Progress(now)
-			}
-		}
-		if !t.Idle || b.Exhaustive {
-			idleSince = time.Time{}
+		if b.Exhaustive || !settled || published != (pub != nil) || !looked {
 			return time.Time{}, nil
 		}
-		if idleSince.IsZero() {
-			idleSince = now
-			j, err := judge.Judge(w.Snapshot(span), b.Baseline, b.Candidate, b.Judge.Config)
-			if err != nil {
-				return time.Time{}, fmt.Errorf("backtest: judge the empty window at %s: %w", now.Format(time.RFC3339), err)
-			}
-			idleFails = j.Decision == judge.Fail
+		// Nothing changes before NextChange: repeat the looks and evaluations up
+		// to it, and resume one settle early so that the alarms' evaluation range
+		// holds the repeated publishes when the change comes.
+		end := t.NextChange
+		if end.IsZero() || end.After(to) {
+			end = to.Add(1)
 		}
-		if idleFails || now.Sub(idleSince) < settle {
-			return time.Time{}, nil // every look fails anew, or the alarms have not settled yet
-		}
-		// Nothing changes until the next prediction (or the regression start,
-		// which the alarms' detection is measured from).
-		until := t.NextPrediction
-		if regStart.After(now) && (until.IsZero() || regStart.Before(until)) {
-			until = regStart
-		}
-		if until.IsZero() {
-			rep.Stopped = fmt.Sprintf("from %s on the %s window is empty and no prediction is left, so every later look and alarm evaluation would repeat the last one",
-				now.Format(time.RFC3339), window.Span(reads))
-			return time.Time{}, ErrStop
-		}
-		resume := until.Add(-settle - step)
+		resume := now.Add((end.Sub(now) - settle - 1) / step * step)
 		if !resume.After(now.Add(step)) {
 			return time.Time{}, nil
 		}
-		resume = now.Add(resume.Sub(now) / step * step)
-		refillUntil = resume.Add(settle)
-		rep.Skipped = append(rep.Skipped, Stretch{From: now, To: refillUntil})
+		for at := now.Add(step); at.Before(resume); at = at.Add(step) {
+			repeat(at)
+		}
+		if resume.After(to) {
+			return time.Time{}, ErrStop
+		}
 		return resume, nil
 	})
 	if err != nil {
 		return BacktestReport{}, err
 	}
+	rep.LastChange = lastChange
 	if len(looks) == 0 {
 		return BacktestReport{}, fmt.Errorf("backtest: the recording spans %s, less than one look interval %s", to.Sub(from), every)
 	}
-	rep.Labels = sort.Search(len(rec.Labels), func(i int) bool { return rec.Labels[i].Time.After(to) })
-	rep.LabelsReplayed = sort.Search(len(rec.Labels), func(i int) bool { return rec.Labels[i].Time.After(rep.Until) })
 	rep.Judge, err = judge.Backtest(looks, b.Baseline, b.Candidate, b.Judge)
 	if err != nil {
 		return BacktestReport{}, err
@@ -308,6 +344,21 @@ func (b *Backtest) Run(ctx context.Context, rec *Recording) (BacktestReport, err
 		rep.Alarms = append(rep.Alarms, alarmResult(a.AlarmName, timeline[i], regStart))
 	}
 	return rep, nil
+}
+
+// restamp is snap as it reads at, when nothing it holds has changed since it
+// was taken: the same counts, the window's end (and a sliding window's first
+// bucket, a period's length) moved on, as window.Snapshot and Period set them.
+func restamp(snap window.Snapshot, at time.Time, bucket time.Duration) window.Snapshot {
+	snap.End = at
+	switch {
+	case snap.Period:
+		snap.Span = window.Span(at.Sub(snap.Start).Truncate(time.Second))
+	case snap.Span != window.AllTime:
+		b := int64(bucket / time.Second)
+		snap.Start = time.Unix(at.Add(-time.Duration(snap.Span)).Unix()/b*b, 0).UTC()
+	}
+	return snap
 }
 
 // alarmResult scores one alarm's timeline against the regression start (zero:

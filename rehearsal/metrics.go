@@ -25,6 +25,14 @@ type Publisher struct {
 	Judge cloudwatch.Judge
 	// Samples receives the published values.
 	Samples *MetricHistory
+
+	// last is the last flush's values, for Repeat.
+	last []published
+}
+
+type published struct {
+	metric alarms.Metric
+	value  float64
 }
 
 // Publish records one flush at now of the windows' Config.Window snapshot.
@@ -37,6 +45,7 @@ func (p *Publisher) Publish(now time.Time, w *window.Windows) error {
 	if ns == "" {
 		ns = cloudwatch.DefaultNamespace
 	}
+	p.last = p.last[:0]
 	for _, d := range datums {
 		m := alarms.Metric{Namespace: ns, MetricName: aws.ToString(d.MetricName)}
 		for _, dim := range d.Dimensions {
@@ -47,8 +56,18 @@ func (p *Publisher) Publish(now time.Time, w *window.Windows) error {
 			at = *d.Timestamp
 		}
 		p.Samples.Add(m, at, aws.ToFloat64(d.Value))
+		p.last = append(p.last, published{m, aws.ToFloat64(d.Value)})
 	}
 	return nil
+}
+
+// Repeat records at now the values of the last Publish: what a flush sends
+// when the windows hold what they held then (Tick.Changed false).
+func (p *Publisher) Repeat(now time.Time) {
+	at := now.Truncate(time.Millisecond)
+	for _, d := range p.last {
+		p.Samples.Add(d.metric, at, d.value)
+	}
 }
 
 // PublisherFor is the publisher configuration the alarms of spec read: the spec's

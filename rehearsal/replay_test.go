@@ -105,10 +105,11 @@ func TestReplayServesOnlyChosenPredictionsAndStops(t *testing.T) {
 	}
 }
 
-func TestReplayReportsEmptyWindowsAndSkipsToTheNextPrediction(t *testing.T) {
-	// One prediction at 09:00, the next at 12:00; a's label comes at 11:00, in
-	// the gap. With 1h windows over 5m buckets the 09:00 bucket is in the window
-	// up to 10:00 and gone at 10:05.
+func TestReplayReportsChangesAndSkipsToTheNextOne(t *testing.T) {
+	// One prediction at 09:00, the next at 12:00; a's label comes at 11:00. With
+	// a 1h sliding window over 5m buckets, the 09:00 bucket leaves it at 10:05.
+	// A callback that skips whenever nothing changed sees only the changes and
+	// the tick after each.
 	t0 := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 	rec := &Recording{
 		Predictions: []ingest.Prediction{
@@ -118,44 +119,75 @@ func TestReplayReportsEmptyWindowsAndSkipsToTheNextPrediction(t *testing.T) {
 		Labels: []ingest.Label{{InferenceID: "a", Positive: true, Time: t0.Add(2 * time.Hour)}},
 	}
 	type tick struct {
-		at   string
-		idle bool
-		next string
+		at      string
+		changed bool
+		next    string
 	}
 	var got []tick
 	var progress []Progress
-	cfg := ReplayConfig{Join: labels.Config{Bucket: 5 * time.Minute}, Longest: 24 * time.Hour, Reads: time.Hour,
+	cfg := ReplayConfig{Join: labels.Config{Bucket: 5 * time.Minute}, Longest: 24 * time.Hour, Spans: []time.Duration{time.Hour},
 		From: t0, To: t0.Add(3*time.Hour + 10*time.Minute), Step: 5 * time.Minute, Dir: t.TempDir(),
 		Progress: func(p Progress) { progress = append(progress, p) }}
 	err := Replay(context.Background(), rec, cfg, func(_ context.Context, tk Tick) (time.Time, error) {
 		next := ""
-		if !tk.NextPrediction.IsZero() {
-			next = tk.NextPrediction.Format("15:04")
+		if !tk.NextChange.IsZero() {
+			next = tk.NextChange.Format("15:04")
 		}
-		got = append(got, tick{tk.Now.Format("15:04"), tk.Idle, next})
+		got = append(got, tick{tk.Now.Format("15:04"), tk.Changed, next})
 		all := tk.Windows.Snapshot(window.AllTime)
-		if row, _ := all.Row(labels.Key{Variant: "v5"}); tk.Now.Equal(t0.Add(3*time.Hour)) && row.Counts.TP != 1 {
-			t.Errorf("at 12:00 the label known at 11:00 is not applied: %+v", row.Counts)
+		if row, _ := all.Row(labels.Key{Variant: "v5"}); tk.Now.Equal(t0.Add(2*time.Hour)) && row.Counts.TP != 1 {
+			t.Errorf("at 11:00 the label known then is not applied: %+v", row.Counts)
 		}
-		if tk.Idle {
-			return tk.NextPrediction.Add(time.Hour), nil // past the next prediction: held at it
+		if !tk.Changed {
+			return tk.NextChange.Add(time.Hour), nil // past the next change: held at it
 		}
 		return time.Time{}, nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var want []tick
-	for m := 0; m <= 60; m += 5 {
-		want = append(want, tick{t0.Add(time.Duration(m) * time.Minute).Format("15:04"), false, "12:00"})
+	want := []tick{
+		{"09:00", true, "10:05"}, {"09:05", false, "10:05"},
+		{"10:05", true, "11:00"}, {"10:10", false, "11:00"},
+		{"11:00", true, "12:00"}, {"11:05", false, "12:00"},
+		{"12:00", true, "13:05"}, {"12:05", false, "13:05"},
 	}
-	want = append(want, tick{"10:05", true, "12:00"}, tick{"12:00", false, ""}, tick{"12:05", false, ""}, tick{"12:10", false, ""})
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("ticks\n got %v\nwant %v", got, want)
 	}
 	last := progress[len(progress)-1]
-	if len(progress) != len(got) || last.Applied != 3 || last.Total != 3 || last.Now.Format("15:04") != "12:10" {
-		t.Errorf("%d progress reports, last %+v; want one per tick, ending with 3 of 3 events at 12:10", len(progress), last)
+	if len(progress) != len(got) || last.Applied != 3 || last.Total != 3 || last.Now.Format("15:04") != "12:05" {
+		t.Errorf("%d progress reports, last %+v; want one per tick, ending with 3 of 3 events at 12:05", len(progress), last)
+	}
+}
+
+func TestReplayMarksMaturityAndTheKeptRangeAsChanges(t *testing.T) {
+	// A prediction at 09:00 matures (30m) after 09:30, at the 09:35 tick; it
+	// leaves the 2h kept range after 11:00: a period can no longer start at its
+	// bucket at 11:05, and the bucket is dropped at 11:10. Those ticks are
+	// changes with no event.
+	t0 := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	rec := &Recording{Predictions: []ingest.Prediction{{InferenceID: "a", Variant: "v5", Score: 0.9, Threshold: 0.5, Time: t0}}}
+	var changed []string
+	cfg := ReplayConfig{Join: labels.Config{Bucket: 5 * time.Minute, Maturity: 30 * time.Minute}, Longest: 2 * time.Hour,
+		From: t0, To: t0.Add(3 * time.Hour), Step: 5 * time.Minute, Dir: t.TempDir()}
+	err := Replay(context.Background(), rec, cfg, func(_ context.Context, tk Tick) (time.Time, error) {
+		if tk.Changed {
+			changed = append(changed, tk.Now.Format("15:04"))
+		}
+		if tk.Now.Equal(t0.Add(35 * time.Minute)) {
+			if row, _ := tk.Windows.Snapshot(window.AllTime).Row(labels.Key{Variant: "v5"}); row.Counts.Matured != 1 {
+				t.Errorf("at 09:35 the prediction has not matured: %+v", row.Counts)
+			}
+		}
+		return time.Time{}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"09:00", "09:35", "11:05", "11:10"}
+	if !reflect.DeepEqual(changed, want) {
+		t.Errorf("changes at %v, want %v", changed, want)
 	}
 }
 

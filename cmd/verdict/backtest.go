@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -137,7 +139,8 @@ flags:
 		return err
 	}
 	if !rf.quiet {
-		fmt.Fprintf(os.Stderr, "replayed to %s in %s\n", rep.Until.Format(time.RFC3339), time.Since(began).Round(time.Millisecond))
+		fmt.Fprintf(os.Stderr, "replayed to %s in %s (%d of %d ticks computed)\n", rep.To.Format(time.RFC3339),
+			time.Since(began).Round(time.Millisecond), rep.Computed, rep.Ticks)
 	}
 	if *format == "json" {
 		enc := json.NewEncoder(out)
@@ -199,38 +202,53 @@ func printBacktest(out io.Writer, rep rehearsal.BacktestReport, candidate, basel
 	return nil
 }
 
-// printEvidence says what the gates had to go on: how much of the recording
-// was replayed, and the most the judge's window ever held.
+// printEvidence says how much the replay computed and what the judge had to go
+// on as time passed: the labeled positives in its range after an hour, a
+// SageMaker shift's longest run (8h), a day, a week, and at the end.
 func printEvidence(out io.Writer, rep rehearsal.BacktestReport, candidate, baseline string) {
-	fmt.Fprintln(out)
-	if rep.Stopped != "" {
-		fmt.Fprintf(out, "replayed to %s and stopped: %s.\n", rep.Until.Format(time.RFC3339), rep.Stopped)
-	} else {
-		fmt.Fprintf(out, "replayed to %s.\n", rep.Until.Format(time.RFC3339))
+	fmt.Fprintf(out, "\ncomputed %d of %d ticks: at the others nothing the gates read had changed (the last change at %s)\n",
+		rep.Computed, rep.Ticks, rep.LastChange.Format(time.RFC3339))
+	if len(rep.Seen) == 0 {
+		return
 	}
-	for _, s := range rep.Skipped {
-		fmt.Fprintf(out, "skipped %s to %s: the windows were empty and every gate had settled\n", s.From.Format(time.RFC3339), s.To.Format(time.RFC3339))
+	type mark struct {
+		name string
+		at   time.Time
 	}
-	fmt.Fprintf(out, "labels known by then: %d of the %d in the recording up to %s\n", rep.LabelsReplayed, rep.Labels, rep.To.Format(time.RFC3339))
-	for _, v := range []struct {
+	var marks []mark
+	for _, m := range []struct {
+		name string
+		d    time.Duration
+	}{{"1h", time.Hour}, {"8h", 8 * time.Hour}, {"1d", 24 * time.Hour}, {"7d", 7 * 24 * time.Hour}} {
+		if at := rep.From.Add(m.d); at.Before(rep.To) {
+			marks = append(marks, mark{"after " + m.name, at})
+		}
+	}
+	marks = append(marks, mark{"at the end", rep.To})
+	fmt.Fprintf(out, "labeled positives in the judge's range (%s):", rep.JudgeRange)
+	for i, v := range []struct {
 		name string
 		of   func(rehearsal.Seen) rehearsal.WindowView
 	}{
 		{candidate, func(s rehearsal.Seen) rehearsal.WindowView { return s.Candidate }},
 		{baseline, func(s rehearsal.Seen) rehearsal.WindowView { return s.Baseline }},
 	} {
-		var most rehearsal.WindowView
-		var at time.Time
-		for _, s := range rep.Seen {
-			if w := v.of(s); w.LabeledPositives > most.LabeledPositives || at.IsZero() {
-				most, at = w, s.At
+		var parts []string
+		for _, m := range marks {
+			// The last computed look at or before the mark: the looks after it
+			// held the same.
+			j := sort.Search(len(rep.Seen), func(k int) bool { return rep.Seen[k].At.After(m.at) }) - 1
+			n := int64(0)
+			if j >= 0 {
+				n = v.of(rep.Seen[j]).LabeledPositives
 			}
+			parts = append(parts, fmt.Sprintf("%d %s", n, m.name))
 		}
-		plural := "s"
-		if most.LabeledPositives == 1 {
-			plural = ""
+		sep := ";"
+		if i == 1 {
+			sep = ""
 		}
-		fmt.Fprintf(out, "%s's %s window: at most %d labeled positive%s (at %s: %d predictions, %d resolved, %d of them by maturity)\n",
-			v.name, rep.Window, most.LabeledPositives, plural, at.Format(time.RFC3339), most.Predictions, most.Resolved, most.Matured)
+		fmt.Fprintf(out, " %s %s%s", v.name, strings.Join(parts, ", "), sep)
 	}
+	fmt.Fprintln(out)
 }
