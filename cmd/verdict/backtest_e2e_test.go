@@ -183,7 +183,7 @@ func TestBacktestOnARealisticRecordingHoldsWhatARecountSays(t *testing.T) {
 	tests := []struct {
 		name     string
 		args     []string
-		from, to time.Time // zero: open
+		from, to time.Time     // zero: open
 		step     time.Duration // between ticks: publishes with alarms, else looks
 		alarms   int
 	}{
