@@ -37,6 +37,7 @@ type Backtest struct {
 	// when statistics are estimable.
 	Join    labels.Config
 	Longest time.Duration
+	Rule    window.Rule
 	// From is the first tick (default: the recording's first event) and To the
 	// last one (default: its last event). Events after To are not replayed.
 	From, To time.Time
@@ -250,7 +251,7 @@ func (b *Backtest) Run(ctx context.Context, rec *Recording) (BacktestReport, err
 		}
 	}
 	longest := max(b.Longest, time.Duration(span), time.Duration(b.Publisher.Window))
-	cfg := ReplayConfig{Join: b.Join, Longest: longest, Spans: spans, From: from, To: to, Step: step, Dir: b.Dir,
+	cfg := ReplayConfig{Join: b.Join, Longest: longest, Rule: b.Rule, Spans: spans, From: from, To: to, Step: step, Dir: b.Dir,
 		Progress: b.ReplayProgress}
 	err := Replay(ctx, rec, cfg, func(ctx context.Context, t Tick) (time.Time, error) {
 		now, w := t.Now, t.Windows

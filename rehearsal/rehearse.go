@@ -148,7 +148,7 @@ func (r *Rehearsal) Run(ctx context.Context, rec *Recording) (Outcome, error) {
 	if span == window.AllTime {
 		span = cloudwatch.DefaultWindow
 	}
-	cfg := ReplayConfig{Join: r.Join, Longest: max(r.Longest, time.Duration(span)), From: from, To: s.End(),
+	cfg := ReplayConfig{Join: r.Join, Longest: max(r.Longest, time.Duration(span)), Rule: r.Rule, From: from, To: s.End(),
 		Step: interval, Serve: serve, Dir: r.Dir, Progress: r.ReplayProgress}
 	err = Replay(ctx, rec, cfg, func(ctx context.Context, t Tick) (time.Time, error) {
 		now, w := t.Now, t.Windows

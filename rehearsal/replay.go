@@ -22,6 +22,8 @@ type ReplayConfig struct {
 	// Longest is the longest window the windows keep; comparison periods
 	// (window.Period) reach back no further.
 	Longest time.Duration
+	// Rule decides when statistics are estimable (VERDICT_ESTIMABLE_COVERAGE).
+	Rule window.Rule
 	// Spans are the sliding windows the callback snapshots (besides periods and
 	// all time): when their start passes a bucket that holds predictions, what
 	// they read changes (Tick.Changed).

@@ -118,7 +118,7 @@ flags:
 	bt := &rehearsal.Backtest{
 		Baseline: *baseline, Candidate: *candidate, Window: rf.window, Every: *every,
 		Judge:    judge.BacktestOptions{Config: env.judge, FailuresToAlarm: *failures},
-		Interval: rf.interval, Join: env.join, Longest: env.longest, From: rec.from, To: rec.to,
+		Interval: rf.interval, Join: env.join, Longest: env.longest, Rule: env.rule, From: rec.from, To: rec.to,
 		ReplayProgress: replayProgress(rf.quiet, "backtest"),
 	}
 	if spec != nil {

@@ -154,7 +154,7 @@ flags:
 	r := &rehearsal.Rehearsal{
 		Schedule: sched, Baseline: *baseline, Candidate: *candidate, Alarms: watched,
 		Publisher: rehearsal.PublisherFor(spec, *baseline, *candidate, rf.window),
-		Judge:     judgeFn, Interval: rf.interval, Join: env.join, Longest: env.longest,
+		Judge:     judgeFn, Interval: rf.interval, Join: env.join, Longest: env.longest, Rule: env.rule,
 		From: rec.from, ReplayProgress: replayProgress(rf.quiet, "rehearse"),
 	}
 	if *format == "text" {
