@@ -12,6 +12,10 @@ import (
 type Look struct {
 	At       time.Time
 	Snapshot window.Snapshot
+	// Same marks a look at the same counts as the look before (a replay knows
+	// nothing it reads changed in between): the judgement before is reused,
+	// reason included, instead of computed again.
+	Same bool
 }
 
 // BacktestOptions configure a backtest.
@@ -76,13 +80,16 @@ func Backtest(looks []Look, baseline, candidate string, opts BacktestOptions) (B
 	regressing := !opts.RegressionStart.IsZero()
 	res := BacktestResult{Looks: make([]LookResult, 0, len(looks))}
 	fails := 0
+	var j Judgement
 	for i, l := range looks {
 		if i > 0 && !l.At.After(looks[i-1].At) {
 			return BacktestResult{}, fmt.Errorf("backtest: look %d at %s is not after look %d at %s", i, l.At.Format(time.RFC3339), i-1, looks[i-1].At.Format(time.RFC3339))
 		}
-		j, err := Judge(l.Snapshot, baseline, candidate, opts.Config)
-		if err != nil {
-			return BacktestResult{}, fmt.Errorf("backtest: look %d at %s: %w", i, l.At.Format(time.RFC3339), err)
+		if !l.Same || i == 0 {
+			var err error
+			if j, err = Judge(l.Snapshot, baseline, candidate, opts.Config); err != nil {
+				return BacktestResult{}, fmt.Errorf("backtest: look %d at %s: %w", i, l.At.Format(time.RFC3339), err)
+			}
 		}
 		res.Looks = append(res.Looks, LookResult{At: l.At, Decision: j.Decision, SegmentRegressions: j.SegmentRegressions, Reason: j.Reason})
 		if j.Decision != Inconclusive && res.FirstDecisionLook == 0 {

@@ -138,3 +138,26 @@ func TestBacktestCountsFalsePassesAndTheFirstDecision(t *testing.T) {
 		t.Errorf("false passes %d, first decision look %d, first pass %v; want 1, 2, %s", res.FalsePasses, res.FirstDecisionLook, res.FirstPassAt, t0.Add(time.Minute))
 	}
 }
+
+func TestBacktestReusesTheJudgementOfALookMarkedSame(t *testing.T) {
+	// The same looks with every other one marked Same and given an empty
+	// snapshot: a Same look must repeat the look before, not judge its snapshot.
+	looks, start := replay(7, 12, 4)
+	marked := append([]Look(nil), looks...)
+	for i := 1; i < len(marked); i += 2 {
+		marked[i] = Look{At: marked[i].At, Same: true}
+	}
+	got, err := Backtest(marked, "v5", "v6", BacktestOptions{RegressionStart: start})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Backtest(looks, "v5", "v6", BacktestOptions{RegressionStart: start})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range got.Looks {
+		if w := want.Looks[i-i%2]; l.Decision != w.Decision || l.Reason != w.Reason {
+			t.Errorf("look %d: %s (%s); want look %d's %s (%s)", i, l.Decision, l.Reason, i-i%2, w.Decision, w.Reason)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sort"
 	"time"
 
 	"github.com/verdictml/verdict/ingest"
@@ -98,4 +99,23 @@ func (r *Recording) Variants() []string {
 	}
 	slices.SortFunc(out, cmp.Compare)
 	return out
+}
+
+// Between is the part of the recording whose event times lie in [from, to]:
+// predictions made and labels known then (a zero bound is open). The events are
+// shared with r, not copied.
+func (r *Recording) Between(from, to time.Time) *Recording {
+	cut := func(n int, at func(int) time.Time) (int, int) {
+		lo, hi := 0, n
+		if !from.IsZero() {
+			lo = sort.Search(n, func(i int) bool { return !at(i).Before(from) })
+		}
+		if !to.IsZero() {
+			hi = sort.Search(n, func(i int) bool { return at(i).After(to) })
+		}
+		return lo, max(lo, hi)
+	}
+	pl, ph := cut(len(r.Predictions), func(i int) time.Time { return r.Predictions[i].Time })
+	ll, lh := cut(len(r.Labels), func(i int) time.Time { return r.Labels[i].Time })
+	return &Recording{Predictions: r.Predictions[pl:ph], Labels: r.Labels[ll:lh], Rejected: r.Rejected}
 }

@@ -46,6 +46,9 @@ type Rehearsal struct {
 	Dir string
 	// Progress, when set, sees each step as it is evaluated.
 	Progress func(Step)
+	// ReplayProgress, when set, sees how far the replay has got after every
+	// publish interval.
+	ReplayProgress func(Progress)
 }
 
 // AlarmState is one alarm's state at one step and why.
@@ -119,11 +122,15 @@ func (r *Rehearsal) Run(ctx context.Context, rec *Recording) (Outcome, error) {
 	if s.Start.Before(from) {
 		return Outcome{}, fmt.Errorf("rehearsal: the shift starts at %s, before the replay (%s)", s.Start.Format(time.RFC3339), from.Format(time.RFC3339))
 	}
+	// The first evaluation, at the shift start, reads the periods before it and
+	// no earlier: the clock starts there (the events before it are applied at
+	// the first tick), however long the shadow stage before it was.
+	from = later(from, s.Start.Truncate(period).Add(-lookback(r.Alarms, period)).Truncate(interval))
 	_, dataEnd := rec.Span()
 	out := Outcome{Result: Completed, At: s.End(), Start: s.Start, End: s.End(), DataEnd: dataEnd}
 
-	pub := &Publisher{Config: r.Publisher, Judge: r.Judge, Samples: alarms.NewSamples()}
-	eval := &alarms.Evaluator{Source: pub.Samples}
+	pub := &Publisher{Config: r.Publisher, Judge: r.Judge, Samples: NewMetricHistory()}
+	eval := &alarms.Evaluator{Source: pub.Samples, ExtraPeriods: extraPeriods}
 	states := make([]alarms.State, len(r.Alarms))
 	for i := range states {
 		states[i] = alarms.StateInsufficientData
@@ -142,13 +149,14 @@ func (r *Rehearsal) Run(ctx context.Context, rec *Recording) (Outcome, error) {
 		span = cloudwatch.DefaultWindow
 	}
 	cfg := ReplayConfig{Join: r.Join, Longest: max(r.Longest, time.Duration(span)), Rule: r.Rule, From: from, To: s.End(),
-		Step: interval, Serve: serve, Dir: r.Dir}
-	err = Replay(ctx, rec, cfg, func(ctx context.Context, now time.Time, w *window.Windows) error {
+		Step: interval, Serve: serve, Dir: r.Dir, Progress: r.ReplayProgress}
+	err = Replay(ctx, rec, cfg, func(ctx context.Context, t Tick) (time.Time, error) {
+		now, w := t.Now, t.Windows
 		if err := pub.Publish(now, w); err != nil {
-			return err
+			return time.Time{}, err
 		}
 		if !now.Equal(now.Truncate(period)) || now.Before(s.Start) {
-			return nil
+			return time.Time{}, nil
 		}
 		step := Step{At: now, Phase: s.Phase(now), Share: s.ShareAt(now)}
 		if row, ok := w.Snapshot(span).Row(labels.Key{Variant: r.Candidate}); ok {
@@ -159,7 +167,7 @@ func (r *Rehearsal) Run(ctx context.Context, rec *Recording) (Outcome, error) {
 		for i, a := range r.Alarms {
 			j, err := eval.Evaluate(ctx, a, now, states[i])
 			if err != nil {
-				return fmt.Errorf("rehearsal: %w", err)
+				return time.Time{}, fmt.Errorf("rehearsal: %w", err)
 			}
 			states[i] = j.State
 			st := AlarmState{Alarm: a.AlarmName, State: j.State, Reason: j.Reason}
@@ -174,9 +182,9 @@ func (r *Rehearsal) Run(ctx context.Context, rec *Recording) (Outcome, error) {
 		}
 		if fired != nil && now.Before(s.End()) {
 			out.Result, out.At, out.Alarm, out.Reason = RolledBack, now, fired.Alarm, fired.Reason
-			return ErrStop
+			return time.Time{}, ErrStop
 		}
-		return nil
+		return time.Time{}, nil
 	})
 	if err != nil {
 		return Outcome{}, err
@@ -205,4 +213,26 @@ func alarmPeriod(as []alarms.Alarm) (time.Duration, error) {
 		period = p
 	}
 	return period, nil
+}
+
+// extraPeriods is how far before its evaluation periods the local evaluator
+// looks (alarms.Evaluator.ExtraPeriods; CloudWatch's documented example).
+const extraPeriods = 2
+
+// lookback is how long before an evaluation the published values it reads
+// start, with a period to spare: the alarms' longest evaluation range.
+func lookback(as []alarms.Alarm, period time.Duration) time.Duration {
+	n := int32(0)
+	for _, a := range as {
+		n = max(n, a.EvaluationPeriods)
+	}
+	return time.Duration(int(n)+extraPeriods+1) * period
+}
+
+// later is the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

@@ -257,17 +257,19 @@ func (w *Windows) Period(start time.Time) (Snapshot, error) {
 }
 
 // FirstSeen is the start of the earliest kept bucket in which variant has a tally, or
-// false if it has none.
+// false if it has none. Kept means a Period can start there: buckets on their way
+// out (older than the longest window, not yet pruned) do not count.
 func (w *Windows) FirstSeen(variant string) (time.Time, bool) {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
+	kept := w.cutoff() + w.bucket
 	first, ok := int64(0), false
 	for k, s := range w.series {
 		if k.Variant != variant || !k.Overall() || k.Paired() {
 			continue
 		}
 		for b, c := range s.buckets {
-			if (c.Predictions > 0 || c.Errors > 0) && (!ok || b < first) {
+			if (c.Predictions > 0 || c.Errors > 0) && b >= kept && (!ok || b < first) {
 				first, ok = b, true
 			}
 		}

@@ -290,4 +290,21 @@ func TestPeriodsAndPairs(t *testing.T) {
 			t.Error("FirstSeen of an unknown variant")
 		}
 	})
+	t.Run("first seen is always a bucket a period can start at", func(t *testing.T) {
+		// v5's bucket at -3h is 24h-3h old at now+21h02m: past the longest window,
+		// not yet pruned (nothing observed since). A period cannot start there.
+		later := now
+		defer func() { now = later }()
+		now = now.Add(21*time.Hour + 2*time.Minute)
+		if got, ok := w.FirstSeen("v5"); ok {
+			t.Errorf("FirstSeen(v5) = %s past the buckets kept", got)
+		}
+		first, ok := w.FirstSeen("v6")
+		if !ok {
+			t.Fatal("FirstSeen(v6): none")
+		}
+		if _, err := w.Period(first); err != nil {
+			t.Errorf("Period(FirstSeen(v6) = %s): %v", first, err)
+		}
+	})
 }

@@ -116,7 +116,7 @@ flags:
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return svc.run(gctx, ln) })
 	client := &demoClient{base: base, token: cfg.APIToken, http: &http.Client{Timeout: 10 * time.Second}}
-	traffic := newDemoTraffic(*seed, *regress, *delay)
+	traffic := newDemoTraffic(*seed, *regress, fastLabels{delay: *delay})
 	g.Go(func() error {
 		err := traffic.run(gctx, client, *rate)
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -162,21 +162,25 @@ var demoCategories = []struct {
 type demoTraffic struct {
 	rng     *rand.Rand
 	regress string
-	delay   time.Duration
+	labels  labelProcess
 	next    int
 
 	mu      sync.Mutex
-	pending []demoLabel // labels not yet due, in due order
-	stats   struct{ inferences, labels, corrections, duplicates, badLines, rejected int }
+	pending labelQueue // labels not yet due
+	// fates, when set, counts what became of each inference, by truth.
+	fates map[fateKey]int
+	stats struct{ inferences, labels, corrections, duplicates, badLines, rejected int }
 }
 
-type demoLabel struct {
-	due  time.Time
-	line []byte
+// fateKey is a label fate (a label source, fateUnlabeled or fateDeclined) and
+// whether the inference was fraud.
+type fateKey struct {
+	fate  string
+	fraud bool
 }
 
-func newDemoTraffic(seed uint64, regress string, delay time.Duration) *demoTraffic {
-	return &demoTraffic{rng: rand.New(rand.NewPCG(seed, 0x5eed)), regress: regress, delay: delay}
+func newDemoTraffic(seed uint64, regress string, labels labelProcess) *demoTraffic {
+	return &demoTraffic{rng: rand.New(rand.NewPCG(seed, 0x5eed)), regress: regress, labels: labels}
 }
 
 func (d *demoTraffic) category() (string, float64) {
@@ -204,6 +208,11 @@ func (d *demoTraffic) score(fraud, weak bool) float64 {
 	return math.Min(1, math.Max(0, mean+0.14*d.rng.NormFloat64()))
 }
 
+// productionThreshold is the production model's decision threshold in the demo's
+// traffic (VERDICT_DEFAULT_THRESHOLD's default): v5 flags, and under the realistic
+// label process declines, a request scoring at least this.
+const productionThreshold = 0.5
+
 func (d *demoTraffic) tick(now time.Time, n int) (preds [][]byte) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -213,12 +222,17 @@ func (d *demoTraffic) tick(now time.Time, n int) (preds [][]byte) {
 		cat, fraudRate := d.category()
 		fraud := d.rng.Float64() < fraudRate
 		attrs := map[string]string{"merchant_category": cat, "country": []string{"DE", "FR", "US"}[d.rng.IntN(3)]}
+		flagged := false // by production v5
 		for _, v := range []struct {
 			name, role string
 			weak       bool
 		}{{"v5", "production", false}, {"v6", "shadow", cat == d.regress}} {
+			score := d.score(fraud, v.weak)
+			if v.name == "v5" {
+				flagged = score >= productionThreshold
+			}
 			line, _ := json.Marshal(map[string]any{
-				"inference_id": id, "variant": v.name, "role": v.role, "score": d.score(fraud, v.weak),
+				"inference_id": id, "variant": v.name, "role": v.role, "score": score,
 				"time": now.UTC().Format(time.RFC3339Nano), "attributes": attrs, "latency_ms": 8 + d.rng.IntN(20),
 			})
 			preds = append(preds, line)
@@ -227,14 +241,10 @@ func (d *demoTraffic) tick(now time.Time, n int) (preds [][]byte) {
 			preds = append(preds, preds[len(preds)-1])
 			d.stats.duplicates++
 		}
-		if d.rng.IntN(10) == 0 {
-			continue // never labeled
-		}
-		due := now.Add(time.Duration(float64(d.delay) * (0.5 + d.rng.Float64())))
-		d.schedule(due, id, fraud)
-		if d.rng.IntN(200) == 0 { // an analyst corrects the dispute outcome later
-			d.schedule(due.Add(d.delay), id, !fraud)
-			d.stats.corrections++
+		fate, corrections := d.labels.plan(d.rng, inference{id: id, at: now, fraud: fraud, flagged: flagged}, &d.pending)
+		d.stats.corrections += corrections
+		if d.fates != nil {
+			d.fates[fateKey{fate, fraud}]++
 		}
 	}
 	if d.rng.IntN(20) == 0 {
@@ -244,25 +254,12 @@ func (d *demoTraffic) tick(now time.Time, n int) (preds [][]byte) {
 	return preds
 }
 
-// schedule queues a label that becomes known (and is sent) at due.
-func (d *demoTraffic) schedule(due time.Time, id string, fraud bool) {
-	line, _ := json.Marshal(map[string]any{"inference_id": id, "label": fraud, "time": due.UTC().Format(time.RFC3339Nano), "source": "dispute"})
-	i := sort.Search(len(d.pending), func(i int) bool { return d.pending[i].due.After(due) })
-	d.pending = append(d.pending, demoLabel{})
-	copy(d.pending[i+1:], d.pending[i:])
-	d.pending[i] = demoLabel{due: due, line: line}
-}
-
-func (d *demoTraffic) dueLabels(now time.Time) [][]byte {
+// dueLabels removes and returns the labels known at or before now, in the order
+// they became known (ties in the order they were planned).
+func (d *demoTraffic) dueLabels(now time.Time) []plannedLabel {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	n := sort.Search(len(d.pending), func(i int) bool { return d.pending[i].due.After(now) })
-	out := make([][]byte, n)
-	for i := range n {
-		out[i] = d.pending[i].line
-	}
-	d.pending = d.pending[n:]
-	return out
+	return d.pending.popDue(now)
 }
 
 func (d *demoTraffic) run(ctx context.Context, c *demoClient, rate int) error {
@@ -288,7 +285,11 @@ func (d *demoTraffic) run(ctx context.Context, c *demoClient, rate int) error {
 				d.stats.inferences += n // counted once sent, so reports match the server
 				d.mu.Unlock()
 			}
-			if lbls := d.dueLabels(now); len(lbls) > 0 {
+			if due := d.dueLabels(now); len(due) > 0 {
+				lbls := make([][]byte, len(due))
+				for i, l := range due {
+					lbls[i] = l.line()
+				}
 				if _, err := c.post(ctx, "/v1/labels", lbls); err != nil {
 					return err
 				}

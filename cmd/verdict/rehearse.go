@@ -36,10 +36,10 @@ func runRehearse(ctx context.Context, args []string, out io.Writer) error {
 	rf := addReplayFlags(fs)
 	baseline := fs.String("baseline", "", "verdict variant id of the production model in the recording (default: the alarm spec's baseline.variant)")
 	candidate := fs.String("candidate", "", "verdict variant id of the new model in the recording (default: the alarm spec's candidate.variant)")
-	start := fs.String("start", "1h", "when the shift starts: an RFC 3339 time, or a duration after the first recorded prediction (the baseline warms up its windows before it)")
+	start := fs.String("start", "", "when the shift starts: an RFC 3339 time, or a duration after the first recorded prediction (default: the recording's shift_start with --recording, else 1h; the baseline warms up its windows before it)")
 	format := fs.String("format", "text", "output: text (a line per alarm period) or json (the whole outcome at the end)")
 	fs.Usage = func() {
-		fmt.Fprint(out, `usage: verdict rehearse --rollout ROLLOUT.yaml --predictions FILE --labels FILE [flags]
+		fmt.Fprint(out, `usage: verdict rehearse --rollout ROLLOUT.yaml (--recording DIR | --predictions FILE --labels FILE) [flags]
 
 Rehearses a SageMaker traffic shift on recorded shadow data (both variants scored
 every request), on simulated event time: no AWS, no waiting.
@@ -56,6 +56,10 @@ the first step to the end of the termination wait rolls the rollout back.
 Alarms on SageMaker's own metrics (latency-p99, error-rate) see no data in a
 replay and stay within their missing-data treatment.
 
+The simulated clock starts just before the shift (the events before it are
+applied at once) and stops when the rollout ends or rolls back; --from and
+--to select the events replayed. Progress goes to stderr.
+
 Exit status: 0 when the rollout completes, 1 when it would have rolled back (or
 on error).
 
@@ -66,9 +70,13 @@ flags:
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *rolloutFile == "" || rf.predictions == "" || rf.labels == "" {
+	if *rolloutFile == "" {
 		fs.Usage()
-		return errors.New("--rollout, --predictions and --labels are required")
+		return errors.New("--rollout is required")
+	}
+	if err := rf.files(); err != nil {
+		fs.Usage()
+		return err
 	}
 	if *format != "text" && *format != "json" {
 		return fmt.Errorf("--format %q: want text or json", *format)
@@ -114,16 +122,29 @@ flags:
 	if err != nil {
 		return err
 	}
-	rec, err := readRecording(env, rf, out)
+	rec, err := readRecording(env, rf)
 	if err != nil {
 		return err
 	}
-	if err := checkVariants(rec, *baseline, *candidate); err != nil {
+	if err := checkVariants(rec.Recording, *baseline, *candidate); err != nil {
 		return err
+	}
+	if *start == "" {
+		*start = "1h"
+		if rec.meta != nil {
+			*start = rec.meta.ShiftStart.Format(time.RFC3339)
+			if !rf.quiet {
+				fmt.Fprintf(os.Stderr, "shift starts at %s, where the recording's shadow stage ends (recording.json)\n", *start)
+			}
+		}
 	}
 	shiftStart, err := parseStart(*start, rec.FirstPrediction())
 	if err != nil {
 		return fmt.Errorf("--start: %w", err)
+	}
+	if !rec.from.IsZero() && rec.from.After(shiftStart) {
+		return fmt.Errorf("--from %s is after the shift starts (--start %s): the rehearsal needs the traffic before the shift",
+			rec.from.Format(time.RFC3339), shiftStart.Format(time.RFC3339))
 	}
 	judgeFn, err := cloudwatch.NewJudge(env.judge)
 	if err != nil {
@@ -134,6 +155,7 @@ flags:
 		Schedule: sched, Baseline: *baseline, Candidate: *candidate, Alarms: watched,
 		Publisher: rehearsal.PublisherFor(spec, *baseline, *candidate, rf.window),
 		Judge:     judgeFn, Interval: rf.interval, Join: env.join, Longest: env.longest, Rule: env.rule,
+		From: rec.from, ReplayProgress: replayProgress(rf.quiet, "rehearse"),
 	}
 	if *format == "text" {
 		fmt.Fprintf(out, "rehearsing %s shift of %s (candidate %s, baseline %s) from %s to %s (termination wait ends), %d alarms:\n",
@@ -153,9 +175,13 @@ flags:
 		fmt.Fprintln(out)
 		r.Progress = func(s rehearsal.Step) { printStep(out, s) }
 	}
-	outcome, err := r.Run(ctx, rec)
+	began := time.Now()
+	outcome, err := r.Run(ctx, rec.Recording)
 	if err != nil {
 		return err
+	}
+	if !rf.quiet {
+		fmt.Fprintf(os.Stderr, "rehearsed in %s\n", time.Since(began).Round(time.Millisecond))
 	}
 	if *format == "json" {
 		enc := json.NewEncoder(out)
@@ -215,7 +241,9 @@ func printOutcome(out io.Writer, o rehearsal.Outcome) {
 
 // replayFlags are the flags rehearse and backtest share.
 type replayFlags struct {
+	recording           string
 	predictions, labels string
+	from, to            string
 	segmentKeys         string
 	window              window.Span
 	windowSet           bool
@@ -225,8 +253,11 @@ type replayFlags struct {
 
 func addReplayFlags(fs *flag.FlagSet) *replayFlags {
 	rf := &replayFlags{window: window.Span(time.Hour), interval: cloudwatch.DefaultInterval}
+	fs.StringVar(&rf.recording, "recording", "", "a recording directory as 'verdict dataset' writes it: predictions.ndjson, labels.ndjson and recording.json (shift start, regression, variants); instead of --predictions and --labels")
 	fs.StringVar(&rf.predictions, "predictions", "", "recorded predictions, NDJSON (verdict JSON or SageMaker Data Capture)")
 	fs.StringVar(&rf.labels, "labels", "", "recorded labels, NDJSON")
+	fs.StringVar(&rf.from, "from", "", "replay only events at or after this time: an RFC 3339 time or a duration after the first recorded prediction (default: from the first event)")
+	fs.StringVar(&rf.to, "to", "", "replay only events at or before this time: an RFC 3339 time or a duration after the first recorded prediction (default: up to the last event); backtest looks no later")
 	fs.StringVar(&rf.segmentKeys, "segment-keys", "", "prediction attributes counted as segments, comma separated (default: VERDICT_SEGMENT_KEYS)")
 	fs.Func("window", "window the published values and judgements are computed over (default: VERDICT_CLOUDWATCH_WINDOW, 1h)", func(s string) error {
 		sp, err := window.ParseSpan(s)
@@ -240,8 +271,22 @@ func addReplayFlags(fs *flag.FlagSet) *replayFlags {
 		return nil
 	})
 	fs.DurationVar(&rf.interval, "interval", 0, "publish interval on simulated time (default: VERDICT_CLOUDWATCH_INTERVAL, 60s)")
-	fs.BoolVar(&rf.quiet, "quiet", false, "no progress on stderr while reading the files")
+	fs.BoolVar(&rf.quiet, "quiet", false, "no progress on stderr (reading the files, replaying)")
 	return rf
+}
+
+// files checks that the recording is named one way and fills in its file names.
+func (rf *replayFlags) files() error {
+	switch {
+	case rf.recording != "" && (rf.predictions != "" || rf.labels != ""):
+		return errors.New("--recording names the files: give it or --predictions and --labels, not both")
+	case rf.recording != "":
+		rf.predictions = filepath.Join(rf.recording, rehearsal.PredictionsFile)
+		rf.labels = filepath.Join(rf.recording, rehearsal.LabelsFile)
+	case rf.predictions == "" || rf.labels == "":
+		return errors.New("--recording, or --predictions and --labels, are required")
+	}
+	return nil
 }
 
 // replayEnv is what a replay takes from the VERDICT_* settings.
@@ -290,22 +335,45 @@ func loadReplayEnv(rf *replayFlags) (replayEnv, error) {
 	return replayEnv{decoder: dec, join: cfg.joinConfig(), judge: jc, longest: max(cfg.longest(), time.Duration(rf.window)), rule: cfg.rule(), log: cfg.logger(os.Stderr)}, nil
 }
 
-// readRecording reads both files, logging each rejected line.
-func readRecording(env replayEnv, rf *replayFlags, out io.Writer) (*rehearsal.Recording, error) {
+// recording is what readRecording read: the events of [from, to], and the
+// recording's metadata (nil without --recording or recording.json).
+type recording struct {
+	*rehearsal.Recording
+	meta     *rehearsal.Metadata
+	from, to time.Time // zero: open
+}
+
+// readRecording reads both files (logging each rejected line) and the metadata,
+// and keeps the events between --from and --to.
+func readRecording(env replayEnv, rf *replayFlags) (recording, error) {
+	var out recording
+	if rf.recording != "" {
+		path := filepath.Join(rf.recording, rehearsal.MetadataFile)
+		m, err := rehearsal.ReadMetadata(path)
+		switch {
+		case err == nil:
+			out.meta = &m
+		case !errors.Is(err, os.ErrNotExist):
+			return out, fmt.Errorf("--recording: %w", err)
+		}
+	}
 	pf, err := os.Open(rf.predictions)
 	if err != nil {
-		return nil, fmt.Errorf("--predictions: %w", err)
+		return out, fmt.Errorf("--predictions: %w", err)
 	}
 	defer pf.Close()
 	lf, err := os.Open(rf.labels)
 	if err != nil {
-		return nil, fmt.Errorf("--labels: %w", err)
+		return out, fmt.Errorf("--labels: %w", err)
 	}
 	defer lf.Close()
+	var pr, lr io.Reader = pf, lf
+	began := time.Now()
 	if !rf.quiet {
 		fmt.Fprintf(os.Stderr, "reading %s and %s ...\n", rf.predictions, rf.labels)
+		pr, lr = readingProgress(pf, rf.predictions), readingProgress(lf, rf.labels)
 	}
-	rec, err := rehearsal.Read(env.decoder, pf, lf, rehearsal.ReadOptions{Rejected: func(kind ingest.Kind, r ingest.Rejection) {
+	rec, err := rehearsal.Read(env.decoder, pr, lr, rehearsal.ReadOptions{Rejected: func(kind ingest.Kind, r ingest.Rejection) {
 		file := rf.predictions
 		if kind == ingest.KindLabel {
 			file = rf.labels
@@ -313,14 +381,81 @@ func readRecording(env replayEnv, rf *replayFlags, out io.Writer) (*rehearsal.Re
 		env.log.Debug("line rejected", "file", file, "line", r.Line, "reason", r.Reason)
 	}})
 	if err != nil {
-		return nil, err
+		return out, err
 	}
 	first, last := rec.Span()
 	if !rf.quiet {
-		fmt.Fprintf(os.Stderr, "read %d predictions and %d labels from %s to %s (%d lines rejected)\n",
-			len(rec.Predictions), len(rec.Labels), first.Format(time.RFC3339), last.Format(time.RFC3339), rec.Rejected)
+		fmt.Fprintf(os.Stderr, "read %d predictions and %d labels from %s to %s (%d lines rejected) in %s\n",
+			len(rec.Predictions), len(rec.Labels), first.Format(time.RFC3339), last.Format(time.RFC3339), rec.Rejected,
+			time.Since(began).Round(time.Millisecond))
 	}
-	return rec, nil
+	for _, b := range []struct {
+		flag, value string
+		at          *time.Time
+	}{{"--from", rf.from, &out.from}, {"--to", rf.to, &out.to}} {
+		if b.value == "" {
+			continue
+		}
+		if *b.at, err = parseStart(b.value, rec.FirstPrediction()); err != nil {
+			return out, fmt.Errorf("%s: %w", b.flag, err)
+		}
+	}
+	if !out.from.IsZero() && !out.to.IsZero() && out.to.Before(out.from) {
+		return out, fmt.Errorf("--to %s is before --from %s", out.to.Format(time.RFC3339), out.from.Format(time.RFC3339))
+	}
+	out.Recording = rec.Between(out.from, out.to)
+	if len(out.Predictions) == 0 {
+		return out, fmt.Errorf("no predictions between --from and --to (the recording's events run from %s to %s)",
+			first.Format(time.RFC3339), last.Format(time.RFC3339))
+	}
+	return out, nil
+}
+
+// readingProgress reports on stderr, at most once a second, how much of a file
+// has been read.
+func readingProgress(f *os.File, name string) io.Reader {
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() || st.Size() == 0 {
+		return f
+	}
+	return &progressReader{r: f, name: name, size: st.Size()}
+}
+
+type progressReader struct {
+	r    io.Reader
+	name string
+	size int64
+	read int64
+	last time.Time
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.read += int64(n)
+	if p.last.IsZero() {
+		p.last = time.Now()
+	}
+	if time.Since(p.last) >= time.Second {
+		p.last = time.Now()
+		fmt.Fprintf(os.Stderr, "reading %s: %.0f%%\n", p.name, 100*float64(p.read)/float64(p.size))
+	}
+	return n, err
+}
+
+// replayProgress prints, at most once a second, how far a replay has got.
+func replayProgress(quiet bool, what string) func(rehearsal.Progress) {
+	if quiet {
+		return nil
+	}
+	last := time.Now()
+	return func(p rehearsal.Progress) {
+		if time.Since(last) < time.Second {
+			return
+		}
+		last = time.Now()
+		fmt.Fprintf(os.Stderr, "%s: %d of %d events replayed (%.0f%%), simulated time %s (%s of %s)\n", what, p.Applied, p.Total,
+			100*float64(p.Applied)/float64(max(p.Total, 1)), p.Now.Format(time.RFC3339), fmtSpan(p.Now.Sub(p.From)), fmtSpan(p.To.Sub(p.From)))
+	}
 }
 
 func checkVariants(rec *rehearsal.Recording, baseline, candidate string) error {
@@ -348,4 +483,21 @@ func parseStart(s string, first time.Time) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%q: want an RFC 3339 time or a duration after the first prediction such as 1h", s)
 	}
 	return first.Add(d), nil
+}
+
+// fmtSpan prints a span of simulated time to the minute, with days: 56d9h46m.
+func fmtSpan(d time.Duration) string {
+	d = d.Round(time.Minute)
+	days := d / (24 * time.Hour)
+	d -= days * 24 * time.Hour
+	s := strings.TrimSuffix(d.String(), "0s")
+	switch {
+	case days > 0 && d == 0:
+		return fmt.Sprintf("%dd", days)
+	case days > 0:
+		return fmt.Sprintf("%dd%s", days, s)
+	case d == 0:
+		return "0m"
+	}
+	return s
 }

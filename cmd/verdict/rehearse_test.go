@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -21,8 +22,8 @@ func demoDataset(t *testing.T, regress string) (dir string, regressionStart time
 	t.Helper()
 	dir = t.TempDir()
 	sum, err := writeDataset(context.Background(), datasetOptions{
-		dir: dir, start: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC), duration: 125 * time.Minute, rate: 3,
-		labelDelay: 10 * time.Minute, regress: regress, regressAfter: time.Hour, seed: 7,
+		dir: dir, start: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC), duration: 125 * time.Minute, shadow: time.Hour, rate: 3,
+		labels: fastLabels{delay: 10 * time.Minute}, regress: regress, regressAfter: time.Hour, seed: 7,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +134,7 @@ func TestBacktestTableThroughTheBinaryAndRehearseExitCode(t *testing.T) {
 	}
 	bin := verdictBinary(t)
 	dir := t.TempDir()
-	out, err := exec.Command(bin, "dataset", "--dir", dir, "--hours", "2.25", "--rate", "3", "--regress-after", "1h", "--seed", "7").CombinedOutput()
+	out, err := exec.Command(bin, "dataset", "--dir", dir, "--hours", "2.25", "--rate", "3", "--regress-after", "1h", "--seed", "7", "--label-process", "fast").CombinedOutput()
 	if err != nil {
 		t.Fatalf("verdict dataset: %v\n%s", err, out)
 	}
@@ -148,5 +149,61 @@ func TestBacktestTableThroughTheBinaryAndRehearseExitCode(t *testing.T) {
 	out, err = exec.Command(bin, append([]string{"backtest", "--baseline", "v5", "--candidate", "v6", "--regression-start", "1h", "--quiet"}, files...)...).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "time to detect") || !strings.Contains(string(out), "judge (period, look every") {
 		t.Fatalf("verdict backtest: %v\n%s", err, out)
+	}
+}
+
+func TestReplayFlagsAreCheckedByName(t *testing.T) {
+	dir, _ := demoDataset(t, "")
+	files := []string{"--predictions", filepath.Join(dir, "predictions.ndjson"), "--labels", filepath.Join(dir, "labels.ndjson")}
+	tests := []struct {
+		name string
+		run  func(context.Context, []string, io.Writer) error
+		args []string
+		want string
+	}{
+		{"a recording and files", runBacktest, append([]string{"--recording", dir}, files...), "--recording names the files"},
+		{"no recording at all", runBacktest, []string{"--baseline", "v5", "--candidate", "v6"}, "--recording, or --predictions and --labels, are required"},
+		{"files without variants", runBacktest, files, "--baseline and --candidate are required"},
+		{"--to before --from", runBacktest, []string{"--recording", dir, "--from", "1h", "--to", "30m"}, "--to 2026-01-05T00:30:00Z is before --from"},
+		{"--from past the recording", runBacktest, []string{"--recording", dir, "--from", "10h"}, "no predictions between --from and --to"},
+		{"--from that is no time", runBacktest, []string{"--recording", dir, "--from", "yesterday"}, "--from: \"yesterday\""},
+		{"rehearse --from after the shift start", runRehearse, []string{"--recording", dir, "--rollout", demoRollout, "--from", "90m"},
+			"--from 2026-01-05T01:30:00Z is after the shift starts"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := tc.run(context.Background(), append([]string{"--quiet", "--segment-keys", "merchant_category"}, tc.args...), &out)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%v: %v; want an error containing %q", tc.args, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRehearseAndBacktestTakeTheirDefaultsFromTheRecording(t *testing.T) {
+	// demoDataset's recording.json: shadow stage of 1h, the regression from 1h on,
+	// baseline v5 and candidate v6.
+	dir, regStart := demoDataset(t, "electronics")
+	var out bytes.Buffer
+	err := runRehearse(context.Background(), []string{"--recording", dir, "--rollout", demoRollout, "--quiet", "--format", "json",
+		"--segment-keys", "merchant_category"}, &out)
+	var o rehearsal.Outcome
+	if jerr := json.Unmarshal(out.Bytes(), &o); jerr != nil || !errors.Is(err, errRolledBack) {
+		t.Fatalf("rehearse: %v, %v\n%s", err, jerr, out.String())
+	}
+	if want := time.Date(2026, 1, 5, 1, 0, 0, 0, time.UTC); !o.Start.Equal(want) {
+		t.Errorf("shift started at %s, want the recording's shift start %s", o.Start, want)
+	}
+	out.Reset()
+	if err := runBacktest(context.Background(), []string{"--recording", dir, "--quiet", "--format", "json", "--segment-keys", "merchant_category"}, &out); err != nil {
+		t.Fatalf("backtest: %v\n%s", err, out.String())
+	}
+	var rep rehearsal.BacktestReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.RegressionStart == nil || !rep.RegressionStart.Equal(regStart) || !rep.Judge.Detected {
+		t.Errorf("backtest regression start %v, detected %v; want the recording's %s, detected", rep.RegressionStart, rep.Judge.Detected, regStart)
 	}
 }
