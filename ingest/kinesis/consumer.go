@@ -29,6 +29,8 @@ import (
 	kds "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/verdictml/verdict/ingest/lease"
 )
 
 // Handler receives each shard's records in order. Handle must return nil only once the
@@ -173,7 +175,7 @@ func (c Config) withDefaults() (Config, error) {
 type Consumer struct {
 	cfg     Config
 	stream  StreamAPI
-	leases  *leaseTable
+	leases  *lease.Table
 	handler Handler
 	log     *slog.Logger
 
@@ -201,7 +203,7 @@ type heldLease struct {
 	// mu serialises writes to the lease item (renewals bump the counter that
 	// checkpoints are conditional on).
 	mu     sync.Mutex
-	lease  lease
+	lease  lease.Lease
 	cancel context.CancelFunc // stops the shard's goroutine and its Handle calls
 	stop   context.CancelFunc // stops fetching; in-flight Handle finishes
 	done   chan struct{}
@@ -228,7 +230,7 @@ func New(stream StreamAPI, leaseDB LeaseTableAPI, h Handler, cfg Config) (*Consu
 	c := &Consumer{
 		cfg:      cfg,
 		stream:   stream,
-		leases:   &leaseTable{api: leaseDB, table: cfg.LeaseTable, stream: cfg.Stream},
+		leases:   lease.NewTable(leaseDB, cfg.LeaseTable, cfg.Stream),
 		handler:  h,
 		log:      cfg.Logger.With("stream", cfg.Stream, "worker", cfg.WorkerID),
 		held:     map[string]*heldLease{},
@@ -257,7 +259,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	c.running = true
 	c.mu.Unlock()
 
-	if err := c.leases.ensure(ctx); err != nil {
+	if err := c.leases.Ensure(ctx); err != nil {
 		return fmt.Errorf("kinesis consumer for stream %q: %w", c.cfg.Stream, err)
 	}
 	if err := c.syncShards(ctx); err != nil {
@@ -308,13 +310,13 @@ func (c *Consumer) syncShards(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	leases, err := c.leases.list(ctx)
+	leases, err := c.leases.List(ctx)
 	if err != nil {
 		return err
 	}
 	leased := make(map[string]bool, len(leases))
 	for _, l := range leases {
-		leased[l.ShardID] = true
+		leased[l.Key] = true
 	}
 	listed := make(map[string]bool, len(shards))
 	for _, s := range shards {
@@ -332,13 +334,13 @@ func (c *Consumer) syncShards(ctx context.Context) error {
 				start = CheckpointTrimHorizon // a child starts where its parents ended
 			}
 		}
-		if err := c.leases.create(ctx, id, parents, start); err != nil {
+		if err := c.leases.Create(ctx, id, parents, start); err != nil {
 			return err
 		}
 	}
 	for _, l := range leases {
-		if l.finished() && !listed[l.ShardID] {
-			if err := c.leases.remove(ctx, l.ShardID); err != nil {
+		if l.Finished() && !listed[l.Key] {
+			if err := c.leases.Remove(ctx, l.Key); err != nil {
 				return err
 			}
 		}
@@ -379,9 +381,9 @@ func listShards(ctx context.Context, api StreamAPI, stream string) ([]types.Shar
 	}
 }
 
-// balance reads the lease table and takes (or steals) leases as planTakes decides.
+// balance reads the lease table and takes (or steals) leases as lease.PlanTakes decides.
 func (c *Consumer) balance(ctx context.Context) {
-	leases, err := c.leases.list(ctx)
+	leases, err := c.leases.List(ctx)
 	if err != nil {
 		c.logErr(ctx, "read leases", err)
 		return
@@ -396,15 +398,15 @@ func (c *Consumer) balance(ctx context.Context) {
 
 	finished := map[string]bool{}
 	leased := map[string]bool{}
-	byShard := map[string]lease{}
+	byShard := map[string]lease.Lease{}
 	seen := map[string]bool{}
 	for _, l := range leases {
-		leased[l.ShardID] = true
-		finished[l.ShardID] = l.finished()
-		byShard[l.ShardID] = l
-		seen[l.ShardID] = true
-		if o, ok := c.observed[l.ShardID]; !ok || o.counter != l.Counter {
-			c.observed[l.ShardID] = observation{counter: l.Counter, since: now}
+		leased[l.Key] = true
+		finished[l.Key] = l.Finished()
+		byShard[l.Key] = l
+		seen[l.Key] = true
+		if o, ok := c.observed[l.Key]; !ok || o.counter != l.Counter {
+			c.observed[l.Key] = observation{counter: l.Counter, since: now}
 		}
 	}
 	for id := range c.observed {
@@ -412,30 +414,30 @@ func (c *Consumer) balance(ctx context.Context) {
 			delete(c.observed, id)
 		}
 	}
-	views := make([]leaseView, 0, len(leases))
+	views := make([]lease.View, 0, len(leases))
 	for _, l := range leases {
 		owner := l.Owner
-		if heldNow[l.ShardID] {
+		if heldNow[l.Key] {
 			owner = c.cfg.WorkerID // ours; our own renewals may race this read
 		}
-		expired := owner != "" && now.Sub(c.observed[l.ShardID].since) > c.cfg.LeaseDuration
+		expired := owner != "" && now.Sub(c.observed[l.Key].since) > c.cfg.LeaseDuration
 		switch {
-		case heldNow[l.ShardID]:
+		case heldNow[l.Key]:
 			expired = false // renewAll decides about our own leases
 		case owner == c.cfg.WorkerID:
 			expired = true // a previous incarnation of this worker held it
 		}
-		views = append(views, leaseView{
-			Key:      l.ShardID,
+		views = append(views, lease.View{
+			Key:      l.Key,
 			Owner:    owner,
 			Expired:  expired,
-			Finished: l.finished(),
+			Finished: l.Finished(),
 			// Listed-ness is not needed here: leases exist for every listed shard after
 			// a sync, so a parent without a lease has aged out.
 			Ready: parentsFinished(l.Parents, finished, leased, nil),
 		})
 	}
-	p := planTakes(views, c.cfg.WorkerID)
+	p := lease.PlanTakes(views, c.cfg.WorkerID)
 	for _, id := range p.Take {
 		c.acquire(ctx, byShard[id], false)
 	}
@@ -445,23 +447,23 @@ func (c *Consumer) balance(ctx context.Context) {
 }
 
 // acquire takes a lease at its observed counter and starts reading its shard.
-func (c *Consumer) acquire(ctx context.Context, observed lease, steal bool) {
+func (c *Consumer) acquire(ctx context.Context, observed lease.Lease, steal bool) {
 	renewed := time.Now()
-	l, err := c.leases.take(ctx, observed, c.cfg.WorkerID)
+	l, err := c.leases.Take(ctx, observed, c.cfg.WorkerID)
 	if err != nil {
-		if !errors.Is(err, errLeaseLost) { // lost the race to another worker: fine
+		if !errors.Is(err, lease.ErrLost) { // lost the race to another worker: fine
 			c.logErr(ctx, "take lease", err)
 		}
 		return
 	}
 	if steal {
 		c.stolen.Add(1)
-		c.log.InfoContext(ctx, "kinesis consumer: stole lease", "shard", l.ShardID, "from", observed.Owner)
+		c.log.InfoContext(ctx, "kinesis consumer: stole lease", "shard", l.Key, "from", observed.Owner)
 	} else {
 		c.taken.Add(1)
-		c.log.DebugContext(ctx, "kinesis consumer: took lease", "shard", l.ShardID, "previous_owner", observed.Owner)
+		c.log.DebugContext(ctx, "kinesis consumer: took lease", "shard", l.Key, "previous_owner", observed.Owner)
 	}
-	c.observed[l.ShardID] = observation{counter: l.Counter, since: renewed}
+	c.observed[l.Key] = observation{counter: l.Counter, since: renewed}
 
 	// Handle calls survive Run's cancellation (so shutdown can let them finish); they
 	// end when the lease is lost or the shutdown timeout expires.
@@ -470,10 +472,10 @@ func (c *Consumer) acquire(ctx context.Context, observed lease, steal bool) {
 	stopOnShutdown := context.AfterFunc(ctx, stop)
 	h := &heldLease{lease: l, cancel: cancel, stop: stop, done: make(chan struct{}), renewed: renewed}
 	c.mu.Lock()
-	if old, ok := c.held[l.ShardID]; ok { // cannot happen: we took it, so we did not hold it
+	if old, ok := c.held[l.Key]; ok { // cannot happen: we took it, so we did not hold it
 		old.cancel()
 	}
-	c.held[l.ShardID] = h
+	c.held[l.Key] = h
 	c.mu.Unlock()
 	go func() {
 		defer close(h.done)
@@ -487,8 +489,8 @@ func (c *Consumer) acquire(ctx context.Context, observed lease, steal bool) {
 			return // stopped for shutdown, which releases the lease
 		}
 		c.mu.Lock()
-		if c.held[l.ShardID] == h {
-			delete(c.held, l.ShardID)
+		if c.held[l.Key] == h {
+			delete(c.held, l.Key)
 		}
 		c.mu.Unlock()
 	}()
@@ -512,13 +514,13 @@ func (c *Consumer) renewAll(ctx context.Context) {
 		}
 		sent := time.Now()
 		renewCtx, cancel := context.WithTimeout(ctx, c.cfg.RenewInterval)
-		counter, err := c.leases.renew(renewCtx, h.lease)
+		counter, err := c.leases.Renew(renewCtx, h.lease)
 		cancel()
 		switch {
 		case err == nil:
 			h.lease.Counter = counter
 			h.renewed = sent
-		case errors.Is(err, errLeaseLost):
+		case errors.Is(err, lease.ErrLost):
 			c.loseLocked(ctx, h, err)
 		case time.Since(h.renewed)+c.cfg.RenewInterval >= c.cfg.LeaseDuration:
 			// Give up one renew interval before others may see the lease expired.
@@ -538,7 +540,7 @@ func (c *Consumer) loseLocked(ctx context.Context, h *heldLease, why error) {
 	h.lost = true
 	h.cancel()
 	c.lost.Add(1)
-	c.log.WarnContext(ctx, "kinesis consumer: lost lease; shard stopped", "shard", h.lease.ShardID, "err", why)
+	c.log.WarnContext(ctx, "kinesis consumer: lost lease; shard stopped", "shard", h.lease.Key, "err", why)
 }
 
 // shutdown hands off after Run's context ended: fetching has stopped already; wait for
@@ -569,9 +571,9 @@ func (c *Consumer) shutdown(ctx context.Context) {
 	defer cancel()
 	for _, h := range held {
 		h.mu.Lock()
-		if !h.lost && !h.lease.finished() {
-			if err := c.leases.release(releaseCtx, h.lease, false); err != nil {
-				c.log.WarnContext(releaseCtx, "kinesis consumer: release lease on shutdown failed; it will expire", "shard", h.lease.ShardID, "err", err)
+		if !h.lost && !h.lease.Finished() {
+			if err := c.leases.Release(releaseCtx, h.lease, false); err != nil {
+				c.log.WarnContext(releaseCtx, "kinesis consumer: release lease on shutdown failed; it will expire", "shard", h.lease.Key, "err", err)
 			} else {
 				c.released.Add(1)
 			}
@@ -588,7 +590,7 @@ func (c *Consumer) shutdown(ctx context.Context) {
 // lost or fetchCtx ends. Handle calls run under handleCtx, which outlives fetchCtx at
 // shutdown so the last batch can finish and be checkpointed.
 func (c *Consumer) consumeShard(fetchCtx, handleCtx context.Context, h *heldLease) {
-	shardID := h.lease.ShardID
+	shardID := h.lease.Key
 	log := c.log.With("shard", shardID)
 	h.mu.Lock()
 	checkpoint := h.lease.Checkpoint
@@ -601,7 +603,7 @@ func (c *Consumer) consumeShard(fetchCtx, handleCtx context.Context, h *heldLeas
 	pause := func() bool {
 		backoff = min(max(2*backoff, 100*time.Millisecond), c.cfg.MaxBackoff)
 		// Full jitter keeps workers from retrying in lockstep.
-		return sleep(fetchCtx, time.Duration(rand.Int64N(int64(backoff))+1)) == nil
+		return lease.Sleep(fetchCtx, time.Duration(rand.Int64N(int64(backoff))+1)) == nil
 	}
 	for fetchCtx.Err() == nil {
 		if iterator == nil {
@@ -653,7 +655,7 @@ func (c *Consumer) consumeShard(fetchCtx, handleCtx context.Context, h *heldLeas
 			h.lastBatch.Store(time.Now().UnixNano())
 			seq := aws.ToString(out.Records[len(out.Records)-1].SequenceNumber)
 			switch err := c.checkpoint(handleCtx, h, seq, false); {
-			case errors.Is(err, errLeaseLost):
+			case errors.Is(err, lease.ErrLost):
 				return
 			case err != nil:
 				// Handled but not recorded: carry on; a new owner would redeliver them.
@@ -670,7 +672,7 @@ func (c *Consumer) consumeShard(fetchCtx, handleCtx context.Context, h *heldLeas
 				if err == nil {
 					break
 				}
-				if errors.Is(err, errLeaseLost) {
+				if errors.Is(err, lease.ErrLost) {
 					return
 				}
 				c.logErr(handleCtx, "finish shard", err)
@@ -690,7 +692,7 @@ func (c *Consumer) consumeShard(fetchCtx, handleCtx context.Context, h *heldLeas
 		// Caught up: an empty or short batch with no lag (a short batch alone may be a
 		// response-size cut while far behind).
 		if len(out.Records) == 0 || (aws.ToInt64(out.MillisBehindLatest) == 0 && int32(len(out.Records)) < c.cfg.GetRecordsLimit) {
-			if sleep(fetchCtx, c.cfg.IdlePollInterval) != nil {
+			if lease.Sleep(fetchCtx, c.cfg.IdlePollInterval) != nil {
 				return
 			}
 		}
@@ -703,7 +705,7 @@ func (c *Consumer) checkpoint(ctx context.Context, h *heldLease, checkpoint stri
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.lost {
-		return fmt.Errorf("checkpoint stream %q shard %q: %w", c.cfg.Stream, h.lease.ShardID, errLeaseLost)
+		return fmt.Errorf("checkpoint stream %q shard %q: %w", c.cfg.Stream, h.lease.Key, lease.ErrLost)
 	}
 	// A write must not outlive the lease: when renewals fail (and so, likely, this
 	// write), give up in time for the next owner.
@@ -711,12 +713,12 @@ func (c *Consumer) checkpoint(ctx context.Context, h *heldLease, checkpoint stri
 	defer cancel()
 	var err error
 	if finish {
-		err = c.leases.release(ctx, h.lease, true)
+		err = c.leases.Release(ctx, h.lease, true)
 	} else {
-		err = c.leases.checkpoint(ctx, h.lease, checkpoint)
+		err = c.leases.Checkpoint(ctx, h.lease, checkpoint)
 	}
 	switch {
-	case errors.Is(err, errLeaseLost):
+	case errors.Is(err, lease.ErrLost):
 		c.loseLocked(ctx, h, err)
 		return err
 	case err != nil:
@@ -798,7 +800,7 @@ func (c *Consumer) Stats() Stats {
 			h.mu.Unlock()
 			continue
 		}
-		ss := ShardStats{ShardID: h.lease.ShardID, Checkpoint: h.lease.Checkpoint}
+		ss := ShardStats{ShardID: h.lease.Key, Checkpoint: h.lease.Checkpoint}
 		h.mu.Unlock()
 		ss.MillisBehindLatest = h.millisBehindLatest.Load()
 		ss.Records = h.records.Load()

@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/verdictml/verdict/ingest/lease"
 )
 
 // DeadLetter is an input that could not be turned into an event, kept with the reason
@@ -99,7 +101,7 @@ func (d *DeadLetterTable) Ensure(ctx context.Context) error {
 			return fmt.Errorf("create dead-letter table %q: %w", d.table, err)
 		}
 	}
-	return waitTableActive(ctx, d.api, d.table)
+	return lease.WaitTableActive(ctx, d.api, d.table)
 }
 
 // Put writes the letters in batches of 25, retrying unprocessed items with backoff.
@@ -143,7 +145,7 @@ func (d *DeadLetterTable) write(ctx context.Context, batch []types.WriteRequest)
 		if attempt == 8 {
 			return fmt.Errorf("write dead letters to table %q: %d items still unprocessed after %d attempts", d.table, len(batch), attempt)
 		}
-		if err := sleep(ctx, backoff); err != nil {
+		if err := lease.Sleep(ctx, backoff); err != nil {
 			return fmt.Errorf("write dead letters to table %q: %w", d.table, err)
 		}
 		backoff = min(2*backoff, 2*time.Second)

@@ -19,6 +19,7 @@ import (
 	kds "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/verdictml/verdict/ingest/lease"
 	"github.com/verdictml/verdict/internal/emulatortest"
 )
 
@@ -91,16 +92,16 @@ func (p peers) put(t *testing.T, prefix string, n int) []string {
 }
 
 // leaseItems reads the lease table directly, by shard ID.
-func (p peers) leaseItems(t *testing.T) map[string]lease {
+func (p peers) leaseItems(t *testing.T) map[string]lease.Lease {
 	t.Helper()
-	lt := &leaseTable{api: p.dynamo, table: p.table, stream: p.stream}
-	leases, err := lt.list(context.Background())
+	lt := lease.NewTable(p.dynamo, p.table, p.stream)
+	leases, err := lt.List(context.Background())
 	if err != nil {
 		t.Fatalf("read lease table: %v", err)
 	}
-	m := map[string]lease{}
+	m := map[string]lease.Lease{}
 	for _, l := range leases {
-		m[l.ShardID] = l
+		m[l.Key] = l
 	}
 	return m
 }
@@ -280,9 +281,9 @@ func (p peers) takeOver(t *testing.T, shardID, owner string) {
 	t.Helper()
 	_, err := p.dynamo.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(p.table),
-		Key:                       map[string]dbtypes.AttributeValue{attrKey: &dbtypes.AttributeValueMemberS{Value: p.stream + "/" + shardID}},
+		Key:                       map[string]dbtypes.AttributeValue{"lease_key": &dbtypes.AttributeValueMemberS{Value: p.stream + "/" + shardID}},
 		UpdateExpression:          aws.String("SET #owner = :owner, #counter = #counter + :one"),
-		ExpressionAttributeNames:  map[string]string{"#owner": attrOwner, "#counter": attrCounter},
+		ExpressionAttributeNames:  map[string]string{"#owner": "lease_owner", "#counter": "lease_counter"},
 		ExpressionAttributeValues: map[string]dbtypes.AttributeValue{":owner": &dbtypes.AttributeValueMemberS{Value: owner}, ":one": &dbtypes.AttributeValueMemberN{Value: "1"}},
 	})
 	if err != nil {

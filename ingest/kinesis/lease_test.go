@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/verdictml/verdict/ingest/lease"
 )
 
 // TestLeaseTableWritesAreConditional checks each lease write against kumo: ownership
@@ -14,25 +16,25 @@ import (
 func TestLeaseTableWritesAreConditional(t *testing.T) {
 	ctx := context.Background()
 	p := newPeers(t, 1)
-	lt := &leaseTable{api: p.dynamo, table: p.table, stream: p.stream}
-	if err := lt.ensure(ctx); err != nil {
+	lt := lease.NewTable(p.dynamo, p.table, p.stream)
+	if err := lt.Ensure(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := lt.ensure(ctx); err != nil {
+	if err := lt.Ensure(ctx); err != nil {
 		t.Fatalf("ensure on an existing table: %v", err)
 	}
 	const shard = "shardId-000000000007"
 	for range 2 { // creating twice keeps the first
-		if err := lt.create(ctx, shard, []string{"shardId-000000000001"}, CheckpointTrimHorizon); err != nil {
+		if err := lt.Create(ctx, shard, []string{"shardId-000000000001"}, CheckpointTrimHorizon); err != nil {
 			t.Fatal(err)
 		}
 	}
-	read := func() lease {
+	read := func() lease.Lease {
 		t.Helper()
 		return p.leaseItems(t)[shard]
 	}
 	free := read()
-	a, err := lt.take(ctx, free, "a")
+	a, err := lt.Take(ctx, free, "a")
 	if err != nil {
 		t.Fatalf("take a free lease: %v", err)
 	}
@@ -44,29 +46,29 @@ func TestLeaseTableWritesAreConditional(t *testing.T) {
 		name  string
 		write func() error
 	}{
-		{"take at a stale counter fails", func() error { _, err := lt.take(ctx, free, "b"); return err }},
+		{"take at a stale counter fails", func() error { _, err := lt.Take(ctx, free, "b"); return err }},
 		{"renew by another owner fails", func() error {
-			_, err := lt.renew(ctx, lease{ShardID: shard, Owner: "b", Counter: a.Counter})
+			_, err := lt.Renew(ctx, lease.Lease{Key: shard, Owner: "b", Counter: a.Counter})
 			return err
 		}},
 		{"renew at a stale counter fails", func() error {
-			_, err := lt.renew(ctx, lease{ShardID: shard, Owner: "a", Counter: free.Counter})
+			_, err := lt.Renew(ctx, lease.Lease{Key: shard, Owner: "a", Counter: free.Counter})
 			return err
 		}},
 		{"checkpoint by another owner fails", func() error {
-			return lt.checkpoint(ctx, lease{ShardID: shard, Owner: "b", Counter: a.Counter}, "123")
+			return lt.Checkpoint(ctx, lease.Lease{Key: shard, Owner: "b", Counter: a.Counter}, "123")
 		}},
 		{"checkpoint at a stale counter fails", func() error {
-			return lt.checkpoint(ctx, lease{ShardID: shard, Owner: "a", Counter: free.Counter}, "123")
+			return lt.Checkpoint(ctx, lease.Lease{Key: shard, Owner: "a", Counter: free.Counter}, "123")
 		}},
 		{"release by another owner fails", func() error {
-			return lt.release(ctx, lease{ShardID: shard, Owner: "b", Counter: a.Counter}, true)
+			return lt.Release(ctx, lease.Lease{Key: shard, Owner: "b", Counter: a.Counter}, true)
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := tt.write(); !errors.Is(err, errLeaseLost) {
-				t.Errorf("got %v, want errLeaseLost", err)
+			if err := tt.write(); !errors.Is(err, lease.ErrLost) {
+				t.Errorf("got %v, want lease.ErrLost", err)
 			}
 			if got := read(); got.Owner != "a" || got.Counter != a.Counter || got.Checkpoint != CheckpointTrimHorizon {
 				t.Errorf("lease changed by a rejected write: %+v", got)
@@ -74,23 +76,23 @@ func TestLeaseTableWritesAreConditional(t *testing.T) {
 		})
 	}
 
-	if err := lt.checkpoint(ctx, a, "123"); err != nil {
+	if err := lt.Checkpoint(ctx, a, "123"); err != nil {
 		t.Fatalf("owner's checkpoint: %v", err)
 	}
-	if a.Counter, err = lt.renew(ctx, a); err != nil {
+	if a.Counter, err = lt.Renew(ctx, a); err != nil {
 		t.Fatalf("owner's renewal: %v", err)
 	}
-	if err := lt.release(ctx, a, true); err != nil {
+	if err := lt.Release(ctx, a, true); err != nil {
 		t.Fatalf("owner's finish: %v", err)
 	}
 	done := read()
 	if done.Owner != "" || done.Checkpoint != CheckpointShardEnd || done.Counter != a.Counter+1 {
 		t.Errorf("finished lease = %+v, want no owner, SHARD_END, counter %d", done, a.Counter+1)
 	}
-	if _, err := lt.take(ctx, done, "b"); !errors.Is(err, errLeaseLost) {
-		t.Errorf("take of a finished lease: got %v, want errLeaseLost", err)
+	if _, err := lt.Take(ctx, done, "b"); !errors.Is(err, lease.ErrLost) {
+		t.Errorf("take of a finished lease: got %v, want lease.ErrLost", err)
 	}
-	if err := lt.remove(ctx, shard); err != nil {
+	if err := lt.Remove(ctx, shard); err != nil {
 		t.Fatalf("remove finished lease: %v", err)
 	}
 	if _, ok := p.leaseItems(t)[shard]; ok {

@@ -1,4 +1,11 @@
-package kinesis
+// Package lease shares work between instances through leases in a DynamoDB table:
+// each item is one unit of work (a Kinesis shard, an S3 prefix), owned by at most one
+// live worker, with a checkpoint that only the owner may write. Ownership changes and
+// renewals bump a counter and are conditional on the counter the writer last saw, so
+// two workers never both believe they hold a lease, and liveness is judged by counters
+// moving, not by anyone's clock. PlanTakes balances leases evenly between workers;
+// Group runs a worker's share of a set of leases.
+package lease
 
 import (
 	"context"
@@ -12,9 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// LeaseTableAPI is what the consumer needs from DynamoDB for its lease table;
-// *dynamodb.Client implements it.
-type LeaseTableAPI interface {
+// API is what a lease table needs from DynamoDB; *dynamodb.Client implements it.
+type API interface {
 	DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, opts ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
 	CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, opts ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
 	Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
@@ -23,18 +29,14 @@ type LeaseTableAPI interface {
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 }
 
-// Checkpoint values that are not sequence numbers.
-const (
-	// CheckpointTrimHorizon: nothing read yet, start at the oldest record.
-	CheckpointTrimHorizon = "TRIM_HORIZON"
-	// CheckpointLatest: nothing read yet, start at records put from now on.
-	CheckpointLatest = "LATEST"
-	// CheckpointShardEnd: the shard was read to its end; its children may be read.
-	CheckpointShardEnd = "SHARD_END"
-)
+// Finished is the checkpoint of a lease whose work is done for good (a Kinesis shard
+// read to its end): it can no longer be taken.
+const Finished = "SHARD_END"
 
-// Lease table attributes. One item per (stream, shard): the key is "<stream>/<shard>",
-// so one table may hold the leases of several streams of one application.
+// Lease table attributes. One item per (group, key): the item key is "<group>/<key>",
+// so one table may hold the leases of several groups (streams, sources) of one
+// application. The attribute names date from the Kinesis consumer, the first user:
+// "stream" holds the group and "shard_id" the lease's key.
 const (
 	attrKey        = "lease_key"
 	attrStream     = "stream"
@@ -45,41 +47,50 @@ const (
 	attrCheckpoint = "checkpoint"
 )
 
-// errLeaseLost means a conditional write found the lease no longer ours (another worker
-// took it, or its counter moved on): stop processing the shard, never checkpoint it.
-var errLeaseLost = errors.New("lease lost")
+// ErrLost means a conditional write found the lease no longer ours (another worker
+// took it, or its counter moved on): stop its work at once, never checkpoint it.
+var ErrLost = errors.New("lease lost")
 
-// lease is one lease item.
-type lease struct {
-	ShardID    string
+// Lease is one lease item.
+type Lease struct {
+	Key        string
 	Parents    []string
 	Owner      string
 	Counter    int64
 	Checkpoint string
 }
 
-func (l lease) finished() bool { return l.Checkpoint == CheckpointShardEnd }
+// Finished reports whether the lease's work is done for good.
+func (l Lease) Finished() bool { return l.Checkpoint == Finished }
 
-// leaseTable reads and writes one stream's leases. Every change of ownership bumps the
+// Table reads and writes one group's leases. Every change of ownership bumps the
 // lease counter and is conditional on the counter the writer last saw, so two workers
 // can never both believe they took the same lease; renewals bump it too, which is how
 // other workers tell a live owner from a dead one without trusting anyone's clock.
 // Checkpoints are conditional on owner and counter and do not bump it.
-type leaseTable struct {
-	api    LeaseTableAPI
-	table  string
-	stream string
+type Table struct {
+	api   API
+	table string
+	group string
 }
 
-func (t *leaseTable) key(shardID string) string { return t.stream + "/" + shardID }
-
-func (t *leaseTable) keyAttr(shardID string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{attrKey: &types.AttributeValueMemberS{Value: t.key(shardID)}}
+// NewTable returns the leases of group in the DynamoDB table named table.
+func NewTable(api API, table, group string) *Table {
+	return &Table{api: api, table: table, group: group}
 }
 
-// ensure creates the table (on-demand capacity) if it does not exist and waits until
+// Name is the DynamoDB table's name.
+func (t *Table) Name() string { return t.table }
+
+func (t *Table) itemKey(key string) string { return t.group + "/" + key }
+
+func (t *Table) keyAttr(key string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrKey: &types.AttributeValueMemberS{Value: t.itemKey(key)}}
+}
+
+// Ensure creates the table (on-demand capacity) if it does not exist and waits until
 // it is ACTIVE.
-func (t *leaseTable) ensure(ctx context.Context) error {
+func (t *Table) Ensure(ctx context.Context) error {
 	_, err := t.api.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(t.table)})
 	var notFound *types.ResourceNotFoundException
 	switch {
@@ -98,16 +109,17 @@ func (t *leaseTable) ensure(ctx context.Context) error {
 	default:
 		return fmt.Errorf("describe lease table %q: %w", t.table, err)
 	}
-	return waitTableActive(ctx, t.api, t.table)
+	return WaitTableActive(ctx, t.api, t.table)
 }
 
-type tableDescriber interface {
+// TableDescriber is what WaitTableActive needs from DynamoDB.
+type TableDescriber interface {
 	DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, opts ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
 }
 
-// waitTableActive polls DescribeTable until the table is ACTIVE. (The SDK's waiter
+// WaitTableActive polls DescribeTable until the table is ACTIVE. (The SDK's waiter
 // starts at a 20 s delay, far too slow for emulators and tests.)
-func waitTableActive(ctx context.Context, api tableDescriber, table string) error {
+func WaitTableActive(ctx context.Context, api TableDescriber, table string) error {
 	delay := 50 * time.Millisecond
 	for {
 		out, err := api.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
@@ -118,17 +130,17 @@ func waitTableActive(ctx context.Context, api tableDescriber, table string) erro
 		if err == nil && out.Table != nil && out.Table.TableStatus == types.TableStatusActive {
 			return nil
 		}
-		if err := sleep(ctx, delay); err != nil {
+		if err := Sleep(ctx, delay); err != nil {
 			return fmt.Errorf("wait for table %q to become ACTIVE: %w", table, err)
 		}
 		delay = min(2*delay, 2*time.Second)
 	}
 }
 
-// list returns every lease of the stream (strongly consistent).
-func (t *leaseTable) list(ctx context.Context) ([]lease, error) {
+// List returns every lease of the group (strongly consistent).
+func (t *Table) List(ctx context.Context) ([]Lease, error) {
 	var (
-		leases []lease
+		leases []Lease
 		start  map[string]types.AttributeValue
 	)
 	for {
@@ -137,11 +149,11 @@ func (t *leaseTable) list(ctx context.Context) ([]lease, error) {
 			ConsistentRead:            aws.Bool(true),
 			FilterExpression:          aws.String("#stream = :stream"),
 			ExpressionAttributeNames:  map[string]string{"#stream": attrStream},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":stream": &types.AttributeValueMemberS{Value: t.stream}},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":stream": &types.AttributeValueMemberS{Value: t.group}},
 			ExclusiveStartKey:         start,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("scan lease table %q for stream %q: %w", t.table, t.stream, err)
+			return nil, fmt.Errorf("scan lease table %q for %q: %w", t.table, t.group, err)
 		}
 		for _, item := range out.Items {
 			l, err := decodeLease(item)
@@ -157,14 +169,14 @@ func (t *leaseTable) list(ctx context.Context) ([]lease, error) {
 	}
 }
 
-func decodeLease(item map[string]types.AttributeValue) (lease, error) {
-	var l lease
+func decodeLease(item map[string]types.AttributeValue) (Lease, error) {
+	var l Lease
 	key, _ := item[attrKey].(*types.AttributeValueMemberS)
 	shard, ok := item[attrShard].(*types.AttributeValueMemberS)
 	if !ok {
 		return l, fmt.Errorf("lease item %v has no %s", key, attrShard)
 	}
-	l.ShardID = shard.Value
+	l.Key = shard.Value
 	if v, ok := item[attrOwner].(*types.AttributeValueMemberS); ok {
 		l.Owner = v.Value
 	}
@@ -177,18 +189,19 @@ func decodeLease(item map[string]types.AttributeValue) (lease, error) {
 	if v, ok := item[attrCounter].(*types.AttributeValueMemberN); ok {
 		n, err := strconv.ParseInt(v.Value, 10, 64)
 		if err != nil {
-			return l, fmt.Errorf("lease for shard %q: %s %q: %w", l.ShardID, attrCounter, v.Value, err)
+			return l, fmt.Errorf("lease %q: %s %q: %w", l.Key, attrCounter, v.Value, err)
 		}
 		l.Counter = n
 	}
 	return l, nil
 }
 
-// create adds a free lease for a shard unless one exists already.
-func (t *leaseTable) create(ctx context.Context, shardID string, parents []string, checkpoint string) error {
-	item := t.keyAttr(shardID)
-	item[attrStream] = &types.AttributeValueMemberS{Value: t.stream}
-	item[attrShard] = &types.AttributeValueMemberS{Value: shardID}
+// Create adds a free lease for key, with the given parents and initial checkpoint,
+// unless one exists already. The checkpoint must not be empty.
+func (t *Table) Create(ctx context.Context, key string, parents []string, checkpoint string) error {
+	item := t.keyAttr(key)
+	item[attrStream] = &types.AttributeValueMemberS{Value: t.group}
+	item[attrShard] = &types.AttributeValueMemberS{Value: key}
 	item[attrCounter] = &types.AttributeValueMemberN{Value: "0"}
 	item[attrCheckpoint] = &types.AttributeValueMemberS{Value: checkpoint}
 	if len(parents) > 0 {
@@ -202,17 +215,17 @@ func (t *leaseTable) create(ctx context.Context, shardID string, parents []strin
 	})
 	var failed *types.ConditionalCheckFailedException
 	if err != nil && !errors.As(err, &failed) {
-		return fmt.Errorf("create lease for stream %q shard %q: %w", t.stream, shardID, err)
+		return fmt.Errorf("create lease %q/%q: %w", t.group, key, err)
 	}
 	return nil
 }
 
-// take makes owner the lease's owner if its counter is still the one observed, and
-// returns the lease as written.
-func (t *leaseTable) take(ctx context.Context, observed lease, owner string) (lease, error) {
+// Take makes owner the lease's owner if its counter is still the one observed (and it
+// is not finished), and returns the lease as written. ErrLost: someone else moved it.
+func (t *Table) Take(ctx context.Context, observed Lease, owner string) (Lease, error) {
 	out, err := t.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                aws.String(t.table),
-		Key:                      t.keyAttr(observed.ShardID),
+		Key:                      t.keyAttr(observed.Key),
 		UpdateExpression:         aws.String("SET #owner = :me, #counter = #counter + :one"),
 		ConditionExpression:      aws.String("#counter = :counter AND #checkpoint <> :end"),
 		ExpressionAttributeNames: map[string]string{"#owner": attrOwner, "#counter": attrCounter, "#checkpoint": attrCheckpoint},
@@ -220,37 +233,39 @@ func (t *leaseTable) take(ctx context.Context, observed lease, owner string) (le
 			":me":      &types.AttributeValueMemberS{Value: owner},
 			":one":     &types.AttributeValueMemberN{Value: "1"},
 			":counter": counterValue(observed.Counter),
-			":end":     &types.AttributeValueMemberS{Value: CheckpointShardEnd},
+			":end":     &types.AttributeValueMemberS{Value: Finished},
 		},
 		ReturnValues: types.ReturnValueAllNew,
 	})
 	if err != nil {
-		return lease{}, t.writeErr("take", observed.ShardID, err)
+		return Lease{}, t.writeErr("take", observed.Key, err)
 	}
 	return decodeLease(out.Attributes)
 }
 
-// renew bumps the counter of a lease owner holds at counter; it returns the new counter.
-func (t *leaseTable) renew(ctx context.Context, l lease) (int64, error) {
+// Renew bumps the counter of a lease its owner holds at l.Counter; it returns the new
+// counter.
+func (t *Table) Renew(ctx context.Context, l Lease) (int64, error) {
 	_, err := t.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(t.table),
-		Key:                       t.keyAttr(l.ShardID),
+		Key:                       t.keyAttr(l.Key),
 		UpdateExpression:          aws.String("SET #counter = #counter + :one"),
 		ConditionExpression:       aws.String("#owner = :me AND #counter = :counter"),
 		ExpressionAttributeNames:  map[string]string{"#owner": attrOwner, "#counter": attrCounter},
 		ExpressionAttributeValues: t.ownedValues(l, map[string]types.AttributeValue{":one": &types.AttributeValueMemberN{Value: "1"}}),
 	})
 	if err != nil {
-		return 0, t.writeErr("renew", l.ShardID, err)
+		return 0, t.writeErr("renew", l.Key, err)
 	}
 	return l.Counter + 1, nil
 }
 
-// checkpoint records how far the shard was handled, only while l is still held as seen.
-func (t *leaseTable) checkpoint(ctx context.Context, l lease, checkpoint string) error {
+// Checkpoint records how far the lease's work has come, only while l is still held
+// as seen (owner and counter); it does not bump the counter.
+func (t *Table) Checkpoint(ctx context.Context, l Lease, checkpoint string) error {
 	_, err := t.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                aws.String(t.table),
-		Key:                      t.keyAttr(l.ShardID),
+		Key:                      t.keyAttr(l.Key),
 		UpdateExpression:         aws.String("SET #checkpoint = :checkpoint"),
 		ConditionExpression:      aws.String("#owner = :me AND #counter = :counter"),
 		ExpressionAttributeNames: map[string]string{"#owner": attrOwner, "#counter": attrCounter, "#checkpoint": attrCheckpoint},
@@ -259,72 +274,73 @@ func (t *leaseTable) checkpoint(ctx context.Context, l lease, checkpoint string)
 		}),
 	})
 	if err != nil {
-		return t.writeErr("checkpoint", l.ShardID, err)
+		return t.writeErr("checkpoint", l.Key, err)
 	}
 	return nil
 }
 
-// release gives the lease up (owner removed, counter bumped), optionally marking the
-// shard finished in the same write.
-func (t *leaseTable) release(ctx context.Context, l lease, finished bool) error {
+// Release gives the lease up (owner removed, counter bumped), optionally marking it
+// finished in the same write.
+func (t *Table) Release(ctx context.Context, l Lease, finished bool) error {
 	update := "SET #counter = #counter + :one REMOVE #owner"
 	names := map[string]string{"#owner": attrOwner, "#counter": attrCounter}
 	values := t.ownedValues(l, map[string]types.AttributeValue{":one": &types.AttributeValueMemberN{Value: "1"}})
 	if finished {
 		update = "SET #counter = #counter + :one, #checkpoint = :end REMOVE #owner"
 		names["#checkpoint"] = attrCheckpoint
-		values[":end"] = &types.AttributeValueMemberS{Value: CheckpointShardEnd}
+		values[":end"] = &types.AttributeValueMemberS{Value: Finished}
 	}
 	_, err := t.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(t.table),
-		Key:                       t.keyAttr(l.ShardID),
+		Key:                       t.keyAttr(l.Key),
 		UpdateExpression:          aws.String(update),
 		ConditionExpression:       aws.String("#owner = :me AND #counter = :counter"),
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
 	})
 	if err != nil {
-		return t.writeErr("release", l.ShardID, err)
+		return t.writeErr("release", l.Key, err)
 	}
 	return nil
 }
 
-// remove deletes a finished lease (its shard aged out of the stream).
-func (t *leaseTable) remove(ctx context.Context, shardID string) error {
+// Remove deletes a finished lease (its work aged out, such as a shard that left the
+// stream's retention).
+func (t *Table) Remove(ctx context.Context, key string) error {
 	_, err := t.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:                 aws.String(t.table),
-		Key:                       t.keyAttr(shardID),
+		Key:                       t.keyAttr(key),
 		ConditionExpression:       aws.String("#checkpoint = :end"),
 		ExpressionAttributeNames:  map[string]string{"#checkpoint": attrCheckpoint},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":end": &types.AttributeValueMemberS{Value: CheckpointShardEnd}},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":end": &types.AttributeValueMemberS{Value: Finished}},
 	})
 	var failed *types.ConditionalCheckFailedException
 	if err != nil && !errors.As(err, &failed) {
-		return fmt.Errorf("delete finished lease for stream %q shard %q: %w", t.stream, shardID, err)
+		return fmt.Errorf("delete finished lease %q/%q: %w", t.group, key, err)
 	}
 	return nil
 }
 
-func (t *leaseTable) ownedValues(l lease, extra map[string]types.AttributeValue) map[string]types.AttributeValue {
+func (t *Table) ownedValues(l Lease, extra map[string]types.AttributeValue) map[string]types.AttributeValue {
 	extra[":me"] = &types.AttributeValueMemberS{Value: l.Owner}
 	extra[":counter"] = counterValue(l.Counter)
 	return extra
 }
 
-func (t *leaseTable) writeErr(op, shardID string, err error) error {
+func (t *Table) writeErr(op, key string, err error) error {
 	var failed *types.ConditionalCheckFailedException
 	if errors.As(err, &failed) {
-		return fmt.Errorf("%s lease for stream %q shard %q: %w", op, t.stream, shardID, errLeaseLost)
+		return fmt.Errorf("%s lease %q/%q: %w", op, t.group, key, ErrLost)
 	}
-	return fmt.Errorf("%s lease for stream %q shard %q in table %q: %w", op, t.stream, shardID, t.table, err)
+	return fmt.Errorf("%s lease %q/%q in table %q: %w", op, t.group, key, t.table, err)
 }
 
 func counterValue(n int64) types.AttributeValue {
 	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
 }
 
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
+// Sleep waits d or until ctx is done, and returns ctx's error if it ended first.
+func Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}

@@ -1,47 +1,48 @@
-package kinesis
+package lease
 
 import (
 	"math"
 	"sort"
 )
 
-// leaseView is one lease as the balancer sees it: the table's state plus what this
+// View is one lease as the balancer sees it: the table's state plus what this
 // worker observed about it.
-type leaseView struct {
+type View struct {
 	Key   string
 	Owner string
 	// Expired: the owner has not renewed it for a whole lease duration, as measured on
 	// this worker's clock (or the lease names this worker but this process does not
 	// hold it: a previous incarnation's).
 	Expired bool
-	// Finished: the shard was read to its end (checkpoint SHARD_END).
+	// Finished: the lease's work is done for good (checkpoint Finished).
 	Finished bool
-	// Ready: every parent shard is finished, so this shard may be read.
+	// Ready: the lease may be worked on now (for a Kinesis shard: every parent shard
+	// is finished).
 	Ready bool
 }
 
-// plan is what one balancing round decides: leases to take (free or expired) and at
+// Plan is what one balancing round decides: leases to take (free or expired) and at
 // most one lease to steal from the most-loaded live owner.
-type plan struct {
+type Plan struct {
 	Take  []string
 	Steal string
 }
 
-// planTakes decides which leases worker me should take so that the live workers hold
+// PlanTakes decides which leases worker me should take so that the live workers hold
 // the readable leases roughly evenly: each aims at ceil(leases/workers). Free and
 // expired leases are taken first; only when none remain and me is still short does it
 // steal one lease from the owner holding the most — when that owner is above target,
 // or at target while me is short by two or more. Stealing at most one per round keeps
 // workers from trading leases back and forth.
-func planTakes(views []leaseView, me string) plan {
-	var eligible []leaseView
+func PlanTakes(views []View, me string) Plan {
+	var eligible []View
 	for _, v := range views {
 		if v.Ready && !v.Finished {
 			eligible = append(eligible, v)
 		}
 	}
 	if len(eligible) == 0 {
-		return plan{}
+		return Plan{}
 	}
 	sort.Slice(eligible, func(i, j int) bool { return eligible[i].Key < eligible[j].Key })
 
@@ -57,13 +58,13 @@ func planTakes(views []leaseView, me string) plan {
 	target := int(math.Ceil(float64(len(eligible)) / float64(len(held))))
 	need := target - held[me]
 	if need <= 0 {
-		return plan{}
+		return Plan{}
 	}
 	if len(available) > 0 {
 		if len(available) > need {
 			available = available[:need]
 		}
-		return plan{Take: available}
+		return Plan{Take: available}
 	}
 
 	victim, most := "", 0
@@ -76,29 +77,12 @@ func planTakes(views []leaseView, me string) plan {
 		}
 	}
 	if victim == "" || !(most > target || (most == target && need >= 2)) {
-		return plan{}
+		return Plan{}
 	}
 	for _, v := range eligible {
 		if v.Owner == victim && !v.Expired {
-			return plan{Steal: v.Key}
+			return Plan{Steal: v.Key}
 		}
 	}
-	return plan{}
-}
-
-// parentsFinished reports whether a shard with the given parents may be read: every
-// parent's lease is finished, or the parent has neither a lease nor a place in the
-// stream's shard list any more (it aged out of retention, and so did its records).
-// A parent that is listed but has no lease yet is not finished: its lease is about to
-// be created and its records still have to be read first.
-func parentsFinished(parents []string, finished map[string]bool, leased, listed map[string]bool) bool {
-	for _, p := range parents {
-		if finished[p] {
-			continue
-		}
-		if leased[p] || listed[p] {
-			return false
-		}
-	}
-	return true
+	return Plan{}
 }
