@@ -80,6 +80,8 @@ type DecoderConfig struct {
 	MaxAge time.Duration
 	// Now is the clock of MaxClockSkew and MaxAge; nil means time.Now.
 	Now func() time.Time
+	// LabelCSV says how to read CSV label files (DecodeLabelsCSV).
+	LabelCSV LabelCSVConfig
 }
 
 // ConfigError is one problem in a DecoderConfig: the field (a Go path such as
@@ -98,9 +100,15 @@ func (e *ConfigError) Error() string { return "ingest: DecoderConfig." + e.Field
 // 0-based index. Keys containing dots cannot be selected.
 type DataCaptureConfig struct {
 	// Variant is the variant the records belong to. Data Capture records do not
-	// name their variant; its S3 key does (see VariantFromCaptureKey). Required to
-	// accept Data Capture records.
+	// name their variant; the capture file's S3 key does (see ParseCaptureKey), and
+	// sources that read capture files set it per file (Decoder.WithCaptureVariant).
+	// Without it (and without VariantSelector) Data Capture records are rejected.
 	Variant string
+	// VariantSelector, when set, selects the variant in captureData.endpointOutput
+	// (e.g. "json:model_version"), for endpoints whose fleets share one variant name
+	// and one capture folder, such as both fleets of a blue/green deployment. It
+	// overrides Variant.
+	VariantSelector string
 	// Role of the records; empty means the role Roles gives Variant, else production.
 	Role Role
 	// Score selects the score in captureData.endpointOutput. Empty means the output
@@ -190,11 +198,7 @@ func (c DecoderConfig) withDefaults() (DecoderConfig, error) {
 	}
 
 	dc := c.DataCapture
-	if dc.Variant == "" {
-		if c.Format == FormatDataCapture {
-			bad("DataCapture.Variant", "required when Format is datacapture")
-		}
-	} else {
+	if dc.Variant != "" {
 		if why := variantProblem(dc.Variant); why != "" {
 			bad("DataCapture.Variant", "%s", why)
 		}
@@ -210,6 +214,11 @@ func (c DecoderConfig) withDefaults() (DecoderConfig, error) {
 			bad("DataCapture.Score", "%v", err)
 		}
 	}
+	if dc.VariantSelector != "" {
+		if _, err := parseSelector(dc.VariantSelector); err != nil {
+			bad("DataCapture.VariantSelector", "%v", err)
+		}
+	}
 	if len(dc.Attributes) > c.MaxAttributes {
 		bad("DataCapture.Attributes", "%d attributes, over MaxAttributes (%d)", len(dc.Attributes), c.MaxAttributes)
 	}
@@ -222,6 +231,7 @@ func (c DecoderConfig) withDefaults() (DecoderConfig, error) {
 			bad(field, "%v", err)
 		}
 	}
+	c.LabelCSV.check(bad)
 	return c, errors.Join(errs...)
 }
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -68,11 +69,32 @@ func (d *Decoder) fromCapture(w *wirePrediction) (Prediction, *Rejection) {
 		return p, rej
 	}
 	p.InferenceID = id
-	if dc.Variant == "" {
-		return p, reject(ClassMissingField, "variant",
-			"Data Capture records do not name their variant and none is configured (DataCapture.Variant)")
+	if w.CaptureData.EndpointOutput == nil {
+		return p, reject(ClassMissingField, fieldOutput,
+			"missing: verdict needs the model's output (capture mode Output or InputAndOutput)")
+	}
+	out, rej := capturePayload(fieldOutput, w.CaptureData.EndpointOutput)
+	if rej != nil {
+		return p, rej
 	}
 	p.Variant = dc.Variant
+	if d.variantSel != nil {
+		v, rej := selectText(out, *d.variantSel)
+		if rej != nil {
+			rej.Reason = fieldOutput + ".data: variant (" + d.variantSel.String() + ", VERDICT_CAPTURE_VARIANT_SELECTOR): " + rej.Reason
+			return p, rej
+		}
+		p.Variant = strings.TrimSpace(v)
+	}
+	if p.Variant == "" {
+		return p, reject(ClassMissingField, "variant",
+			"Data Capture records do not name their variant: it comes from the capture file's S3 key "+
+				"({endpoint}/{variant}/yyyy/mm/dd/hh/, read with VERDICT_SOURCES=s3 or verdict replay --captures), "+
+				"from VERDICT_CAPTURE_VARIANT, or from the output with VERDICT_CAPTURE_VARIANT_SELECTOR")
+	}
+	if rej := d.checkVariant("variant", p.Variant); rej != nil {
+		return p, rej
+	}
 	p.Role = dc.Role
 	if p.Role == "" {
 		p.Role = d.defaultRole(p.Variant)
@@ -87,14 +109,6 @@ func (d *Decoder) fromCapture(w *wirePrediction) (Prediction, *Rejection) {
 	p.Time = t
 	p.Threshold = d.threshold(p.Variant)
 
-	if w.CaptureData.EndpointOutput == nil {
-		return p, reject(ClassMissingField, fieldOutput,
-			"missing: verdict needs the model's output (capture mode Output or InputAndOutput)")
-	}
-	out, rej := capturePayload(fieldOutput, w.CaptureData.EndpointOutput)
-	if rej != nil {
-		return p, rej
-	}
 	score, rej := d.captureScore(out)
 	if rej != nil {
 		return p, rej
@@ -104,7 +118,7 @@ func (d *Decoder) fromCapture(w *wirePrediction) (Prediction, *Rejection) {
 	if len(d.attrs) > 0 {
 		if w.CaptureData.EndpointInput == nil {
 			return p, reject(ClassMissingField, fieldInput,
-				"missing: attributes are configured (DataCapture.Attributes) but the record has no input")
+				"missing: attributes are configured (VERDICT_CAPTURE_ATTRIBUTES) but the record has no input")
 		}
 		in, rej := capturePayload(fieldInput, w.CaptureData.EndpointInput)
 		if rej != nil {
@@ -115,6 +129,10 @@ func (d *Decoder) fromCapture(w *wirePrediction) (Prediction, *Rejection) {
 			return p, rej
 		}
 		p.Attributes = attrs
+	}
+	// Last: a line rejected for another reason takes no variant slot.
+	if rej := d.admitVariant("variant", p.Variant); rej != nil {
+		return p, rej
 	}
 	return p, nil
 }
@@ -267,7 +285,7 @@ func (d *Decoder) captureScore(out []byte) (float64, *Rejection) {
 			text = rec[sel.column]
 		case len(rec) != 1:
 			return 0, reject(ClassInvalidField, field,
-				"want a single number, got %d columns (set DataCapture.Score, e.g. csv:1 or json:score)", len(rec))
+				"want a single number, got %d columns (set VERDICT_CAPTURE_SCORE, e.g. csv:1 or json:score)", len(rec))
 		default:
 			text = rec[0]
 		}
@@ -282,6 +300,38 @@ func (d *Decoder) captureScore(out []byte) (float64, *Rejection) {
 		return 0, rej
 	}
 	return f, nil
+}
+
+// selectText reads a string or number from a payload with a selector (the whole
+// payload's single CSV value for the plain selector). The rejection's reason has no
+// field prefix; the caller adds it.
+func selectText(payload []byte, sel selector) (string, *Rejection) {
+	if sel.path != nil {
+		v, err := selectJSON(payload, sel.path)
+		if err != nil {
+			return "", &Rejection{Class: ClassInvalidField, Field: fieldOutput + ".data", Reason: err.Error()}
+		}
+		switch v := v.(type) {
+		case string:
+			return v, nil
+		case json.Number:
+			return v.String(), nil
+		}
+		return "", &Rejection{Class: ClassInvalidField, Field: fieldOutput + ".data", Reason: describeJSON(v) + ", want a string or number"}
+	}
+	rec, err := singleCSVRecord(payload)
+	if err != nil {
+		return "", &Rejection{Class: ClassInvalidField, Field: fieldOutput + ".data", Reason: err.Error()}
+	}
+	col := sel.column
+	if !sel.csv {
+		col = 0
+	}
+	if col >= len(rec) {
+		return "", &Rejection{Class: ClassInvalidField, Field: fieldOutput + ".data",
+			Reason: fmt.Sprintf("column %d is missing: the record has %d column(s)", col, len(rec))}
+	}
+	return rec[col], nil
 }
 
 // captureAttributes pulls the configured attributes from the input payload. A JSON key
@@ -482,28 +532,54 @@ func describeJSON(v any) string {
 	return "a number"
 }
 
-// VariantFromCaptureKey reads the endpoint and variant names from the S3 key of a
-// Data Capture file, which SageMaker lays out as
-// [prefix/]{endpoint}/{variant}/yyyy/mm/dd/hh/{file}.jsonl. Use it to set
-// DataCaptureConfig.Variant when replaying capture files.
-func VariantFromCaptureKey(key string) (endpoint, variant string, ok bool) {
+// CaptureKey is what the S3 key of a Data Capture file says. SageMaker writes
+// [prefix/]{endpoint}/{variant}/yyyy/mm/dd/hh/{file}, where the hour folder is the
+// hour (UTC) of the captures in the file.
+type CaptureKey struct {
+	// Prefix is everything before the endpoint folder, with its trailing slash ("" at
+	// the bucket's root).
+	Prefix   string
+	Endpoint string
+	Variant  string
+	// Hour is the hour folder's time.
+	Hour time.Time
+	File string
+}
+
+// Folder is the key's variant folder: Prefix + Endpoint + "/" + Variant + "/".
+func (k CaptureKey) Folder() string { return k.Prefix + k.Endpoint + "/" + k.Variant + "/" }
+
+// ParseCaptureKey reads a Data Capture file's key (an s3:// URL, a key or a local path
+// with slashes). ok is false when the key does not have the layout.
+func ParseCaptureKey(key string) (k CaptureKey, ok bool) {
 	parts := strings.Split(strings.TrimPrefix(key, "s3://"), "/")
 	n := len(parts)
 	if n < 7 {
-		return "", "", false
+		return k, false
 	}
 	for i, want := range []int{4, 2, 2, 2} { // yyyy, mm, dd, hh
 		seg := parts[n-5+i]
-		if len(seg) != want {
-			return "", "", false
-		}
-		if _, err := strconv.Atoi(seg); err != nil {
-			return "", "", false
+		if len(seg) != want || strings.Trim(seg, "0123456789") != "" {
+			return k, false
 		}
 	}
-	endpoint, variant = parts[n-7], parts[n-6]
-	if endpoint == "" || variant == "" || parts[n-1] == "" {
-		return "", "", false
+	hour, err := time.Parse("2006/01/02/15", strings.Join(parts[n-5:n-1], "/"))
+	if err != nil {
+		return k, false
 	}
-	return endpoint, variant, true
+	k = CaptureKey{Endpoint: parts[n-7], Variant: parts[n-6], Hour: hour, File: parts[n-1]}
+	if k.Endpoint == "" || k.Variant == "" || k.File == "" {
+		return CaptureKey{}, false
+	}
+	if n > 7 {
+		k.Prefix = strings.Join(parts[:n-7], "/") + "/"
+	}
+	return k, true
+}
+
+// VariantFromCaptureKey reads the endpoint and variant names from the S3 key of a
+// Data Capture file (see ParseCaptureKey).
+func VariantFromCaptureKey(key string) (endpoint, variant string, ok bool) {
+	k, ok := ParseCaptureKey(key)
+	return k.Endpoint, k.Variant, ok
 }

@@ -135,9 +135,14 @@ func TestDataCaptureRejects(t *testing.T) {
 	base := DecoderConfig{DataCapture: DataCaptureConfig{Variant: "v1"}}
 	noVariant := DecoderConfig{}
 	csv1 := DecoderConfig{DataCapture: DataCaptureConfig{Variant: "v1", Score: "csv:1"}}
+	fromOutput := DecoderConfig{DataCapture: DataCaptureConfig{VariantSelector: "json:model", Score: "json:score"}}
+	pinned := DecoderConfig{Variants: []string{"v1"}}
 	jsonScore := DecoderConfig{DataCapture: DataCaptureConfig{Variant: "v1", Score: "json:score"}}
 	tests := []rejectionCase{
-		{name: "no variant configured", cfg: &noVariant, line: capture(`"0.5"`, "CSV", goodMeta), class: ClassMissingField, field: "variant", reason: "DataCapture.Variant"},
+		{name: "no variant configured", cfg: &noVariant, line: capture(`"0.5"`, "CSV", goodMeta), class: ClassMissingField, field: "variant", reason: "it comes from the capture file's S3 key"},
+		{name: "variant selector finds nothing", cfg: &fromOutput, line: capture(`"{\"score\":0.5}"`, "JSON", goodMeta), class: ClassInvalidField, field: "captureData.endpointOutput.data", reason: "variant (json:model, VERDICT_CAPTURE_VARIANT_SELECTOR): no such value"},
+		{name: "variant selector finds an object", cfg: &fromOutput, line: capture(`"{\"score\":0.5,\"model\":{}}"`, "JSON", goodMeta), class: ClassInvalidField, field: "captureData.endpointOutput.data", reason: "an object, want a string or number"},
+		{name: "variant from a file outside the pinned set", cfg: &pinned, captureVariant: "v2", line: capture(`"0.5"`, "CSV", goodMeta), class: ClassUnknownVariant, field: "variant", reason: `"v2" is not one of the pinned variants`},
 		{name: "no event metadata", cfg: &base, line: `{"captureData":{}}`, class: ClassMissingField, field: "eventMetadata", reason: "missing"},
 		{name: "neither inferenceId nor eventId", cfg: &base, line: capture(`"0.5"`, "CSV", `{"inferenceTime":"2026-03-01T12:00:00Z"}`), class: ClassMissingField, field: "eventMetadata.inferenceId", reason: "and so is eventMetadata.eventId"},
 		{name: "over-long eventId", cfg: &base, line: capture(`"0.5"`, "CSV", `{"eventId":"`+strings.Repeat("e", 300)+`","inferenceTime":"2026-03-01T12:00:00Z"}`), class: ClassLimitExceeded, field: "eventMetadata.eventId", reason: "300 bytes"},
@@ -157,7 +162,11 @@ func TestDataCaptureRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := newTestDecoder(t, *tt.cfg).DecodePrediction([]byte(tt.line))
+			d := newTestDecoder(t, *tt.cfg)
+			if tt.captureVariant != "" {
+				d = d.WithCaptureVariant(tt.captureVariant)
+			}
+			_, err := d.DecodePrediction([]byte(tt.line))
 			checkRejection(t, err, tt)
 		})
 	}
@@ -196,6 +205,36 @@ func TestDataCaptureAccepts(t *testing.T) {
 	}
 }
 
+func TestDataCaptureVariantPrecedence(t *testing.T) {
+	line := []byte(capture(`"{\"score\":0.5,\"model\":7}"`, "JSON", goodMeta))
+	tests := []struct {
+		name        string
+		dc          DataCaptureConfig
+		fileVariant string
+		want        string
+	}{
+		{"configured variant", DataCaptureConfig{Variant: "v1"}, "", "v1"},
+		{"the file's variant wins over the configured one", DataCaptureConfig{Variant: "v1"}, "AllTraffic", "AllTraffic"},
+		{"the output's variant wins over the file's", DataCaptureConfig{VariantSelector: "json:model"}, "AllTraffic", "7"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.dc.Score = "json:score"
+			d := newTestDecoder(t, DecoderConfig{DataCapture: tt.dc})
+			if tt.fileVariant != "" {
+				d = d.WithCaptureVariant(tt.fileVariant)
+			}
+			p, err := d.DecodePrediction(line)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Variant != tt.want {
+				t.Errorf("variant %q, want %q", p.Variant, tt.want)
+			}
+		})
+	}
+}
+
 func TestDataCaptureInferenceIDWinsOverEventID(t *testing.T) {
 	d := newTestDecoder(t, DecoderConfig{DataCapture: DataCaptureConfig{Variant: "v1"}})
 	p, err := d.DecodePrediction([]byte(capture(`"0.5"`, "CSV", `{"eventId":"e-1","inferenceId":"txn-9","inferenceTime":"2026-03-01T12:00:00Z"}`)))
@@ -218,6 +257,9 @@ func TestVariantFromCaptureKey(t *testing.T) {
 		{"fraud-ep/shadow-v5/2026/3/01/12/f-1.jsonl", "", "", false},
 		{"shadow-v5/2026/03/01/12/f-1.jsonl", "", "", false},
 		{"a/b/c/d/e/f/g", "", "", false},
+		{"fraud-ep/shadow-v5/2026/13/01/12/f-1.jsonl", "", "", false},
+		{"fraud-ep/shadow-v5/2026/03/01/24/f-1.jsonl", "", "", false},
+		{"fraud-ep/shadow-v5/2026/03/01/12/", "", "", false},
 		{"", "", "", false},
 	}
 	for _, tt := range tests {
@@ -225,5 +267,19 @@ func TestVariantFromCaptureKey(t *testing.T) {
 		if e != tt.endpoint || v != tt.variant || ok != tt.ok {
 			t.Errorf("VariantFromCaptureKey(%q) = %q, %q, %v; want %q, %q, %v", tt.key, e, v, ok, tt.endpoint, tt.variant, tt.ok)
 		}
+	}
+}
+
+func TestParseCaptureKey(t *testing.T) {
+	k, ok := ParseCaptureKey("s3://bucket/dc/fraud-ep/AllTraffic/2026/03/01/12/56-58-024-uuid.jsonl.gz")
+	want := CaptureKey{Prefix: "bucket/dc/", Endpoint: "fraud-ep", Variant: "AllTraffic", Hour: ts("2026-03-01T12:00:00Z"), File: "56-58-024-uuid.jsonl.gz"}
+	if !ok || k != want {
+		t.Errorf("ParseCaptureKey = %+v, %v; want %+v", k, ok, want)
+	}
+	if f := k.Folder(); f != "bucket/dc/fraud-ep/AllTraffic/" {
+		t.Errorf("Folder() = %q", f)
+	}
+	if k, ok := ParseCaptureKey("ep/v/2026/03/01/12/f"); !ok || k.Prefix != "" {
+		t.Errorf("key at the root: %+v, %v", k, ok)
 	}
 }

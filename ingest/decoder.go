@@ -59,8 +59,12 @@ type Decoder struct {
 	pinned     map[string]struct{}
 	pinnedList string
 	score      selector
+	variantSel *selector // nil: the variant is DataCapture.Variant
 	attrs      []attrSelector
 	variants   *variantSet // nil without a cap
+	// labelValues are LabelCSV.Values by lower-cased value; nil for true/false, 1/0.
+	labelValues    map[string]bool
+	labelValueList string
 }
 
 // variantSet is the bounded set of variant names a decoder accepted.
@@ -105,8 +109,8 @@ func (d *Decoder) admitVariant(field, v string) *Rejection {
 
 // NewDecoder checks cfg, fills in its defaults, and returns a Decoder. The error lists
 // every problem in cfg, each naming its field.
-func NewDecoder(cfg DecoderConfig) (*Decoder, error) {
-	cfg, err := cfg.withDefaults()
+func NewDecoder(cfg0 DecoderConfig) (*Decoder, error) {
+	cfg, err := cfg0.withDefaults()
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +119,18 @@ func NewDecoder(cfg DecoderConfig) (*Decoder, error) {
 	cfg.Roles = maps.Clone(cfg.Roles)
 	cfg.Variants = slices.Clone(cfg.Variants)
 	cfg.DataCapture.Attributes = maps.Clone(cfg.DataCapture.Attributes)
+	cfg.LabelCSV.Columns = maps.Clone(cfg.LabelCSV.Columns)
+	cfg.LabelCSV.Values = nil // kept as labelValues
 	d := &Decoder{cfg: cfg}
+	if len(cfg0.LabelCSV.Values) > 0 {
+		d.labelValues = map[string]bool{}
+		var list []string
+		for _, v := range sortedKeys(cfg0.LabelCSV.Values) {
+			d.labelValues[strings.ToLower(strings.TrimSpace(v))] = cfg0.LabelCSV.Values[v]
+			list = append(list, quote(v))
+		}
+		d.labelValueList = strings.Join(list, ", ")
+	}
 	if len(cfg.Variants) > 0 {
 		d.pinned = make(map[string]struct{}, len(cfg.Variants))
 		names := make([]string, 0, len(cfg.Variants))
@@ -132,6 +147,10 @@ func NewDecoder(cfg DecoderConfig) (*Decoder, error) {
 	if cfg.DataCapture.Score != "" {
 		d.score, _ = parseSelector(cfg.DataCapture.Score)
 	}
+	if cfg.DataCapture.VariantSelector != "" {
+		sel, _ := parseSelector(cfg.DataCapture.VariantSelector)
+		d.variantSel = &sel
+	}
 	for _, name := range sortedKeys(cfg.DataCapture.Attributes) {
 		sel, _ := parseSelector(cfg.DataCapture.Attributes[name])
 		d.attrs = append(d.attrs, attrSelector{name: name, sel: sel})
@@ -145,6 +164,16 @@ func NewDecoder(cfg DecoderConfig) (*Decoder, error) {
 		}
 	}
 	return d, nil
+}
+
+// WithCaptureVariant returns a decoder like d that assigns variant to Data Capture
+// records (unless DataCapture.VariantSelector takes it from the output): the variant
+// a capture file's S3 key names, for sources that read capture files. The variant is
+// checked per record, as a verdict JSON prediction's is.
+func (d *Decoder) WithCaptureVariant(variant string) *Decoder {
+	c := *d
+	c.cfg.DataCapture.Variant = variant
+	return &c
 }
 
 // MaxLineBytes is the longest line the decoder accepts.
@@ -266,6 +295,9 @@ func decodeStream[E Event](r io.Reader, maxLine, batchSize int, decode func([]by
 			continue
 		default:
 			e, rej := decode(l.data)
+			if rej == skipLine {
+				continue
+			}
 			if rej != nil {
 				rej.Line, rej.Raw, rej.Size = l.num, clone(l.data), l.size
 				batch.Rejections = append(batch.Rejections, *rej)

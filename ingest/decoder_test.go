@@ -189,6 +189,8 @@ type rejectionCase struct {
 	class  RejectClass
 	field  string
 	reason string // substring
+	// captureVariant, when set, is the variant of the capture file the line is from.
+	captureVariant string
 }
 
 func TestDecodePredictionRejects(t *testing.T) {
@@ -348,7 +350,7 @@ func TestNewDecoderRejectsBadConfig(t *testing.T) {
 		{"default threshold out of range", DecoderConfig{DefaultThreshold: -1}, `DecoderConfig.DefaultThreshold: -1 is outside`},
 		{"bad role", DecoderConfig{Roles: map[string]Role{"v1": "canary"}}, `DecoderConfig.Roles["v1"]: "canary" is not one of production, shadow`},
 		{"threshold for a variant that is not pinned", DecoderConfig{Variants: []string{"v1"}, Thresholds: map[string]float64{"v2": 0.5}}, `Thresholds["v2"]: variant "v2" is not in Variants`},
-		{"datacapture format without a variant", DecoderConfig{Format: FormatDataCapture}, "DataCapture.Variant: required"},
+		{"bad variant selector", DecoderConfig{DataCapture: DataCaptureConfig{VariantSelector: "model"}}, "DataCapture.VariantSelector: \"model\" is neither"},
 		{"data capture variant not pinned", DecoderConfig{Variants: []string{"v1"}, DataCapture: DataCaptureConfig{Variant: "v2"}}, `DataCapture.Variant: variant "v2" is not in Variants`},
 		{"bad score selector", DecoderConfig{DataCapture: DataCaptureConfig{Score: "xml:score"}}, `DataCapture.Score: "xml:score" is neither`},
 		{"bad csv column", DecoderConfig{DataCapture: DataCaptureConfig{Score: "csv:-1"}}, "0-based column number"},

@@ -33,13 +33,16 @@ const (
 	// ClassTooOld: the event's time is older than DecoderConfig.MaxAge (the
 	// retention): its join record may be gone, so it could count twice.
 	ClassTooOld RejectClass = "too_old"
+	// ClassMalformedCSV: a line of a CSV label file is not one CSV record, or has
+	// fewer columns than its header names.
+	ClassMalformedCSV RejectClass = "malformed_csv"
 )
 
 // RejectClasses lists every class, for documentation and for pre-initialising metrics.
 func RejectClasses() []RejectClass {
 	return []RejectClass{
 		ClassMalformedJSON, ClassMissingField, ClassInvalidField,
-		ClassUnknownVariant, ClassLimitExceeded, ClassOversizeLine, ClassFutureTime, ClassTooOld,
+		ClassUnknownVariant, ClassLimitExceeded, ClassOversizeLine, ClassFutureTime, ClassTooOld, ClassMalformedCSV,
 	}
 }
 
