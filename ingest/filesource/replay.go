@@ -179,16 +179,7 @@ func (d *deadLetterWriter) write(rejections []ingest.Rejection) error {
 		return nil
 	}
 	for _, r := range rejections {
-		letter := DeadLetter{
-			Kind: d.kind, Line: r.Line, Class: r.Class, Field: r.Field, Reason: r.Reason,
-			Size: r.Size, RawTruncated: r.Size > len(r.Raw),
-		}
-		if raw, ok := validText(r.Raw, letter.RawTruncated); ok {
-			letter.Raw = raw
-		} else {
-			letter.RawBase64 = base64.StdEncoding.EncodeToString(r.Raw)
-		}
-		if err := d.enc.Encode(letter); err != nil {
+		if err := d.enc.Encode(NewDeadLetter(d.kind, r)); err != nil {
 			return fmt.Errorf("filesource: write dead letter for line %d: %w", r.Line, err)
 		}
 	}
@@ -196,6 +187,20 @@ func (d *deadLetterWriter) write(rejections []ingest.Rejection) error {
 		return fmt.Errorf("filesource: write dead letters up to line %d: %w", rejections[len(rejections)-1].Line, err)
 	}
 	return nil
+}
+
+// NewDeadLetter is the dead letter of a rejected line of the given kind.
+func NewDeadLetter(kind ingest.Kind, r ingest.Rejection) DeadLetter {
+	letter := DeadLetter{
+		Kind: kind, Line: r.Line, Class: r.Class, Field: r.Field, Reason: r.Reason,
+		Size: r.Size, RawTruncated: r.Size > len(r.Raw),
+	}
+	if raw, ok := validText(r.Raw, letter.RawTruncated); ok {
+		letter.Raw = raw
+	} else if len(r.Raw) > 0 {
+		letter.RawBase64 = base64.StdEncoding.EncodeToString(r.Raw)
+	}
+	return letter
 }
 
 // validText returns raw as a string if it is valid UTF-8. A truncated raw line may end
