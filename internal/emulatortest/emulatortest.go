@@ -24,13 +24,18 @@ import (
 	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	kdstypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
 // Environment variables read by this package.
 const (
 	// EnvKinesisEndpoint is kinesalite's URL, e.g. http://127.0.0.1:4567.
 	EnvKinesisEndpoint = "VERDICT_TEST_KINESIS_ENDPOINT"
-	// EnvKumoEndpoint is kumo's URL (DynamoDB, CloudWatch), e.g. http://127.0.0.1:4566.
+	// EnvKumoEndpoint is kumo's URL (DynamoDB, CloudWatch, S3, SQS), e.g.
+	// http://127.0.0.1:4566.
 	EnvKumoEndpoint = "VERDICT_TEST_KUMO_ENDPOINT"
 	// EnvRequire, when "1", turns a missing emulator into a test failure.
 	EnvRequire = "VERDICT_REQUIRE_EMULATORS"
@@ -178,4 +183,84 @@ func TableName(t testing.TB, client *dynamodb.Client, prefix string) string {
 		}
 	})
 	return name
+}
+
+// S3Client returns an S3 client pointed at kumo. kumo serves S3 path-style only
+// (http://host/bucket/key), so the client uses path-style addressing; production
+// clients use AWS's default virtual-hosted style.
+func S3Client(t testing.TB) *s3.Client {
+	t.Helper()
+	url := KumoEndpoint(t)
+	return s3.NewFromConfig(Config(), func(o *s3.Options) {
+		o.BaseEndpoint = aws.String(url)
+		o.UsePathStyle = true
+	})
+}
+
+// SQSClient returns an SQS client pointed at kumo.
+func SQSClient(t testing.TB) *sqs.Client {
+	t.Helper()
+	url := KumoEndpoint(t)
+	return sqs.NewFromConfig(Config(), func(o *sqs.Options) {
+		o.BaseEndpoint = aws.String(url)
+	})
+}
+
+// CreateBucket creates a uniquely named bucket on kumo and empties and deletes it when
+// the test ends.
+func CreateBucket(t testing.TB, client *s3.Client) string {
+	t.Helper()
+	ctx := context.Background()
+	name := strings.ToLower(UniqueName(t, "bucket"))
+	name = strings.NewReplacer("_", "-", ".", "-").Replace(name)
+	if len(name) > 63 {
+		name = name[len(name)-63:]
+	}
+	name = strings.Trim(name, "-")
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		t.Fatalf("emulatortest: create bucket %q: %v", name, err)
+	}
+	t.Cleanup(func() {
+		p := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String(name)})
+		for p.HasMorePages() {
+			page, err := p.NextPage(context.Background())
+			if err != nil {
+				t.Logf("emulatortest: list bucket %q: %v", name, err)
+				return
+			}
+			for _, o := range page.Contents {
+				client.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(name), Key: o.Key})
+			}
+		}
+		_, err := client.DeleteBucket(context.Background(), &s3.DeleteBucketInput{Bucket: aws.String(name)})
+		var missing *s3types.NoSuchBucket
+		if err != nil && !errors.As(err, &missing) {
+			t.Logf("emulatortest: delete bucket %q: %v", name, err)
+		}
+	})
+	return name
+}
+
+// CreateQueue creates a uniquely named SQS queue on kumo (deleted when the test
+// ends) and returns its URL and ARN.
+func CreateQueue(t testing.TB, client *sqs.Client) (url, arn string) {
+	t.Helper()
+	ctx := context.Background()
+	name := UniqueName(t, "queue")
+	name = strings.ReplaceAll(name, ".", "-")
+	if len(name) > 80 {
+		name = name[len(name)-80:]
+	}
+	out, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
+	if err != nil {
+		t.Fatalf("emulatortest: create queue %q: %v", name, err)
+	}
+	t.Cleanup(func() {
+		client.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: out.QueueUrl})
+	})
+	attrs, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: out.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		t.Fatalf("emulatortest: queue %q attributes: %v", name, err)
+	}
+	return aws.ToString(out.QueueUrl), attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
 }
