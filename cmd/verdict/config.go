@@ -15,6 +15,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/verdictml/verdict/ingest"
+	"github.com/verdictml/verdict/ingest/objectsource/s3bucket"
 	"github.com/verdictml/verdict/judge"
 	"github.com/verdictml/verdict/labels"
 	"github.com/verdictml/verdict/labels/embedded"
@@ -39,13 +40,23 @@ type settings struct {
 	CWOmitTimestamp bool               `envconfig:"CLOUDWATCH_OMIT_TIMESTAMP" default:"false" desc:"local emulators only (kumo cannot read timestamps); never in production"`
 	CWVariantNames  map[string]string  `envconfig:"CLOUDWATCH_VARIANT_NAMES" desc:"VariantName dimension per variant, e.g. v5:AllTraffic,v6:AllTraffic (default: the variant id)"`
 	CWTopSegments   map[string]int     `envconfig:"CLOUDWATCH_TOP_SEGMENTS" desc:"per-segment metrics for the N busiest values of a key, e.g. merchant_category:10 (custom metrics cost money)"`
-	Sources         []string           `envconfig:"SOURCES" default:"http" desc:"event sources: http, kinesis (comma separated; HTTP ingest stays on when kinesis is added)"`
+	Sources         []string           `envconfig:"SOURCES" default:"http" desc:"event sources, comma separated: http, kinesis, s3 (objects under VERDICT_S3_*_PREFIXES); HTTP ingest is on only when listed"`
 	KinesisPreds    string             `envconfig:"KINESIS_PREDICTIONS_STREAM" desc:"Kinesis stream of predictions (with VERDICT_SOURCES=kinesis)"`
 	KinesisLabels   string             `envconfig:"KINESIS_LABELS_STREAM" desc:"Kinesis stream of labels (with VERDICT_SOURCES=kinesis)"`
 	LeaseTable      string             `envconfig:"KINESIS_LEASE_TABLE" default:"verdict-kinesis-leases" desc:"DynamoDB table of shard leases and checkpoints (created if missing)"`
 	DeadLetterTable string             `envconfig:"DEAD_LETTER_TABLE" default:"verdict-dead-letters" desc:"DynamoDB table for rejected stream records with their reason (empty: count only)"`
 	KinesisLease    time.Duration      `envconfig:"KINESIS_LEASE_DURATION" default:"10s" desc:"how long a dead instance's shard leases last before others take them"`
 	KinesisStart    string             `envconfig:"KINESIS_START" default:"trim_horizon" desc:"where shards without a checkpoint start: trim_horizon or latest"`
+	S3Captures      []string           `envconfig:"S3_CAPTURE_PREFIXES" desc:"SageMaker Data Capture files to follow with VERDICT_SOURCES=s3: s3:// URLs of the capture destination, an endpoint or a variant folder, or local directories with the same layout; the variant is the folder's name"`
+	S3Labels        []string           `envconfig:"S3_LABEL_PREFIXES" desc:"label files to follow with VERDICT_SOURCES=s3: s3:// URLs or local directories; *.csv (and *.csv.gz) are CSV, other files verdict JSON lines"`
+	S3Variants      map[string]string  `envconfig:"S3_VARIANTS" desc:"variant of a capture variant folder, e.g. AllTraffic:v5,fraud-ep/Shadow:v6 (default: the folder's name)"`
+	S3Lookback      time.Duration      `envconfig:"S3_LOOKBACK" default:"3h" desc:"an object is read if it appears before its hour folder (or, for label files, its upload time) is this far behind the newest one read; later ones only through VERDICT_S3_QUEUE_URL"`
+	S3Poll          time.Duration      `envconfig:"S3_POLL_INTERVAL" default:"30s" desc:"pause between listings of each followed folder"`
+	S3Start         string             `envconfig:"S3_START" desc:"RFC 3339 time: objects whose hour folder (label files: upload time) is older are never read (default: everything under the prefixes)"`
+	S3Queue         string             `envconfig:"S3_QUEUE_URL" desc:"SQS queue receiving the bucket's s3:ObjectCreated:* notifications, to read new objects without waiting for a listing (optional)"`
+	S3LeaseTable    string             `envconfig:"S3_LEASE_TABLE" default:"verdict-s3-leases" desc:"with VERDICT_STORE=dynamodb: DynamoDB table of folder leases and checkpoints (created if missing); the embedded store keeps them in VERDICT_DATA_DIR"`
+	S3Lease         time.Duration      `envconfig:"S3_LEASE_DURATION" default:"10s" desc:"how long a dead instance's folder leases last before others take them"`
+	S3PathStyle     bool               `envconfig:"S3_PATH_STYLE" default:"false" desc:"path-style S3 requests (http://host/bucket/key), for S3-compatible servers and emulators; AWS uses virtual-hosted style"`
 	WorkerID        string             `envconfig:"WORKER_ID" desc:"this instance's name in lease tables (default hostname-pid)"`
 	DataDir         string             `envconfig:"DATA_DIR" default:"verdict-data" desc:"directory of the embedded join store"`
 	APIToken        string             `envconfig:"API_TOKEN" desc:"bearer token required on /v1/* when set (surrounding whitespace, such as a secret file's newline, is ignored); required when VERDICT_ADDR is not loopback"`
@@ -79,9 +90,12 @@ type settings struct {
 	Thresholds      map[string]float64 `envconfig:"THRESHOLDS" desc:"per-variant decision thresholds, e.g. v5:0.5,v6:0.42"`
 	Threshold       float64            `envconfig:"DEFAULT_THRESHOLD" default:"0.5" desc:"threshold of variants without one; predicted positive = score >= threshold"`
 	Format          string             `envconfig:"INPUT_FORMAT" default:"auto" desc:"prediction format: auto, verdict or datacapture"`
-	CaptureVariant  string             `envconfig:"CAPTURE_VARIANT" desc:"variant assigned to SageMaker Data Capture records"`
+	CaptureVariant  string             `envconfig:"CAPTURE_VARIANT" desc:"variant of SageMaker Data Capture records received over HTTP or Kinesis (capture files read from S3 or a directory take their folder's)"`
+	CaptureVarSel   string             `envconfig:"CAPTURE_VARIANT_SELECTOR" desc:"variant selector in endpointOutput (csv:N or json:path) for fleets that share one variant name and capture folder (blue/green); overrides the folder and VERDICT_CAPTURE_VARIANT"`
 	CaptureScore    string             `envconfig:"CAPTURE_SCORE" desc:"score selector in endpointOutput: csv:N or json:path (empty: a single number)"`
 	CaptureAttrs    selectors          `envconfig:"CAPTURE_ATTRIBUTES" desc:"attribute selectors into endpointInput, e.g. merchant_category=json:mcc,country=csv:4"`
+	LabelColumns    selectors          `envconfig:"LABEL_CSV_COLUMNS" desc:"CSV label files: column of each label field, e.g. inference_id=txn_id,label=outcome,time=resolved_at,source=system (default: the field names)"`
+	LabelValues     map[string]bool    `envconfig:"LABEL_VALUES" desc:"CSV label files: label column values, e.g. fraud:true,legit:false (default: true/false and 1/0)"`
 	MaxBodyBytes    int64              `envconfig:"MAX_BODY_BYTES" default:"8388608" desc:"largest HTTP ingest body"`
 	MaxLineBytes    int                `envconfig:"MAX_LINE_BYTES" default:"65536" desc:"largest input line; longer lines are rejected"`
 	MaxIngest       int                `envconfig:"MAX_CONCURRENT_INGEST" default:"16" desc:"HTTP ingest requests served at once; more get 503 with Retry-After (each may hold a body and its decoded events in memory)"`
@@ -235,9 +249,14 @@ func (c settings) validate() error {
 			if c.KinesisPreds == "" && c.KinesisLabels == "" {
 				problems = append(problems, "VERDICT_SOURCES=kinesis needs VERDICT_KINESIS_PREDICTIONS_STREAM and/or VERDICT_KINESIS_LABELS_STREAM")
 			}
+		case "s3":
+			problems = append(problems, c.s3Problems()...)
 		default:
-			problems = append(problems, fmt.Sprintf("VERDICT_SOURCES: %q must be http or kinesis", src))
+			problems = append(problems, fmt.Sprintf("VERDICT_SOURCES: %q must be http, kinesis or s3", src))
 		}
+	}
+	if c.Format == string(ingest.FormatDataCapture) && c.CaptureVariant == "" && c.CaptureVarSel == "" && (c.source("http") || c.source("kinesis")) {
+		problems = append(problems, "VERDICT_INPUT_FORMAT=datacapture: Data Capture records received over HTTP or Kinesis do not name their variant; set VERDICT_CAPTURE_VARIANT or VERDICT_CAPTURE_VARIANT_SELECTOR")
 	}
 	switch c.Store {
 	case "embedded", "dynamodb":
@@ -522,10 +541,12 @@ func (c settings) decoderConfig() ingest.DecoderConfig {
 		Roles:            roles,
 		MaxLineBytes:     c.MaxLineBytes,
 		DataCapture: ingest.DataCaptureConfig{
-			Variant:    c.CaptureVariant,
-			Score:      c.CaptureScore,
-			Attributes: map[string]string(c.CaptureAttrs),
+			Variant:         c.CaptureVariant,
+			VariantSelector: c.CaptureVarSel,
+			Score:           c.CaptureScore,
+			Attributes:      map[string]string(c.CaptureAttrs),
 		},
+		LabelCSV: ingest.LabelCSVConfig{Columns: map[string]string(c.LabelColumns), Values: c.LabelValues},
 	}
 }
 
@@ -548,6 +569,60 @@ func (s *selectors) Decode(v string) error {
 	}
 	*s = m
 	return nil
+}
+
+// s3Problems checks the VERDICT_S3_* settings for VERDICT_SOURCES=s3.
+func (c settings) s3Problems() []string {
+	var problems []string
+	if len(c.S3Captures) == 0 && len(c.S3Labels) == 0 {
+		problems = append(problems, "VERDICT_SOURCES=s3 needs VERDICT_S3_CAPTURE_PREFIXES and/or VERDICT_S3_LABEL_PREFIXES")
+	}
+	for _, v := range []struct {
+		name     string
+		prefixes []string
+	}{{"VERDICT_S3_CAPTURE_PREFIXES", c.S3Captures}, {"VERDICT_S3_LABEL_PREFIXES", c.S3Labels}} {
+		for _, p := range v.prefixes {
+			if _, _, err := parsePrefix(p); err != nil {
+				problems = append(problems, fmt.Sprintf("%s: %v", v.name, err))
+			}
+		}
+	}
+	if c.S3Lookback <= 0 {
+		problems = append(problems, fmt.Sprintf("VERDICT_S3_LOOKBACK: %s must be positive", c.S3Lookback))
+	}
+	if c.S3Poll < 10*time.Millisecond {
+		problems = append(problems, fmt.Sprintf("VERDICT_S3_POLL_INTERVAL: %s must be at least 10ms", c.S3Poll))
+	}
+	if c.S3Lease <= 0 {
+		problems = append(problems, fmt.Sprintf("VERDICT_S3_LEASE_DURATION: %s must be positive", c.S3Lease))
+	}
+	if c.S3Start != "" {
+		if _, err := time.Parse(time.RFC3339, c.S3Start); err != nil {
+			problems = append(problems, fmt.Sprintf("VERDICT_S3_START: %q: want an RFC 3339 time such as 2026-12-01T00:00:00Z", c.S3Start))
+		}
+	}
+	if c.S3Queue != "" && !strings.HasPrefix(c.S3Queue, "https://") && !strings.HasPrefix(c.S3Queue, "http://") {
+		problems = append(problems, fmt.Sprintf("VERDICT_S3_QUEUE_URL: %q is not a queue URL (https://sqs.<region>.amazonaws.com/<account>/<queue>)", c.S3Queue))
+	}
+	return problems
+}
+
+// parsePrefix reads a followed prefix: an s3:// URL (bucket, key prefix) or a local
+// directory (file:// URL or path; bucket "" and the directory as prefix).
+func parsePrefix(p string) (bucket, prefix string, err error) {
+	p = strings.TrimSpace(p)
+	switch {
+	case strings.HasPrefix(p, "s3://"):
+		return s3bucket.ParseURL(p)
+	case strings.HasPrefix(p, "file://"):
+		p = strings.TrimPrefix(p, "file://")
+	case strings.Contains(p, "://"):
+		return "", "", fmt.Errorf("%q is neither an s3:// URL nor a local directory", p)
+	}
+	if p == "" {
+		return "", "", errors.New("empty prefix")
+	}
+	return "", p, nil
 }
 
 func (c settings) source(name string) bool {

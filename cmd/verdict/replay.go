@@ -12,6 +12,8 @@ import (
 
 	"github.com/verdictml/verdict/ingest"
 	"github.com/verdictml/verdict/ingest/filesource"
+	"github.com/verdictml/verdict/ingest/objectsource"
+	"github.com/verdictml/verdict/ingest/objectsource/dirbucket"
 	"github.com/verdictml/verdict/labels"
 	"github.com/verdictml/verdict/labels/embedded"
 	"github.com/verdictml/verdict/window"
@@ -22,15 +24,19 @@ func runReplay(ctx context.Context, args []string, out io.Writer) error {
 	fs.SetOutput(out)
 	predFile := fs.String("predictions", "", "NDJSON file of predictions (verdict JSON or SageMaker Data Capture); - for stdin")
 	labelFile := fs.String("labels", "", "NDJSON file of labels; - for stdin")
+	captureDir := fs.String("captures", "", "directory of SageMaker Data Capture files with S3's layout ({endpoint}/{variant}/yyyy/mm/dd/hh/*.jsonl[.gz], e.g. from aws s3 sync); the variant is the folder's (VERDICT_S3_VARIANTS maps it)")
+	labelDir := fs.String("label-dir", "", "directory of label files: *.csv (VERDICT_LABEL_CSV_COLUMNS, VERDICT_LABEL_VALUES) and verdict JSON lines, gzip'd or not")
 	deadFile := fs.String("dead-letters", "", "write rejected lines here as NDJSON with the reason (default: count only)")
 	batch := fs.Int("batch", filesource.DefaultBatchSize, "events per atomic commit")
 	quiet := fs.Bool("quiet", false, "no progress line")
 	fs.Usage = func() {
-		fmt.Fprint(out, `usage: verdict replay --predictions FILE [--labels FILE] [flags]
+		fmt.Fprint(out, `usage: verdict replay [--predictions FILE | --captures DIR] [--labels FILE | --label-dir DIR] [flags]
 
 Replays recorded predictions and labels into the embedded join store in
 VERDICT_DATA_DIR (predictions first, then labels; the join does not depend on the
-order). Replaying a file twice changes nothing. Bad lines are rejected with their
+order). Directories are read file by file, as the S3 source reads a bucket: Data
+Capture files take the variant of their folder, gzip'd files are read as such, and a
+damaged file is reported and skipped. Replaying a file twice changes nothing. Bad lines are rejected with their
 line number and reason and never stop the replay. The store is opened directly, so
 'verdict serve' must not be running on the same directory; to feed a running
 server, POST the files to /v1/predictions and /v1/labels instead.
@@ -44,9 +50,9 @@ flags:
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *predFile == "" && *labelFile == "" {
+	if *predFile == "" && *labelFile == "" && *captureDir == "" && *labelDir == "" {
 		fs.Usage()
-		return errors.New("nothing to replay: give --predictions and/or --labels")
+		return errors.New("nothing to replay: give --predictions or --captures, and/or --labels or --label-dir")
 	}
 	if *predFile == "-" && *labelFile == "-" {
 		return errors.New("only one of --predictions and --labels can read stdin")
@@ -87,6 +93,11 @@ flags:
 		}
 		defer f.Close()
 		dead = f
+	}
+	if *captureDir != "" || *labelDir != "" {
+		if err := replayDirs(ctx, out, cfg, dec, join, dead, *captureDir, *labelDir, *batch, *quiet); err != nil {
+			return err
+		}
 	}
 	for _, step := range []struct {
 		kind ingest.Kind
@@ -131,6 +142,65 @@ flags:
 		}
 	}
 	return printTotals(out, windows.Snapshot(window.AllTime))
+}
+
+// replayDirs reads capture and label directories once, file by file, with the S3
+// source's reading rules (no checkpoints: replaying again changes nothing).
+func replayDirs(ctx context.Context, out io.Writer, cfg settings, dec *ingest.Decoder, sink ingest.Sink, dead io.Writer,
+	captureDir, labelDir string, batch int, quiet bool) error {
+	for _, step := range []struct {
+		kind ingest.Kind
+		dir  string
+	}{{ingest.KindPrediction, captureDir}, {ingest.KindLabel, labelDir}} {
+		if step.dir == "" {
+			continue
+		}
+		b, err := dirbucket.New(step.dir)
+		if err != nil {
+			return err
+		}
+		srcCfg := objectsource.Config{
+			Prefixes: []objectsource.Prefix{{Bucket: b, Kind: step.kind}},
+			Decoder:  dec, Sink: sink, Claims: noClaims{}, Variant: variantOfFolder(cfg.S3Variants),
+			BatchSize: batch, Source: ingest.SourceFile, Logger: cfg.logger(os.Stderr),
+		}
+		if dead != nil {
+			srcCfg.DeadLetters = objectsource.NewWriterDeadLetters(dead)
+		}
+		src, err := objectsource.New(srcCfg)
+		if err != nil {
+			return err
+		}
+		t, err := src.Drain(ctx, time.Second, func(t objectsource.Totals) {
+			if !quiet {
+				fmt.Fprintf(os.Stderr, "\r%s", dirProgressLine(step.kind, t))
+			}
+		})
+		if !quiet {
+			fmt.Fprint(os.Stderr, "\r\033[K")
+		}
+		fmt.Fprintf(out, "%s: %s\n", step.dir, dirProgressLine(step.kind, t))
+		if err != nil {
+			return fmt.Errorf("replay %s: %w", step.dir, err)
+		}
+	}
+	return nil
+}
+
+// noClaims is for Drain, which claims nothing.
+type noClaims struct{}
+
+func (noClaims) Run(context.Context, func(context.Context) ([]string, error), func(context.Context, objectsource.Claim)) error {
+	return nil
+}
+
+func dirProgressLine(kind ingest.Kind, t objectsource.Totals) string {
+	pct := ""
+	if total := t.Objects + t.ObjectsBehind; total > 0 {
+		pct = fmt.Sprintf(" of %d (%.0f%%)", total, 100*float64(t.Objects)/float64(total))
+	}
+	return fmt.Sprintf("%s files: %d read%s, %d MiB, %d accepted (%d duplicates), %d rejected, %d unreadable files",
+		kind, t.Objects, pct, t.Bytes>>20, t.Accepted, t.Duplicates, t.Rejected, t.DeadObjects)
 }
 
 func openInput(path string) (io.Reader, int64, func(), error) {

@@ -207,6 +207,13 @@ func openService(ctx context.Context, cfg settings, log *slog.Logger) (svc *serv
 		}
 		s.background = append(s.background, runs...)
 	}
+	if cfg.source("s3") {
+		src, err := objectSource(ctx, cfg, log, reg, dec, s.join, im)
+		if err != nil {
+			return nil, err
+		}
+		s.background = append(s.background, src.Run)
+	}
 	if cfg.sink("cloudwatch") {
 		pub, err := cloudWatchPublisher(ctx, cfg, log, reg, s.windows, jcfg, leader)
 		if err != nil {

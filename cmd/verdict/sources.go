@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -12,10 +14,16 @@ import (
 	cw "github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	kds "github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/verdictml/verdict/ingest"
 	"github.com/verdictml/verdict/ingest/kinesis"
+	"github.com/verdictml/verdict/ingest/lease"
+	"github.com/verdictml/verdict/ingest/objectsource"
+	"github.com/verdictml/verdict/ingest/objectsource/dirbucket"
+	"github.com/verdictml/verdict/ingest/objectsource/s3bucket"
 	"github.com/verdictml/verdict/judge"
 	"github.com/verdictml/verdict/publish/cloudwatch"
 	"github.com/verdictml/verdict/window"
@@ -82,6 +90,175 @@ func kinesisSources(ctx context.Context, cfg settings, log *slog.Logger, reg pro
 	}
 	return runs, nil
 }
+
+// objectPrefixes turns the VERDICT_S3_*_PREFIXES settings into followed prefixes:
+// one Bucket per S3 bucket (newS3 builds the client only when an s3:// prefix is
+// configured), one per local directory.
+func objectPrefixes(cfg settings, newS3 func() (s3bucket.API, error)) ([]objectsource.Prefix, error) {
+	var out []objectsource.Prefix
+	buckets := map[string]objectsource.Bucket{}
+	var client s3bucket.API
+	for _, set := range []struct {
+		variable string
+		kind     ingest.Kind
+		prefixes []string
+	}{{"VERDICT_S3_CAPTURE_PREFIXES", ingest.KindPrediction, cfg.S3Captures}, {"VERDICT_S3_LABEL_PREFIXES", ingest.KindLabel, cfg.S3Labels}} {
+		for _, p := range set.prefixes {
+			bucket, prefix, err := parsePrefix(p)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", set.variable, err)
+			}
+			if bucket == "" { // a local directory
+				d, err := dirbucket.New(prefix)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", set.variable, err)
+				}
+				out = append(out, objectsource.Prefix{Bucket: d, Kind: set.kind})
+				continue
+			}
+			b, ok := buckets[bucket]
+			if !ok {
+				if client == nil {
+					if client, err = newS3(); err != nil {
+						return nil, err
+					}
+				}
+				b = s3bucket.New(client, bucket)
+				buckets[bucket] = b
+			}
+			out = append(out, objectsource.Prefix{Bucket: b, Prefix: prefix, Kind: set.kind})
+		}
+	}
+	return out, nil
+}
+
+// variantOfFolder maps a capture variant folder to its verdict variant with
+// VERDICT_S3_VARIANTS ("endpoint/folder" first, then "folder"), else the folder name.
+func variantOfFolder(names map[string]string) func(endpoint, folder string) string {
+	return func(endpoint, folder string) string {
+		if v, ok := names[endpoint+"/"+folder]; ok {
+			return v
+		}
+		if v, ok := names[folder]; ok {
+			return v
+		}
+		return folder
+	}
+}
+
+// objectSource builds the S3 source (VERDICT_SOURCES=s3). With the embedded store it
+// is the only reader of its prefixes: checkpoints and dead letters live in files
+// under VERDICT_DATA_DIR/sources. With the DynamoDB store several instances share the
+// variant folders through leases (VERDICT_S3_LEASE_TABLE, checkpoints in the lease
+// items) and dead letters go to VERDICT_DEAD_LETTER_TABLE.
+func objectSource(ctx context.Context, cfg settings, log *slog.Logger, reg prometheus.Registerer,
+	dec *ingest.Decoder, sink ingest.Sink, metrics *ingest.Metrics) (*objectsource.Source, error) {
+	var awsCfg *aws.Config
+	loadOnce := func() (aws.Config, error) {
+		if awsCfg == nil {
+			c, err := loadAWS(ctx)
+			if err != nil {
+				return c, err
+			}
+			awsCfg = &c
+		}
+		return *awsCfg, nil
+	}
+	prefixes, err := objectPrefixes(cfg, func() (s3bucket.API, error) {
+		c, err := loadOnce()
+		if err != nil {
+			return nil, err
+		}
+		return s3.NewFromConfig(c, func(o *s3.Options) { o.UsePathStyle = cfg.S3PathStyle }), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	srcCfg := objectsource.Config{
+		Prefixes: prefixes, Decoder: dec, Sink: sink, Variant: variantOfFolder(cfg.S3Variants),
+		Lookback: cfg.S3Lookback, PollInterval: cfg.S3Poll, Source: "s3", Metrics: metrics, Registerer: reg,
+		Logger: log.With("source", "s3"),
+	}
+	if cfg.S3Start != "" {
+		srcCfg.Start, _ = time.Parse(time.RFC3339, cfg.S3Start) // validated
+	}
+	if cfg.S3Queue != "" {
+		c, err := loadOnce()
+		if err != nil {
+			return nil, err
+		}
+		q, err := s3bucket.NewQueue(sqs.NewFromConfig(c), s3bucket.QueueConfig{URL: cfg.S3Queue, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("VERDICT_S3_QUEUE_URL: %w", err)
+		}
+		srcCfg.Notifications = q
+	}
+	switch cfg.Store {
+	case "dynamodb":
+		c, err := loadOnce()
+		if err != nil {
+			return nil, err
+		}
+		tables := dynamodb.NewFromConfig(c)
+		g, err := lease.NewGroup(lease.NewTable(tables, cfg.S3LeaseTable, "objects"), lease.GroupConfig{
+			WorkerID: cfg.workerID(), LeaseDuration: cfg.S3Lease, Logger: log.With("source", "s3"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("VERDICT_S3_LEASE_DURATION: %w", err)
+		}
+		srcCfg.Claims = objectsource.Leased(g)
+		if cfg.DeadLetterTable != "" {
+			t := kinesis.NewDeadLetterTable(tables, cfg.DeadLetterTable)
+			if err := t.Ensure(ctx); err != nil {
+				return nil, fmt.Errorf("dead-letter table (VERDICT_DEAD_LETTER_TABLE): %w", err)
+			}
+			srcCfg.DeadLetters = tableDeadLetters{t}
+		}
+	default:
+		dir := filepath.Join(cfg.DataDir, "sources")
+		claims, err := objectsource.NewDirClaims(filepath.Join(dir, "checkpoints"), 0, log)
+		if err != nil {
+			return nil, fmt.Errorf("VERDICT_DATA_DIR: %w", err)
+		}
+		srcCfg.Claims = claims
+		dead, err := objectsource.NewDirDeadLetters(filepath.Join(dir, "dead-letters"))
+		if err != nil {
+			return nil, fmt.Errorf("VERDICT_DATA_DIR: %w", err)
+		}
+		srcCfg.DeadLetters = dead
+	}
+	src, err := objectsource.New(srcCfg)
+	if err != nil {
+		return nil, fmt.Errorf("configuration (VERDICT_S3_*): %w", err)
+	}
+	return src, nil
+}
+
+// tableDeadLetters keeps the S3 source's dead letters in the DynamoDB dead-letter
+// table of the Kinesis sources: source is the object's URL (s3://bucket/key), position
+// "<ETag>#<line>" (line 000000 for an object that could not be read whole), so reading
+// an object again overwrites its letters.
+type tableDeadLetters struct{ t *kinesis.DeadLetterTable }
+
+func (d tableDeadLetters) Put(ctx context.Context, letters []objectsource.DeadLetter) error {
+	out := make([]kinesis.DeadLetter, 0, len(letters))
+	for _, l := range letters {
+		i := strings.Index(strings.TrimPrefix(l.Object, "s3://"), "/")
+		if i < 0 {
+			return fmt.Errorf("dead letter of %q: not an s3:// object", l.Object)
+		}
+		i += len("s3://")
+		reason := l.Rejection.Reason
+		if l.Rejection.Class == objectsource.ClassUnreadableObject {
+			reason = "unreadable object: " + reason
+		}
+		out = append(out, kinesis.DeadLetter{Stream: l.Object[:i], ShardID: l.Object[i+1:], SequenceNumber: l.ETag,
+			Index: l.Rejection.Line, ArrivedAt: l.LastModified, Data: l.Rejection.Raw, Reason: reason})
+	}
+	return d.t.Put(ctx, out)
+}
+
+func (tableDeadLetters) Flush(context.Context, string) error { return nil }
 
 // cloudWatchPublisher builds the CloudWatch sink: per-variant metrics (and the
 // configured top segments and baseline comparisons) every VERDICT_CLOUDWATCH_INTERVAL,

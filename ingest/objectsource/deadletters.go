@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -148,6 +149,43 @@ func (d *DirDeadLetters) Flush(_ context.Context, object string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("dead letters of %s: %w", object, err)
+	}
+	return nil
+}
+
+// WriterDeadLetters appends every dead letter to one NDJSON stream (verdict replay's
+// --dead-letters file). An object read again adds its letters again.
+type WriterDeadLetters struct {
+	mu  sync.Mutex
+	w   *bufio.Writer
+	enc *json.Encoder
+}
+
+// NewWriterDeadLetters writes dead letters to w.
+func NewWriterDeadLetters(w io.Writer) *WriterDeadLetters {
+	bw := bufio.NewWriter(w)
+	return &WriterDeadLetters{w: bw, enc: json.NewEncoder(bw)}
+}
+
+// Put implements DeadLetters.
+func (d *WriterDeadLetters) Put(_ context.Context, letters []DeadLetter) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, l := range letters {
+		rec := fileLetter{Object: l.Object, ETag: l.ETag, LastModified: l.LastModified, DeadLetter: filesource.NewDeadLetter(l.Kind, l.Rejection)}
+		if err := d.enc.Encode(rec); err != nil {
+			return fmt.Errorf("dead letters of %s: %w", l.Object, err)
+		}
+	}
+	return nil
+}
+
+// Flush implements DeadLetters.
+func (d *WriterDeadLetters) Flush(context.Context, string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.w.Flush(); err != nil {
+		return fmt.Errorf("write dead letters: %w", err)
 	}
 	return nil
 }
