@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -121,22 +122,28 @@ func upload(t *testing.T, c *s3.Client, bucket string, files []s3File) {
 	}
 }
 
+// readingRules say how the test's files read: the variants of the folders, their
+// roles, the attribute in the captured input, the CSV label columns and words.
+var readingRules = []string{
+	"VERDICT_S3_VARIANTS=AllTraffic:v5,Shadow:v6",
+	"VERDICT_ROLES=v5:production,v6:shadow",
+	"VERDICT_CAPTURE_ATTRIBUTES=merchant_category=json:merchant_category",
+	"VERDICT_LABEL_CSV_COLUMNS=inference_id=txn_id,label=outcome,time=resolved_at,source=system",
+	"VERDICT_LABEL_VALUES=fraud:true,legit:false",
+}
+
 // s3Env is the environment of a verdict process following the test bucket on kumo.
 func s3Env(bucket, kumoURL string, extra ...string) []string {
-	return append([]string{
+	env := append([]string{
 		"VERDICT_SOURCES=s3",
 		"VERDICT_S3_CAPTURE_PREFIXES=s3://" + bucket + "/datacapture/",
 		"VERDICT_S3_LABEL_PREFIXES=s3://" + bucket + "/labels/disputes/",
-		"VERDICT_S3_VARIANTS=AllTraffic:v5,Shadow:v6",
 		"VERDICT_S3_POLL_INTERVAL=100ms",
 		"VERDICT_S3_PATH_STYLE=true",
-		"VERDICT_ROLES=v5:production,v6:shadow",
-		"VERDICT_CAPTURE_ATTRIBUTES=merchant_category=json:merchant_category",
-		"VERDICT_LABEL_CSV_COLUMNS=inference_id=txn_id,label=outcome,time=resolved_at,source=system",
-		"VERDICT_LABEL_VALUES=fraud:true,legit:false",
 		"AWS_ENDPOINT_URL_S3=" + kumoURL, "AWS_ENDPOINT_URL_DYNAMODB=" + kumoURL, "AWS_ENDPOINT_URL_SQS=" + kumoURL,
 		"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_EC2_METADATA_DISABLED=true",
-	}, extra...)
+	}, readingRules...)
+	return append(env, extra...)
 }
 
 // waitRecount waits until s shows the recount for every variant and segment.
@@ -304,4 +311,58 @@ func TestTwoInstancesShareS3PrefixesExactly(t *testing.T) {
 	}
 	a.stop()
 	b.stop()
+}
+
+// writeFiles writes objects under root as aws s3 sync would lay them out.
+func writeFiles(t *testing.T, root string, files []s3File) {
+	t.Helper()
+	for _, f := range files {
+		path := filepath.Join(root, filepath.FromSlash(f.key))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		body := []byte(strings.Join(f.lines, "\n") + "\n")
+		if strings.HasSuffix(f.key, ".gz") {
+			var buf bytes.Buffer
+			zw := gzip.NewWriter(&buf)
+			zw.Write(body)
+			zw.Close()
+			body = buf.Bytes()
+		}
+		if err := os.WriteFile(path, body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestReplayOfSyncedDirectoriesGivesTheRecount: a local copy of the bucket (capture
+// files with the variant in their path, label CSV files) replayed twice with
+// `verdict replay --captures --label-dir`, then served: the recount.
+func TestReplayOfSyncedDirectoriesGivesTheRecount(t *testing.T) {
+	dir := t.TempDir()
+	sc := newScenario(8, 600)
+	writeFiles(t, filepath.Join(dir, "sync"), captureFiles(sc.preds, 25, func(i int) int { return i % 60 }))
+	// Label files sorted as written, so ties resolve as in the recount.
+	writeFiles(t, filepath.Join(dir, "sync"), labelFiles(sc.labels, 50, 0))
+	data := filepath.Join(dir, "store")
+	env := append(os.Environ(), "VERDICT_DATA_DIR="+data, "VERDICT_SEGMENT_KEYS=merchant_category")
+	env = append(env, readingRules...)
+	for run := range 2 {
+		cmd := exec.Command(verdictBinary(t), "replay", "--captures", filepath.Join(dir, "sync", "datacapture"),
+			"--label-dir", filepath.Join(dir, "sync", "labels"), "--quiet")
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("replay run %d: %v\n%s", run, err, out)
+		}
+		if !strings.Contains(string(out), fmt.Sprintf("%d accepted", len(sc.preds))) {
+			t.Errorf("replay run %d output lacks %d accepted predictions:\n%s", run, len(sc.preds), out)
+		}
+		if run == 1 && !strings.Contains(string(out), fmt.Sprintf("%d accepted (%d duplicates)", len(sc.preds), len(sc.preds))) {
+			t.Errorf("second replay should find every prediction a duplicate:\n%s", out)
+		}
+	}
+	s := startServer(t, data)
+	got, _ := metricsAPI(t, s, "")
+	compareCounts(t, "after replaying the synced directories twice", got, sc.recount(0.5))
 }
