@@ -4,7 +4,7 @@
 #
 #   kinesalite 3.3.3 (npm)       Kinesis
 #   dynalite   4.0.0 (npm)       DynamoDB without transactions/TTL (optional, installed only)
-#   kumo       v0.33.1 (Go)      DynamoDB with transactions and TTL, minimal CloudWatch
+#   kumo       v0.33.1 (Go)      DynamoDB with transactions and TTL, minimal CloudWatch, S3, SQS
 #
 # Usage: scripts/emulators.sh install|start|env|stop|status
 #
