@@ -200,8 +200,10 @@ func objectSource(ctx context.Context, cfg settings, log *slog.Logger, reg prome
 			return nil, err
 		}
 		tables := dynamodb.NewFromConfig(c)
+		// New variant folders are looked for at every poll: one Delimiter listing
+		// per folder level and a read of the lease table.
 		g, err := lease.NewGroup(lease.NewTable(tables, cfg.S3LeaseTable, "objects"), lease.GroupConfig{
-			WorkerID: cfg.workerID(), LeaseDuration: cfg.S3Lease, Logger: log.With("source", "s3"),
+			WorkerID: cfg.workerID(), LeaseDuration: cfg.S3Lease, SyncInterval: cfg.S3Poll, Logger: log.With("source", "s3"),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("VERDICT_S3_LEASE_DURATION: %w", err)
@@ -216,7 +218,7 @@ func objectSource(ctx context.Context, cfg settings, log *slog.Logger, reg prome
 		}
 	default:
 		dir := filepath.Join(cfg.DataDir, "sources")
-		claims, err := objectsource.NewDirClaims(filepath.Join(dir, "checkpoints"), 0, log)
+		claims, err := objectsource.NewDirClaims(filepath.Join(dir, "checkpoints"), cfg.S3Poll, log)
 		if err != nil {
 			return nil, fmt.Errorf("VERDICT_DATA_DIR: %w", err)
 		}

@@ -87,7 +87,7 @@ const (
 	DefaultPollInterval = 30 * time.Second
 	DefaultSyncInterval = time.Minute
 	DefaultBatchSize    = 1000
-	DefaultMaxDone      = 4000
+	DefaultMaxDone      = 2000
 )
 
 // Config configures a Source. Prefixes, Decoder, Sink and Claims are required.
@@ -115,13 +115,11 @@ type Config struct {
 	Start time.Time
 	// PollInterval is the pause between listings of a partition. Default 30 s.
 	PollInterval time.Duration
-	// SyncInterval is how often capture prefixes are listed for new variant folders.
-	// Default 1 min.
-	SyncInterval time.Duration
 	// BatchSize is the number of events per commit. Default 1000.
 	BatchSize int
 	// MaxDone caps the keys a checkpoint remembers (the oldest go first; an object
-	// forgotten too early is read again, which changes no count). Default 4000.
+	// forgotten too early is read again, which changes no count). Default 2000, which
+	// keeps a checkpoint below ~200 KB (a DynamoDB item holds 400 KB).
 	MaxDone int
 	// Source is the source label of the ingest metrics ("s3", "dir").
 	Source string
@@ -165,9 +163,6 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = DefaultPollInterval
-	}
-	if c.SyncInterval <= 0 {
-		c.SyncInterval = DefaultSyncInterval
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = DefaultBatchSize

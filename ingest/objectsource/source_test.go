@@ -145,7 +145,7 @@ func (f *fixture) source(t *testing.T, dead objectsource.DeadLetters) *objectsou
 		Decoder: dec, Sink: f.join, Claims: claims, DeadLetters: dead,
 		Variant:      func(_, folder string) string { return map[string]string{"AllTraffic": "v5"}[folder] + folder },
 		Lookback:     2 * time.Hour,
-		PollInterval: 20 * time.Millisecond, SyncInterval: 50 * time.Millisecond, BatchSize: 3,
+		PollInterval: 20 * time.Millisecond, BatchSize: 3,
 		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {

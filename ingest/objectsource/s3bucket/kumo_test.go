@@ -115,7 +115,7 @@ func (w *world) source(notes objectsource.Notifications, poll time.Duration) *ob
 	s, err := objectsource.New(objectsource.Config{
 		Prefixes: []objectsource.Prefix{{Bucket: s3bucket.New(w.s3, w.bucket), Prefix: "datacapture/", Kind: ingest.KindPrediction}},
 		Decoder:  dec, Sink: w.join, Claims: claims, Notifications: notes,
-		Lookback: 2 * time.Hour, PollInterval: poll, SyncInterval: 100 * time.Millisecond,
+		Lookback: 2 * time.Hour, PollInterval: poll,
 		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
@@ -189,7 +189,7 @@ func TestNotificationsReadObjectsBetweenListings(t *testing.T) {
 		t.Fatalf("put bucket notification configuration: %v", err)
 	}
 	w.put("AllTraffic", 3, "00-00-000-a.jsonl", 10)
-	w.put("AllTraffic", 0, "00-00-000-old.jsonl", 10) // read by the first listing (no floor yet)
+	w.put("AllTraffic", 2, "00-00-000-earlier.jsonl", 10) // within the lookback: its notification finds it read
 	q, err := s3bucket.NewQueue(sqsc, s3bucket.QueueConfig{URL: queueURL, Wait: time.Second, RetryAfter: time.Second})
 	if err != nil {
 		t.Fatal(err)
