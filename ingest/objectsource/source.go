@@ -37,7 +37,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -431,16 +430,4 @@ func (s *Source) Drain(ctx context.Context, interval time.Duration, progress fun
 		progress(t)
 	}
 	return t, errors.Join(errs...)
-}
-
-// followingIDs lists the partitions this instance reads now, sorted.
-func (s *Source) followingIDs() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ids := make([]string, 0, len(s.following))
-	for id := range s.following {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
 }
