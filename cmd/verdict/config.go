@@ -136,9 +136,12 @@ var decoderVariables = []struct{ field, variable string }{
 	{"MaxVariants", "VERDICT_MAX_VARIANTS"},
 	{"MaxClockSkew", "VERDICT_MAX_CLOCK_SKEW"},
 	{"MaxAge", "VERDICT_RETENTION"},
+	{"DataCapture.VariantSelector", "VERDICT_CAPTURE_VARIANT_SELECTOR"}, // before its prefix DataCapture.Variant
 	{"DataCapture.Variant", "VERDICT_CAPTURE_VARIANT"},
 	{"DataCapture.Score", "VERDICT_CAPTURE_SCORE"},
 	{"DataCapture.Attributes", "VERDICT_CAPTURE_ATTRIBUTES"},
+	{"LabelCSV.Columns", "VERDICT_LABEL_CSV_COLUMNS"},
+	{"LabelCSV.Values", "VERDICT_LABEL_VALUES"},
 }
 
 // decoderProblems checks the decoder settings as the decoder will, and names the

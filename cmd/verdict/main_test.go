@@ -37,10 +37,20 @@ func TestUnknownCommandAndBadConfiguration(t *testing.T) {
 		{"VERDICT_ESTIMABLE_COVERAGE", "1.5", "VERDICT_ESTIMABLE_COVERAGE"},
 		{"VERDICT_ESTIMABLE_COVERAGE", "0", "VERDICT_ESTIMABLE_COVERAGE"},
 		{"VERDICT_COHORT_HORIZON", "24h", "VERDICT_COHORT_HORIZON"},
+		{"VERDICT_SOURCES", "s3", "VERDICT_SOURCES=s3 needs VERDICT_S3_CAPTURE_PREFIXES"},
+		{"VERDICT_S3_CAPTURE_PREFIXES", "https://bucket/x", "VERDICT_S3_CAPTURE_PREFIXES: \"https://bucket/x\" is neither an s3:// URL nor a local directory"},
+		{"VERDICT_S3_START", "yesterday", "VERDICT_S3_START"},
+		{"VERDICT_CAPTURE_VARIANT_SELECTOR", "model", "VERDICT_CAPTURE_VARIANT_SELECTOR: \"model\" is neither"},
+		{"VERDICT_LABEL_CSV_COLUMNS", "score=x", "VERDICT_LABEL_CSV_COLUMNS [\"score\"]: not a label field"},
+		{"VERDICT_INPUT_FORMAT", "datacapture", "set VERDICT_CAPTURE_VARIANT or VERDICT_CAPTURE_VARIANT_SELECTOR"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.env, func(t *testing.T) {
 			t.Setenv(tc.env, tc.value)
+			if strings.HasPrefix(tc.env, "VERDICT_S3_") {
+				t.Setenv("VERDICT_SOURCES", "s3")
+				t.Setenv("VERDICT_S3_LABEL_PREFIXES", t.TempDir())
+			}
 			out.Reset()
 			errOut.Reset()
 			if code := realMain([]string{"config", "--check"}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), tc.want) {
