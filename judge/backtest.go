@@ -61,6 +61,11 @@ type BacktestResult struct {
 	// the first look that was not inconclusive (0: none was).
 	FirstPassAt       *time.Time `json:"first_pass_at"`
 	FirstDecisionLook int        `json:"first_decision_look"`
+	// LooksBefore and LooksAfter count the looks before RegressionStart (all of them
+	// without a regression) and at or after it: the denominators of the false-fail
+	// rate (FalseFails/LooksBefore) and the false-pass rate (FalsePasses/LooksAfter).
+	LooksBefore int `json:"looks_before"`
+	LooksAfter  int `json:"looks_after"`
 }
 
 // Backtest judges candidate against baseline at every look, in time order, and
@@ -94,6 +99,11 @@ func Backtest(looks []Look, baseline, candidate string, opts BacktestOptions) (B
 		res.Looks = append(res.Looks, LookResult{At: l.At, Decision: j.Decision, SegmentRegressions: j.SegmentRegressions, Reason: j.Reason})
 		if j.Decision != Inconclusive && res.FirstDecisionLook == 0 {
 			res.FirstDecisionLook = i + 1
+		}
+		if !regressing || l.At.Before(opts.RegressionStart) {
+			res.LooksBefore++
+		} else {
+			res.LooksAfter++
 		}
 		if j.Decision == Pass {
 			if res.FirstPassAt == nil {

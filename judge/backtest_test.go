@@ -134,6 +134,9 @@ func TestBacktestCountsFalsePassesAndTheFirstDecision(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if res.LooksBefore != 2 || res.LooksAfter != 1 {
+		t.Errorf("looks before/after the regression %d/%d, want 2/1", res.LooksBefore, res.LooksAfter)
+	}
 	if res.FalsePasses != 1 || res.FirstDecisionLook != 2 || res.FirstPassAt == nil || !res.FirstPassAt.Equal(t0.Add(time.Minute)) {
 		t.Errorf("false passes %d, first decision look %d, first pass %v; want 1, 2, %s", res.FalsePasses, res.FirstDecisionLook, res.FirstPassAt, t0.Add(time.Minute))
 	}

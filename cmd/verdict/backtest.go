@@ -198,6 +198,8 @@ func printBacktest(out io.Writer, rep rehearsal.BacktestReport, candidate, basel
 	}
 	fmt.Fprintf(out, "\njudge passes: first at %s; %d passing look(s) at or after the regression start (false passes); %s\n",
 		at(j.FirstPassAt), j.FalsePasses, first)
+	fmt.Fprintf(out, "judge error rates over looks: false fails %d of %d looks before the regression; false passes %d of %d looks from its start\n",
+		j.FalseFails, j.LooksBefore, j.FalsePasses, j.LooksAfter)
 	printEvidence(out, rep, candidate, baseline)
 	return nil
 }
