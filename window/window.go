@@ -10,6 +10,7 @@ package window
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -232,11 +233,14 @@ type PairRow struct {
 func (w *Windows) Snapshot(span Span) Snapshot {
 	now := w.now()
 	if span == AllTime {
-		return w.snapshot(Snapshot{Span: span, End: now}, 0, true)
+		return w.snapshot(Snapshot{Span: span, End: now}, 0, noEnd, true)
 	}
 	from := w.bucketOf(now.Add(-time.Duration(span)))
-	return w.snapshot(Snapshot{Span: span, End: now, Start: time.Unix(from, 0).UTC()}, from, false)
+	return w.snapshot(Snapshot{Span: span, End: now, Start: time.Unix(from, 0).UTC()}, from, noEnd, false)
 }
+
+// noEnd is the bucket bound of a range that runs up to now.
+const noEnd = math.MaxInt64
 
 // Period sums each series over the buckets from the one holding start up to now: a
 // comparison period that grows with time, as a rollout gate's does. Its Span is the
@@ -253,7 +257,32 @@ func (w *Windows) Period(start time.Time) (Snapshot, error) {
 		return Snapshot{}, fmt.Errorf("window: period start %s is in the future (now %s)", start.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
 	span := Span(now.Sub(time.Unix(from, 0)).Truncate(time.Second))
-	return w.snapshot(Snapshot{Span: span, End: now, Start: time.Unix(from, 0).UTC(), Period: true}, from, false), nil
+	return w.snapshot(Snapshot{Span: span, End: now, Start: time.Unix(from, 0).UTC(), Period: true}, from, noEnd, false), nil
+}
+
+// Between sums each series over a closed stretch of the past: the buckets from the
+// one holding start up to the last one that ends at or before end (a bucket holding
+// end is left out, so a range that starts at end, such as Period(end), never counts a
+// prediction twice when end is on a bucket boundary). It is how a reference period
+// (the shadow stage before a traffic shift) is read back from the stored tallies. A
+// start older than the buckets kept, or an end after now or not after start, is an
+// error. The snapshot's Start and End are the bucket boundaries summed.
+func (w *Windows) Between(start, end time.Time) (Snapshot, error) {
+	now := w.now()
+	from, to := w.bucketOf(start), w.bucketOf(end)
+	if kept := w.cutoff() + w.bucket; from < kept {
+		return Snapshot{}, fmt.Errorf("window: range start %s is older than the %s of buckets kept (the longest window); nothing before %s can be summed",
+			start.UTC().Format(time.RFC3339), w.Longest(), time.Unix(kept, 0).UTC().Format(time.RFC3339))
+	}
+	switch {
+	case end.After(now):
+		return Snapshot{}, fmt.Errorf("window: range end %s is in the future (now %s)", end.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	case to <= from:
+		return Snapshot{}, fmt.Errorf("window: range %s to %s holds no whole bucket of %s", start.UTC().Format(time.RFC3339),
+			end.UTC().Format(time.RFC3339), time.Duration(w.bucket)*time.Second)
+	}
+	s, e := time.Unix(from, 0).UTC(), time.Unix(to, 0).UTC()
+	return w.snapshot(Snapshot{Span: Span(e.Sub(s)), Start: s, End: e}, from, to, false), nil
 }
 
 // FirstSeen is the start of the earliest kept bucket in which variant has a tally, or
@@ -286,9 +315,10 @@ func (w *Windows) bucketOf(t time.Time) int64 {
 	return b
 }
 
-func (w *Windows) snapshot(snap Snapshot, from int64, allTime bool) Snapshot {
+// snapshot sums each series' buckets b with from <= b < to, or its all-time counts.
+func (w *Windows) snapshot(snap Snapshot, from, to int64, allTime bool) Snapshot {
 	// A window or period ends now: a bucket dated ahead of the clock is not in it.
-	to := snap.End.Unix()
+	to = min(to, snap.End.Unix()+1)
 	w.mu.RLock()
 	snap.Rows = make([]Row, 0, len(w.series))
 	for k, s := range w.series {
@@ -297,7 +327,7 @@ func (w *Windows) snapshot(snap Snapshot, from int64, allTime bool) Snapshot {
 			c = s.total
 		} else {
 			for b, bc := range s.buckets {
-				if b >= from && b <= to {
+				if b >= from && b < to {
 					c.Add(*bc)
 				}
 			}

@@ -282,6 +282,49 @@ func TestPeriodsAndPairs(t *testing.T) {
 			t.Error("want an error for a period in the future")
 		}
 	})
+	t.Run("a range between two times sums the whole buckets in it", func(t *testing.T) {
+		snap, err := w.Between(now.Add(-3*time.Hour+time.Minute), now.Add(-30*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !snap.Start.Equal(now.Add(-3*time.Hour)) || !snap.End.Equal(now.Add(-30*time.Minute)) || snap.Period {
+			t.Errorf("range %s to %s (period %v), want the buckets from 09:00 to 11:30", snap.Start, snap.End, snap.Period)
+		}
+		v5, _ := snap.Row(labels.Key{Variant: "v5"})
+		v6, _ := snap.Row(labels.Key{Variant: "v6"})
+		if v5.Counts.Predictions != 10 || v6.Counts.Predictions != 4 || len(snap.Pairs) != 1 {
+			t.Errorf("range: v5 %d, v6 %d predictions, %d pairs; want 10, 4 (the bucket at its end left out), 1",
+				v5.Counts.Predictions, v6.Counts.Predictions, len(snap.Pairs))
+		}
+		// A period from the range's end counts the rest: nothing twice.
+		after, err := w.Period(snap.End)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r, _ := after.Row(labels.Key{Variant: "v6"}); r.Counts.Predictions != 1 {
+			t.Errorf("period from the range's end: v6 %d predictions, want 1", r.Counts.Predictions)
+		}
+		// An end inside a bucket leaves that bucket out.
+		snap, err = w.Between(now.Add(-3*time.Hour), now.Add(-2*time.Hour+time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v6, _ := snap.Row(labels.Key{Variant: "v6"}); v6.Counts.Predictions != 0 || !snap.End.Equal(now.Add(-2*time.Hour)) {
+			t.Errorf("end inside a bucket: v6 %d predictions up to %s, want 0 up to 10:00", v6.Counts.Predictions, snap.End)
+		}
+	})
+	t.Run("a range that cannot be summed is refused", func(t *testing.T) {
+		for name, r := range map[string][2]time.Time{
+			"older than the buckets kept": {now.Add(-48 * time.Hour), now.Add(-time.Hour)},
+			"ending in the future":        {now.Add(-time.Hour), now.Add(time.Hour)},
+			"without a whole bucket":      {now.Add(-time.Hour), now.Add(-time.Hour + time.Minute)},
+			"ending before it starts":     {now.Add(-time.Hour), now.Add(-2 * time.Hour)},
+		} {
+			if _, err := w.Between(r[0], r[1]); err == nil {
+				t.Errorf("%s: want an error", name)
+			}
+		}
+	})
 	t.Run("first seen is the variant's earliest bucket", func(t *testing.T) {
 		if got, ok := w.FirstSeen("v6"); !ok || !got.Equal(now.Add(-2*time.Hour)) {
 			t.Errorf("FirstSeen(v6) = %s, %v", got, ok)
