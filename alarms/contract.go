@@ -56,6 +56,29 @@ const (
 	MetricSegmentRegressions      = "SegmentRegressions"
 	MetricWorstSegmentRecallDelta = "WorstSegmentRecallDelta"
 
+	// The traffic shift against the reference period (the shadow stage), label-free,
+	// published when a reference is configured. Per variant of every baseline pair
+	// (dimensions EndpointName, VariantName, and SegmentKey/Segment for top
+	// segments), over the live range — the window since the reference ended:
+	// MetricShiftPredictionCount is the n behind the others; MetricFlagRateShiftRatio
+	// is the live flag rate / the reference flag rate; MetricScoreShiftPSI is the PSI
+	// of the live scores against the reference scores.
+	MetricShiftPredictionCount = "ShiftPredictionCount"
+	MetricFlagRateShiftRatio   = "FlagRateShiftRatio"
+	MetricScoreShiftPSI        = "ScoreShiftPSI"
+	// Against the baseline (dimension BaselineVariant), overall and per top segment:
+	// the candidate's FlagRateShiftRatio / the baseline's (a ratio of ratios: 1 when
+	// the candidate moved with the traffic mix like the baseline) and its
+	// ScoreShiftPSI − the baseline's.
+	MetricFlagRateShiftVsBaseline = "FlagRateShiftVsBaseline"
+	MetricScoreShiftPSIVsBaseline = "ScoreShiftPSIVsBaseline"
+	// Over every segment with enough predictions (dimension BaselineVariant, no
+	// segment dimensions): the largest flag-rate fold change shown in a segment
+	// (at least 1; 1 when none is shown to move) and the largest
+	// ScoreShiftPSIVsBaseline.
+	MetricSegmentFlagRateShift = "SegmentFlagRateShift"
+	MetricSegmentScoreShiftPSI = "SegmentScoreShiftPSI"
+
 	// SageMaker's native endpoint metrics.
 	MetricModelLatency        = "ModelLatency" // microseconds
 	MetricInvocation5XXErrors = "Invocation5XXErrors"

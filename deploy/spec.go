@@ -87,6 +87,9 @@ type Shadow struct {
 	// SamplingWeight is the shadow variant's weight relative to production's
 	// (1.0): the share of requests copied to the shadow. Default 1.
 	SamplingWeight *float64 `yaml:"sampling_weight"`
+	// Gate is what the shadow comparison must show before the shadow is promoted;
+	// the defaults apply when it is left out.
+	Gate *Gate `yaml:"gate"`
 }
 
 // Traffic is the blue/green traffic routing.
@@ -149,6 +152,15 @@ func LoadRollout(path string) (*Rollout, error) {
 				r.Alarms.Names = append(r.Alarms.Names, n)
 			}
 		}
+		// The alarms watch the same two models the shadow gate compares.
+		if g := r.ShadowGate(); g != nil {
+			if g.Baseline == "" {
+				g.Baseline = s.Baseline.Variant
+			}
+			if g.Candidate == "" {
+				g.Candidate = s.Candidate.Variant
+			}
+		}
 	}
 	if err := r.Validate(); err != nil {
 		return nil, fmt.Errorf("deploy: rollout spec %s: %w", path, err)
@@ -196,6 +208,12 @@ func (r *Rollout) applyDefaults() {
 	if r.Shadow != nil && r.Shadow.SamplingWeight == nil {
 		one := 1.0
 		r.Shadow.SamplingWeight = &one
+	}
+	if r.Shadow != nil {
+		if r.Shadow.Gate == nil {
+			r.Shadow.Gate = &Gate{}
+		}
+		r.Shadow.Gate.applyDefaults()
 	}
 	r.DataCapture.applyDefaults()
 }
@@ -301,6 +319,9 @@ func (r *Rollout) Validate() error {
 		if w := *sh.SamplingWeight; math.IsNaN(w) || w <= 0 || w > 1 {
 			bad("shadow.sampling_weight", "%v must be in (0, 1]", w)
 		}
+		if sh.Gate != nil {
+			errs = append(errs, sh.Gate.validate("shadow.gate")...)
+		}
 	}
 
 	errs = append(errs, r.validateTraffic()...)
@@ -382,6 +403,14 @@ func (r *Rollout) validateTraffic() []error {
 		}
 	}
 	return errs
+}
+
+// ShadowGate is the rollout's shadow-stage gate, nil without a shadow stage.
+func (r *Rollout) ShadowGate() *Gate {
+	if r.Shadow == nil {
+		return nil
+	}
+	return r.Shadow.Gate
 }
 
 // stepPercent is the share of the new fleet's capacity one step adds.

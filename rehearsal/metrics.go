@@ -23,6 +23,8 @@ type Publisher struct {
 	Config cloudwatch.Config
 	// Judge computes the baseline metrics of Config.Pairs.
 	Judge cloudwatch.Judge
+	// Reference is the reference period of Config.Shift's signals.
+	Reference cloudwatch.Reference
 	// Samples receives the published values.
 	Samples *MetricHistory
 
@@ -37,7 +39,7 @@ type published struct {
 
 // Publish records one flush at now of the windows' Config.Window snapshot.
 func (p *Publisher) Publish(now time.Time, w *window.Windows) error {
-	datums, err := cloudwatch.FlushDatums(p.Config, w, p.Judge, now)
+	datums, err := cloudwatch.FlushDatums(p.Config, w, p.Judge, p.Reference, now)
 	if err != nil {
 		return fmt.Errorf("rehearsal: metrics at %s: %w", now.Format(time.RFC3339), err)
 	}

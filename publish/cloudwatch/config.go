@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/verdictml/verdict/judge"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -49,6 +50,11 @@ type Config struct {
 	// summed over all variants, so every variant publishes the same segments. Keys not
 	// listed get none: each (metric, dimensions) is a billed custom metric.
 	TopSegments map[string]int
+	// Shift, when set, publishes the shift signals of every pair: each variant's live
+	// range (the window, started no earlier than the reference's end) against the
+	// reference period (Deps.Reference, the shadow stage), and the candidate's
+	// movement against the baseline's (docs/alarms.md). It needs Pairs.
+	Shift *judge.ShiftConfig
 	// QueueSize is how many built flushes may wait for the sender; when full, the
 	// oldest is dropped (and counted). Default 10.
 	QueueSize int
@@ -143,6 +149,14 @@ func (c Config) Validate() error {
 			bad(fmt.Sprintf("Pairs[%d]", i), "baseline and candidate are both required")
 		case p.Baseline == p.Candidate:
 			bad(fmt.Sprintf("Pairs[%d]", i), "baseline and candidate are both %q", p.Baseline)
+		}
+	}
+	if c.Shift != nil {
+		if len(c.Pairs) == 0 {
+			bad("Shift", "needs Pairs: the shift signals compare a candidate with its baseline")
+		}
+		if err := c.Shift.Validate(); err != nil {
+			bad("Shift", "%v", err)
 		}
 	}
 	for k, n := range c.TopSegments {

@@ -44,6 +44,14 @@ const (
 	MetricRecallDelta             = "RecallDelta"
 	MetricSegmentRegressions      = "SegmentRegressions"
 	MetricWorstSegmentRecallDelta = "WorstSegmentRecallDelta"
+
+	MetricShiftPredictionCount    = "ShiftPredictionCount"
+	MetricFlagRateShiftRatio      = "FlagRateShiftRatio"
+	MetricScoreShiftPSI           = "ScoreShiftPSI"
+	MetricFlagRateShiftVsBaseline = "FlagRateShiftVsBaseline"
+	MetricScoreShiftPSIVsBaseline = "ScoreShiftPSIVsBaseline"
+	MetricSegmentFlagRateShift    = "SegmentFlagRateShift"
+	MetricSegmentScoreShiftPSI    = "SegmentScoreShiftPSI"
 )
 
 // Judge compares each pair's candidate with its baseline over the pair's range of the
@@ -111,12 +119,12 @@ func topSegments(rows []window.Row, topN map[string]int) map[segmentID]bool {
 	return out
 }
 
-// build turns one snapshot and its judgements into the datums of one flush, all
-// stamped with at (unless cfg.OmitTimestamp). Undefined and not estimable ratios
-// are omitted; counts and n's are present, except precision's n while precision is
-// not estimable (see row). Series CloudWatch would reject are returned in skipped
-// instead.
-func build(cfg Config, snap window.Snapshot, regs []judge.SegmentRegression, at time.Time) ([]types.MetricDatum, []skipped) {
+// build turns one snapshot, its judgements and the pairs' shift signals into the
+// datums of one flush, all stamped with at (unless cfg.OmitTimestamp). Undefined and
+// not estimable ratios are omitted; counts and n's are present, except precision's n
+// while precision is not estimable (see row). Series CloudWatch would reject are
+// returned in skipped instead.
+func build(cfg Config, snap window.Snapshot, regs []judge.SegmentRegression, shifts []judge.Shift, at time.Time) ([]types.MetricDatum, []skipped) {
 	b := datumBuilder{cfg: cfg}
 	if !cfg.OmitTimestamp {
 		b.at = aws.Time(at)
@@ -148,6 +156,10 @@ func build(cfg Config, snap window.Snapshot, regs []judge.SegmentRegression, at 
 		b.ratio(MetricWorstSegmentRecallDelta, dims, g.WorstRecallDelta)
 		b.ratio(MetricPrecisionDelta, dims, g.PrecisionDelta)
 		b.ratio(MetricRecallDelta, dims, g.RecallDelta)
+	}
+	published := map[labels.Key]bool{}
+	for _, s := range shifts {
+		skips = append(skips, b.shift(s, top, published)...)
 	}
 	return b.out, skips
 }

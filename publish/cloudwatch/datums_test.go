@@ -44,6 +44,13 @@ func TestNamesFollowTheAlarmsContract(t *testing.T) {
 		"RecallDelta":        {MetricRecallDelta, alarms.MetricRecallDelta},
 		"SegmentRegressions": {MetricSegmentRegressions, alarms.MetricSegmentRegressions},
 		"WorstSegment":       {MetricWorstSegmentRecallDelta, alarms.MetricWorstSegmentRecallDelta},
+		"ShiftN":             {MetricShiftPredictionCount, alarms.MetricShiftPredictionCount},
+		"FlagRateShift":      {MetricFlagRateShiftRatio, alarms.MetricFlagRateShiftRatio},
+		"ScoreShiftPSI":      {MetricScoreShiftPSI, alarms.MetricScoreShiftPSI},
+		"FlagRateShiftVs":    {MetricFlagRateShiftVsBaseline, alarms.MetricFlagRateShiftVsBaseline},
+		"ScoreShiftPSIVs":    {MetricScoreShiftPSIVsBaseline, alarms.MetricScoreShiftPSIVsBaseline},
+		"SegmentFlagShift":   {MetricSegmentFlagRateShift, alarms.MetricSegmentFlagRateShift},
+		"SegmentScoreShift":  {MetricSegmentScoreShiftPSI, alarms.MetricSegmentScoreShiftPSI},
 	}
 	for _, k := range sortedKeys(pairs) {
 		if p := pairs[k]; p[0] != p[1] {

@@ -14,8 +14,9 @@ import (
 // the same metrics, values and dimensions, cfg's defaults filled in, series that
 // CloudWatch would reject left out. Rehearsals and backtests feed them to the local
 // alarm evaluator instead of CloudWatch, so the alarms read exactly what they would
-// read in production. j is needed when cfg has Pairs.
-func FlushDatums(cfg Config, snaps Snapshots, j Judge, at time.Time) ([]types.MetricDatum, error) {
+// read in production. j is needed when cfg has Pairs, ref when cfg has Shift; while
+// ref's period has not ended the shift signals are left out.
+func FlushDatums(cfg Config, snaps Snapshots, j Judge, ref Reference, at time.Time) ([]types.MetricDatum, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -36,6 +37,10 @@ func FlushDatums(cfg Config, snaps Snapshots, j Judge, at time.Time) ([]types.Me
 		}
 		regs = r
 	}
-	datums, _ := build(cfg, snap, regs, at.Truncate(time.Millisecond))
+	sh, err := shifts(cfg, snaps, ref)
+	if err != nil && !errors.Is(err, ErrReferencePending) {
+		return nil, fmt.Errorf("cloudwatch: flush datums: shift signals: %w", err)
+	}
+	datums, _ := build(cfg, snap, regs, sh, at.Truncate(time.Millisecond))
 	return datums, nil
 }

@@ -33,7 +33,7 @@ func TestFlushDatumsAreWhatFlushSends(t *testing.T) {
 	p.deliver(t.Context(), f)
 	sent := rec.datums()
 
-	got, err := FlushDatums(cfg, snaps, realJudge(t), flushAt)
+	got, err := FlushDatums(cfg, snaps, realJudge(t), nil, flushAt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,10 +54,10 @@ func TestFlushDatumsAreWhatFlushSends(t *testing.T) {
 
 func TestFlushDatumsNeedsAJudgeForPairs(t *testing.T) {
 	cfg := Config{EndpointName: "e", Pairs: []Pair{{Baseline: "v5", Candidate: "v6"}}}
-	if _, err := FlushDatums(cfg, oneSnapshot{}, nil, time.Unix(0, 0)); err == nil {
+	if _, err := FlushDatums(cfg, oneSnapshot{}, nil, nil, time.Unix(0, 0)); err == nil {
 		t.Error("FlushDatums with Pairs and no Judge: no error")
 	}
-	if _, err := FlushDatums(Config{}, oneSnapshot{}, nil, time.Unix(0, 0)); err == nil {
+	if _, err := FlushDatums(Config{}, oneSnapshot{}, nil, nil, time.Unix(0, 0)); err == nil {
 		t.Error("FlushDatums without EndpointName: no error")
 	}
 }

@@ -56,6 +56,9 @@ type Deps struct {
 	Snapshots Snapshots
 	// Judge computes the baseline comparisons; required when Config.Pairs is set.
 	Judge Judge
+	// Reference is the reference period of the shift signals; required when
+	// Config.Shift is set.
+	Reference Reference
 	// Leader, if set, is asked before every flush; a flush is skipped when this
 	// instance is not the leader. Nil: always publish.
 	Leader Leader
@@ -76,6 +79,7 @@ const (
 	ReasonCanceled         = "canceled"          // shutdown while sending
 	ReasonJudge            = "judge"             // the judge failed; baseline metrics left out
 	ReasonInvalidDimension = "invalid_dimension" // a series with a name CloudWatch rejects, left out
+	ReasonReference        = "reference"         // the reference period could not be read; shift signals left out
 	ReasonOther            = "other"
 )
 
@@ -86,6 +90,7 @@ type Publisher struct {
 	client  API
 	snaps   Snapshots
 	judge   Judge
+	ref     Reference
 	leader  Leader
 	log     *slog.Logger
 	pairs   []judge.Pair
@@ -115,13 +120,15 @@ func New(cfg Config, deps Deps) (*Publisher, error) {
 		return nil, errors.New("cloudwatch publisher: nil Snapshots")
 	case len(cfg.Pairs) > 0 && deps.Judge == nil:
 		return nil, errors.New("cloudwatch publisher: Pairs configured but no Judge")
+	case cfg.Shift != nil && deps.Reference == nil:
+		return nil, errors.New("cloudwatch publisher: Shift configured but no Reference")
 	}
 	log := deps.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := &Publisher{
-		cfg: cfg, client: deps.Client, snaps: deps.Snapshots, judge: deps.Judge, leader: deps.Leader,
+		cfg: cfg, client: deps.Client, snaps: deps.Snapshots, judge: deps.Judge, ref: deps.Reference, leader: deps.Leader,
 		log:   log.With("sink", "cloudwatch", "namespace", cfg.Namespace),
 		queue: newQueue(cfg.QueueSize),
 		now:   time.Now,
@@ -174,7 +181,7 @@ func (p *Publisher) registerHealth(reg prometheus.Registerer) error {
 		Help: "Age of the newest datapoint delivered to CloudWatch (since start when none was).",
 	}, func() float64 { return p.lag().Seconds() })
 	for _, r := range []string{ReasonThrottled, ReasonRejected, ReasonServer, ReasonTimeout, ReasonNetwork,
-		ReasonRetryQuota, ReasonCanceled, ReasonJudge, ReasonInvalidDimension, ReasonOther} {
+		ReasonRetryQuota, ReasonCanceled, ReasonJudge, ReasonInvalidDimension, ReasonReference, ReasonOther} {
 		p.errors.WithLabelValues(r)
 	}
 	for _, r := range []string{"delivered", "failed", "skipped_not_leader"} {
@@ -223,8 +230,9 @@ func (p *Publisher) Run(ctx context.Context) error {
 // Flush builds the datums of the current snapshot and queues them for the sender.
 // It never waits for CloudWatch: when the queue is full the oldest queued flush is
 // dropped. It does nothing when a Leader is set and this instance is not it. A
-// judge failure is returned after the per-variant metrics were queued without the
-// baseline metrics (which CloudWatch then sees as missing).
+// judge failure, or a reference that cannot be read, is returned after the
+// per-variant metrics were queued without the baseline metrics or the shift
+// signals (which CloudWatch then sees as missing).
 func (p *Publisher) Flush(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -240,17 +248,24 @@ func (p *Publisher) Flush(ctx context.Context) error {
 	}
 	at = at.Truncate(time.Millisecond)
 	var regs []judge.SegmentRegression
-	var judgeErr error
+	var flushErr error
 	if len(p.pairs) > 0 {
 		r, err := p.judge.Regressions(p.snaps, p.pairs)
 		if err != nil {
 			p.errors.WithLabelValues(ReasonJudge).Inc()
-			judgeErr = fmt.Errorf("cloudwatch publisher: judge baseline pairs over %s: %w", p.cfg.Window, err)
+			flushErr = fmt.Errorf("cloudwatch publisher: judge baseline pairs over %s: %w", p.cfg.Window, err)
 		} else {
 			regs = r
 		}
 	}
-	datums, skips := build(p.cfg, snap, regs, at)
+	sh, err := shifts(p.cfg, p.snaps, p.ref)
+	switch {
+	case errors.Is(err, ErrReferencePending):
+	case err != nil:
+		p.errors.WithLabelValues(ReasonReference).Inc()
+		flushErr = errors.Join(flushErr, fmt.Errorf("cloudwatch publisher: shift signals against the reference: %w", err))
+	}
+	datums, skips := build(p.cfg, snap, regs, sh, at)
 	if len(skips) > 0 {
 		p.errors.WithLabelValues(ReasonInvalidDimension).Add(float64(len(skips)))
 		p.log.Warn("series left out of the flush: CloudWatch would reject their dimensions",
@@ -264,7 +279,7 @@ func (p *Publisher) Flush(ctx context.Context) error {
 			p.log.Warn("send queue full: dropped the oldest flushes", "dropped", n, "queue_size", p.cfg.QueueSize)
 		}
 	}
-	return judgeErr
+	return flushErr
 }
 
 func (p *Publisher) sendLoop(ctx context.Context) {
