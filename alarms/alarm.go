@@ -2,6 +2,7 @@ package alarms
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -144,6 +145,14 @@ func (s *Spec) build(k Kind) Alarm {
 			Period: period, Stat: statistic}}
 	}
 	minN := strconv.Itoa(s.MinN)
+	// The shift alarms' guard: both variants have enough predictions since the
+	// shift started.
+	minP := strconv.Itoa(s.MinPredictions)
+	shiftGuard := "(nc >= " + minP + ") AND (nb >= " + minP + ")"
+	shiftN := func() []Query {
+		return []Query{stat("nc", MetricShiftPredictionCount, "Minimum", cand), stat("nb", MetricShiftPredictionCount, "Minimum", base)}
+	}
+	since := "since the shift started (against the reference period, the shadow stage)"
 	window := fmt.Sprintf("%d of %d periods of %s", s.Evaluation.DatapointsToAlarm, s.Evaluation.EvaluationPeriods, fmtDuration(s.Evaluation.Period))
 	who := fmt.Sprintf("%s on endpoint %s", s.Candidate.Variant, s.Endpoint)
 
@@ -203,6 +212,38 @@ func (s *Spec) build(k Kind) Alarm {
 		a.ComparisonOperator, a.Threshold = GreaterThanThreshold, *th.Max5XXRate
 		a.AlarmDescription = fmt.Sprintf("verdict: 5XX error rate of %s above %s in %s; judged only when Invocations >= %s.",
 			s.candidateFleet(), fmtFloat(*th.Max5XXRate), window, minInv)
+	case KindFlagRateShift:
+		// Every shift alarm alarms above its threshold: the 0 that metric math gives
+		// a guarded datapoint whose value is missing (rule 1 in docs/alarms.md) then
+		// never breaches. The published ratio is continuity-corrected, so it is never
+		// 0 and 1 / r never divides by zero.
+		f := *th.MaxFlagRateShift
+		a.Metrics = append(shiftN(),
+			stat("r", MetricFlagRateShiftVsBaseline, "Average", vs),
+			Query{ID: "fold", Expression: "IF(" + shiftGuard + ", IF(r >= 1, r, 1 / r))",
+				Label: "flag-rate fold change vs " + s.Baseline.Variant + "'s movement", ReturnData: true})
+		a.ComparisonOperator, a.Threshold = GreaterThanThreshold, f
+		a.AlarmDescription = fmt.Sprintf("verdict: flag rate of %s moved %s by more than a fold of %s either way relative to baseline %s's movement (ratio of ratios below %s or above %s) in %s; judged only when ShiftPredictionCount >= %s on both.",
+			who, since, fmtFloat(f), s.Baseline.Variant, fmtFloat(round4(1/f)), fmtFloat(f), window, minP)
+	case KindSegmentFlagRate:
+		f := *th.MaxSegmentFlagRateShift
+		a.Metrics = append(shiftN(),
+			stat("w", MetricSegmentFlagRateShift, "Average", vs),
+			Query{ID: "worst", Expression: "IF(" + shiftGuard + ", w)", Label: "largest flag-rate fold change shown in a segment", ReturnData: true})
+		a.ComparisonOperator, a.Threshold = GreaterThanThreshold, f
+		a.AlarmDescription = fmt.Sprintf("verdict: in some segment the flag rate of %s is shown to have moved %s by more than a fold of %s relative to baseline %s's movement in %s; judged only when ShiftPredictionCount >= %s on both.",
+			who, since, fmtFloat(f), s.Baseline.Variant, window, minP)
+	case KindScoreShift, KindSegmentScoreShift:
+		metric, limit, where := MetricScoreShiftPSIVsBaseline, *th.MaxScoreShift, "overall"
+		if k == KindSegmentScoreShift {
+			metric, limit, where = MetricSegmentScoreShiftPSI, *th.MaxSegmentScoreShift, "in the segment where it moved most"
+		}
+		a.Metrics = append(shiftN(),
+			stat("p", metric, "Average", vs),
+			Query{ID: "psi", Expression: "IF(" + shiftGuard + ", p)", Label: "score PSI against the reference beyond " + s.Baseline.Variant + "'s", ReturnData: true})
+		a.ComparisonOperator, a.Threshold = GreaterThanThreshold, limit
+		a.AlarmDescription = fmt.Sprintf("verdict: score distribution of %s moved %s, %s, by more than %s PSI beyond baseline %s's movement in %s; judged only when ShiftPredictionCount >= %s on both.",
+			who, since, where, fmtFloat(limit), s.Baseline.Variant, window, minP)
 	}
 	a.AlarmDescription += " Missing data: " + a.TreatMissingData + ". Managed by verdict alarm set " + s.Name + "."
 	return a
@@ -230,6 +271,9 @@ func (s *Spec) tags() []Tag {
 }
 
 func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+// round4 rounds to four decimals, for descriptions.
+func round4(f float64) float64 { return math.Round(f*1e4) / 1e4 }
 
 // fmtDuration prints 5m rather than 5m0s.
 func fmtDuration(d time.Duration) string {

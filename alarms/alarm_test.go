@@ -21,17 +21,41 @@ import (
 	"github.com/verdictml/verdict/internal/wirejson"
 )
 
+// goldenSpecs are the example specs whose alarms are checked against golden files,
+// with the prefix of their golden files: every alarm kind is in one of them.
+var goldenSpecs = []struct{ path, prefix string }{
+	{"testdata/spec.yaml", ""},
+	{"testdata/shift.yaml", "shift_"},
+}
+
 func TestBuildMatchesGoldenPutMetricAlarmInputs(t *testing.T) {
-	s := mustSpec(t, "testdata/spec.yaml")
-	alarms, err := Build(s)
-	if err != nil {
-		t.Fatal(err)
+	for _, gs := range goldenSpecs {
+		t.Run(gs.path, func(t *testing.T) {
+			alarms, err := Build(mustSpec(t, gs.path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var inputs []any
+			for _, a := range alarms {
+				inputs = append(inputs, wirejson.Of(a.Input()))
+			}
+			golden.Check(t, gs.prefix+"put_metric_alarm_inputs.json", indentJSON(t, inputs))
+		})
 	}
-	var inputs []any
-	for _, a := range alarms {
-		inputs = append(inputs, wirejson.Of(a.Input()))
+}
+
+func TestGoldenSpecsCoverEveryKind(t *testing.T) {
+	seen := map[Kind]bool{}
+	for _, gs := range goldenSpecs {
+		for _, k := range mustSpec(t, gs.path).kinds() {
+			seen[k] = true
+		}
 	}
-	golden.Check(t, "put_metric_alarm_inputs.json", indentJSON(t, inputs))
+	for _, k := range Kinds() {
+		if !seen[k] {
+			t.Errorf("alarm kind %s is in no golden spec", k)
+		}
+	}
 }
 
 func TestAlarmNamesAreStableAndPrefixed(t *testing.T) {
@@ -102,8 +126,13 @@ func testCloudWatchClient(url string) *cloudwatch.Client {
 }
 
 func TestPutMetricAlarmWireRequestsMatchInputs(t *testing.T) {
-	s := mustSpec(t, "testdata/spec.yaml")
-	alarms, err := Build(s)
+	for _, gs := range goldenSpecs {
+		t.Run(gs.path, func(t *testing.T) { checkWireRequests(t, gs.path, gs.prefix) })
+	}
+}
+
+func checkWireRequests(t *testing.T, path, prefix string) {
+	alarms, err := Build(mustSpec(t, path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +163,7 @@ func TestPutMetricAlarmWireRequestsMatchInputs(t *testing.T) {
 		}
 		bodies = append(bodies, r.Body)
 	}
-	golden.Check(t, "put_metric_alarm_wire.json", indentJSON(t, bodies))
+	golden.Check(t, prefix+"put_metric_alarm_wire.json", indentJSON(t, bodies))
 }
 
 func TestSDKValidationRejectsAlarmWithoutName(t *testing.T) {

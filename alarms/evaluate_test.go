@@ -2,6 +2,7 @@ package alarms
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -254,5 +255,103 @@ func TestSamplesStatistics(t *testing.T) {
 	}
 	if _, ok, _ := src.Statistic(context.Background(), m, "Average", t0.Add(time.Hour), t0.Add(2*time.Hour)); ok {
 		t.Error("empty interval reported a value")
+	}
+}
+
+// shiftPeriod is one 5-minute period of published shift signals: the candidate's
+// and the baseline's ShiftPredictionCount and one value of the alarm's metric;
+// a negative entry is not published.
+type shiftPeriod struct{ nc, nb, v float64 }
+
+// shiftHistory publishes, every minute of each period, the n's and metric (with
+// the BaselineVariant dimension) the shift alarms of s read.
+func shiftHistory(s *Spec, t0 time.Time, metric string, periods []shiftPeriod) *Samples {
+	src := NewSamples()
+	cand := []Dimension{{DimEndpointName, s.Endpoint}, {DimVariantName, s.Candidate.Variant}}
+	base := []Dimension{{DimEndpointName, s.Endpoint}, {DimVariantName, s.Baseline.Variant}}
+	vs := append(slices.Clone(cand), Dimension{DimBaselineVariant, s.Baseline.Variant})
+	for i, p := range periods {
+		for m := range 5 {
+			at := t0.Add(time.Duration(i)*5*time.Minute + time.Duration(m)*time.Minute)
+			for _, x := range []struct {
+				name string
+				dims []Dimension
+				v    float64
+			}{{MetricShiftPredictionCount, cand, p.nc}, {MetricShiftPredictionCount, base, p.nb}, {metric, vs, p.v}} {
+				if x.v >= 0 {
+					src.Add(Metric{s.Namespace, x.name, x.dims}, at, x.v)
+				}
+			}
+		}
+	}
+	return src
+}
+
+func TestShiftAlarmsOnTheLocalEvaluator(t *testing.T) {
+	s := mustSpec(t, "testdata/shift.yaml") // folds 1.5, PSI 0.1 / 0.2, min predictions 1000, 2 of 3, notBreaching
+	built, err := Build(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alarm := func(k Kind) Alarm {
+		for _, a := range built {
+			if a.AlarmName == s.AlarmName(k) {
+				return a
+			}
+		}
+		t.Fatalf("no %s alarm", k)
+		return Alarm{}
+	}
+	t0 := time.Date(2026, 1, 5, 2, 0, 0, 0, time.UTC)
+	type sp = shiftPeriod
+	cases := []struct {
+		name    string
+		kind    Kind
+		metric  string
+		periods []sp
+		want    State
+	}{
+		{"candidate flagging a third as often alarms", KindFlagRateShift, MetricFlagRateShiftVsBaseline,
+			[]sp{{2000, 9000, 1}, {3000, 8000, 0.35}, {4000, 7000, 0.3}}, StateAlarm},
+		{"candidate flagging twice as often alarms", KindFlagRateShift, MetricFlagRateShiftVsBaseline,
+			[]sp{{2000, 9000, 2}, {3000, 8000, 2.1}, {4000, 7000, 1}}, StateAlarm},
+		{"moving with the baseline within the fold is OK", KindFlagRateShift, MetricFlagRateShiftVsBaseline,
+			[]sp{{2000, 9000, 0.8}, {3000, 8000, 1.3}, {4000, 7000, 0.7}}, StateOK},
+		{"quiet traffic cannot flip it: extreme ratios on 900 predictions", KindFlagRateShift, MetricFlagRateShiftVsBaseline,
+			[]sp{{900, 9000, 0.01}, {950, 8000, 0.02}, {999, 7000, 0.05}}, StateOK},
+		{"the baseline's n guards too", KindFlagRateShift, MetricFlagRateShiftVsBaseline,
+			[]sp{{5000, 500, 0.2}, {5000, 500, 0.2}, {5000, 500, 0.2}}, StateOK},
+		{"a ratio left out with its n's present is not a breach", KindFlagRateShift, MetricFlagRateShiftVsBaseline,
+			[]sp{{5000, 5000, -1}, {5000, 5000, -1}, {5000, 5000, -1}}, StateOK},
+		{"no data at all (no reference, no candidate yet) is OK under notBreaching", KindFlagRateShift, MetricFlagRateShiftVsBaseline,
+			nil, StateOK},
+		{"one low period between guarded gaps is not enough", KindFlagRateShift, MetricFlagRateShiftVsBaseline,
+			[]sp{{500, 9000, 0.2}, {3000, 8000, 0.3}, {500, 7000, 0.2}}, StateOK},
+		{"a segment shown to move by a fold of 2 alarms", KindSegmentFlagRate, MetricSegmentFlagRateShift,
+			[]sp{{3000, 8000, 1}, {4000, 7000, 1.9}, {5000, 6000, 2.2}}, StateAlarm},
+		{"segments not shown to move are OK", KindSegmentFlagRate, MetricSegmentFlagRateShift,
+			[]sp{{3000, 8000, 1}, {4000, 7000, 1}, {5000, 6000, 1.2}}, StateOK},
+		{"no eligible segment (summary left out) is OK", KindSegmentFlagRate, MetricSegmentFlagRateShift,
+			[]sp{{3000, 8000, -1}, {4000, 7000, -1}, {5000, 6000, -1}}, StateOK},
+		{"scores moving 0.15 PSI beyond the baseline's alarm", KindScoreShift, MetricScoreShiftPSIVsBaseline,
+			[]sp{{3000, 8000, 0.02}, {4000, 7000, 0.15}, {5000, 6000, 0.16}}, StateAlarm},
+		{"a candidate moving less than the baseline (negative) is OK", KindScoreShift, MetricScoreShiftPSIVsBaseline,
+			[]sp{{3000, 8000, -0.3}, {4000, 7000, -0.3}, {5000, 6000, -0.3}}, StateOK},
+		{"the worst segment's PSI beyond 0.2 alarms", KindSegmentScoreShift, MetricSegmentScoreShiftPSI,
+			[]sp{{3000, 8000, 0.3}, {4000, 7000, 0.31}, {5000, 6000, 0.05}}, StateAlarm},
+		{"the worst segment's PSI on quiet traffic does not", KindSegmentScoreShift, MetricSegmentScoreShiftPSI,
+			[]sp{{300, 8000, 0.9}, {400, 7000, 0.9}, {500, 6000, 0.9}}, StateOK},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ev := &Evaluator{Source: shiftHistory(s, t0, tc.metric, tc.periods)}
+			j, err := ev.Evaluate(context.Background(), alarm(tc.kind), t0.Add(15*time.Minute), StateInsufficientData)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if j.State != tc.want {
+				t.Errorf("%s: state %s (%s), want %s", tc.kind, j.State, j.Reason, tc.want)
+			}
+		})
 	}
 }

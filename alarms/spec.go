@@ -34,8 +34,13 @@ type Spec struct {
 	// MinN is the minimum-n guard: a precision or recall datapoint exists only
 	// when the statistic's own n (PredictedPositives, LabeledPositives) is at
 	// least MinN; below it the alarm sees missing data.
-	MinN       int        `yaml:"min_n"`
-	Thresholds Thresholds `yaml:"thresholds"`
+	MinN int `yaml:"min_n"`
+	// MinPredictions is the minimum-n guard of the shift alarms (flag-rate-shift,
+	// score-shift and their segment forms): a datapoint exists only when both the
+	// candidate and the baseline have at least this many predictions since the
+	// shift started (ShiftPredictionCount); below it the alarm sees missing data.
+	MinPredictions int        `yaml:"min_predictions"`
+	Thresholds     Thresholds `yaml:"thresholds"`
 	// TreatMissingData overrides the per-kind default (see DefaultTreatMissingData).
 	TreatMissingData map[Kind]string `yaml:"treat_missing_data"`
 	Actions          Actions         `yaml:"actions"`
@@ -89,6 +94,27 @@ type Thresholds struct {
 	// exceeds it, judged only when there were at least MinInvocations.
 	Max5XXRate     *float64 `yaml:"max_5xx_rate"`
 	MinInvocations int      `yaml:"min_invocations"`
+
+	// The shift alarms read label-free signals against the reference period (the
+	// shadow stage; the publisher's VERDICT_REFERENCE_SINCE/UNTIL), so they can fire
+	// inside a traffic shift, when almost no labels exist.
+	//
+	// MaxFlagRateShift alarms when the candidate's flag rate moved since the
+	// reference by more than this fold either way, relative to the baseline's
+	// movement over the same traffic (FlagRateShiftVsBaseline): 1.5 alarms when the
+	// candidate flags less than 1/1.5 (two thirds) or more than 1.5 times what the
+	// baseline's movement predicts.
+	MaxFlagRateShift *float64 `yaml:"max_flag_rate_shift"`
+	// MaxSegmentFlagRateShift alarms when some segment's flag rate is shown (at
+	// the publisher's confidence) to have moved by more than this fold, relative to
+	// the baseline's (SegmentFlagRateShift).
+	MaxSegmentFlagRateShift *float64 `yaml:"max_segment_flag_rate_shift"`
+	// MaxScoreShift alarms when the candidate's score distribution moved from its
+	// reference by more PSI than the baseline's did (ScoreShiftPSIVsBaseline).
+	MaxScoreShift *float64 `yaml:"max_score_shift"`
+	// MaxSegmentScoreShift is the same in the segment where it is largest
+	// (SegmentScoreShiftPSI).
+	MaxSegmentScoreShift *float64 `yaml:"max_segment_score_shift"`
 }
 
 // Actions are optional alarm actions (e.g. SNS topics paging the on-call).
@@ -111,10 +137,18 @@ const (
 	KindSegmentRegressions Kind = "segment-regressions"
 	KindLatencyP99         Kind = "latency-p99"
 	KindErrorRate          Kind = "error-rate"
+	KindFlagRateShift      Kind = "flag-rate-shift"
+	KindSegmentFlagRate    Kind = "segment-flag-rate-shift"
+	KindScoreShift         Kind = "score-shift"
+	KindSegmentScoreShift  Kind = "segment-score-shift"
 )
 
 var kinds = []Kind{KindPrecisionFloor, KindRecallFloor, KindPrecisionDrop, KindRecallDrop,
-	KindSegmentRegressions, KindLatencyP99, KindErrorRate}
+	KindSegmentRegressions, KindLatencyP99, KindErrorRate,
+	KindFlagRateShift, KindSegmentFlagRate, KindScoreShift, KindSegmentScoreShift}
+
+// Kinds lists every alarm kind in build order.
+func Kinds() []Kind { return slices.Clone(kinds) }
 
 // TreatMissingData values.
 const (
@@ -138,6 +172,7 @@ const (
 	DefaultDatapointsToAlarm = 2
 	DefaultMinN              = 50
 	DefaultMinInvocations    = 100
+	DefaultMinPredictions    = 1000
 )
 
 // LoadSpec reads, defaults and validates an alarm spec file.
@@ -191,6 +226,9 @@ func (s *Spec) applyDefaults() {
 	if s.MinN == 0 {
 		s.MinN = DefaultMinN
 	}
+	if s.MinPredictions == 0 {
+		s.MinPredictions = DefaultMinPredictions
+	}
 	if s.Thresholds.MinInvocations == 0 {
 		s.Thresholds.MinInvocations = DefaultMinInvocations
 	}
@@ -235,20 +273,24 @@ func (s *Spec) Validate() error {
 	needsSageMaker := th.LatencyP99Ms != nil || th.Max5XXRate != nil
 	checkDimValue("candidate.sagemaker_variant", s.Candidate.SageMakerVariant, needsSageMaker)
 	checkDimValue("candidate.endpoint_config", s.Candidate.EndpointConfig, false)
-	needsBaseline := th.MaxPrecisionDrop != nil || th.MaxRecallDrop != nil || th.MaxSegmentRegressions != nil
+	needsBaseline := th.MaxPrecisionDrop != nil || th.MaxRecallDrop != nil || th.MaxSegmentRegressions != nil ||
+		th.MaxFlagRateShift != nil || th.MaxSegmentFlagRateShift != nil || th.MaxScoreShift != nil || th.MaxSegmentScoreShift != nil
 	checkDimValue("baseline.variant", s.Baseline.Variant, needsBaseline)
 	if s.Baseline.Variant != "" && s.Baseline.Variant == s.Candidate.Variant {
 		bad("baseline.variant", "%q is the candidate itself; compare against the production model", s.Baseline.Variant)
 	}
 	if !printableRE.MatchString(s.AlarmNamePrefix) {
 		bad("alarm_name_prefix", "%q must be printable ASCII", s.AlarmNamePrefix)
-	} else if longest := len(s.AlarmNamePrefix) + len(KindSegmentRegressions); longest > maxAlarmNameLen {
+	} else if longest := len(s.AlarmNamePrefix) + len(KindSegmentFlagRate); longest > maxAlarmNameLen {
 		bad("alarm_name_prefix", "is %d characters; alarm names would exceed CloudWatch's %d", len(s.AlarmNamePrefix), maxAlarmNameLen)
 	}
 
 	errs = append(errs, validateEvaluation(s.Evaluation)...)
 	if s.MinN < 1 {
 		bad("min_n", "%d must be at least 1", s.MinN)
+	}
+	if s.MinPredictions < 1 {
+		bad("min_predictions", "%d must be at least 1", s.MinPredictions)
 	}
 
 	fraction := func(field string, v *float64, lowOpen bool) {
@@ -270,6 +312,20 @@ func (s *Spec) Validate() error {
 	if v := th.LatencyP99Ms; v != nil && (math.IsNaN(*v) || *v <= 0 || *v > 3_600_000) {
 		bad("thresholds.latency_p99_ms", "%v must be a positive number of milliseconds (at most one hour)", *v)
 	}
+	fold := func(field string, v *float64) {
+		if v != nil && (math.IsNaN(*v) || math.IsInf(*v, 0) || *v <= 1) {
+			bad(field, "%v must be a fold change above 1 (1.5: a third fewer or half as many more)", *v)
+		}
+	}
+	fold("thresholds.max_flag_rate_shift", th.MaxFlagRateShift)
+	fold("thresholds.max_segment_flag_rate_shift", th.MaxSegmentFlagRateShift)
+	psi := func(field string, v *float64) {
+		if v != nil && (math.IsNaN(*v) || math.IsInf(*v, 0) || *v <= 0) {
+			bad(field, "%v must be a positive PSI (0.1 moderate, 0.25 major)", *v)
+		}
+	}
+	psi("thresholds.max_score_shift", th.MaxScoreShift)
+	psi("thresholds.max_segment_score_shift", th.MaxSegmentScoreShift)
 	if th.MinInvocations < 1 {
 		bad("thresholds.min_invocations", "%d must be at least 1", th.MinInvocations)
 	}
@@ -368,6 +424,10 @@ func (s *Spec) kinds() []Kind {
 	add(th.MaxSegmentRegressions != nil, KindSegmentRegressions)
 	add(th.LatencyP99Ms != nil, KindLatencyP99)
 	add(th.Max5XXRate != nil, KindErrorRate)
+	add(th.MaxFlagRateShift != nil, KindFlagRateShift)
+	add(th.MaxSegmentFlagRateShift != nil, KindSegmentFlagRate)
+	add(th.MaxScoreShift != nil, KindScoreShift)
+	add(th.MaxSegmentScoreShift != nil, KindSegmentScoreShift)
 	return ks
 }
 

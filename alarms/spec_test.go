@@ -58,6 +58,15 @@ func TestSpecValidation(t *testing.T) {
 		{"datapoints above evaluation periods", func(s *Spec) { s.Evaluation.DatapointsToAlarm = 4 }, "evaluation.datapoints_to_alarm: 4 must be between 1 and evaluation_periods (3)"},
 		{"evaluation range over one day for sub-hour periods", func(s *Spec) { s.Evaluation.EvaluationPeriods = 300 }, "exceeds CloudWatch's limit of 24h0m0s"},
 		{"hourly periods may span a week", func(s *Spec) { s.Evaluation.Period = time.Hour; s.Evaluation.EvaluationPeriods = 168 }, ""},
+		{"flag-rate shift is a fold above 1", func(s *Spec) { s.Thresholds.MaxFlagRateShift = ptr(0.7) }, "thresholds.max_flag_rate_shift: 0.7 must be a fold change above 1"},
+		{"segment flag-rate shift of exactly 1", func(s *Spec) { s.Thresholds.MaxSegmentFlagRateShift = ptr(1.0) }, "thresholds.max_segment_flag_rate_shift: 1 must be a fold change above 1"},
+		{"score shift must be positive", func(s *Spec) { s.Thresholds.MaxScoreShift = ptr(0.0) }, "thresholds.max_score_shift: 0 must be a positive PSI"},
+		{"segment score shift must be positive", func(s *Spec) { s.Thresholds.MaxSegmentScoreShift = ptr(-0.2) }, "thresholds.max_segment_score_shift: -0.2 must be a positive PSI"},
+		{"shift alarms need a baseline", func(s *Spec) {
+			s.Baseline.Variant = ""
+			s.Thresholds = Thresholds{MaxScoreShift: ptr(0.1), MinInvocations: 1}
+		}, "baseline.variant: is required"},
+		{"min predictions zero", func(s *Spec) { s.MinPredictions = -5 }, "min_predictions: -5 must be at least 1"},
 		{"hourly periods over a week", func(s *Spec) { s.Evaluation.Period = time.Hour; s.Evaluation.EvaluationPeriods = 169 }, "limit of 168h0m0s"},
 		{"unknown kind in treat_missing_data", func(s *Spec) { s.TreatMissingData = map[Kind]string{"cpu": "ignore"} }, "unknown alarm kind \"cpu\""},
 		{"bad treat_missing_data value", func(s *Spec) { s.TreatMissingData = map[Kind]string{KindRecallFloor: "skip"} }, "treat_missing_data.recall-floor: \"skip\""},

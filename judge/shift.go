@@ -25,7 +25,8 @@ import (
 //
 //   - Flag rate: FlagRateRatio = live flag rate / reference flag rate of one variant;
 //     FlagRateVsBaseline = the candidate's ratio / the baseline's (a ratio of ratios:
-//     1 when the candidate moved like the baseline).
+//     1 when the candidate moved like the baseline), from continuity-corrected
+//     rates so that it exists whenever all four have predictions.
 //   - Score distribution: PSI of a variant's live score histogram against its
 //     reference histogram; PSIVsBaseline = the candidate's PSI − the baseline's.
 
@@ -93,8 +94,13 @@ type ScopeShift struct {
 	Scope
 	Baseline  VariantShift `json:"baseline"`
 	Candidate VariantShift `json:"candidate"`
-	// FlagRateVsBaseline is Candidate.FlagRateRatio / Baseline.FlagRateRatio: below
-	// 1 the candidate flags less than the baseline's movement predicts.
+	// FlagRateVsBaseline is the candidate's flag-rate ratio over the baseline's,
+	// each rate continuity-corrected as (flagged + ½)/(predictions + 1): below 1 the
+	// candidate flags less than the baseline's movement predicts. The correction
+	// keeps it defined and positive whenever both variants have predictions on both
+	// sides (a candidate that flags nothing gives a small ratio, not a division by
+	// zero) and moves it little once each side has a few dozen flags. Nil when a
+	// variant has no predictions in the live range or the reference.
 	FlagRateVsBaseline *float64 `json:"flag_rate_vs_baseline"`
 	// FlagRateShift is the fold change of FlagRateVsBaseline shown at this scope's
 	// level (1 when not shown to differ from 1), always at least 1: exp(max(0,
@@ -225,8 +231,8 @@ func newVariantShift(live, ref labels.Counts) VariantShift {
 
 func newScopeShift(sc Scope, bl, br, cl, cr labels.Counts, minPred int64) ScopeShift {
 	ss := ScopeShift{Scope: sc, Baseline: newVariantShift(bl, br), Candidate: newVariantShift(cl, cr)}
-	if b, c := ss.Baseline.FlagRateRatio, ss.Candidate.FlagRateRatio; b != nil && c != nil && *b > 0 {
-		ss.FlagRateVsBaseline = ptr(*c / *b)
+	if logR, _, ok := flagRateLogRatio(ss); ok {
+		ss.FlagRateVsBaseline = ptr(math.Exp(logR))
 	}
 	if b, c := ss.Baseline.PSI, ss.Candidate.PSI; b != nil && c != nil {
 		ss.PSIVsBaseline = ptr(*c - *b)
@@ -244,18 +250,27 @@ func newScopeShift(sc Scope, bl, br, cl, cr labels.Counts, minPred int64) ScopeS
 // this overstates the noise: conservative). Nil when a variant has no predictions in
 // the live range or the reference.
 func shownFold(ss ScopeShift, z float64) *float64 {
+	logR, v, ok := flagRateLogRatio(ss)
+	if !ok {
+		return nil
+	}
+	return ptr(math.Exp(math.Max(0, math.Abs(logR)-z*math.Sqrt(v))))
+}
+
+// flagRateLogRatio is ln r of the continuity-corrected ratio of ratios and its
+// delta-method variance; false when a variant has no predictions on a side.
+func flagRateLogRatio(ss ScopeShift) (logR, variance float64, ok bool) {
 	cs := []labels.Counts{ss.Candidate.live, ss.Candidate.ref, ss.Baseline.live, ss.Baseline.ref}
 	sign := []float64{1, -1, -1, 1}
-	var logR, v float64
 	for i, c := range cs {
 		if c.Predictions <= 0 || c.Flagged < 0 || c.Flagged > c.Predictions {
-			return nil
+			return 0, 0, false
 		}
 		x, n := float64(c.Flagged)+0.5, float64(c.Predictions)+1
 		logR += sign[i] * math.Log(x/n)
-		v += 1/x - 1/n
+		variance += 1/x - 1/n
 	}
-	return ptr(math.Exp(math.Max(0, math.Abs(logR)-z*math.Sqrt(v))))
+	return logR, variance, true
 }
 
 // normalQuantile is Φ⁻¹(1 − q): the z with an upper tail of q.

@@ -49,7 +49,8 @@ func TestShiftComparesEachVariantWithItsOwnReference(t *testing.T) {
 	}
 	approx("overall baseline flag-rate ratio", s.Overall.Baseline.FlagRateRatio, 0.15/0.10)
 	approx("overall candidate flag-rate ratio", s.Overall.Candidate.FlagRateRatio, 0.12/0.08)
-	approx("overall candidate vs baseline", s.Overall.FlagRateVsBaseline, 1)
+	rate := func(x, n float64) float64 { return (x + 0.5) / (n + 1) }
+	approx("overall candidate vs baseline", s.Overall.FlagRateVsBaseline, rate(120, 1000)/rate(800, 10000)/(rate(1350, 9000)/rate(1000, 10000)))
 	if f := s.Overall.FlagRateShift; f == nil || *f != 1 {
 		t.Errorf("overall shown fold = %v, want 1: the candidate moved exactly like the baseline", fmtPtr(f))
 	}
@@ -59,12 +60,11 @@ func TestShiftComparesEachVariantWithItsOwnReference(t *testing.T) {
 	el := s.Segments[0]
 	approx("electronics candidate ratio", el.Candidate.FlagRateRatio, 0.06/0.16)
 	approx("electronics baseline ratio", el.Baseline.FlagRateRatio, 0.24/0.16)
-	approx("electronics candidate vs baseline", el.FlagRateVsBaseline, (0.06/0.16)/(0.24/0.16))
+	approx("electronics candidate vs baseline", el.FlagRateVsBaseline, rate(72, 1200)/rate(320, 2000)/(rate(432, 1800)/rate(320, 2000)))
 	if !el.Eligible {
 		t.Error("electronics has 1000+ predictions of both variants on both sides: eligible")
 	}
 	// Recount the shown fold by hand: ln r and se over the four corrected rates.
-	rate := func(x, n float64) float64 { return (x + 0.5) / (n + 1) }
 	logR := math.Log(rate(72, 1200)) - math.Log(rate(320, 2000)) - math.Log(rate(432, 1800)) + math.Log(rate(320, 2000))
 	se := math.Sqrt(1/72.5 - 1/1201.0 + 1/320.5 - 1/2001.0 + 1/432.5 - 1/1801.0 + 1/320.5 - 1/2001.0)
 	z := 3.290526731491926 // Φ⁻¹(1 − 0.001/2): one eligible segment
@@ -94,8 +94,11 @@ func TestShiftLeavesOutWhatItCannotCompute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Overall.Baseline.FlagRateRatio != nil || s.Overall.FlagRateVsBaseline != nil {
+	if s.Overall.Baseline.FlagRateRatio != nil {
 		t.Error("a reference that flagged nothing has no ratio")
+	}
+	if s.Overall.FlagRateVsBaseline != nil {
+		t.Error("a candidate without live predictions has no ratio of ratios")
 	}
 	if s.Overall.Candidate.LiveFlagRate != nil || s.Overall.Candidate.PSI != nil || s.Overall.FlagRateShift != nil {
 		t.Error("a candidate without live predictions has no live signals")
@@ -108,6 +111,22 @@ func TestShiftLeavesOutWhatItCannotCompute(t *testing.T) {
 	}
 	if _, err := CompareShift(live, ref, "v5", "v6", ShiftConfig{Alpha: 2}); err == nil {
 		t.Error("Alpha 2 must be refused")
+	}
+}
+
+func TestACandidateThatStopsFlaggingHasASmallRatioNotNone(t *testing.T) {
+	ref := window.Snapshot{Rows: []window.Row{shiftRow("v5", "", 10000, 500), shiftRow("v6", "", 10000, 500)}}
+	live := window.Snapshot{Rows: []window.Row{shiftRow("v5", "", 5000, 250), shiftRow("v6", "", 5000, 0)}}
+	s, err := CompareShift(live, ref, "v5", "v6", ShiftConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := s.Overall.FlagRateVsBaseline
+	if want := (0.5 / 5001) / (500.5 / 10001) / ((250.5 / 5001) / (500.5 / 10001)); r == nil || math.Abs(*r-want) > 1e-12 {
+		t.Errorf("ratio of ratios = %s, want %v: defined, and far below 1", fmtPtr(r), want)
+	}
+	if f := s.Overall.FlagRateShift; f == nil || *f < 50 {
+		t.Errorf("shown fold = %s, want a large one", fmtPtr(f))
 	}
 }
 

@@ -218,13 +218,14 @@ func printStep(out io.Writer, s rehearsal.Step) {
 
 // shortAlarm drops an alarm name's set prefix for the step lines (the kind stays).
 func shortAlarm(name string) string {
-	for _, k := range []alarms.Kind{alarms.KindPrecisionFloor, alarms.KindRecallFloor, alarms.KindPrecisionDrop, alarms.KindRecallDrop,
-		alarms.KindSegmentRegressions, alarms.KindLatencyP99, alarms.KindErrorRate} {
-		if strings.HasSuffix(name, string(k)) {
-			return string(k)
+	short := name
+	for _, k := range alarms.Kinds() {
+		// The longest matching kind: segment-flag-rate-shift, not flag-rate-shift.
+		if strings.HasSuffix(name, string(k)) && (short == name || len(k) > len(short)) {
+			short = string(k)
 		}
 	}
-	return name
+	return short
 }
 
 func printOutcome(out io.Writer, o rehearsal.Outcome) {

@@ -91,6 +91,7 @@ func TestShiftSignalsAgainstTheStoredReference(t *testing.T) {
 	}
 	// Recounted from the deltas above. The 2h window reaches back into the shadow
 	// stage; the live range starts where it ended, so the n's are the shift's alone.
+	rate := func(x, n float64) float64 { return (x + 0.5) / (n + 1) }
 	psi := func(refShare, liveShare float64) float64 {
 		return (liveShare-refShare)*math.Log(liveShare/refShare) + (refShare-liveShare)*math.Log((1-liveShare)/(1-refShare))
 	}
@@ -105,14 +106,14 @@ func TestShiftSignalsAgainstTheStoredReference(t *testing.T) {
 		{MetricFlagRateShiftRatio, v4, 0.05 / 0.05, types.StandardUnitNone},
 		{MetricFlagRateShiftRatio, v5, 0.0375 / 0.05, types.StandardUnitNone},
 		{MetricScoreShiftPSI, v5, psi(0.05, 0.0375), types.StandardUnitNone},
-		{MetricFlagRateShiftVsBaseline, vs, 0.75, types.StandardUnitNone},
+		{MetricFlagRateShiftVsBaseline, vs, rate(150, 4000) / rate(1500, 30000) / (rate(600, 12000) / rate(1500, 30000)), types.StandardUnitNone},
 		{MetricScoreShiftPSIVsBaseline, vs, psi(0.05, 0.0375), types.StandardUnitNone},
 		// grocery is the top segment: 10,000 predictions in the window against
 		// travel's 6,000 (the window starts after the shadow stage's bucket).
 		{MetricShiftPredictionCount, seg(v5, "grocery"), 2500, types.StandardUnitCount},
 		{MetricFlagRateShiftRatio, seg(v4, "grocery"), 0.03 / 0.03, types.StandardUnitNone},
 		{MetricFlagRateShiftRatio, seg(v5, "grocery"), 0.024 / 0.03, types.StandardUnitNone},
-		{MetricFlagRateShiftVsBaseline, seg(vs, "grocery"), 0.8, types.StandardUnitNone},
+		{MetricFlagRateShiftVsBaseline, seg(vs, "grocery"), rate(60, 2500) / rate(600, 20000) / (rate(225, 7500) / rate(600, 20000)), types.StandardUnitNone},
 	}
 	for _, wt := range want {
 		d, ok := find(got, wt.metric, wt.dims)
@@ -131,7 +132,6 @@ func TestShiftSignalsAgainstTheStoredReference(t *testing.T) {
 	// travel, where the candidate's flag rate fell from 16 % to 6 % while the
 	// baseline's held at 16 %. Recount its shown fold: ln r and se of the four
 	// continuity-corrected rates, z = Φ⁻¹(1 − 0.001/(2·2)) for two eligible segments.
-	rate := func(x, n float64) float64 { return (x + 0.5) / (n + 1) }
 	lnR := math.Log(rate(90, 1500)) - math.Log(rate(1600, 10000)) - math.Log(rate(720, 4500)) + math.Log(rate(1600, 10000))
 	se := math.Sqrt(1/90.5 - 1/1501.0 + 2*(1/1600.5-1/10001.0) + 1/720.5 - 1/4501.0)
 	z := 3.4807564043745 // Φ⁻¹(1 − 0.00025)
