@@ -297,14 +297,22 @@ func (g Gate) scopeBreaches(s judge.ScopeJudgement, design judge.Design) []GateB
 // the inferences only one model flagged; unpaired, its Holm-adjusted flag-rate test.
 func flagRateEvidence(s judge.ScopeJudgement, design judge.Design) (bool, string) {
 	if d := s.Discordance; design == judge.Paired && d != nil && d.PValue != nil {
-		return d.Level == judge.LevelWarn, fmt.Sprintf("of %d paired inferences only the baseline flagged %d, only the candidate %d; McNemar p %.2g",
-			d.Pairs, d.OnlyBaseline, d.OnlyCandidate, *d.PValue)
+		return d.Level == judge.LevelWarn, fmt.Sprintf("of %d paired inferences only the baseline flagged %d, only the candidate %d; McNemar p %s",
+			d.Pairs, d.OnlyBaseline, d.OnlyCandidate, pValue(*d.PValue))
 	}
 	f := s.FlagRate
 	if f.AdjustedPValue == nil {
 		return false, "not tested"
 	}
-	return f.Level == judge.LevelWarn, fmt.Sprintf("%d and %d predictions; adjusted p %.2g", f.Baseline.N, f.Candidate.N, *f.AdjustedPValue)
+	return f.Level == judge.LevelWarn, fmt.Sprintf("%d and %d predictions; adjusted p %s", f.Baseline.N, f.Candidate.N, pValue(*f.AdjustedPValue))
+}
+
+// pValue prints a p-value; one that underflowed to 0 is below the smallest double.
+func pValue(p float64) string {
+	if p <= 0 {
+		return "< 1e-300"
+	}
+	return strconv.FormatFloat(p, 'g', 2, 64)
 }
 
 func fraction(v float64) string { return strconv.FormatFloat(100*v, 'f', 1, 64) + "%" }
