@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/verdictml/verdict/labels"
 	"github.com/verdictml/verdict/window"
@@ -176,5 +177,32 @@ func TestReportMarksPrecisionThatIsNotEstimable(t *testing.T) {
 	}
 	if strings.Contains(b.String(), "n/e") {
 		t.Errorf("n/e shown although every precision is estimable:\n%s", b.String())
+	}
+}
+
+func TestFetchJudgementFromARunningServer(t *testing.T) {
+	snaps := regressedSnapshots()
+	jh, err := NewJudgeHandler(snaps, Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(jh)
+	defer srv.Close()
+	since := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+	j, err := FetchJudgement(context.Background(), srv.Client(), JudgeRequest{Server: srv.URL, Baseline: "v5", Candidate: "v6", Since: since})
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct, err := Judge(snaps.snap, "v5", "v6", Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Decision != Fail || j.Decision != direct.Decision || j.Segments[0].Segment != "electronics" ||
+		j.Segments[0].FlagRate.Candidate.N != direct.Segments[0].FlagRate.Candidate.N || len(snaps.since) != 1 || !snaps.since[0].Equal(since) {
+		t.Errorf("fetched %s first %s (since asked %v), want %s as judged directly", j.Decision, j.Segments[0].Segment, snaps.since, direct.Decision)
+	}
+	if _, err := FetchJudgement(context.Background(), srv.Client(), JudgeRequest{Server: srv.URL, Baseline: "v5", Candidate: "v5"}); err == nil ||
+		!strings.Contains(err.Error(), "400 Bad Request") {
+		t.Errorf("err %v, want the server's 400 for the same variant twice", err)
 	}
 }
