@@ -217,10 +217,58 @@ type GateResult struct {
 	Scopes  int `json:"scopes"`
 	// Notes say what the gate could not check and why.
 	Notes []string `json:"notes"`
+	// Overridden is the reason given to promote although the gate blocked.
+	Overridden string `json:"overridden,omitempty"`
 }
 
 // ErrGateBlocked is returned (wrapped) when the shadow gate refuses promotion.
 var ErrGateBlocked = errors.New("shadow gate blocked the promotion")
+
+// Admit is the promote flow's decision: the gate's answer on j, and nil when the
+// promotion may go ahead — the gate is open, or it is blocked and override gives the
+// reason it is promoted anyway (recorded in the result). A blocked gate without an
+// override is an error wrapping ErrGateBlocked that names what blocked.
+func (g Gate) Admit(j judge.Judgement, override string) (GateResult, error) {
+	r, err := g.Check(j)
+	if err != nil {
+		return r, err
+	}
+	if r.Open {
+		return r, nil
+	}
+	if override = strings.TrimSpace(override); override != "" {
+		r.Overridden = override
+		return r, nil
+	}
+	return r, fmt.Errorf("%w: %s", ErrGateBlocked, r.Summary())
+}
+
+// Describe says in one line what the gate checks, for plans.
+func (g Gate) Describe() string {
+	var lim []string
+	add := func(l Limit, format string, scale float64) {
+		if v, ok := l.Value(); ok {
+			lim = append(lim, fmt.Sprintf(format, v*scale))
+		}
+	}
+	add(g.MaxFlagRateDrop, "flag-rate drop <= %g%%", 100)
+	add(g.MaxFlagRateRise, "flag-rate rise <= %g%%", 100)
+	add(g.MaxPSI, "score PSI <= %g", 1)
+	add(g.MaxDiscordance, "disagreement <= %g%% of paired inferences", 100)
+	judged := "the judge must not fail"
+	if g.Require == RequirePass {
+		judged = "the judge must pass"
+	}
+	free := "no label-free limits"
+	if len(lim) > 0 {
+		free = fmt.Sprintf("in every scope with %d+ predictions of each: %s", g.MinPredictions, strings.Join(lim, ", "))
+	}
+	since := "since its first prediction"
+	if g.Since != nil {
+		since = "since " + g.Since.UTC().Format(time.RFC3339)
+	}
+	return fmt.Sprintf("shadow gate: %s vs %s %s; %s; %s", g.Candidate, g.Baseline, since, judged, free)
+}
 
 // Check applies the gate to a judgement of its candidate against its baseline.
 func (g Gate) Check(j judge.Judgement) (GateResult, error) {
@@ -333,7 +381,10 @@ func (r GateResult) Write(out io.Writer) error {
 		period = fmt.Sprintf("%s to %s", r.WindowStart.UTC().Format(time.RFC3339), r.WindowEnd.UTC().Format(time.RFC3339))
 	}
 	state := "OPEN"
-	if !r.Open {
+	switch {
+	case !r.Open && r.Overridden != "":
+		state = "BLOCKED, OVERRIDDEN"
+	case !r.Open:
 		state = "BLOCKED"
 	}
 	fmt.Fprintf(&b, "shadow gate %s: candidate %s vs baseline %s over %s (%s); judge: %s\n", state, r.Candidate, r.Baseline, period, r.Design, r.Decision)
@@ -347,6 +398,9 @@ func (r GateResult) Write(out io.Writer) error {
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "  note: %s\n", n)
+	}
+	if r.Overridden != "" {
+		fmt.Fprintf(&b, "  promoted anyway: %s\n", r.Overridden)
 	}
 	_, err := io.WriteString(out, b.String())
 	return err

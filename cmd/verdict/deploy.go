@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -15,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
 
 	"github.com/verdictml/verdict/deploy"
+	"github.com/verdictml/verdict/judge"
 )
 
 const deployUsage = `usage: verdict deploy <plan|apply|watch|promote-shadow|weights> [flags]
@@ -31,7 +34,8 @@ an A/B split spec (YAML, see docs/deploy.md).
                   (and the alarm that fired) or failure; -stage shadow (or a
                   split spec) follows an update without traffic shifting
   promote-shadow  shift traffic from production to the candidate that ran as
-                  the shadow, with the rollout's routing and rollback alarms
+                  the shadow, with the rollout's routing and rollback alarms,
+                  once the shadow gate (shadow.gate) lets it through
   weights         move a stable A/B split: -spec split.yaml (or -endpoint E)
                   -set v4=0.9,v5=0.1; prints the split before and after
 
@@ -61,6 +65,7 @@ func runDeploy(ctx context.Context, args []string, out io.Writer) error {
 		set         = new(string)
 		watchAfter  = new(bool)
 		needRollout = true
+		gf          gateFlags
 	)
 	switch sub {
 	case "plan":
@@ -72,6 +77,7 @@ func runDeploy(ctx context.Context, args []string, out io.Writer) error {
 			fs.StringVar(stage, "stage", "", "stage to apply: shadow or shift; required")
 		}
 		fs.BoolVar(watchAfter, "watch", false, "watch the deployment after applying")
+		gf.add(fs)
 	case "watch":
 		fs.StringVar(specPath, "spec", "", "rollout spec file (YAML); required")
 		fs.StringVar(stage, "stage", string(deploy.StageShift), "stage being deployed: shadow (an update without traffic shifting) or shift")
@@ -153,12 +159,21 @@ func runDeploy(ctx context.Context, args []string, out io.Writer) error {
 		if req, err = r.PromoteShadowRequests(); err != nil {
 			return err
 		}
+		if err := gf.admit(ctx, out, r); err != nil {
+			return err
+		}
 	case *stage == string(deploy.StageShadow):
 		if req, err = r.ShadowRequests(); err != nil {
 			return err
 		}
 	case *stage == string(deploy.StageShift):
 		req = r.ShiftRequests()
+		// A shift that follows a shadow stage is a promotion of the shadow.
+		if r.Shadow != nil {
+			if err := gf.admit(ctx, out, r); err != nil {
+				return err
+			}
+		}
 	default:
 		return fmt.Errorf("-stage %q: want shadow or shift", *stage)
 	}
@@ -193,6 +208,64 @@ func runDeploy(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if res.Outcome != deploy.RolledForward {
 		return fmt.Errorf("deployment of %s to %s %s", r.Endpoint, target, res.Outcome)
+	}
+	return nil
+}
+
+// gateFlags are the shadow gate's flags of promote-shadow and apply -stage shift.
+type gateFlags struct {
+	server, token, since, override string
+	timeout                        time.Duration
+}
+
+func (g *gateFlags) add(fs *flag.FlagSet) {
+	fs.StringVar(&g.server, "server", "http://127.0.0.1:8080", "base URL of the running verdict whose judge the shadow gate asks (GET /v1/judge)")
+	fs.StringVar(&g.token, "token", "", "API bearer token of that verdict (default $VERDICT_API_TOKEN)")
+	fs.StringVar(&g.since, "since", "", "start of the shadow stage's comparison period, RFC 3339 (default: shadow.gate.since, else the candidate's first prediction)")
+	fs.StringVar(&g.override, "override-shadow-gate", "", "promote although the shadow gate blocks; the value is the reason, logged and printed")
+	fs.DurationVar(&g.timeout, "gate-timeout", 30*time.Second, "give up asking verdict's judge after this long")
+}
+
+// admit runs the shadow gate of r: it asks verdict's judge for the shadow stage's
+// judgement, applies the gate's limits, prints the answer, and returns an error
+// naming what blocked unless the gate is open or overridden.
+func (g *gateFlags) admit(ctx context.Context, out io.Writer, r *deploy.Rollout) error {
+	gate := r.ShadowGate()
+	if gate == nil {
+		return nil
+	}
+	var since time.Time
+	switch {
+	case g.since != "":
+		t, err := time.Parse(time.RFC3339, g.since)
+		if err != nil {
+			return fmt.Errorf("-since %q: want an RFC 3339 time such as 2026-12-04T10:00:00Z (the shadow stage's start)", g.since)
+		}
+		since = t
+	case gate.Since != nil:
+		since = *gate.Since
+	}
+	token := g.token
+	if token == "" {
+		token = os.Getenv("VERDICT_API_TOKEN")
+	}
+	j, err := judge.FetchJudgement(ctx, &http.Client{Timeout: g.timeout}, judge.JudgeRequest{
+		Server: g.server, Token: token, Baseline: gate.Baseline, Candidate: gate.Candidate, Since: since})
+	if err != nil {
+		return fmt.Errorf("shadow gate: ask verdict's judge (-server %s): %w", g.server, err)
+	}
+	res, err := gate.Admit(j, g.override)
+	if werr := res.Write(out); werr != nil && err == nil {
+		err = werr
+	}
+	if err != nil {
+		if errors.Is(err, deploy.ErrGateBlocked) {
+			return fmt.Errorf("%w; promote anyway with -override-shadow-gate REASON, or change shadow.gate in the rollout spec", err)
+		}
+		return err
+	}
+	if res.Overridden != "" {
+		slog.WarnContext(ctx, "shadow gate overridden", "endpoint", r.Endpoint, "candidate", gate.Candidate, "reason", res.Overridden, "blocked_by", res.Summary())
 	}
 	return nil
 }
@@ -309,6 +382,7 @@ func deployPlan(out io.Writer, r *deploy.Rollout, startFlag string) error {
 			return err
 		}
 		fmt.Fprintln(out, "\n== stage 2: shift (verdict deploy apply -stage shift, or promote-shadow)")
+		fmt.Fprintf(out, "%s (asked of verdict's /v1/judge before the shift starts)\n", r.ShadowGate().Describe())
 	} else {
 		fmt.Fprintln(out, "== shift (verdict deploy apply -stage shift)")
 	}
