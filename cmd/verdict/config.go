@@ -40,6 +40,10 @@ type settings struct {
 	CWOmitTimestamp bool               `envconfig:"CLOUDWATCH_OMIT_TIMESTAMP" default:"false" desc:"local emulators only (kumo cannot read timestamps); never in production"`
 	CWVariantNames  map[string]string  `envconfig:"CLOUDWATCH_VARIANT_NAMES" desc:"VariantName dimension per variant, e.g. v5:AllTraffic,v6:AllTraffic (default: the variant id)"`
 	CWTopSegments   map[string]int     `envconfig:"CLOUDWATCH_TOP_SEGMENTS" desc:"per-segment metrics for the N busiest values of a key, e.g. merchant_category:10 (custom metrics cost money)"`
+	RefSince        string             `envconfig:"REFERENCE_SINCE" desc:"RFC 3339 start of the reference period (the shadow stage) the shift signals compare with; with VERDICT_REFERENCE_UNTIL, the cloudwatch sink publishes them (docs/alarms.md)"`
+	RefUntil        string             `envconfig:"REFERENCE_UNTIL" desc:"RFC 3339 end of the reference period: where the shadow stage ended and the traffic shift starts"`
+	ShiftMinPreds   int64              `envconfig:"SHIFT_MIN_PREDICTIONS" default:"1000" desc:"predictions each variant needs in a segment, live and in the reference, to enter the worst-segment shift signals"`
+	ShiftAlpha      float64            `envconfig:"SHIFT_ALPHA" default:"0.001" desc:"chance per look that a segment of a candidate moving like the baseline is shown to shift (split over the segments)"`
 	Sources         []string           `envconfig:"SOURCES" default:"http" desc:"event sources, comma separated: http, kinesis, s3 (objects under VERDICT_S3_*_PREFIXES); HTTP ingest is on only when listed"`
 	KinesisPreds    string             `envconfig:"KINESIS_PREDICTIONS_STREAM" desc:"Kinesis stream of predictions (with VERDICT_SOURCES=kinesis)"`
 	KinesisLabels   string             `envconfig:"KINESIS_LABELS_STREAM" desc:"Kinesis stream of labels (with VERDICT_SOURCES=kinesis)"`
@@ -280,6 +284,15 @@ func (c settings) validate() error {
 			problems = append(problems, fmt.Sprintf("VERDICT_SINKS: %q must be prometheus or cloudwatch", sink))
 		}
 	}
+	if _, _, err := c.reference(); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if c.RefSince != "" && (c.Baseline == "" || len(c.Candidates) == 0) {
+		problems = append(problems, "VERDICT_REFERENCE_SINCE: the shift signals compare candidates with a baseline; set VERDICT_BASELINE and VERDICT_CANDIDATES")
+	}
+	if err := c.shiftConfig().Validate(); err != nil {
+		problems = append(problems, "VERDICT_SHIFT_*: "+err.Error())
+	}
 	if c.RefreshEvery < 100*time.Millisecond {
 		problems = append(problems, "VERDICT_REFRESH_EVERY: must be at least 100ms")
 	}
@@ -478,6 +491,34 @@ func (c settings) storeOptions(log *slog.Logger) embedded.Options {
 		Salvage:      c.StoreRecovery == "salvage",
 		FS:           c.storeFS,
 	}
+}
+
+// reference reads VERDICT_REFERENCE_SINCE and VERDICT_REFERENCE_UNTIL; both zero
+// when unset.
+func (c settings) reference() (since, until time.Time, err error) {
+	if c.RefSince == "" && c.RefUntil == "" {
+		return since, until, nil
+	}
+	if c.RefSince == "" || c.RefUntil == "" {
+		return since, until, errors.New("VERDICT_REFERENCE_SINCE and VERDICT_REFERENCE_UNTIL: set both (the shadow stage's start and end) or neither")
+	}
+	if since, err = time.Parse(time.RFC3339, c.RefSince); err != nil {
+		return since, until, fmt.Errorf("VERDICT_REFERENCE_SINCE: %q: want an RFC 3339 time such as 2026-12-01T09:00:00Z", c.RefSince)
+	}
+	if until, err = time.Parse(time.RFC3339, c.RefUntil); err != nil {
+		return since, until, fmt.Errorf("VERDICT_REFERENCE_UNTIL: %q: want an RFC 3339 time such as 2026-12-04T09:00:00Z", c.RefUntil)
+	}
+	if !until.After(since.Add(c.Bucket)) {
+		return since, until, fmt.Errorf("VERDICT_REFERENCE_UNTIL: %s must be more than a bucket (VERDICT_BUCKET %s) after VERDICT_REFERENCE_SINCE %s", c.RefUntil, c.Bucket, c.RefSince)
+	}
+	if l := c.longest(); until.Sub(since) > l {
+		return since, until, fmt.Errorf("VERDICT_REFERENCE_SINCE: the reference period of %s is longer than the longest of VERDICT_WINDOWS (%s); its buckets would not be kept", until.Sub(since), l)
+	}
+	return since, until, nil
+}
+
+func (c settings) shiftConfig() judge.ShiftConfig {
+	return judge.ShiftConfig{MinPredictions: c.ShiftMinPreds, Alpha: c.ShiftAlpha}
 }
 
 func (c settings) judgeConfig() (judge.Config, error) {

@@ -888,12 +888,15 @@ func TestThreeInstancesShareStreamsAndStoreExactly(t *testing.T) {
 // TestCloudWatchSinkPublishesToTheEmulator runs the binary with the CloudWatch sink
 // pointed at kumo and reads the metrics back with ListMetrics. kumo cannot decode
 // timestamps or gzip bodies, so this run turns both off (emulators only; the package
-// tests check the exact production request on the wire).
+// tests check the exact production request on the wire). A reference period over
+// the first part of the traffic turns the shift signals on.
 func TestCloudWatchSinkPublishesToTheEmulator(t *testing.T) {
 	kumoURL := emulatortest.KumoEndpoint(t)
 	cwc := emulatortest.CloudWatchClient(t)
 	namespace := emulatortest.UniqueName(t, "Verdict")
+	refSince, refUntil := time.Now().UTC().Add(-40*time.Minute), time.Now().UTC().Add(-15*time.Minute)
 	s := startServer(t, t.TempDir(),
+		"VERDICT_REFERENCE_SINCE="+refSince.Format(time.RFC3339), "VERDICT_REFERENCE_UNTIL="+refUntil.Format(time.RFC3339),
 		"VERDICT_SINKS=prometheus,cloudwatch", "VERDICT_CLOUDWATCH_NAMESPACE="+namespace,
 		"VERDICT_CLOUDWATCH_ENDPOINT_NAME=fraud-detector", "VERDICT_CLOUDWATCH_INTERVAL=1s",
 		"VERDICT_CLOUDWATCH_VARIANT_NAMES=v6:v6-AllTraffic", "VERDICT_CLOUDWATCH_TOP_SEGMENTS=merchant_category:2",
@@ -918,9 +921,10 @@ func TestCloudWatchSinkPublishesToTheEmulator(t *testing.T) {
 			}
 			listed[fmt.Sprintf("%s/%s/%s/%s", aws.ToString(m.MetricName), dims["VariantName"], dims["SegmentKey"], dims["BaselineVariant"])] = true
 		}
-		return listed["Recall/v6-AllTraffic//"] && listed["SegmentRegressions/v6-AllTraffic//v5"]
+		return listed["Recall/v6-AllTraffic//"] && listed["SegmentRegressions/v6-AllTraffic//v5"] && listed["FlagRateShiftVsBaseline/v6-AllTraffic//v5"]
 	})
-	for _, want := range []string{"Precision/v5//", "Recall/v6-AllTraffic//", "LabeledPositives/v5//", "PredictionCount/v6-AllTraffic/merchant_category/", "SegmentRegressions/v6-AllTraffic//v5"} {
+	for _, want := range []string{"Precision/v5//", "Recall/v6-AllTraffic//", "LabeledPositives/v5//", "PredictionCount/v6-AllTraffic/merchant_category/", "SegmentRegressions/v6-AllTraffic//v5",
+		"ShiftPredictionCount/v6-AllTraffic//", "ShiftPredictionCount/v5/merchant_category/", "FlagRateShiftRatio/v5//", "ScoreShiftPSI/v6-AllTraffic//", "FlagRateShiftVsBaseline/v6-AllTraffic//v5"} {
 		if !listed[want] {
 			t.Errorf("ListMetrics lacks %s; has %v", want, listed)
 		}

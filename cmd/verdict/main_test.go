@@ -43,6 +43,9 @@ func TestUnknownCommandAndBadConfiguration(t *testing.T) {
 		{"VERDICT_CAPTURE_VARIANT_SELECTOR", "model", "VERDICT_CAPTURE_VARIANT_SELECTOR: \"model\" is neither"},
 		{"VERDICT_LABEL_CSV_COLUMNS", "score=x", "VERDICT_LABEL_CSV_COLUMNS [\"score\"]: not a label field"},
 		{"VERDICT_INPUT_FORMAT", "datacapture", "set VERDICT_CAPTURE_VARIANT or VERDICT_CAPTURE_VARIANT_SELECTOR"},
+		{"VERDICT_REFERENCE_SINCE", "2026-12-01T00:00:00Z", "VERDICT_REFERENCE_SINCE and VERDICT_REFERENCE_UNTIL: set both"},
+		{"VERDICT_REFERENCE_UNTIL", "yesterday", "VERDICT_REFERENCE_SINCE and VERDICT_REFERENCE_UNTIL: set both"},
+		{"VERDICT_SHIFT_ALPHA", "2", "VERDICT_SHIFT_*: shift config: Alpha: 2 must be in (0, 1)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.env, func(t *testing.T) {

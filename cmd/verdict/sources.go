@@ -267,7 +267,7 @@ func (tableDeadLetters) Flush(context.Context, string) error { return nil }
 // from the same windows /metrics reads. With a shared store only the lease holder
 // publishes. The endpoint may be overridden with AWS_ENDPOINT_URL_CLOUDWATCH.
 func cloudWatchPublisher(ctx context.Context, cfg settings, log *slog.Logger, reg prometheus.Registerer,
-	snaps cloudwatch.Snapshots, jcfg judge.Config, leader cloudwatch.Leader) (*cloudwatch.Publisher, error) {
+	windows *window.Windows, jcfg judge.Config, leader cloudwatch.Leader) (*cloudwatch.Publisher, error) {
 	awsCfg, err := loadAWS(ctx)
 	if err != nil {
 		return nil, err
@@ -292,11 +292,25 @@ func cloudWatchPublisher(ctx context.Context, cfg settings, log *slog.Logger, re
 		// A hung endpoint must not hold a request for the whole send timeout.
 		o.HTTPClient = awshttp.NewBuildableClient().WithTimeout(10 * time.Second)
 	})
-	pub, err := cloudwatch.New(cloudwatch.Config{
+	pcfg := cloudwatch.Config{
 		Namespace: cfg.CWNamespace, EndpointName: cfg.CWEndpoint, Window: span,
 		Interval: cfg.CWInterval, HighResolution: cfg.CWHighRes, Variants: variants,
 		Pairs: pairs, TopSegments: cfg.CWTopSegments, OmitTimestamp: cfg.CWOmitTimestamp,
-	}, cloudwatch.Deps{Client: client, Snapshots: snaps, Judge: judgeFn, Leader: leader, Registerer: reg, Log: log})
+	}
+	deps := cloudwatch.Deps{Client: client, Snapshots: windows, Judge: judgeFn, Leader: leader, Registerer: reg, Log: log}
+	since, until, err := cfg.reference()
+	if err != nil {
+		return nil, err
+	}
+	if !since.IsZero() {
+		// The reference is read back from the stored tallies at every flush, so it
+		// survives restarts and is the same on every instance.
+		sc := cfg.shiftConfig()
+		pcfg.Shift = &sc
+		deps.Reference = cloudwatch.StoredReference{Ranges: windows, Since: since, Until: until}
+		log.Info("cloudwatch: shift signals against the reference period", "since", since, "until", until)
+	}
+	pub, err := cloudwatch.New(pcfg, deps)
 	if err != nil {
 		return nil, fmt.Errorf("configuration (VERDICT_CLOUDWATCH_*): %w", err)
 	}
