@@ -76,6 +76,11 @@ func shifts(cfg Config, snaps Snapshots, ref Reference) ([]judge.Shift, error) {
 		return nil, err
 	}
 	live := snaps.Snapshot(cfg.Window)
+	if live.End.Before(rs.End) {
+		// The windows end before the reference does (a replay's clock, or a fixed
+		// reference of a shift not yet started): nothing live to compare yet.
+		return nil, ErrReferencePending
+	}
 	if live.Start.Before(rs.End) {
 		if live, err = snaps.Period(rs.End); err != nil {
 			return nil, fmt.Errorf("live range since the reference ended: %w", err)

@@ -184,6 +184,22 @@ func TestShiftSignalsWaitForTheReferenceToEnd(t *testing.T) {
 	}
 }
 
+func TestAFixedReferenceEndingAfterTheWindowsIsPending(t *testing.T) {
+	w := shiftWindows()
+	ref, err := w.Between(shadowFrom, shiftStart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref.End = shiftNow.Add(time.Hour) // a shift that starts after the windows' now
+	got, err := FlushDatums(shiftConfig(), w, realJudge(t), FixedReference(ref), shiftNow)
+	if err != nil {
+		t.Fatalf("a reference ending after now is pending, not an error: %v", err)
+	}
+	if _, ok := find(got, MetricShiftPredictionCount, dims("EndpointName=fraud-detector", "VariantName=fraud-v5")); ok {
+		t.Error("shift signals published before the reference ended")
+	}
+}
+
 func TestAReferenceThatCannotBeReadIsCountedAndTheRestPublished(t *testing.T) {
 	w := shiftWindows()
 	rec := &recorder{}
