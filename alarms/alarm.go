@@ -158,9 +158,10 @@ func (s *Spec) build(k Kind) Alarm {
 
 	switch k {
 	case KindPrecisionFloor, KindRecallFloor:
-		metric, nMetric, floor := MetricPrecision, MetricPredictedPositives, *th.PrecisionFloor
-		if k == KindRecallFloor {
-			metric, nMetric, floor = MetricRecall, MetricLabeledPositives, *th.RecallFloor
+		// Dereference only this kind's threshold: the other one may be unset.
+		metric, nMetric, floor := MetricRecall, MetricLabeledPositives, th.RecallFloor
+		if k == KindPrecisionFloor {
+			metric, nMetric, floor = MetricPrecision, MetricPredictedPositives, th.PrecisionFloor
 		}
 		lower := strings.ToLower(metric)
 		a.Metrics = []Query{
@@ -168,13 +169,13 @@ func (s *Spec) build(k Kind) Alarm {
 			stat("v", metric, "Average", cand),
 			{ID: "guarded", Expression: "IF(n >= " + minN + ", v)", Label: lower + " when " + nMetric + " >= " + minN, ReturnData: true},
 		}
-		a.ComparisonOperator, a.Threshold = LessThanThreshold, floor
+		a.ComparisonOperator, a.Threshold = LessThanThreshold, *floor
 		a.AlarmDescription = fmt.Sprintf("verdict: %s of %s below %s in %s; judged only when %s >= %s.",
-			lower, who, fmtFloat(floor), window, nMetric, minN)
+			lower, who, fmtFloat(*floor), window, nMetric, minN)
 	case KindPrecisionDrop, KindRecallDrop:
-		metric, nMetric, drop := MetricPrecision, MetricPredictedPositives, *th.MaxPrecisionDrop
-		if k == KindRecallDrop {
-			metric, nMetric, drop = MetricRecall, MetricLabeledPositives, *th.MaxRecallDrop
+		metric, nMetric, drop := MetricRecall, MetricLabeledPositives, th.MaxRecallDrop
+		if k == KindPrecisionDrop {
+			metric, nMetric, drop = MetricPrecision, MetricPredictedPositives, th.MaxPrecisionDrop
 		}
 		lower := strings.ToLower(metric)
 		a.Metrics = []Query{
@@ -185,9 +186,9 @@ func (s *Spec) build(k Kind) Alarm {
 			{ID: "drop", Expression: "IF((nc >= " + minN + ") AND (nb >= " + minN + "), (vb - vc) / vb)",
 				Label: "relative " + lower + " drop vs " + s.Baseline.Variant, ReturnData: true},
 		}
-		a.ComparisonOperator, a.Threshold = GreaterThanThreshold, drop
+		a.ComparisonOperator, a.Threshold = GreaterThanThreshold, *drop
 		a.AlarmDescription = fmt.Sprintf("verdict: %s of %s more than %s%% below baseline %s in %s; judged only when %s >= %s on both.",
-			lower, who, fmtFloat(drop*100), s.Baseline.Variant, window, nMetric, minN)
+			lower, who, fmtFloat(*drop*100), s.Baseline.Variant, window, nMetric, minN)
 	case KindSegmentRegressions:
 		a.Namespace, a.MetricName, a.Dimensions = s.Namespace, MetricSegmentRegressions, vs
 		a.Period, a.Statistic = period, string(types.StatisticMaximum)
@@ -234,16 +235,16 @@ func (s *Spec) build(k Kind) Alarm {
 		a.AlarmDescription = fmt.Sprintf("verdict: in some segment the flag rate of %s is shown to have moved %s by more than a fold of %s relative to baseline %s's movement in %s; judged only when ShiftPredictionCount >= %s on both.",
 			who, since, fmtFloat(f), s.Baseline.Variant, window, minP)
 	case KindScoreShift, KindSegmentScoreShift:
-		metric, limit, where := MetricScoreShiftPSIVsBaseline, *th.MaxScoreShift, "overall"
-		if k == KindSegmentScoreShift {
-			metric, limit, where = MetricSegmentScoreShiftPSI, *th.MaxSegmentScoreShift, "in the segment where it moved most"
+		metric, limit, where := MetricSegmentScoreShiftPSI, th.MaxSegmentScoreShift, "in the segment where it moved most"
+		if k == KindScoreShift {
+			metric, limit, where = MetricScoreShiftPSIVsBaseline, th.MaxScoreShift, "overall"
 		}
 		a.Metrics = append(shiftN(),
 			stat("p", metric, "Average", vs),
 			Query{ID: "psi", Expression: "IF(" + shiftGuard + ", p)", Label: "score PSI against the reference beyond " + s.Baseline.Variant + "'s", ReturnData: true})
-		a.ComparisonOperator, a.Threshold = GreaterThanThreshold, limit
+		a.ComparisonOperator, a.Threshold = GreaterThanThreshold, *limit
 		a.AlarmDescription = fmt.Sprintf("verdict: score distribution of %s moved %s, %s, by more than %s PSI beyond baseline %s's movement in %s; judged only when ShiftPredictionCount >= %s on both.",
-			who, since, where, fmtFloat(limit), s.Baseline.Variant, window, minP)
+			who, since, where, fmtFloat(*limit), s.Baseline.Variant, window, minP)
 	}
 	a.AlarmDescription += " Missing data: " + a.TreatMissingData + ". Managed by verdict alarm set " + s.Name + "."
 	return a

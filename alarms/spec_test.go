@@ -114,3 +114,34 @@ func TestParseSpecReportsEveryProblemAtOnce(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestEveryKindBuildsAlone(t *testing.T) {
+	// Each threshold on its own: building one kind never reads another's.
+	one := map[Kind]func(th *Thresholds){
+		KindPrecisionFloor:     func(th *Thresholds) { th.PrecisionFloor = ptr(0.8) },
+		KindRecallFloor:        func(th *Thresholds) { th.RecallFloor = ptr(0.7) },
+		KindPrecisionDrop:      func(th *Thresholds) { th.MaxPrecisionDrop = ptr(0.05) },
+		KindRecallDrop:         func(th *Thresholds) { th.MaxRecallDrop = ptr(0.05) },
+		KindSegmentRegressions: func(th *Thresholds) { th.MaxSegmentRegressions = ptr(0) },
+		KindLatencyP99:         func(th *Thresholds) { th.LatencyP99Ms = ptr(40.0) },
+		KindErrorRate:          func(th *Thresholds) { th.Max5XXRate = ptr(0.01) },
+		KindFlagRateShift:      func(th *Thresholds) { th.MaxFlagRateShift = ptr(1.5) },
+		KindSegmentFlagRate:    func(th *Thresholds) { th.MaxSegmentFlagRateShift = ptr(1.5) },
+		KindScoreShift:         func(th *Thresholds) { th.MaxScoreShift = ptr(0.1) },
+		KindSegmentScoreShift:  func(th *Thresholds) { th.MaxSegmentScoreShift = ptr(0.2) },
+	}
+	for _, k := range Kinds() {
+		set, ok := one[k]
+		if !ok {
+			t.Errorf("kind %s has no case here", k)
+			continue
+		}
+		s := mustSpec(t, "testdata/spec.yaml")
+		s.Thresholds = Thresholds{MinInvocations: 1}
+		set(&s.Thresholds)
+		as, err := Build(s)
+		if err != nil || len(as) != 1 || as[0].AlarmName != s.AlarmName(k) {
+			t.Errorf("%s alone: %d alarms, %v", k, len(as), err)
+		}
+	}
+}
