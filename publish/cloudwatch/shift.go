@@ -61,9 +61,18 @@ type FixedReference window.Snapshot
 // Reference implements Reference.
 func (f FixedReference) Reference() (window.Snapshot, error) { return window.Snapshot(f), nil }
 
-// shifts compares each pair's variants in the live range — the publisher's window,
-// started no earlier than the reference's end — with the reference. Nil without
-// Config.Shift; ErrReferencePending (wrapped) while the reference has not ended.
+// Shifts compares each pair's variants in the live range — the publisher's window,
+// started no earlier than the reference's end — with the reference: the shift
+// signals a flush publishes (cfg's defaults filled in). Nil without cfg.Shift;
+// ErrReferencePending (wrapped) while the reference has not ended. Replays use it
+// to name the segments behind the published summaries.
+func Shifts(cfg Config, snaps Snapshots, ref Reference) ([]judge.Shift, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return shifts(cfg.withDefaults(), snaps, ref)
+}
+
 func shifts(cfg Config, snaps Snapshots, ref Reference) ([]judge.Shift, error) {
 	if cfg.Shift == nil || len(cfg.Pairs) == 0 {
 		return nil, nil

@@ -167,6 +167,18 @@ func TestShiftSignalsAgainstTheStoredReference(t *testing.T) {
 	}
 }
 
+func TestShiftsNameTheSegmentsBehindTheSummaries(t *testing.T) {
+	w := shiftWindows()
+	got, err := Shifts(shiftConfig(), w, storedReference(w, shiftNow))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].SegmentFlagRateScope == nil || got[0].SegmentFlagRateScope.Segment != "travel" ||
+		got[0].SegmentPSIScope == nil || got[0].SegmentPSIScope.Segment != "travel" {
+		t.Fatalf("shifts %+v, want travel behind both summaries", got)
+	}
+}
+
 func TestShiftSignalsWaitForTheReferenceToEnd(t *testing.T) {
 	w := shiftWindows()
 	got, err := FlushDatums(shiftConfig(), w, realJudge(t), storedReference(w, shiftStart.Add(-time.Minute)), shiftNow)
