@@ -188,7 +188,7 @@ func TestBacktestOnARealisticRecordingHoldsWhatARecountSays(t *testing.T) {
 		alarms   int
 	}{
 		{"the whole recording with the alarms", []string{"--alarms", "../../rehearsal/testdata/demo-alarms.yaml"},
-			time.Time{}, time.Time{}, time.Minute, 4},
+			time.Time{}, time.Time{}, time.Minute, 8}, // the alarms of the recommended demo-alarms.yaml
 		{"events from 20m to 80m, the judge alone", []string{"--from", "20m", "--to", "80m"},
 			meta.Start.Add(20 * time.Minute), meta.Start.Add(80 * time.Minute), 5 * time.Minute, 0},
 	}

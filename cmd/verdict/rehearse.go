@@ -24,9 +24,13 @@ import (
 	"github.com/verdictml/verdict/window"
 )
 
-// errRolledBack makes `verdict rehearse` exit non-zero when the rehearsed rollout
-// would have rolled back, so a pipeline can gate `deploy apply` on it.
-var errRolledBack = errors.New("the rollout would have rolled back")
+// errRolledBack and errGateBlocked make `verdict rehearse` exit non-zero when the
+// rehearsed rollout would have rolled back or never started, so a pipeline can gate
+// `deploy apply` on it.
+var (
+	errRolledBack  = errors.New("the rollout would have rolled back")
+	errGateBlocked = errors.New("the shadow gate would have refused the promotion")
+)
 
 func runRehearse(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("rehearse", flag.ContinueOnError)
@@ -38,11 +42,16 @@ func runRehearse(ctx context.Context, args []string, out io.Writer) error {
 	candidate := fs.String("candidate", "", "verdict variant id of the new model in the recording (default: the alarm spec's candidate.variant)")
 	start := fs.String("start", "", "when the shift starts: an RFC 3339 time, or a duration after the first recorded prediction (default: the recording's shift_start with --recording, else 1h; the baseline warms up its windows before it)")
 	format := fs.String("format", "text", "output: text (a line per alarm period) or json (the whole outcome at the end)")
+	override := fs.String("override-shadow-gate", "", "rehearse the shift although the shadow gate blocks (as 'deploy promote-shadow -override-shadow-gate'); the value is the reason")
 	fs.Usage = func() {
 		fmt.Fprint(out, `usage: verdict rehearse --rollout ROLLOUT.yaml (--recording DIR | --predictions FILE --labels FILE) [flags]
 
-Rehearses a SageMaker traffic shift on recorded shadow data (both variants scored
-every request), on simulated event time: no AWS, no waiting.
+Rehearses a rollout on recorded shadow data (both variants scored every request),
+on simulated event time: no AWS, no waiting. First the shadow-stage gate: when the
+rollout has a shadow stage, the recording before the shift start is its shadow
+stage, and the judge's judgement of it (the labels known by then) goes through the
+rollout's shadow.gate as 'deploy promote-shadow' would send it; a blocked gate
+stops the rollout there. Then the traffic shift.
 
 The rollout spec's traffic section (LINEAR, CANARY or ALL_AT_ONCE, wait interval,
 termination wait) sets the candidate's share over time; a request counts for the
@@ -60,8 +69,8 @@ The simulated clock starts just before the shift (the events before it are
 applied at once) and stops when the rollout ends or rolls back; --from and
 --to select the events replayed. Progress goes to stderr.
 
-Exit status: 0 when the rollout completes, 1 when it would have rolled back (or
-on error).
+Exit status: 0 when the rollout completes, 1 when the shadow gate blocks it or it
+would have rolled back (or on error).
 
 flags:
 `)
@@ -151,14 +160,34 @@ flags:
 		return err
 	}
 	sched := rehearsal.NewSchedule(rollout, shiftStart)
+	pcfg := rehearsal.PublisherFor(spec, *baseline, *candidate, rf.window)
+	// The recording before the shift is the shadow stage: the reference period of
+	// the shift signals, as VERDICT_REFERENCE_SINCE/UNTIL would name it.
+	pcfg.Shift = &env.shift
 	r := &rehearsal.Rehearsal{
 		Schedule: sched, Baseline: *baseline, Candidate: *candidate, Alarms: watched,
-		Publisher: rehearsal.PublisherFor(spec, *baseline, *candidate, rf.window),
-		Judge:     judgeFn, Interval: rf.interval, Join: env.join, Longest: env.longest, Rule: env.rule,
+		Publisher: pcfg, JudgeConfig: env.judge, Override: *override, ShadowStart: rec.from,
+		Judge: judgeFn, Interval: rf.interval, Join: env.join, Longest: env.longest, Rule: env.rule,
 		From: rec.from, ReplayProgress: replayProgress(rf.quiet, "rehearse"),
 	}
+	if g := rollout.ShadowGate(); g != nil {
+		// The gate compares the recording's variants (--baseline, --candidate).
+		gate := *g
+		gate.Baseline, gate.Candidate = *baseline, *candidate
+		r.Gate = &gate
+	}
 	if *format == "text" {
-		fmt.Fprintf(out, "rehearsing %s shift of %s (candidate %s, baseline %s) from %s to %s (termination wait ends), %d alarms:\n",
+		if r.Gate != nil {
+			shadowStart := rec.from
+			if shadowStart.IsZero() {
+				shadowStart = rec.FirstPrediction()
+			}
+			fmt.Fprintf(out, "rehearsing the %s on the shadow stage from %s to %s\n", r.Gate.Describe(),
+				shadowStart.Format(time.RFC3339), sched.Start.Format(time.RFC3339))
+		} else {
+			fmt.Fprintf(out, "rollout %s has no shadow stage: no shadow gate to rehearse\n", *rolloutFile)
+		}
+		fmt.Fprintf(out, "then the %s shift of %s (candidate %s, baseline %s) from %s to %s (termination wait ends), %d alarms:\n",
 			rollout.Traffic.Type, rollout.Endpoint, *candidate, *baseline, sched.Start.Format(time.RFC3339), sched.End().Format(time.RFC3339), len(watched))
 		for _, a := range watched {
 			note := ""
@@ -174,6 +203,12 @@ flags:
 		}
 		fmt.Fprintln(out)
 		r.Progress = func(s rehearsal.Step) { printStep(out, s) }
+		// The gate's answer comes before the shift's first step.
+		r.GateProgress = func(res deploy.GateResult) {
+			if err := res.Write(out); err == nil && (res.Open || res.Overridden != "") {
+				fmt.Fprintln(out)
+			}
+		}
 	}
 	began := time.Now()
 	outcome, err := r.Run(ctx, rec.Recording)
@@ -192,8 +227,14 @@ flags:
 	} else {
 		printOutcome(out, outcome)
 	}
-	if outcome.Result == rehearsal.RolledBack {
+	switch outcome.Result {
+	case rehearsal.RolledBack:
+		if outcome.Segment != "" {
+			return fmt.Errorf("%w at %s: alarm %s, %s", errRolledBack, outcome.At.Format(time.RFC3339), outcome.Alarm, outcome.Segment)
+		}
 		return fmt.Errorf("%w at %s: alarm %s", errRolledBack, outcome.At.Format(time.RFC3339), outcome.Alarm)
+	case rehearsal.Blocked:
+		return fmt.Errorf("%w: %s", errGateBlocked, outcome.Reason)
 	}
 	return nil
 }
@@ -210,8 +251,16 @@ func printStep(out io.Writer, s rehearsal.Step) {
 	fmt.Fprintf(out, "%s  %-17s share %5.1f%%  candidate n=%d labeled+=%d  %s\n", s.At.Format("15:04"), s.Phase, 100*s.Share,
 		s.CandidatePredictions, s.CandidateLabeledPositives, strings.Join(states, " "))
 	for _, a := range s.Alarms {
-		if a.State == alarms.StateAlarm {
-			fmt.Fprintf(out, "         %s: %s\n", a.Alarm, a.Reason)
+		if a.State != alarms.StateAlarm {
+			continue
+		}
+		fmt.Fprintf(out, "         %s: %s\n", a.Alarm, a.Reason)
+		switch sh := s.Shift; {
+		case sh == nil:
+		case strings.HasSuffix(a.Alarm, string(alarms.KindSegmentFlagRate)) && sh.FlagRateSegment != "":
+			fmt.Fprintf(out, "           worst segment: %s\n", sh.FlagRateSegment)
+		case strings.HasSuffix(a.Alarm, string(alarms.KindSegmentScoreShift)) && sh.ScoreSegment != "":
+			fmt.Fprintf(out, "           worst segment: %s\n", sh.ScoreSegment)
 		}
 	}
 }
@@ -230,10 +279,20 @@ func shortAlarm(name string) string {
 
 func printOutcome(out io.Writer, o rehearsal.Outcome) {
 	fmt.Fprintln(out)
-	if o.Result == rehearsal.RolledBack {
+	switch o.Result {
+	case rehearsal.Blocked:
+		fmt.Fprintf(out, "STOPPED AT THE SHADOW GATE: the shift would not have started at %s\n  %s\n", o.At.Format(time.RFC3339), o.Reason)
+		return
+	case rehearsal.RolledBack:
 		fmt.Fprintf(out, "ROLLED BACK at %s (%s into the shift) by alarm %s\n  %s\n", o.At.Format(time.RFC3339), o.At.Sub(o.Start), o.Alarm, o.Reason)
-	} else {
+		if o.Segment != "" {
+			fmt.Fprintf(out, "  in %s\n", o.Segment)
+		}
+	default:
 		fmt.Fprintf(out, "COMPLETED at %s: no rollback alarm fired during the shift and the termination wait\n", o.At.Format(time.RFC3339))
+	}
+	if g := o.ShadowGate; g != nil && g.Overridden != "" {
+		fmt.Fprintf(out, "note: the shadow gate blocked (%s) and was overridden: %s\n", g.Summary(), g.Overridden)
 	}
 	if !o.DataEnd.IsZero() && o.DataEnd.Before(o.At) {
 		fmt.Fprintf(out, "note: the recording ends at %s; after that the rehearsal saw no new traffic\n", o.DataEnd.Format(time.RFC3339))
@@ -295,6 +354,7 @@ type replayEnv struct {
 	decoder *ingest.Decoder
 	join    labels.Config
 	judge   judge.Config
+	shift   judge.ShiftConfig
 	longest time.Duration
 	rule    window.Rule
 	log     *slog.Logger
@@ -333,7 +393,7 @@ func loadReplayEnv(rf *replayFlags) (replayEnv, error) {
 	if err != nil {
 		return replayEnv{}, err
 	}
-	return replayEnv{decoder: dec, join: cfg.joinConfig(), judge: jc, longest: max(cfg.longest(), time.Duration(rf.window)), rule: cfg.rule(), log: cfg.logger(os.Stderr)}, nil
+	return replayEnv{decoder: dec, join: cfg.joinConfig(), judge: jc, shift: cfg.shiftConfig(), longest: max(cfg.longest(), time.Duration(rf.window)), rule: cfg.rule(), log: cfg.logger(os.Stderr)}, nil
 }
 
 // recording is what readRecording read: the events of [from, to], and the
