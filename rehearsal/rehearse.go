@@ -138,8 +138,8 @@ type Outcome struct {
 	Reason string `json:"reason,omitempty"`
 	// Segment names the segment behind a segment alarm that rolled back.
 	Segment string    `json:"segment,omitempty"`
-	Start  time.Time `json:"shift_start"`
-	End    time.Time `json:"planned_end"`
+	Start   time.Time `json:"shift_start"`
+	End     time.Time `json:"planned_end"`
 	// DataEnd is the last recorded event; a rollout planned past it saw no new
 	// traffic at the end.
 	DataEnd time.Time `json:"data_end"`
