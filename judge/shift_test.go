@@ -216,6 +216,36 @@ func TestShiftSignalsDoNotFlipOnACandidateThatMovesLikeTheBaseline(t *testing.T)
 	t.Logf("clean looks with a segment shown to move: %d of %d", shown, looks)
 }
 
+func TestTheOverallFlagRateAlarmAtItsGuard(t *testing.T) {
+	// The flag-rate-shift alarm reads FlagRateVsBaseline once both variants have
+	// min_predictions live: the recommended spec's 2,000 (the candidate's first
+	// step, at a 10 % share of 20,000 requests) and the default 1,000. 5,000 clean
+	// looks each, the mix moving by half: how often does the point value alone
+	// pass a fold of 1.5? At 2,000 the log ratio's noise is about a fifth of ln 1.5
+	// (never, bound 2); at 1,000 about a third (rarely, bound 15: 0.3 %).
+	for _, tc := range []struct {
+		live  int
+		bound int
+	}{{20000, 2}, {10000, 15}} {
+		over := 0
+		for seed := range uint64(5000) {
+			rng := rand.New(rand.NewPCG(seed, 0x9a4d))
+			live, ref := simShift(rng, 60000, tc.live, 0.1, 1.5, -1, 0)
+			s, err := CompareShift(live, ref, "v5", "v6", ShiftConfig{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := s.Overall.FlagRateVsBaseline; r != nil && math.Max(*r, 1 / *r) > 1.5 {
+				over++
+			}
+		}
+		t.Logf("candidate with ~%d live predictions: fold above 1.5 in %d of 5000 clean looks", tc.live/10, over)
+		if over > tc.bound {
+			t.Errorf("candidate with ~%d live predictions: fold above 1.5 in %d of 5000 clean looks; bound %d", tc.live/10, over, tc.bound)
+		}
+	}
+}
+
 func TestShiftShowsTheRegressedSegment(t *testing.T) {
 	// The candidate catches 20 % of electronics fraud instead of 95 % from the shift
 	// on: its flag rate there drops from ~17 % to ~4.5 % while the baseline's rises
