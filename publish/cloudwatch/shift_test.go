@@ -103,7 +103,7 @@ func TestShiftSignalsAgainstTheStoredReference(t *testing.T) {
 	}{
 		{MetricShiftPredictionCount, v4, 12000, types.StandardUnitCount},
 		{MetricShiftPredictionCount, v5, 4000, types.StandardUnitCount},
-		{MetricFlagRateShiftRatio, v4, 0.05 / 0.05, types.StandardUnitNone},
+		{MetricFlagRateShiftRatio, v4, 1, types.StandardUnitNone}, // 5 % live and in the reference
 		{MetricFlagRateShiftRatio, v5, 0.0375 / 0.05, types.StandardUnitNone},
 		{MetricScoreShiftPSI, v5, psi(0.05, 0.0375), types.StandardUnitNone},
 		{MetricFlagRateShiftVsBaseline, vs, rate(150, 4000) / rate(1500, 30000) / (rate(600, 12000) / rate(1500, 30000)), types.StandardUnitNone},
@@ -111,7 +111,7 @@ func TestShiftSignalsAgainstTheStoredReference(t *testing.T) {
 		// grocery is the top segment: 10,000 predictions in the window against
 		// travel's 6,000 (the window starts after the shadow stage's bucket).
 		{MetricShiftPredictionCount, seg(v5, "grocery"), 2500, types.StandardUnitCount},
-		{MetricFlagRateShiftRatio, seg(v4, "grocery"), 0.03 / 0.03, types.StandardUnitNone},
+		{MetricFlagRateShiftRatio, seg(v4, "grocery"), 1, types.StandardUnitNone}, // 3 % on both sides
 		{MetricFlagRateShiftRatio, seg(v5, "grocery"), 0.024 / 0.03, types.StandardUnitNone},
 		{MetricFlagRateShiftVsBaseline, seg(vs, "grocery"), rate(60, 2500) / rate(600, 20000) / (rate(225, 7500) / rate(600, 20000)), types.StandardUnitNone},
 	}
