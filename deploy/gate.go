@@ -176,6 +176,7 @@ const (
 	LimitFlagRateRise   = "max_flag_rate_rise"
 	LimitPSI            = "max_psi"
 	LimitDiscordance    = "max_discordance"
+	LimitMinPredictions = "min_predictions"
 	scopeOverallDisplay = "overall"
 )
 
@@ -299,6 +300,14 @@ func (g Gate) Check(j judge.Judgement) (GateResult, error) {
 	}
 	slices.SortStableFunc(free, func(a, b GateBreach) int { return cmp.Compare(b.excess, a.excess) })
 	r.Breaches = append(r.Breaches, free...)
+	if r.Checked == 0 {
+		// Nothing checked is no evidence: a misspelt variant, a shadow stage that
+		// never ran, or one too short for even the overall scope.
+		o := j.Overall.FlagRate
+		r.Breaches = append(r.Breaches, GateBreach{Scope: scopeOverallDisplay, Limit: LimitMinPredictions, Value: float64(min(o.Baseline.N, o.Candidate.N)),
+			Threshold: float64(g.MinPredictions), Detail: fmt.Sprintf("the shadow stage holds %d predictions of %s and %d of %s, fewer than min_predictions %d: the gate could check nothing (%s)",
+				o.Baseline.N, g.Baseline, o.Candidate.N, g.Candidate, g.MinPredictions, j.Reason)})
+	}
 	if skipped := r.Scopes - r.Checked; skipped > 0 {
 		r.Notes = append(r.Notes, fmt.Sprintf("%d of %d scopes have fewer than %d predictions of a variant (min_predictions): their label-free limits are not checked",
 			skipped, r.Scopes, g.MinPredictions))

@@ -163,6 +163,8 @@ func TestShadowGate(t *testing.T) {
 			[]string{"overall judge"}, ""},
 		{"require pass blocks an inconclusive judge", func(g *Gate) { g.Require = RequirePass },
 			[]scope{clean("grocery", 40000)}, false, []string{"overall judge"}, ""},
+		{"a shadow stage too short for any scope blocks: nothing was checked", nil,
+			[]scope{clean("grocery", 600), clean("travel", 300)}, false, []string{"overall min_predictions"}, "the gate could check nothing"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -202,6 +204,24 @@ func TestShadowGateNamesTheNumbers(t *testing.T) {
 	}
 	if got := r.Summary(); !strings.Contains(got, "merchant_category=electronics max_flag_rate_drop") {
 		t.Errorf("summary %q does not name the segment and limit", got)
+	}
+}
+
+func TestShadowGateBlocksACandidateWithoutData(t *testing.T) {
+	// The gate names v7, the shadow stage holds v6: the judge is inconclusive ("no
+	// data for candidate"), which must not open the gate.
+	j, err := judge.Judge(shadowSnapshot(clean("grocery", 40000)), "v5", "v7", judge.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := defaultGate(t)
+	g.Candidate = "v7"
+	r, err := g.Check(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Open || len(r.Breaches) != 1 || r.Breaches[0].Limit != LimitMinPredictions || !strings.Contains(r.Breaches[0].Detail, `no data for candidate "v7"`) {
+		t.Errorf("open %v, breaches %+v; want blocked on min_predictions, saying v7 has no data", r.Open, r.Breaches)
 	}
 }
 
