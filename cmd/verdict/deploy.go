@@ -267,6 +267,11 @@ func (g *gateFlags) admit(ctx context.Context, out io.Writer, r *deploy.Rollout)
 	if res.Overridden != "" {
 		slog.WarnContext(ctx, "shadow gate overridden", "endpoint", r.Endpoint, "candidate", gate.Candidate, "reason", res.Overridden, "blocked_by", res.Summary())
 	}
+	if res.WindowStart != nil {
+		// The shift alarms compare with this same shadow stage (docs/alarms.md).
+		fmt.Fprintf(out, "  the shift alarms' reference period is this shadow stage: VERDICT_REFERENCE_SINCE=%s VERDICT_REFERENCE_UNTIL=%s on the verdict that publishes to CloudWatch\n",
+			res.WindowStart.UTC().Format(time.RFC3339), res.WindowEnd.UTC().Truncate(time.Second).Format(time.RFC3339))
+	}
 	return nil
 }
 

@@ -146,7 +146,8 @@ func TestPromoteShadowAsksTheGateOfARunningVerdict(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("exit %d, want 0:\n%s", code, out)
 		}
-		if !strings.Contains(out, "shadow gate OPEN: candidate v7 vs baseline v5") || !strings.Contains(out, "label-free limits checked in 7 of 7 scopes") {
+		if !strings.Contains(out, "shadow gate OPEN: candidate v7 vs baseline v5") || !strings.Contains(out, "label-free limits checked in 7 of 7 scopes") ||
+			!strings.Contains(out, "VERDICT_REFERENCE_SINCE=") {
 			t.Errorf("output:\n%s", out)
 		}
 		if len(fake.sent("UpdateEndpoint")) != 1 {
