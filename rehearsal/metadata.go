@@ -33,6 +33,9 @@ type Metadata struct {
 	ShiftStart time.Time `json:"shift_start"`
 	Baseline   string    `json:"baseline"`
 	Candidate  string    `json:"candidate"`
+	// SegmentKeys are the prediction attributes the recording's segments live in
+	// (rehearse and backtest count them unless told otherwise).
+	SegmentKeys []string `json:"segment_keys,omitempty"`
 	// Regression is how the candidate is worse; nil for a recording without one.
 	Regression *Regression `json:"regression,omitempty"`
 	// LabelProcess says in words how labels arrive (delays, shares, declines).

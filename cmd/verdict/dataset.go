@@ -323,7 +323,8 @@ func writeDataset(ctx context.Context, o datasetOptions) (datasetSummary, error)
 	sum.fates = traffic.fates
 	meta := rehearsal.Metadata{
 		Generator: o.generator, Start: o.start, End: sum.end, ShiftStart: sum.shiftStart,
-		Baseline: "v5", Candidate: "v6", LabelProcess: o.labels.describe(), LastLabel: sum.lastLabel,
+		Baseline: "v5", Candidate: "v6", SegmentKeys: []string{"merchant_category"},
+		LabelProcess: o.labels.describe(), LastLabel: sum.lastLabel,
 	}
 	if !sum.regressionStart.IsZero() {
 		meta.Regression = &rehearsal.Regression{SegmentKey: "merchant_category", Segment: o.regress, Start: sum.regressionStart,

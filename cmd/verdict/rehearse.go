@@ -374,6 +374,19 @@ func loadReplayEnv(rf *replayFlags) (replayEnv, error) {
 			}
 		}
 	}
+	if len(cfg.SegmentKeys) == 0 && rf.recording != "" {
+		// A recording knows where its segments live; without them the shadow gate
+		// and the segment alarms would see the overall scope only.
+		if m, err := rehearsal.ReadMetadata(filepath.Join(rf.recording, rehearsal.MetadataFile)); err == nil && len(m.SegmentKeys) > 0 {
+			cfg.SegmentKeys = m.SegmentKeys
+			if !rf.quiet {
+				fmt.Fprintf(os.Stderr, "segment keys %s (recording.json)\n", strings.Join(m.SegmentKeys, ","))
+			}
+		}
+	}
+	if len(cfg.SegmentKeys) == 0 {
+		fmt.Fprintln(os.Stderr, "warning: no segment keys (--segment-keys or VERDICT_SEGMENT_KEYS): the judge, the shadow gate and the segment alarms see only the overall scope, so a regression in one category can go unseen")
+	}
 	if !rf.windowSet {
 		if sp, err := window.ParseSpan(cfg.CWWindow); err == nil && sp != window.AllTime {
 			rf.window = sp
