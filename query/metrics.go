@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/verdictml/verdict/labels"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -122,20 +123,7 @@ type Series struct {
 	Variant    string `json:"variant"`
 	SegmentKey string `json:"segment_key,omitempty"`
 	Segment    string `json:"segment,omitempty"`
-
-	Predictions        int64 `json:"predictions"`
-	PredictedPositives int64 `json:"predicted_positives"`
-	Errors             int64 `json:"errors"`
-	TP                 int64 `json:"tp"`
-	FP                 int64 `json:"fp"`
-	FN                 int64 `json:"fn"`
-	TN                 int64 `json:"tn"`
-	Resolved           int64 `json:"resolved"`
-	Matured            int64 `json:"matured"`
-	// Pending is predictions - resolved; Censored the part of them that only a
-	// (review) label resolves, declined by the serving variant (VERDICT_DECLINED).
-	Pending  int64 `json:"pending"`
-	Censored int64 `json:"censored"`
+	Counts
 
 	Precision   *float64         `json:"precision"`
 	PrecisionCI *window.Interval `json:"precision_ci"`
@@ -153,6 +141,29 @@ type Series struct {
 	Estimable window.Estimates `json:"estimable"`
 }
 
+// Counts are a row's counts: predictions by prediction time and what became of them.
+type Counts struct {
+	Predictions        int64 `json:"predictions"`
+	PredictedPositives int64 `json:"predicted_positives"`
+	Errors             int64 `json:"errors"`
+	TP                 int64 `json:"tp"`
+	FP                 int64 `json:"fp"`
+	FN                 int64 `json:"fn"`
+	TN                 int64 `json:"tn"`
+	Resolved           int64 `json:"resolved"`
+	Matured            int64 `json:"matured"`
+	// Pending is predictions - resolved; Censored the part of them that only a
+	// (review) label resolves, declined by the serving variant (VERDICT_DECLINED).
+	Pending  int64 `json:"pending"`
+	Censored int64 `json:"censored"`
+}
+
+func countsOf(c labels.Counts) Counts {
+	return Counts{Predictions: c.Predictions, PredictedPositives: c.Flagged, Errors: c.Errors,
+		TP: c.TP, FP: c.FP, FN: c.FN, TN: c.TN, Resolved: c.Resolved(), Matured: c.Matured,
+		Pending: c.Pending(), Censored: c.Censored}
+}
+
 // ErrorBody is the body of every 4xx/5xx answer.
 type ErrorBody struct {
 	Error     string `json:"error"`
@@ -160,12 +171,10 @@ type ErrorBody struct {
 }
 
 func seriesOf(r window.Row) Series {
-	c, s := r.Counts, r.Stats
+	s := r.Stats
 	return Series{
 		Variant: r.Key.Variant, SegmentKey: r.Key.SegmentKey, Segment: r.Key.Segment,
-		Predictions: c.Predictions, PredictedPositives: c.Flagged, Errors: c.Errors,
-		TP: c.TP, FP: c.FP, FN: c.FN, TN: c.TN, Resolved: c.Resolved(), Matured: c.Matured,
-		Pending: c.Pending(), Censored: c.Censored,
+		Counts: countsOf(r.Counts),
 		Precision: s.Precision, PrecisionCI: s.PrecisionCI, PrecisionBounds: s.PrecisionBounds,
 		Recall: s.Recall, RecallCI: s.RecallCI,
 		F1: s.F1, LabelCoverage: s.LabelCoverage, FlagRate: s.FlagRate, MeanScore: s.MeanScore,

@@ -107,3 +107,7 @@ func (w *Windows) Timelines(span Span, step time.Duration, keep func(labels.Key)
 	slices.SortFunc(out.Series, func(a, b Timeline) int { return compareKeys(a.Key, b.Key) })
 	return out, nil
 }
+
+// Bucket is the width of the prediction-time buckets: windows move, and time series
+// step, in multiples of it.
+func (w *Windows) Bucket() time.Duration { return time.Duration(w.bucket) * time.Second }

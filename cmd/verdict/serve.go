@@ -231,6 +231,7 @@ func openService(ctx context.Context, cfg settings, log *slog.Logger) (svc *serv
 	}
 	api.Handle("/v1/metrics", query.NewMetrics(s.windows, s.store.Unmatched, log, query.WithPolicy(policy)))
 	api.Handle("/v1/coverage", query.NewCoverage(s.windows, log, query.WithPolicy(policy)))
+	api.Handle("/v1/series", query.NewSeries(s.windows, log, query.WithPolicy(policy)))
 	api.Handle("/v1/judge", judgeAPI)
 	api.Handle("/v1/compare", compareAPI)
 
