@@ -174,7 +174,7 @@ func seriesOf(r window.Row) Series {
 	s := r.Stats
 	return Series{
 		Variant: r.Key.Variant, SegmentKey: r.Key.SegmentKey, Segment: r.Key.Segment,
-		Counts: countsOf(r.Counts),
+		Counts:    countsOf(r.Counts),
 		Precision: s.Precision, PrecisionCI: s.PrecisionCI, PrecisionBounds: s.PrecisionBounds,
 		Recall: s.Recall, RecallCI: s.RecallCI,
 		F1: s.F1, LabelCoverage: s.LabelCoverage, FlagRate: s.FlagRate, MeanScore: s.MeanScore,

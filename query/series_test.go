@@ -15,7 +15,9 @@ func TestSeriesEndpoint(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 2, 0, 0, time.UTC)
 	w := window.New(5*time.Minute, 24*time.Hour, window.Clock(func() time.Time { return now }))
 	at := func(hh, mm int) int64 { return time.Date(2026, 11, 25, hh, mm, 0, 0, time.UTC).Unix() }
-	seg := func(v string) labels.Key { return labels.Key{Variant: v, SegmentKey: "merchant_category", Segment: "electronics"} }
+	seg := func(v string) labels.Key {
+		return labels.Key{Variant: v, SegmentKey: "merchant_category", Segment: "electronics"}
+	}
 	w.Observe([]labels.Delta{
 		// An old, fully resolved cohort and a recent one whose negatives are not in.
 		{Key: labels.Key{Variant: "v5"}, Bucket: at(11, 0), Counts: labels.Counts{Predictions: 100, Flagged: 20, TP: 15, FP: 5, FN: 3, TN: 77}},
