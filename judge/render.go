@@ -350,6 +350,7 @@ func writeHTML(w io.Writer, r Report) error {
 	}
 	t, err := template.New("report").Funcs(template.FuncMap{
 		"num": num, "pval": pval, "signed": signed, "pair": pair, "upper": strings.ToUpper, "precisionPair": precisionPair,
+		"disagreement": disagreement,
 	}).Parse(reportHTML)
 	if err != nil {
 		return err
@@ -364,15 +365,23 @@ const reportHTML = `<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Title}}</title>
 <style>
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#111827;margin:2rem auto;max-width:1180px;padding:0 1rem}
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#111827;background:#fff;margin:2rem auto;max-width:1180px;padding:0 1rem}
 h1{font-size:1.35rem;margin:0 0 .3rem}h2{font-size:1.05rem;margin:2rem 0 .5rem}
-.meta{color:#4b5563}.decision{display:inline-block;padding:.15rem .55rem;border-radius:4px;font-weight:600;color:#fff}
-.pass{background:#15803d}.fail{background:#b91c1c}.inconclusive{background:#a16207}
-table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}th,td{padding:.3rem .5rem;border-bottom:1px solid #e5e7eb;text-align:right;white-space:nowrap}
-th:first-child,td:first-child{text-align:left}tr.fail td{background:#fef2f2}td.reason{white-space:normal;text-align:left;color:#4b5563;font-size:12px}
-svg text{font:12px system-ui,sans-serif;fill:#374151}.legend span{margin-right:1.2rem}.sw{display:inline-block;width:10px;height:10px;margin-right:4px}
+.meta{color:#374151}.decision{display:inline-block;padding:.15rem .55rem;border-radius:4px;font-weight:600;color:#fff}
+.decision.pass{background:#15803d}.decision.fail{background:#b91c1c}.decision.inconclusive{background:#92400e}
+.table-scroll{overflow-x:auto;max-width:100%;border:1px solid #e5e7eb;border-radius:4px}
+.table-scroll:focus{outline:2px solid #1d4ed8;outline-offset:2px}
+table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums;font-size:13px}
+th,td{padding:.3rem .45rem;border-bottom:1px solid #e5e7eb;text-align:right;vertical-align:top}
+td.num{white-space:nowrap}th{white-space:normal;background:#f9fafb;color:#111827;font-weight:600}
+th:first-child,td:first-child{text-align:left;position:sticky;left:0}td:first-child{background:inherit}
+tbody tr{background:#fff}tbody tr.row-fail{background:#fef2f2}tbody tr.row-inconclusive{background:#fffbeb}tbody tr.row-pass{background:#f0fdf4}
+td.reason{text-align:left;color:#1f2937;font-size:12px;white-space:normal;overflow-wrap:anywhere;border-bottom:2px solid #d1d5db}
+td.decision-cell{font-weight:600}tr.row-fail td.decision-cell{color:#991b1b}tr.row-inconclusive td.decision-cell{color:#78350f}tr.row-pass td.decision-cell{color:#166534}
+svg{max-width:100%;height:auto}svg text{font:12px system-ui,sans-serif;fill:#374151}.legend span{margin-right:1.2rem}.sw{display:inline-block;width:10px;height:10px;margin-right:4px}
 .hists{display:flex;flex-wrap:wrap;gap:1rem}.hists figure{margin:0}.hists figcaption{font-size:12px;color:#374151}
-ul.warnings{color:#92400e}
+ul.warnings{color:#78350f}
+.sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 </style>
 </head>
 <body>
@@ -407,14 +416,16 @@ ul.warnings{color:#92400e}
 {{range .Histograms}}<figure><svg role="img" aria-label="score histogram {{.Label}}" width="200" height="92" viewBox="0 0 200 92"><line x1="0" x2="200" y1="80" y2="80" stroke="#9ca3af"/>{{range .Base}}<rect x="{{printf "%.1f" .X}}" y="{{printf "%.1f" .Y}}" width="{{printf "%.1f" .W}}" height="{{printf "%.1f" .H}}" fill="#9ca3af"/>{{end}}{{range .Cand}}<rect x="{{printf "%.1f" .X}}" y="{{printf "%.1f" .Y}}" width="{{printf "%.1f" .W}}" height="{{printf "%.1f" .H}}" fill="#2563eb"/>{{end}}<text x="0" y="91">0</text><text x="200" y="91" text-anchor="end">1</text></svg><figcaption>{{.Label}} · PSI {{.PSI}}</figcaption></figure>
 {{end}}</div>
 
-<h2>Per segment</h2>
+<h2 id="per-segment">Per segment</h2>
+<div class="table-scroll" role="region" aria-labelledby="per-segment" tabindex="0">
 <table>
-<thead><tr><th>segment</th><th>predictions</th><th>labeled</th><th>mean score</th><th>PSI</th><th>flag rate</th><th>precision</th><th>recall</th><th>Δ recall (p)</th><th>Δ precision (p)</th><th>decision</th></tr></thead>
+<thead><tr><th scope="col">segment</th><th scope="col">predictions</th><th scope="col">labeled</th><th scope="col">mean score</th><th scope="col">PSI</th><th scope="col">flag rate</th><th scope="col">disagree (only B / only C)</th><th scope="col">precision</th><th scope="col">recall</th><th scope="col">Δ recall (p)</th><th scope="col">Δ precision (p)</th><th scope="col">decision</th></tr></thead>
 <tbody>
-{{range .Rows}}<tr class="{{.Decision}}"><td>{{.Scope}}</td><td>{{.Baseline.Predictions}} / {{.Candidate.Predictions}}</td><td>{{.Baseline.Resolved}} / {{.Candidate.Resolved}}</td><td>{{pair .Baseline.MeanScore .Candidate.MeanScore 3}}</td><td>{{num .PSI 3}} {{if ne (print .PSILevel) "ok"}}{{.PSILevel}}{{end}}</td><td>{{pair .Baseline.FlagRate .Candidate.FlagRate 4}}</td><td>{{precisionPair .Baseline .Candidate}}</td><td>{{pair .Baseline.Recall .Candidate.Recall 3}}</td><td>{{signed .RecallDelta}} ({{pval .RecallPValue}})</td><td>{{signed .PrecisionDelta}} ({{pval .PrecisionPValue}})</td><td>{{.Decision}}</td></tr>
-<tr class="{{.Decision}}"><td></td><td class="reason" colspan="10">{{.Reason}}</td></tr>
+{{range .Rows}}<tr class="row-{{.Decision}}"><td>{{.Scope}}</td><td class="num">{{.Baseline.Predictions}} / {{.Candidate.Predictions}}</td><td class="num">{{.Baseline.Resolved}} / {{.Candidate.Resolved}}</td><td class="num">{{pair .Baseline.MeanScore .Candidate.MeanScore 3}}</td><td class="num">{{num .PSI 3}} {{if ne (print .PSILevel) "ok"}}{{.PSILevel}}{{end}}</td><td class="num">{{pair .Baseline.FlagRate .Candidate.FlagRate 4}}</td><td class="num">{{disagreement .Discordance}}</td><td class="num">{{precisionPair .Baseline .Candidate}}</td><td class="num">{{pair .Baseline.Recall .Candidate.Recall 3}}</td><td class="num">{{signed .RecallDelta}} ({{pval .RecallPValue}})</td><td class="num">{{signed .PrecisionDelta}} ({{pval .PrecisionPValue}})</td><td class="decision-cell">{{.Decision}}</td></tr>
+<tr class="row-{{.Decision}}"><td><span class="sr-only">reason</span></td><td class="reason" colspan="11">{{.Reason}}</td></tr>
 {{end}}</tbody>
 </table>
+</div>
 <p class="meta">Generated by verdict report shadow. Self-contained: no scripts, no external assets.</p>
 </body>
 </html>

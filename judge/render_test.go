@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -205,4 +208,62 @@ func TestFetchJudgementFromARunningServer(t *testing.T) {
 		!strings.Contains(err.Error(), "400 Bad Request") {
 		t.Errorf("err %v, want the server's 400 for the same variant twice", err)
 	}
+}
+
+// TestHTMLReportRowsAreReadable: the per-segment table scrolls inside its own
+// region instead of overflowing the page, and every row's text (reasons included)
+// has at least 7:1 contrast (WCAG AAA) on its row's background — the decision
+// badges' dark colours are never a row's.
+func TestHTMLReportRowsAreReadable(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteReport(&b, regressedReport(t), FormatHTML); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if !strings.Contains(out, `<div class="table-scroll" role="region" aria-labelledby="per-segment" tabindex="0">`) {
+		t.Error("the per-segment table is not in a scrollable, labelled region")
+	}
+	rule := func(selector, property string) string {
+		t.Helper()
+		m := regexp.MustCompile(regexp.QuoteMeta(selector) + `\{[^}]*?` + property + `:(#[0-9a-f]{6})`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no %s for %s in the report's CSS", property, selector)
+		}
+		return m[1]
+	}
+	reason := rule("td.reason", "color")
+	for _, d := range Decisions() {
+		bg := rule("tbody tr.row-"+string(d), "background")
+		if c := contrast(reason, bg); c < 7 {
+			t.Errorf("%s rows: reason text %s on %s has contrast %.1f, want >= 7", d, reason, bg, c)
+		}
+		if !strings.Contains(out, `<tr class="row-`+string(d)+`">`) && d != Pass {
+			t.Errorf("no %s row in a report that has one", d)
+		}
+	}
+	if regexp.MustCompile(`(^|[;}\s])\.(pass|fail|inconclusive)\{`).MatchString(out) {
+		t.Error("a bare decision class is styled: it would colour table rows too")
+	}
+}
+
+// contrast is the WCAG 2 contrast ratio of two #rrggbb colours.
+func contrast(a, b string) float64 {
+	lum := func(hex string) float64 {
+		var rgb [3]float64
+		for i := range rgb {
+			v, _ := strconv.ParseUint(hex[1+2*i:3+2*i], 16, 8)
+			c := float64(v) / 255
+			if c <= 0.03928 {
+				rgb[i] = c / 12.92
+			} else {
+				rgb[i] = math.Pow((c+0.055)/1.055, 2.4)
+			}
+		}
+		return 0.2126*rgb[0] + 0.7152*rgb[1] + 0.0722*rgb[2]
+	}
+	la, lb := lum(a), lum(b)
+	if la < lb {
+		la, lb = lb, la
+	}
+	return (la + 0.05) / (lb + 0.05)
 }
