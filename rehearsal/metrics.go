@@ -140,3 +140,17 @@ func metricKey(m alarms.Metric) string {
 	slices.Sort(dims)
 	return m.Namespace + "\x00" + m.MetricName + "\x00" + strings.Join(dims, "\x00")
 }
+
+// DropBefore forgets the samples older than t, so a history recorded live (the
+// dashboard's alarm states) stays bounded by what an evaluation can read.
+func (h *MetricHistory) DropBefore(t time.Time) {
+	for k, ss := range h.series {
+		i := sort.Search(len(ss), func(i int) bool { return !ss[i].t.Before(t) })
+		switch {
+		case i == len(ss):
+			delete(h.series, k)
+		case i > 0:
+			h.series[k] = slices.Clone(ss[i:])
+		}
+	}
+}

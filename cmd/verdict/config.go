@@ -14,6 +14,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/kelseyhightower/envconfig"
 
+	"github.com/verdictml/verdict/alarms"
 	"github.com/verdictml/verdict/ingest"
 	"github.com/verdictml/verdict/ingest/objectsource/s3bucket"
 	"github.com/verdictml/verdict/judge"
@@ -65,6 +66,7 @@ type settings struct {
 	DataDir         string             `envconfig:"DATA_DIR" default:"verdict-data" desc:"directory of the embedded join store"`
 	APIToken        string             `envconfig:"API_TOKEN" desc:"bearer token required on /v1/* when set (surrounding whitespace, such as a secret file's newline, is ignored); required when VERDICT_ADDR is not loopback"`
 	AllowNoToken    bool               `envconfig:"ALLOW_UNAUTHENTICATED" default:"false" desc:"let VERDICT_ADDR listen beyond loopback without VERDICT_API_TOKEN (only when something in front of verdict authenticates)"`
+	AlarmSpec       string             `envconfig:"ALARM_SPEC" desc:"alarm spec (YAML, docs/alarms.md) whose alarms the dashboard and GET /v1/alarms evaluate locally, with CloudWatch's semantics, over what the CloudWatch publisher would send every VERDICT_CLOUDWATCH_INTERVAL (no AWS needed; SageMaker's own metrics are not evaluated)"`
 	GateAddr        string             `envconfig:"GATE_ADDR" desc:"optional second listener serving only GET/POST /v1/judge without the token, for rollout gates that cannot send one (Flagger); expose it inside the cluster only"`
 	Windows         []string           `envconfig:"WINDOWS" default:"1h,24h,7d" desc:"sliding windows (by prediction time) kept besides all-time"`
 	Bucket          time.Duration      `envconfig:"BUCKET" default:"5m" desc:"width of prediction-time buckets; windows move in these steps"`
@@ -367,6 +369,7 @@ func (c settings) validate() error {
 			problems = append(problems, why)
 		}
 	}
+	problems = append(problems, c.alarmSpecProblems()...)
 	if why := tokenProblem(c.APIToken); why != "" {
 		problems = append(problems, why)
 	}
@@ -715,3 +718,29 @@ const configTableFormat = `| variable | default | meaning |
 |---|---|---|
 {{range .}}| ` + "`{{usage_key .}}`" + ` | {{usage_default .}} | {{usage_description .}} |
 {{end}}`
+
+// alarmSpecProblems checks VERDICT_ALARM_SPEC: the spec must load, and the alarms
+// must read what this verdict would publish (namespace, endpoint, a baseline pair).
+func (c settings) alarmSpecProblems() []string {
+	if c.AlarmSpec == "" {
+		return nil
+	}
+	spec, err := alarms.LoadSpec(c.AlarmSpec)
+	if err != nil {
+		return []string{"VERDICT_ALARM_SPEC: " + err.Error()}
+	}
+	var problems []string
+	if spec.Namespace != c.CWNamespace {
+		problems = append(problems, fmt.Sprintf("VERDICT_ALARM_SPEC: the spec's namespace %q is not VERDICT_CLOUDWATCH_NAMESPACE %q: its alarms would read metrics verdict never publishes", spec.Namespace, c.CWNamespace))
+	}
+	if c.CWEndpoint != "" && spec.Endpoint != c.CWEndpoint {
+		problems = append(problems, fmt.Sprintf("VERDICT_ALARM_SPEC: the spec's endpoint %q is not VERDICT_CLOUDWATCH_ENDPOINT_NAME %q", spec.Endpoint, c.CWEndpoint))
+	}
+	if spec.Baseline.Variant != "" && len(c.judgePairs()) == 0 {
+		problems = append(problems, "VERDICT_ALARM_SPEC: the spec compares against baseline "+spec.Baseline.Variant+": set VERDICT_BASELINE and VERDICT_CANDIDATES so the baseline metrics are published")
+	}
+	if c.CWInterval < time.Second {
+		problems = append(problems, fmt.Sprintf("VERDICT_CLOUDWATCH_INTERVAL: %s must be at least 1s (the alarm watch records at this interval)", c.CWInterval))
+	}
+	return problems
+}

@@ -46,6 +46,8 @@ func TestUnknownCommandAndBadConfiguration(t *testing.T) {
 		{"VERDICT_REFERENCE_SINCE", "2026-12-01T00:00:00Z", "VERDICT_REFERENCE_SINCE and VERDICT_REFERENCE_UNTIL: set both"},
 		{"VERDICT_REFERENCE_UNTIL", "yesterday", "VERDICT_REFERENCE_SINCE and VERDICT_REFERENCE_UNTIL: set both"},
 		{"VERDICT_SHIFT_ALPHA", "2", "VERDICT_SHIFT_*: shift config: Alpha: 2 must be in (0, 1)"},
+		{"VERDICT_ALARM_SPEC", "no-such-spec.yaml", "VERDICT_ALARM_SPEC: alarms: read spec"},
+		{"VERDICT_ALARM_SPEC", "../../rehearsal/testdata/demo-alarms.yaml", "VERDICT_ALARM_SPEC: the spec compares against baseline v5: set VERDICT_BASELINE"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.env, func(t *testing.T) {

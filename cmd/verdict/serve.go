@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/verdictml/verdict/alarms/watch"
 	"github.com/verdictml/verdict/ingest"
 	"github.com/verdictml/verdict/ingest/httpingest"
 	"github.com/verdictml/verdict/judge"
@@ -222,6 +223,16 @@ func openService(ctx context.Context, cfg settings, log *slog.Logger) (svc *serv
 		s.background = append(s.background, pub.Run)
 	}
 
+	var alarmsAPI http.Handler = watch.Unconfigured()
+	if cfg.AlarmSpec != "" {
+		wt, err := alarmWatch(cfg, s.windows, jcfg, log)
+		if err != nil {
+			return nil, err
+		}
+		s.background = append(s.background, wt.Run)
+		alarmsAPI = wt
+	}
+
 	api := http.NewServeMux()
 	if cfg.source("http") {
 		hcfg := httpingest.Config{MaxBodyBytes: cfg.MaxBodyBytes, Metrics: im, Logger: log,
@@ -234,6 +245,7 @@ func openService(ctx context.Context, cfg settings, log *slog.Logger) (svc *serv
 	api.Handle("/v1/series", query.NewSeries(s.windows, log, query.WithPolicy(policy)))
 	api.Handle("/v1/judge", judgeAPI)
 	api.Handle("/v1/compare", compareAPI)
+	api.Handle("/v1/alarms", alarmsAPI)
 
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", requireToken(cfg.APIToken, wellFormedQuery(api)))

@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/verdictml/verdict/alarms"
+	"github.com/verdictml/verdict/alarms/watch"
 	"github.com/verdictml/verdict/ingest"
 	"github.com/verdictml/verdict/ingest/kinesis"
 	"github.com/verdictml/verdict/ingest/lease"
@@ -272,17 +274,9 @@ func cloudWatchPublisher(ctx context.Context, cfg settings, log *slog.Logger, re
 	if err != nil {
 		return nil, err
 	}
-	span, err := window.ParseSpan(cfg.CWWindow)
+	cwc, ref, err := cloudWatchConfig(cfg, windows)
 	if err != nil {
-		return nil, fmt.Errorf("VERDICT_CLOUDWATCH_WINDOW: %w", err)
-	}
-	variants := map[string]cloudwatch.Variant{}
-	for id, name := range cfg.CWVariantNames {
-		variants[id] = cloudwatch.Variant{VariantName: name}
-	}
-	var pairs []cloudwatch.Pair
-	for _, p := range cfg.judgePairs() {
-		pairs = append(pairs, cloudwatch.Pair{Baseline: p.Baseline, Candidate: p.Candidate})
+		return nil, err
 	}
 	judgeFn, err := cloudwatch.NewJudge(jcfg)
 	if err != nil {
@@ -292,27 +286,80 @@ func cloudWatchPublisher(ctx context.Context, cfg settings, log *slog.Logger, re
 		// A hung endpoint must not hold a request for the whole send timeout.
 		o.HTTPClient = awshttp.NewBuildableClient().WithTimeout(10 * time.Second)
 	})
+	deps := cloudwatch.Deps{Client: client, Snapshots: windows, Judge: judgeFn, Leader: leader, Registerer: reg, Log: log}
+	if ref != nil {
+		deps.Reference = *ref
+		log.Info("cloudwatch: shift signals against the reference period", "since", ref.Since, "until", ref.Until)
+	}
+	pub, err := cloudwatch.New(cwc, deps)
+	if err != nil {
+		return nil, fmt.Errorf("configuration (VERDICT_CLOUDWATCH_*): %w", err)
+	}
+	return pub, nil
+}
+
+// cloudWatchConfig is what the CloudWatch publisher sends (VERDICT_CLOUDWATCH_*),
+// and so what the alarm watch records, with the reference period of the shift
+// signals (VERDICT_REFERENCE_SINCE/UNTIL; nil without one). The reference is read
+// back from the stored tallies at every flush, so it survives restarts and is the
+// same on every instance.
+func cloudWatchConfig(cfg settings, windows *window.Windows) (cloudwatch.Config, *cloudwatch.StoredReference, error) {
+	span, err := window.ParseSpan(cfg.CWWindow)
+	if err != nil {
+		return cloudwatch.Config{}, nil, fmt.Errorf("VERDICT_CLOUDWATCH_WINDOW: %w", err)
+	}
+	variants := map[string]cloudwatch.Variant{}
+	for id, name := range cfg.CWVariantNames {
+		variants[id] = cloudwatch.Variant{VariantName: name}
+	}
+	var pairs []cloudwatch.Pair
+	for _, p := range cfg.judgePairs() {
+		pairs = append(pairs, cloudwatch.Pair{Baseline: p.Baseline, Candidate: p.Candidate})
+	}
 	pcfg := cloudwatch.Config{
 		Namespace: cfg.CWNamespace, EndpointName: cfg.CWEndpoint, Window: span,
 		Interval: cfg.CWInterval, HighResolution: cfg.CWHighRes, Variants: variants,
 		Pairs: pairs, TopSegments: cfg.CWTopSegments, OmitTimestamp: cfg.CWOmitTimestamp,
 	}
-	deps := cloudwatch.Deps{Client: client, Snapshots: windows, Judge: judgeFn, Leader: leader, Registerer: reg, Log: log}
 	since, until, err := cfg.reference()
+	if err != nil {
+		return cloudwatch.Config{}, nil, err
+	}
+	if since.IsZero() {
+		return pcfg, nil, nil
+	}
+	sc := cfg.shiftConfig()
+	pcfg.Shift = &sc
+	return pcfg, &cloudwatch.StoredReference{Ranges: windows, Since: since, Until: until}, nil
+}
+
+// alarmWatch evaluates the alarms of VERDICT_ALARM_SPEC locally over what the
+// CloudWatch publisher would send from the windows (GET /v1/alarms, the dashboard).
+func alarmWatch(cfg settings, w *window.Windows, jcfg judge.Config, log *slog.Logger) (*watch.Watch, error) {
+	spec, err := alarms.LoadSpec(cfg.AlarmSpec)
+	if err != nil {
+		return nil, fmt.Errorf("VERDICT_ALARM_SPEC: %w", err)
+	}
+	cwc, ref, err := cloudWatchConfig(cfg, w)
 	if err != nil {
 		return nil, err
 	}
-	if !since.IsZero() {
-		// The reference is read back from the stored tallies at every flush, so it
-		// survives restarts and is the same on every instance.
-		sc := cfg.shiftConfig()
-		pcfg.Shift = &sc
-		deps.Reference = cloudwatch.StoredReference{Ranges: windows, Since: since, Until: until}
-		log.Info("cloudwatch: shift signals against the reference period", "since", since, "until", until)
+	if cwc.EndpointName == "" {
+		cwc.EndpointName = spec.Endpoint
 	}
-	pub, err := cloudwatch.New(pcfg, deps)
+	// Recorded, not sent: timestamps are the recording's own.
+	cwc.OmitTimestamp = false
+	judgeFn, err := cloudwatch.NewJudge(jcfg)
 	if err != nil {
-		return nil, fmt.Errorf("configuration (VERDICT_CLOUDWATCH_*): %w", err)
+		return nil, err
 	}
-	return pub, nil
+	wcfg := watch.Config{Spec: spec, File: cfg.AlarmSpec, Publisher: cwc, Judge: judgeFn, Every: cfg.CWInterval}
+	if ref != nil {
+		wcfg.Reference = *ref
+	}
+	wt, err := watch.New(wcfg, w, log)
+	if err != nil {
+		return nil, fmt.Errorf("VERDICT_ALARM_SPEC: %w", err)
+	}
+	return wt, nil
 }
