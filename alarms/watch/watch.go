@@ -12,6 +12,7 @@
 package watch
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -329,7 +330,12 @@ func serve(w http.ResponseWriter, r *http.Request, st Status) {
 }
 
 func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
-	b, err := json.MarshalIndent(v, "", "  ")
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	err := enc.Encode(v)
+	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"error":"encoding the answer failed"}`)
 	}

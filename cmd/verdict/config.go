@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/verdictml/verdict/alarms"
+	"github.com/verdictml/verdict/dashboard"
 	"github.com/verdictml/verdict/ingest"
 	"github.com/verdictml/verdict/ingest/objectsource/s3bucket"
 	"github.com/verdictml/verdict/judge"
@@ -743,4 +745,26 @@ func (c settings) alarmSpecProblems() []string {
 		problems = append(problems, fmt.Sprintf("VERDICT_CLOUDWATCH_INTERVAL: %s must be at least 1s (the alarm watch records at this interval)", c.CWInterval))
 	}
 	return problems
+}
+
+// dashboardSettings is what the dashboard's page shows (GET /v1/dashboard).
+func (c settings) dashboardSettings() dashboard.Settings {
+	spans, _ := c.spans()
+	var windows []string
+	for _, sp := range spans[1:] { // all-time has no time series
+		windows = append(windows, sp.String())
+	}
+	slices.SortFunc(windows, func(a, b string) int {
+		x, _ := window.ParseSpan(a)
+		y, _ := window.ParseSpan(b)
+		return cmp.Compare(x, y)
+	})
+	var cands []string
+	for _, p := range c.judgePairs() {
+		cands = append(cands, p.Candidate)
+	}
+	return dashboard.Settings{
+		Version: version, Baseline: c.Baseline, Candidates: cands, Windows: windows,
+		Bucket: window.Span(c.Bucket).String(), SegmentKeys: c.SegmentKeys, Alarms: c.AlarmSpec != "",
+	}
 }

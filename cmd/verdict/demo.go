@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -84,6 +85,13 @@ flags:
 		cfg.Maturity = 30 * time.Second
 	}
 	cfg.MatureEvery = time.Second
+	if _, set := os.LookupEnv("VERDICT_BUCKET"); !set {
+		// Compressed time: minute steps on the dashboard's charts.
+		cfg.Bucket = time.Minute
+	}
+	if _, set := os.LookupEnv("VERDICT_CLOUDWATCH_INTERVAL"); !set {
+		cfg.CWInterval = 5 * time.Second
+	}
 	if *dataDir == "" {
 		tmp, err := os.MkdirTemp("", "verdict-demo-")
 		if err != nil {
@@ -93,6 +101,14 @@ flags:
 		*dataDir = tmp
 	}
 	cfg.DataDir = *dataDir
+	if _, set := os.LookupEnv("VERDICT_ALARM_SPEC"); !set {
+		// The dashboard shows the demo's rollback alarms, evaluated locally.
+		path := filepath.Join(cfg.DataDir, "demo-alarms.yaml")
+		if err := os.WriteFile(path, []byte(demoAlarmSpec), 0o644); err != nil {
+			return fmt.Errorf("write the demo's alarm spec: %w", err)
+		}
+		cfg.AlarmSpec = path
+	}
 	log := cfg.logger(os.Stderr)
 	svc, err := openService(ctx, cfg, log)
 	if err != nil {
@@ -105,6 +121,7 @@ flags:
 	}
 	base := "http://" + ln.Addr().String()
 	fmt.Fprintf(out, "verdict demo: serving on %s (data in %s)\n", base, cfg.DataDir)
+	fmt.Fprintf(out, "  dashboard: %s/\n", base)
 	fmt.Fprintf(out, "  try: curl -s '%s/v1/metrics?window=1h&by=segment'   or   curl -s %s/metrics | grep verdict_recall\n", base, base)
 	fmt.Fprintf(out, "  traffic: %d inferences/s scored by v5 (production) and v6 (shadow); labels after ~%s, unlabeled ones mature after %s; v6 regresses on %q\n\n", *rate, *delay, cfg.Maturity, *regress)
 
@@ -144,6 +161,28 @@ flags:
 	}
 	return err
 }
+
+// demoAlarmSpec is the demo's rollback alarm set (docs/alarms.md), in compressed
+// time like its labels: one-minute periods, 2 of 3 breaching to alarm.
+const demoAlarmSpec = `# verdict demo: rollback alarms for shadow v6 against production v5
+name: demo-v6
+endpoint: fraud-detector
+candidate:
+  variant: v6
+baseline:
+  variant: v5
+evaluation:
+  period: 1m
+  evaluation_periods: 3
+  datapoints_to_alarm: 2
+min_n: 50
+thresholds:
+  precision_floor: 0.5
+  recall_floor: 0.6
+  max_precision_drop: 0.15
+  max_recall_drop: 0.05
+  max_segment_regressions: 0
+`
 
 var demoCategories = []struct {
 	name      string

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/verdictml/verdict/alarms/watch"
+	"github.com/verdictml/verdict/dashboard"
 	"github.com/verdictml/verdict/ingest"
 	"github.com/verdictml/verdict/ingest/httpingest"
 	"github.com/verdictml/verdict/judge"
@@ -246,6 +247,10 @@ func openService(ctx context.Context, cfg settings, log *slog.Logger) (svc *serv
 	api.Handle("/v1/judge", judgeAPI)
 	api.Handle("/v1/compare", compareAPI)
 	api.Handle("/v1/alarms", alarmsAPI)
+	ingestHealth := dashboard.NewIngestHealth(reg, log)
+	s.background = append(s.background, ingestHealth.Run)
+	api.Handle("/v1/ingest", ingestHealth)
+	api.Handle("/v1/dashboard", dashboard.SettingsHandler(cfg.dashboardSettings()))
 
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", requireToken(cfg.APIToken, wellFormedQuery(api)))
@@ -257,6 +262,8 @@ func openService(ctx context.Context, cfg settings, log *slog.Logger) (svc *serv
 	}))
 	mux.HandleFunc("/healthz", healthz)
 	mux.HandleFunc("/readyz", s.readyz)
+	// The dashboard's page and assets hold no data: it reads /v1/ with the token.
+	mux.Handle("/", dashboard.Page())
 	s.handler = s.recoverPanics(mux)
 	gate := http.NewServeMux()
 	gate.Handle("/v1/judge", wellFormedQuery(judgeAPI))
