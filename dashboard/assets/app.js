@@ -377,7 +377,7 @@
       const xa = X(Math.max(a, x0)), xb = X(Math.min(b, x1));
       g.append(svg("rect", { x: xa, y: T, width: Math.max(1, xb - xa), height: H - T - B, fill: `url(#${id}-hatch)`, class: "not-estimable" },
         svg("title", { text: "not yet estimable: " + reasonAt(series, k, spec.metric) })));
-      if (xa - lastLabelled > 110) {
+      if (lastLabelled === -Infinity) {
         g.append(svg("text", { x: xa + 3, y: T + 12, text: "not yet estimable" }));
         lastLabelled = xa;
       }
@@ -525,7 +525,8 @@
       const regressed = r.decision === "fail";
       const cell = (field, ...content) => el("td", { "data-segment": scope, "data-field": field }, ...content);
       const disc = r.discordance;
-      return el("tr", { class: regressed ? "regressed" : r.decision === "inconclusive" ? "inconclusive-row" : null, "data-segment": scope, "data-decision": r.decision },
+      const rowClass = regressed ? "regressed" : r.decision === "inconclusive" ? "inconclusive-row" : null;
+      return [el("tr", { class: rowClass, "data-segment": scope, "data-decision": r.decision },
         el("th", { scope: "row", class: "text" }, scope, regressed ? [" ", el("span", { class: "badge regressed", text: "regressed" })] : null),
         cell("decision", el("span", { class: "badge " + r.decision, text: r.decision })),
         cell("psi", num(r.psi, 3), r.psi_level && r.psi_level !== "ok" ? el("span", { class: "sub", text: r.psi_level }) : null),
@@ -534,18 +535,18 @@
           disc ? el("span", { class: "sub", text: `only ${rep.baseline}: ${int(disc.only_baseline)} · only ${rep.candidate}: ${int(disc.only_candidate)}` + (disc.level === "warn" ? " · lopsided" : "") }) : null),
         cell("recall", `${pct(r.baseline.recall)} → ${pct(r.candidate.recall)}`, el("span", { class: "sub", text: `Δ ${signed(r.recall_delta, 3)}` })),
         cell("precision", precisionPair(r.baseline, r.candidate)),
-        cell("labeled", `${int(r.baseline.resolved)} / ${int(r.candidate.resolved)}`),
-        el("td", { class: "reason", "data-segment": scope, "data-field": "reason", text: r.reason }));
+        cell("labeled", `${int(r.baseline.resolved)} / ${int(r.candidate.resolved)}`)),
+      el("tr", { class: ["why", rowClass].filter(Boolean).join(" ") },
+        el("td", { colspan: 8, class: "reason", "data-segment": scope, "data-field": "reason" }, el("span", { class: "muted", text: "why: " }), r.reason))];
     });
     const head = el("tr", {}, sortHeader("segment"), sortHeader("decision"), sortHeader("divergence"), sortHeader("flag_rate"),
-      sortHeader("disagreement"), sortHeader("recall"), el("th", { scope: "col", text: "precision" }), el("th", { scope: "col", text: "labeled (B / C)" }),
-      el("th", { scope: "col", class: "text", text: "why" }));
+      sortHeader("disagreement"), sortHeader("recall"), el("th", { scope: "col", text: "precision" }), el("th", { scope: "col", text: "labeled (B / C)" }));
     const since = rep.window_start ? `comparison period since ${hhmm(rep.window_start)} UTC` : `window ${rep.window}`;
     const capId = `cmp-${rep.candidate}`;
     return el("div", { "data-candidate": rep.candidate },
       el("p", { id: capId, class: "muted small", text: `${rep.candidate} against ${rep.baseline}, ${since}; values are baseline → candidate; disagreement is label-free (paired inferences only one model flagged). Sort by a column's heading.` }),
       el("div", { class: "table-wrap", role: "region", "aria-labelledby": capId, tabindex: 0 },
-        el("table", {}, el("thead", {}, head), el("tbody", {}, rows))));
+        el("table", {}, el("thead", {}, head), el("tbody", {}, rows.flat()))));
   }
 
   function precisionText(v) {
