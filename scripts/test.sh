@@ -2,8 +2,10 @@
 # test.sh — vet and test verdict against the local AWS emulators.
 #
 # Installs (once, cached in .cache/emulators) and starts kinesalite and kumo on free
-# loopback ports in a private run directory, exports their endpoints and
-# VERDICT_REQUIRE_EMULATORS=1 (so emulator tests fail instead of skipping), runs
+# loopback ports in a private run directory, installs chromium and helm for the
+# dashboard's browser test and the Helm chart's test (scripts/tools.sh), exports
+# their locations and VERDICT_REQUIRE_EMULATORS=1 (so those tests fail instead of
+# skipping; the browser test leaves its screenshot in .artifacts/), runs
 # `go vet ./...` and `go test -race -count=1 ./...`, and stops the emulators on exit.
 # Extra arguments go to `go test`, e.g. scripts/test.sh -run Kinesis -v
 # (packages default to ./...; pass your own after the flags to narrow them).
@@ -14,6 +16,7 @@ EMU="$ROOT/scripts/emulators.sh"
 cd "$ROOT"
 
 "$EMU" install
+"$ROOT/scripts/tools.sh" install
 
 # A run directory of our own: concurrent test runs in one checkout never share or stop
 # each other's emulators.
@@ -28,7 +31,9 @@ trap 'exit 130' INT TERM
 
 "$EMU" start
 eval "$("$EMU" env)"
+eval "$("$ROOT/scripts/tools.sh" env)"
 export VERDICT_REQUIRE_EMULATORS=1
+export VERDICT_ARTIFACTS="${VERDICT_ARTIFACTS:-$ROOT/.artifacts}"
 
 go vet ./...
 
