@@ -16,7 +16,8 @@ const (
 )
 
 // Export writes the alarms as a CloudFormation template (YAML, one
-// AWS::CloudWatch::Alarm per alarm) or as a JSON array of PutMetricAlarm inputs.
+// AWS::CloudWatch::Alarm per alarm and an AWS::CloudWatch::Dashboard of their
+// metrics, see DashboardBody) or as a JSON array of PutMetricAlarm inputs.
 func Export(w io.Writer, s *Spec, alarms []Alarm, format string) error {
 	switch format {
 	case FormatJSON:
@@ -43,7 +44,13 @@ type cfnTemplate struct {
 
 type cfnResource struct {
 	Type       string `yaml:"Type"`
-	Properties Alarm  `yaml:"Properties"`
+	Properties any    `yaml:"Properties"`
+}
+
+// cfnDashboard is an AWS::CloudWatch::Dashboard's properties.
+type cfnDashboard struct {
+	DashboardName string            `yaml:"DashboardName"`
+	DashboardBody map[string]string `yaml:"DashboardBody"`
 }
 
 type cfnOutput struct {
@@ -63,6 +70,13 @@ func exportCloudFormation(w io.Writer, s *Spec, alarms []Alarm) error {
 		t.Resources[id] = cfnResource{Type: "AWS::CloudWatch::Alarm", Properties: a}
 		t.Outputs[id+"Name"] = cfnOutput{Description: "alarm name for AutoRollbackConfiguration", Value: map[string]string{"Ref": id}}
 	}
+	body, err := dashboardJSON(DashboardBody(s, alarms))
+	if err != nil {
+		return err
+	}
+	t.Resources[dashboardLogicalID] = cfnResource{Type: "AWS::CloudWatch::Dashboard", Properties: cfnDashboard{
+		DashboardName: s.DashboardName(), DashboardBody: map[string]string{"Fn::Sub": body}}}
+	t.Outputs[dashboardLogicalID+"Name"] = cfnOutput{Description: "CloudWatch dashboard of the alarms' metrics and thresholds", Value: map[string]string{"Ref": dashboardLogicalID}}
 	enc := yaml.NewEncoder(w)
 	enc.SetIndent(2)
 	if err := enc.Encode(t); err != nil {
@@ -70,6 +84,9 @@ func exportCloudFormation(w io.Writer, s *Spec, alarms []Alarm) error {
 	}
 	return enc.Close()
 }
+
+// dashboardLogicalID is the dashboard's resource in the exported template.
+const dashboardLogicalID = "VerdictDashboard"
 
 // logicalID turns "recall-floor" into "VerdictRecallFloor" (CloudFormation
 // logical IDs are alphanumeric).
