@@ -33,8 +33,12 @@ func dashboardOf(t *testing.T, path string) (*Spec, []Alarm, []byte) {
 }
 
 func TestDashboardBodyGolden(t *testing.T) {
-	_, _, b := dashboardOf(t, "testdata/spec.yaml")
-	golden.Check(t, "dashboard_body.json", b)
+	for _, gs := range goldenSpecs {
+		t.Run(gs.path, func(t *testing.T) {
+			_, _, b := dashboardOf(t, gs.path)
+			golden.Check(t, gs.prefix+"dashboard_body.json", b)
+		})
+	}
 }
 
 // decodedWidget is a widget as CloudWatch reads it back.
@@ -58,7 +62,13 @@ type decodedWidget struct {
 // TestDashboardBodyStructure checks the body against its documented structure
 // (docs/alarms.md, "The CloudWatch dashboard").
 func TestDashboardBodyStructure(t *testing.T) {
-	s, built, b := dashboardOf(t, "testdata/spec.yaml")
+	for _, gs := range goldenSpecs {
+		t.Run(gs.path, func(t *testing.T) { checkDashboardStructure(t, gs.path) })
+	}
+}
+
+func checkDashboardStructure(t *testing.T, path string) {
+	s, built, b := dashboardOf(t, path)
 	var d struct{ Widgets []decodedWidget }
 	if err := json.Unmarshal(b, &d); err != nil {
 		t.Fatal(err)
@@ -120,8 +130,9 @@ func TestDashboardBodyStructure(t *testing.T) {
 			}
 		}
 	}
-	searchRE := regexp.MustCompile(`^SEARCH\('\{Verdict,EndpointName,VariantName,SegmentKey,Segment\} MetricName="(\w+)" EndpointName="fraud-detector" VariantName="([\w-]+)"', 'Average', 300\)$`)
-	for _, title := range []string{"Recall of fraud-v5 by top segment", "Recall of fraud-v4 by top segment", "Flag rate of fraud-v5 by top segment (label-free)"} {
+	searchRE := regexp.MustCompile(`^SEARCH\('\{` + regexp.QuoteMeta(s.Namespace) + `,EndpointName,VariantName,SegmentKey,Segment\} MetricName="(\w+)" EndpointName="` +
+		regexp.QuoteMeta(s.Endpoint) + `" VariantName="([\w-]+)"', 'Average', ` + fmt.Sprint(int(s.Evaluation.Period/time.Second)) + `\)$`)
+	for _, title := range []string{"Recall of " + s.Candidate.Variant + " by top segment", "Recall of " + s.Baseline.Variant + " by top segment", "Flag rate of " + s.Candidate.Variant + " by top segment (label-free)"} {
 		if w := find(title); w != nil {
 			expr, _ := w.Properties.Metrics[0][0].(map[string]any)["expression"].(string)
 			if !searchRE.MatchString(expr) {
