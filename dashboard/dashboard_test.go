@@ -84,7 +84,7 @@ func TestIngestHealthReadsTheRegistry(t *testing.T) {
 	reg.MustRegister(accepted, rejected, newest, ready)
 	ready.Set(1)
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	newest.WithLabelValues("prediction").Set(float64(now.Add(-3*time.Second).Unix()))
+	newest.WithLabelValues("prediction").Set(float64(now.Add(-3 * time.Second).Unix()))
 	accepted.WithLabelValues("prediction", "http").Add(100)
 	accepted.WithLabelValues("prediction", "kinesis").Add(50)
 	rejected.WithLabelValues("prediction", "http", "invalid_field").Add(4)
