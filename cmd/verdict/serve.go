@@ -44,7 +44,8 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 
 Runs verdict on the embedded default: a join store on local disk (VERDICT_DATA_DIR),
 HTTP ingest (POST /v1/predictions, POST /v1/labels, NDJSON), the query API
-(GET /v1/metrics), Prometheus metrics (GET /metrics) and health (GET /healthz).
+(GET /v1/metrics, /v1/series, /v1/judge, /v1/compare, ...), the dashboard (GET /),
+Prometheus metrics (GET /metrics) and health (GET /healthz).
 Listens on VERDICT_ADDR (default 127.0.0.1:8080). SIGTERM drains in-flight requests
 and closes the store cleanly. All settings come from VERDICT_* environment
 variables; run 'verdict config' for the table.
