@@ -44,7 +44,9 @@ labels (fraud disputes) arrive after a delay, a few are corrected, a few lines a
 malformed, and v6 regresses on one merchant category. Every few seconds it prints
 the per-variant and per-segment comparison, the same numbers /v1/metrics and
 /metrics serve, and the judge's decision over the comparison period since v6's first
-prediction, as a rollout gate would ask it (docs/decisions.md). Other VERDICT_*
+prediction, as a rollout gate would ask it (docs/decisions.md). The dashboard at
+http://<VERDICT_ADDR>/ shows the same, with the demo's rollback alarms evaluated
+locally (one-minute periods; VERDICT_ALARM_SPEC replaces them). Other VERDICT_*
 settings apply as for serve.
 
 flags:
