@@ -15,8 +15,12 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 EMU="$ROOT/scripts/emulators.sh"
 cd "$ROOT"
 
+# The installs run side by side: on a fresh machine chromium's download overlaps the
+# emulator and helm builds (each done once and cached).
+"$ROOT/scripts/tools.sh" install &
+tools_pid=$!
 "$EMU" install
-"$ROOT/scripts/tools.sh" install
+wait "$tools_pid" || { echo "test.sh: installing the test tools failed" >&2; exit 1; }
 
 # A run directory of our own: concurrent test runs in one checkout never share or stop
 # each other's emulators.
