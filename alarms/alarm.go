@@ -148,7 +148,9 @@ func (s *Spec) build(k Kind) Alarm {
 	// The shift alarms' guard: both variants have enough predictions since the
 	// shift started.
 	minP := strconv.Itoa(s.MinPredictions)
-	shiftGuard := "(nc >= " + minP + ") AND (nb >= " + minP + ")"
+	shiftGuard := func(v string) string {
+		return "(nc >= " + minP + ") AND (nb >= " + minP + ") AND " + present(v)
+	}
 	shiftN := func() []Query {
 		return []Query{stat("nc", MetricShiftPredictionCount, "Minimum", cand), stat("nb", MetricShiftPredictionCount, "Minimum", base)}
 	}
@@ -167,7 +169,7 @@ func (s *Spec) build(k Kind) Alarm {
 		a.Metrics = []Query{
 			stat("n", nMetric, "Minimum", cand),
 			stat("v", metric, "Average", cand),
-			{ID: "guarded", Expression: "IF(n >= " + minN + ", v)", Label: lower + " when " + nMetric + " >= " + minN, ReturnData: true},
+			{ID: "guarded", Expression: "IF((n >= " + minN + ") AND " + present("v") + ", v)", Label: lower + " when " + nMetric + " >= " + minN, ReturnData: true},
 		}
 		a.ComparisonOperator, a.Threshold = LessThanThreshold, *floor
 		a.AlarmDescription = fmt.Sprintf("verdict: %s of %s below %s in %s; judged only when %s >= %s.",
@@ -183,7 +185,7 @@ func (s *Spec) build(k Kind) Alarm {
 			stat("nb", nMetric, "Minimum", base),
 			stat("vc", metric, "Average", cand),
 			stat("vb", metric, "Average", base),
-			{ID: "drop", Expression: "IF((nc >= " + minN + ") AND (nb >= " + minN + "), (vb - vc) / vb)",
+			{ID: "drop", Expression: "IF((nc >= " + minN + ") AND (nb >= " + minN + ") AND " + present("vc") + " AND (vb > 0), (vb - vc) / vb)",
 				Label: "relative " + lower + " drop vs " + s.Baseline.Variant, ReturnData: true},
 		}
 		a.ComparisonOperator, a.Threshold = GreaterThanThreshold, *drop
@@ -214,14 +216,14 @@ func (s *Spec) build(k Kind) Alarm {
 		a.AlarmDescription = fmt.Sprintf("verdict: 5XX error rate of %s above %s in %s; judged only when Invocations >= %s.",
 			s.candidateFleet(), fmtFloat(*th.Max5XXRate), window, minInv)
 	case KindFlagRateShift:
-		// Every shift alarm alarms above its threshold: the 0 that metric math gives
-		// a guarded datapoint whose value is missing (rule 1 in docs/alarms.md) then
-		// never breaches. The published ratio is continuity-corrected, so it is never
-		// 0 and 1 / r never divides by zero.
+		// The guard also needs the ratio itself: a missing r drops the datapoint
+		// rather than giving IF's 0 for a true condition with a missing value. The
+		// published ratio is continuity-corrected, so it is never 0 and 1 / r never
+		// divides by zero.
 		f := *th.MaxFlagRateShift
 		a.Metrics = append(shiftN(),
 			stat("r", MetricFlagRateShiftVsBaseline, "Average", vs),
-			Query{ID: "fold", Expression: "IF(" + shiftGuard + ", IF(r >= 1, r, 1 / r))",
+			Query{ID: "fold", Expression: "IF(" + shiftGuard("r") + ", IF(r >= 1, r, 1 / r))",
 				Label: "flag-rate fold change vs " + s.Baseline.Variant + "'s movement", ReturnData: true})
 		a.ComparisonOperator, a.Threshold = GreaterThanThreshold, f
 		a.AlarmDescription = fmt.Sprintf("verdict: flag rate of %s moved %s by more than a fold of %s either way relative to baseline %s's movement (ratio of ratios below %s or above %s) in %s; judged only when ShiftPredictionCount >= %s on both.",
@@ -230,7 +232,7 @@ func (s *Spec) build(k Kind) Alarm {
 		f := *th.MaxSegmentFlagRateShift
 		a.Metrics = append(shiftN(),
 			stat("w", MetricSegmentFlagRateShift, "Average", vs),
-			Query{ID: "worst", Expression: "IF(" + shiftGuard + ", w)", Label: "largest flag-rate fold change shown in a segment", ReturnData: true})
+			Query{ID: "worst", Expression: "IF(" + shiftGuard("w") + ", w)", Label: "largest flag-rate fold change shown in a segment", ReturnData: true})
 		a.ComparisonOperator, a.Threshold = GreaterThanThreshold, f
 		a.AlarmDescription = fmt.Sprintf("verdict: in some segment the flag rate of %s is shown to have moved %s by more than a fold of %s relative to baseline %s's movement in %s; judged only when ShiftPredictionCount >= %s on both.",
 			who, since, fmtFloat(f), s.Baseline.Variant, window, minP)
@@ -241,7 +243,7 @@ func (s *Spec) build(k Kind) Alarm {
 		}
 		a.Metrics = append(shiftN(),
 			stat("p", metric, "Average", vs),
-			Query{ID: "psi", Expression: "IF(" + shiftGuard + ", p)", Label: "score PSI against the reference beyond " + s.Baseline.Variant + "'s", ReturnData: true})
+			Query{ID: "psi", Expression: "IF(" + shiftGuard("p") + ", p)", Label: "score PSI against the reference beyond " + s.Baseline.Variant + "'s", ReturnData: true})
 		a.ComparisonOperator, a.Threshold = GreaterThanThreshold, *limit
 		a.AlarmDescription = fmt.Sprintf("verdict: score distribution of %s moved %s, %s, by more than %s PSI beyond baseline %s's movement in %s; judged only when ShiftPredictionCount >= %s on both.",
 			who, since, where, fmtFloat(*limit), s.Baseline.Variant, window, minP)
@@ -249,6 +251,15 @@ func (s *Spec) build(k Kind) Alarm {
 	a.AlarmDescription += " Missing data: " + a.TreatMissingData + ". Managed by verdict alarm set " + s.Name + "."
 	return a
 }
+
+// present is a metric math condition that holds exactly where the query id has a
+// datapoint: FILL gives a missing datapoint 0 on one side and 1 on the other.
+// Metric math counts a missing value as 0 next to a present time series
+// (arithmetic and comparisons) and IF gives 0 for a true condition with a missing
+// value (CloudWatch User Guide, "Metric math syntax and functions", "Using IF
+// expressions"), so without it a guard whose n's are present turns a value left
+// out of the flush, or lost with a rejected request, into a real datapoint.
+func present(id string) string { return "(FILL(" + id + ", 0) == FILL(" + id + ", 1))" }
 
 func (s *Spec) candidateFleet() string {
 	f := fmt.Sprintf("variant %s on endpoint %s", s.Candidate.SageMakerVariant, s.Endpoint)

@@ -127,6 +127,12 @@ func TestExpressionMissingDataSemantics(t *testing.T) {
 		{"missing series operand counts as 0 next to a present one", "a + b", map[string]value{"a": present(2), "b": missing}, present(2)},
 		{"missing series next to a scalar stays missing", "a * 100", map[string]value{"a": missing}, missing},
 		{"unary minus and precedence", "-a + 2 * 3", map[string]value{"a": present(1)}, present(5)},
+		{"FILL keeps a present value", "FILL(a, 0)", map[string]value{"a": present(0.7)}, present(0.7)},
+		{"FILL gives a missing value the filler", "FILL(a, -1)", map[string]value{"a": missing}, present(-1)},
+		{"two FILLs tell a present 0 from a missing value", "FILL(a, 0) == FILL(a, 1)", map[string]value{"a": present(0)}, present(1)},
+		{"two FILLs find a missing value", "FILL(a, 0) == FILL(a, 1)", map[string]value{"a": missing}, present(0)},
+		{"a missing comparison next to a present one is false", "(n >= 50) AND (FILL(v, 0) == FILL(v, 1))",
+			map[string]value{"n": missing, "v": present(0.5)}, present(0)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -143,7 +149,7 @@ func TestExpressionMissingDataSemantics(t *testing.T) {
 }
 
 func TestParseExprRejectsUnsupportedInput(t *testing.T) {
-	for _, s := range []string{"FILL(m1, 0)", "IF(a)", "a +", "(a", "a b"} {
+	for _, s := range []string{"FILL(m1, REPEAT)", "FILL(m1, m2)", "FILL(m1)", "IF(a)", "a +", "(a", "a b"} {
 		if _, err := parseExpr(s); err == nil {
 			t.Errorf("parseExpr(%q) succeeded, want error", s)
 		}

@@ -8,15 +8,19 @@ import (
 )
 
 // This file evaluates the subset of CloudWatch metric math that verdict's alarms
-// use (IF, comparisons, AND/OR, arithmetic, numbers, query IDs), one timestamp
-// at a time, with the documented missing-data rules:
+// use (IF, FILL with a scalar, comparisons, AND/OR, arithmetic, numbers, query
+// IDs), one timestamp at a time, with the documented missing-data rules (CloudWatch
+// User Guide, "Metric math syntax and functions" and "Using IF expressions"):
 //   - arithmetic and comparisons treat a missing value of one time series as 0
 //     when the other operand is a present time series; with no present time
 //     series operand the datapoint is missing;
 //   - division by zero drops the datapoint;
 //   - IF(c, t, f): a missing condition drops the datapoint; a true condition
 //     gives t (0 when t is a missing time series); a false one gives f, or drops
-//     the datapoint when f is missing or omitted.
+//     the datapoint when f is missing or omitted;
+//   - FILL(x, s) is x where x has a datapoint and the scalar s where it has none,
+//     so FILL(x, 0) == FILL(x, 1) is 1 exactly where x has a datapoint: verdict's
+//     alarms use it to drop a guarded datapoint whose value is missing.
 
 // value is one timestamp of a time series, or a scalar.
 type value struct {
@@ -37,7 +41,8 @@ type (
 		op   string
 		l, r expr
 	}
-	ifExpr struct{ cond, then, els expr }
+	ifExpr   struct{ cond, then, els expr }
+	fillExpr struct{ x, with expr }
 )
 
 func (e numberExpr) eval(map[string]value) value { return value{v: e.v, ok: true} }
@@ -126,6 +131,16 @@ func (e ifExpr) eval(env map[string]value) value {
 	return f
 }
 
+func (e fillExpr) eval(env map[string]value) value {
+	x := e.x.eval(env)
+	if x.ok {
+		x.series = true
+		return x
+	}
+	w := e.with.eval(env)
+	return value{v: w.v, ok: w.ok, series: true}
+}
+
 // parseExpr parses a metric math expression of the supported subset.
 func parseExpr(s string) (expr, error) {
 	p := &parser{toks: tokenize(s)}
@@ -154,6 +169,8 @@ func exprIDs(e expr) []string {
 			ids = append(ids, exprIDs(x.els)...)
 		}
 		return ids
+	case fillExpr:
+		return append(exprIDs(x.x), exprIDs(x.with)...)
 	}
 	return nil
 }
@@ -293,6 +310,39 @@ func (p *parser) unary() (expr, error) {
 	return p.primary()
 }
 
+func isNumber(e expr) bool {
+	switch x := e.(type) {
+	case numberExpr:
+		return true
+	case negExpr:
+		return isNumber(x.x)
+	}
+	return false
+}
+
+// args parses a function's parenthesized, comma-separated arguments.
+func (p *parser) args() ([]expr, error) {
+	if err := p.expect("("); err != nil {
+		return nil, err
+	}
+	var args []expr
+	for {
+		a, err := p.or()
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, a)
+		if p.peek() != "," {
+			break
+		}
+		p.next()
+	}
+	if err := p.expect(")"); err != nil {
+		return nil, err
+	}
+	return args, nil
+}
+
 func (p *parser) primary() (expr, error) {
 	t := p.next()
 	switch {
@@ -304,23 +354,21 @@ func (p *parser) primary() (expr, error) {
 			return nil, err
 		}
 		return e, p.expect(")")
-	case t == "IF":
-		if err := p.expect("("); err != nil {
+	case t == "FILL":
+		args, err := p.args()
+		if err != nil {
 			return nil, err
 		}
-		var args []expr
-		for {
-			a, err := p.or()
-			if err != nil {
-				return nil, err
-			}
-			args = append(args, a)
-			if p.peek() != "," {
-				break
-			}
-			p.next()
+		if len(args) != 2 {
+			return nil, fmt.Errorf("FILL takes 2 arguments, got %d", len(args))
 		}
-		if err := p.expect(")"); err != nil {
+		if !isNumber(args[1]) {
+			return nil, fmt.Errorf("FILL: the local evaluator supports a number as the filler only")
+		}
+		return fillExpr{args[0], args[1]}, nil
+	case t == "IF":
+		args, err := p.args()
+		if err != nil {
 			return nil, err
 		}
 		if len(args) < 2 || len(args) > 3 {
