@@ -15,8 +15,9 @@ import (
 
 // Alarm is one CloudWatch metric alarm as verdict defines it: either a single
 // metric (MetricName set) or a metric math expression (Queries set). Field names
-// and JSON names follow PutMetricAlarm, so the JSON export can be fed to
-// `aws cloudwatch put-metric-alarm --cli-input-json`.
+// and JSON names follow PutMetricAlarm, so each element of the JSON export (an
+// array, one object per alarm) is what `aws cloudwatch put-metric-alarm
+// --cli-input-json` takes; the CLI takes one object at a time (docs/alarms.md).
 type Alarm struct {
 	AlarmName        string `json:"AlarmName" yaml:"AlarmName"`
 	AlarmDescription string `json:"AlarmDescription,omitempty" yaml:"AlarmDescription,omitempty"`
@@ -269,8 +270,11 @@ func (s *Spec) candidateFleet() string {
 	return f
 }
 
+// verdictTags are the tags verdict puts on every alarm of the set.
+func (s *Spec) verdictTags() []Tag { return []Tag{{TagManaged, "true"}, {TagAlarmSet, s.Name}} }
+
 func (s *Spec) tags() []Tag {
-	tags := []Tag{{TagManaged, "true"}, {TagAlarmSet, s.Name}}
+	tags := s.verdictTags()
 	keys := make([]string, 0, len(s.Tags))
 	for k := range s.Tags {
 		keys = append(keys, k)

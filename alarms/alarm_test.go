@@ -204,11 +204,23 @@ func TestExportJSONRoundTripsToTheSameInputs(t *testing.T) {
 	if err := Export(&b, s, alarms, FormatJSON); err != nil {
 		t.Fatal(err)
 	}
-	// The JSON export uses PutMetricAlarm's member names, so it decodes into the
-	// SDK's input type unchanged.
-	var inputs []cloudwatch.PutMetricAlarmInput
-	if err := json.Unmarshal(b.Bytes(), &inputs); err != nil {
+	// The JSON export is an array; each element uses PutMetricAlarm's member names
+	// and nothing else, so it decodes strictly into the SDK's input type unchanged:
+	// one `aws cloudwatch put-metric-alarm --cli-input-json` input per alarm.
+	var elems []json.RawMessage
+	if err := json.Unmarshal(b.Bytes(), &elems); err != nil {
 		t.Fatal(err)
+	}
+	inputs := make([]cloudwatch.PutMetricAlarmInput, len(elems))
+	for i, e := range elems {
+		dec := json.NewDecoder(bytes.NewReader(e))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&inputs[i]); err != nil {
+			t.Fatalf("element %d is not a PutMetricAlarm input: %v", i, err)
+		}
+	}
+	if len(inputs) != len(alarms) {
+		t.Fatalf("%d elements for %d alarms", len(inputs), len(alarms))
 	}
 	for i := range inputs {
 		if got, want := wirejson.Of(&inputs[i]), wirejson.Of(alarms[i].Input()); !reflect.DeepEqual(got, want) {

@@ -17,7 +17,8 @@ const (
 
 // Export writes the alarms as a CloudFormation template (YAML, one
 // AWS::CloudWatch::Alarm per alarm and an AWS::CloudWatch::Dashboard of their
-// metrics, see DashboardBody) or as a JSON array of PutMetricAlarm inputs.
+// metrics, see DashboardBody) or as a JSON array of PutMetricAlarm inputs, each
+// element one `aws cloudwatch put-metric-alarm --cli-input-json` input.
 func Export(w io.Writer, s *Spec, alarms []Alarm, format string) error {
 	switch format {
 	case FormatJSON:

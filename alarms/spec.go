@@ -241,8 +241,23 @@ var (
 	printableRE = regexp.MustCompile(`^[[:print:]]+$`)
 )
 
-// maxAlarmNameLen is CloudWatch's limit on AlarmName.
-const maxAlarmNameLen = 255
+// PutMetricAlarm's limits (CloudWatch API reference, PutMetricAlarm and
+// MetricDataQuery; the service model's AlarmName, AlarmDescription, ResourceList,
+// ResourceName, MetricExpression shapes): an alarm name of at most 255 characters, a
+// description of at most 1024, at most 5 actions per state of at most 1024
+// characters each, at most 20 MetricDataQuery structures of which at most 10
+// MetricStat and 10 expressions, each expression at most 2048 characters, and "as
+// many as 50 tags with an alarm".
+const (
+	maxAlarmNameLen   = 255
+	maxDescriptionLen = 1024
+	maxActions        = 5
+	maxActionLen      = 1024
+	maxMetricQueries  = 20
+	maxExpressions    = 10
+	maxExpressionLen  = 2048
+	maxTags           = 50
+)
 
 // Validate reports every problem in the spec, each naming its field.
 func (s *Spec) Validate() error {
@@ -281,8 +296,13 @@ func (s *Spec) Validate() error {
 	}
 	if !printableRE.MatchString(s.AlarmNamePrefix) {
 		bad("alarm_name_prefix", "%q must be printable ASCII", s.AlarmNamePrefix)
-	} else if longest := len(s.AlarmNamePrefix) + len(KindSegmentFlagRate); longest > maxAlarmNameLen {
-		bad("alarm_name_prefix", "is %d characters; alarm names would exceed CloudWatch's %d", len(s.AlarmNamePrefix), maxAlarmNameLen)
+	} else {
+		for _, k := range s.kinds() {
+			if n := len(s.AlarmName(k)); n > maxAlarmNameLen {
+				bad("alarm_name_prefix", "is %d characters; the %s alarm's name would be %d, over CloudWatch's %d", len(s.AlarmNamePrefix), k, n, maxAlarmNameLen)
+				break
+			}
+		}
 	}
 
 	errs = append(errs, validateEvaluation(s.Evaluation)...)
@@ -344,10 +364,23 @@ func (s *Spec) Validate() error {
 			bad("treat_missing_data."+string(k), "%q must be breaching, notBreaching, ignore or missing", v)
 		}
 	}
-	for i, arn := range slices.Concat(s.Actions.Alarm, s.Actions.OK, s.Actions.InsufficientData) {
-		if !strings.HasPrefix(arn, "arn:") || len(arn) > 1024 {
-			bad("actions", "entry %d %q is not an ARN", i, arn)
+	for _, list := range []struct {
+		field, member string
+		arns          []string
+	}{{"actions.alarm", "AlarmActions", s.Actions.Alarm}, {"actions.ok", "OKActions", s.Actions.OK},
+		{"actions.insufficient_data", "InsufficientDataActions", s.Actions.InsufficientData}} {
+		if n := len(list.arns); n > maxActions {
+			bad(list.field, "%d actions; PutMetricAlarm's %s takes at most %d", n, list.member, maxActions)
 		}
+		for i, arn := range list.arns {
+			if !strings.HasPrefix(arn, "arn:") || len(arn) > maxActionLen {
+				bad(fmt.Sprintf("%s[%d]", list.field, i), "%q is not an ARN of at most %d characters", arn, maxActionLen)
+			}
+		}
+	}
+	if n := len(s.Tags) + len(s.verdictTags()); n > maxTags {
+		bad("tags", "%d tags; with verdict's own %d (%s, %s) every alarm would carry %d, and CloudWatch allows %d per alarm",
+			len(s.Tags), len(s.verdictTags()), TagManaged, TagAlarmSet, n, maxTags)
 	}
 	for k, v := range s.Tags {
 		lk := strings.ToLower(k)
@@ -360,7 +393,58 @@ func (s *Spec) Validate() error {
 			bad("tags."+k, "value is %d characters; at most 256", len(v))
 		}
 	}
+	if len(errs) == 0 {
+		errs = append(errs, s.validateBuilt()...)
+	}
 	return errors.Join(errs...)
+}
+
+// validateBuilt checks what only the built alarms show: each description, the
+// size of each math expression and of each Metrics array, against PutMetricAlarm's
+// limits. It runs on an otherwise valid spec (build dereferences the thresholds).
+func (s *Spec) validateBuilt() []error {
+	var errs []error
+	for _, k := range s.kinds() {
+		a := s.build(k)
+		if n := len(a.AlarmDescription); n > maxDescriptionLen {
+			field, length := s.longestNamed()
+			errs = append(errs, fmt.Errorf("%s: its %d characters make the %s alarm's AlarmDescription %d characters; CloudWatch's PutMetricAlarm takes at most %d: use a shorter %s",
+				field, length, k, n, maxDescriptionLen, field))
+		}
+		stats, exprs := 0, 0
+		for _, q := range a.Metrics {
+			if q.MetricStat != nil {
+				stats++
+			}
+			if q.Expression == "" {
+				continue
+			}
+			exprs++
+			if n := len(q.Expression); n > maxExpressionLen {
+				errs = append(errs, fmt.Errorf("thresholds: the %s alarm's expression %s is %d characters; at most %d", k, q.ID, n, maxExpressionLen))
+			}
+		}
+		if stats > maxMetricStats || exprs > maxExpressions || len(a.Metrics) > maxMetricQueries {
+			errs = append(errs, fmt.Errorf("thresholds: the %s alarm has %d metrics and %d expressions; PutMetricAlarm takes at most %d of each and %d in all",
+				k, stats, exprs, maxMetricStats, maxMetricQueries))
+		}
+	}
+	return errs
+}
+
+// longestNamed is the longest of the spec's values that alarm descriptions quote,
+// and its field: what to shorten when a description is too long.
+func (s *Spec) longestNamed() (field string, length int) {
+	for _, f := range []struct{ field, v string }{
+		{"candidate.variant", s.Candidate.Variant}, {"baseline.variant", s.Baseline.Variant}, {"endpoint", s.Endpoint},
+		{"candidate.sagemaker_variant", s.Candidate.SageMakerVariant}, {"candidate.endpoint_config", s.Candidate.EndpointConfig},
+		{"name", s.Name},
+	} {
+		if len(f.v) > length {
+			field, length = f.field, len(f.v)
+		}
+	}
+	return field, length
 }
 
 func joinKinds() string {

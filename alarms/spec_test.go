@@ -71,7 +71,7 @@ func TestSpecValidation(t *testing.T) {
 		{"unknown kind in treat_missing_data", func(s *Spec) { s.TreatMissingData = map[Kind]string{"cpu": "ignore"} }, "unknown alarm kind \"cpu\""},
 		{"bad treat_missing_data value", func(s *Spec) { s.TreatMissingData = map[Kind]string{KindRecallFloor: "skip"} }, "treat_missing_data.recall-floor: \"skip\""},
 		{"reserved tag key", func(s *Spec) { s.Tags = map[string]string{"verdict:managed": "false"} }, "reserved"},
-		{"action that is not an ARN", func(s *Spec) { s.Actions.Alarm = []string{"page-me"} }, "actions: entry 0 \"page-me\" is not an ARN"},
+		{"action that is not an ARN", func(s *Spec) { s.Actions.Alarm = []string{"page-me"} }, "actions.alarm[0]: \"page-me\" is not an ARN"},
 		{"alarm name too long", func(s *Spec) { s.AlarmNamePrefix = strings.Repeat("x", 250) }, "alarm_name_prefix: is 250 characters"},
 	}
 	for _, tc := range cases {
