@@ -22,6 +22,7 @@ import (
 	"github.com/verdictml/verdict/judge"
 	"github.com/verdictml/verdict/labels"
 	"github.com/verdictml/verdict/labels/embedded"
+	"github.com/verdictml/verdict/publish/cloudwatch"
 	"github.com/verdictml/verdict/query"
 	"github.com/verdictml/verdict/window"
 )
@@ -280,6 +281,9 @@ func (c settings) validate() error {
 		case "cloudwatch":
 			if c.CWEndpoint == "" {
 				problems = append(problems, "VERDICT_SINKS=cloudwatch needs VERDICT_CLOUDWATCH_ENDPOINT_NAME")
+			}
+			if err := cloudwatch.CheckNamespace(c.CWNamespace); err != nil {
+				problems = append(problems, "VERDICT_CLOUDWATCH_NAMESPACE: "+err.Error())
 			}
 			if _, err := window.ParseSpan(c.CWWindow); err != nil {
 				problems = append(problems, "VERDICT_CLOUDWATCH_WINDOW: "+err.Error())

@@ -48,10 +48,15 @@ func TestUnknownCommandAndBadConfiguration(t *testing.T) {
 		{"VERDICT_SHIFT_ALPHA", "2", "VERDICT_SHIFT_*: shift config: Alpha: 2 must be in (0, 1)"},
 		{"VERDICT_ALARM_SPEC", "no-such-spec.yaml", "VERDICT_ALARM_SPEC: alarms: read spec"},
 		{"VERDICT_ALARM_SPEC", "../../rehearsal/testdata/demo-alarms.yaml", "VERDICT_ALARM_SPEC: the spec compares against baseline v5: set VERDICT_BASELINE"},
+		{"VERDICT_CLOUDWATCH_NAMESPACE", "AWS/SageMaker", "VERDICT_CLOUDWATCH_NAMESPACE: \"AWS/SageMaker\" starts with AWS/"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.env, func(t *testing.T) {
 			t.Setenv(tc.env, tc.value)
+			if strings.HasPrefix(tc.env, "VERDICT_CLOUDWATCH_") {
+				t.Setenv("VERDICT_SINKS", "cloudwatch")
+				t.Setenv("VERDICT_CLOUDWATCH_ENDPOINT_NAME", "fraud-detector")
+			}
 			if strings.HasPrefix(tc.env, "VERDICT_S3_") {
 				t.Setenv("VERDICT_SOURCES", "s3")
 				t.Setenv("VERDICT_S3_LABEL_PREFIXES", t.TempDir())

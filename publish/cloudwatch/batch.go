@@ -15,30 +15,112 @@ const (
 	maxDimensions = 30
 )
 
-// split packs datums, in order, into as few PutMetricData requests as the limits
-// allow: each at most perRequest datums and at most bytes of estimated payload.
+// split packs datums into as few PutMetricData requests as the limits allow: each
+// at most perRequest datums and at most bytes of estimated payload, and every
+// scope's datums — those of one segment, or of no segment (overall) — in the same
+// request whenever they fit in one. An alarm reads one scope (a ratio, its n, the
+// baseline's, the pair's shift signals), so a request CloudWatch rejects, or one
+// that fails after the others went out, takes away all of what an alarm reads or
+// none of it: never a ratio without its n. A scope too large for one request (more
+// than about 35 variants) is split by variant, each variant's datums of the scope
+// still together; datums keep their order within a scope and scopes the order in
+// which they first appear.
 func split(namespace string, datums []types.MetricDatum, perRequest, bytes int) []*cloudwatch.PutMetricDataInput {
-	var out []*cloudwatch.PutMetricDataInput
-	envelope := requestOverhead(namespace)
-	var cur []types.MetricDatum
-	size := envelope
-	flush := func() {
-		if len(cur) == 0 {
-			return
+	p := packer{namespace: namespace, perRequest: perRequest, bytes: bytes, envelope: requestOverhead(namespace)}
+	p.size = p.envelope
+	for _, scope := range groupBy(datums, scopeOf) {
+		if p.fitsAlone(scope) {
+			p.add(scope)
+			continue
 		}
-		out = append(out, &cloudwatch.PutMetricDataInput{Namespace: aws.String(namespace), MetricData: cur})
-		cur, size = nil, envelope
+		for _, variant := range groupBy(scope, variantOf) {
+			if p.fitsAlone(variant) {
+				p.add(variant)
+				continue
+			}
+			for _, d := range variant { // never with the metric contract's datums
+				p.add([]types.MetricDatum{d})
+			}
+		}
 	}
+	p.flush()
+	return p.out
+}
+
+// packer fills requests group by group, in order.
+type packer struct {
+	namespace         string
+	perRequest, bytes int
+	envelope          int
+	out               []*cloudwatch.PutMetricDataInput
+	cur               []types.MetricDatum
+	size              int
+}
+
+// fitsAlone reports whether a group fits in an empty request.
+func (p *packer) fitsAlone(g []types.MetricDatum) bool {
+	return len(g) <= p.perRequest && p.envelope+groupSize(g) <= p.bytes
+}
+
+// add appends a group to the current request, or to a new one when it does not fit
+// beside what is there. A single datum over the byte budget still goes, alone.
+func (p *packer) add(g []types.MetricDatum) {
+	n := groupSize(g)
+	if len(p.cur) > 0 && (len(p.cur)+len(g) > p.perRequest || p.size+n > p.bytes) {
+		p.flush()
+	}
+	p.cur = append(p.cur, g...)
+	p.size += n
+}
+
+func (p *packer) flush() {
+	if len(p.cur) == 0 {
+		return
+	}
+	p.out = append(p.out, &cloudwatch.PutMetricDataInput{Namespace: aws.String(p.namespace), MetricData: p.cur})
+	p.cur, p.size = nil, p.envelope
+}
+
+func groupSize(g []types.MetricDatum) int {
+	n := 0
+	for _, d := range g {
+		n += datumSize(d)
+	}
+	return n
+}
+
+// groupBy splits datums into groups of equal key, in order of first appearance.
+func groupBy(datums []types.MetricDatum, key func(types.MetricDatum) string) [][]types.MetricDatum {
+	index := map[string]int{}
+	var groups [][]types.MetricDatum
 	for _, d := range datums {
-		n := datumSize(d)
-		if len(cur) == perRequest || (len(cur) > 0 && size+n > bytes) {
-			flush()
+		k := key(d)
+		i, ok := index[k]
+		if !ok {
+			i = len(groups)
+			index[k] = i
+			groups = append(groups, nil)
 		}
-		cur = append(cur, d)
-		size += n
+		groups[i] = append(groups[i], d)
 	}
-	flush()
-	return out
+	return groups
+}
+
+// scopeOf is a datum's segment (SegmentKey and Segment), "" for overall ones.
+func scopeOf(d types.MetricDatum) string {
+	return dimension(d, DimSegmentKey) + "\x00" + dimension(d, DimSegment)
+}
+
+// variantOf is a datum's VariantName.
+func variantOf(d types.MetricDatum) string { return dimension(d, DimVariantName) }
+
+func dimension(d types.MetricDatum, name string) string {
+	for _, dim := range d.Dimensions {
+		if aws.ToString(dim.Name) == name {
+			return aws.ToString(dim.Value)
+		}
+	}
+	return ""
 }
 
 // requestOverhead bounds the bytes of a request besides its datums: the top-level

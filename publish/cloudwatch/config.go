@@ -3,6 +3,7 @@ package cloudwatch
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/verdictml/verdict/judge"
@@ -21,6 +22,7 @@ const (
 	DefaultMaxBackoff       = 20 * time.Second
 	DefaultSendTimeout      = 30 * time.Second
 	maxDimensionValueLength = 1024
+	maxNamespaceLength      = 255
 )
 
 // Config is what the publisher sends and how. The zero value of a field means its
@@ -129,8 +131,8 @@ func (c Config) Validate() error {
 			bad(field, "%v", err)
 		}
 	}
-	if len(c.Namespace) > 255 {
-		bad("Namespace", "%d characters, at most 255", len(c.Namespace))
+	if err := CheckNamespace(c.Namespace); err != nil {
+		bad("Namespace", "%v", err)
 	}
 	dim("EndpointName", c.EndpointName, true)
 	if c.Window < 0 {
@@ -180,6 +182,30 @@ func (c Config) Validate() error {
 		bad("SendTimeout", "%s must not be negative", c.SendTimeout)
 	}
 	return errors.Join(errs...)
+}
+
+// CheckNamespace applies CloudWatch's rules for a custom metric namespace
+// (PutMetricData; the service model's Namespace shape): 1 to 255 characters, ASCII
+// without control characters, at least one not a space, not starting with ':' (the
+// pattern [^:].*), and not starting with "AWS/", which is reserved for AWS services'
+// namespaces.
+func CheckNamespace(ns string) error {
+	switch {
+	case ns == "" || strings.TrimSpace(ns) == "":
+		return errors.New("is empty or blank")
+	case len(ns) > maxNamespaceLength:
+		return fmt.Errorf("is %d characters, at most %d", len(ns), maxNamespaceLength)
+	case strings.HasPrefix(ns, ":"):
+		return fmt.Errorf("%q starts with ':'", ns)
+	case strings.HasPrefix(ns, "AWS/"):
+		return fmt.Errorf("%q starts with AWS/, which is reserved for AWS services' namespaces", ns)
+	}
+	for i := 0; i < len(ns); i++ {
+		if b := ns[i]; b < 0x20 || b >= 0x7f {
+			return fmt.Errorf("%q holds a character that is not printable ASCII", ns)
+		}
+	}
+	return nil
 }
 
 // checkDimensionValue applies CloudWatch's rules for a dimension value: 1 to 1024
