@@ -17,7 +17,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
+	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/verdictml/verdict/alarms"
@@ -231,21 +233,100 @@ func (dc *DataCapture) applyDefaults() {
 	}
 }
 
+// DataCaptureConfig's limits (SageMaker API reference, DataCaptureConfig and
+// CaptureOption): DestinationS3Uri at most 512 characters matching
+// ^(https|s3)://([^/])/?(.*)$ (verdict reads the captures, so s3:// only),
+// KmsKeyId at most 2048 characters of [a-zA-Z0-9:/_-], 1 to 32 CaptureOptions
+// whose CaptureMode is Input, Output or InputAndOutput, InitialSamplingPercentage
+// 0 to 100.
+const (
+	maxCaptureDestinationLen = 512
+	maxKMSKeyIDLen           = 2048
+	maxCaptureOptions        = 32
+)
+
+var (
+	captureDestinationRE = regexp.MustCompile(`^s3://[^/]`)
+	kmsKeyIDRE           = regexp.MustCompile(`^[a-zA-Z0-9:/_-]*$`)
+)
+
 // validate reports what SageMaker's DataCaptureConfig would reject.
 func (dc *DataCapture) validate() []error {
 	if dc == nil {
 		return nil
 	}
 	var errs []error
-	if !strings.HasPrefix(dc.Destination, "s3://") {
-		errs = append(errs, fmt.Errorf("data_capture.destination: %q must be an s3:// URI", dc.Destination))
+	switch d := dc.Destination; {
+	case !captureDestinationRE.MatchString(d):
+		errs = append(errs, fmt.Errorf("data_capture.destination: %q must be an s3:// URI", d))
+	case len(d) > maxCaptureDestinationLen:
+		errs = append(errs, fmt.Errorf("data_capture.destination: %d characters; DestinationS3Uri takes at most %d", len(d), maxCaptureDestinationLen))
 	}
 	if p := dc.SamplingPercentage; p != nil && (*p < 0 || *p > 100) {
 		errs = append(errs, fmt.Errorf("data_capture.sampling_percentage: %d must be 0-100", *p))
 	}
-	for _, c := range dc.Capture {
-		if c != "Input" && c != "Output" {
-			errs = append(errs, fmt.Errorf("data_capture.capture: %q must be Input or Output", c))
+	if n := len(dc.Capture); n > maxCaptureOptions {
+		errs = append(errs, fmt.Errorf("data_capture.capture: %d modes; CaptureOptions takes 1 to %d", n, maxCaptureOptions))
+	}
+	for i, c := range dc.Capture {
+		switch c {
+		case string(types.CaptureModeInput), string(types.CaptureModeOutput), string(types.CaptureModeInputAndOutput):
+		default:
+			errs = append(errs, fmt.Errorf("data_capture.capture[%d]: %q must be Input, Output or InputAndOutput", i, c))
+		}
+	}
+	switch k := dc.KMSKeyID; {
+	case len(k) > maxKMSKeyIDLen:
+		errs = append(errs, fmt.Errorf("data_capture.kms_key_id: %d characters; KmsKeyId takes at most %d", len(k), maxKMSKeyIDLen))
+	case !kmsKeyIDRE.MatchString(k):
+		errs = append(errs, fmt.Errorf("data_capture.kms_key_id: %q may hold only letters, digits and : / _ -", k))
+	}
+	return errs
+}
+
+// SageMaker's tag limits (API reference, CreateEndpointConfig's Tags: at most 50;
+// Tag: Key 1-128 and Value 0-256 characters of ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$)
+// and the reserved prefix of AWS's tagging rules: keys starting with aws: (any
+// case) are AWS's. verdict adds verdict:managed itself, so verdict: keys are
+// reserved too.
+const (
+	maxResourceTags = 50
+	maxTagKeyLen    = 128
+	maxTagValueLen  = 256
+)
+
+var tagTextRE = regexp.MustCompile(`^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$`)
+
+// validateTags reports what SageMaker would reject in the spec's tags (field is
+// the spec's tags field), counting the tags verdict adds itself.
+func validateTags(field string, tags map[string]string) []error {
+	var errs []error
+	if n := len(tags) + len(managedTags(nil)); n > maxResourceTags {
+		errs = append(errs, fmt.Errorf("%s: %d tags; with verdict's own verdict:managed the endpoint config would carry %d, and SageMaker takes at most %d",
+			field, len(tags), n, maxResourceTags))
+	}
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		v, lk := tags[k], strings.ToLower(k)
+		switch {
+		case k == "" || utf8.RuneCountInString(k) > maxTagKeyLen:
+			errs = append(errs, fmt.Errorf("%s: key %q must be 1-%d characters", field, k, maxTagKeyLen))
+		case strings.HasPrefix(lk, "aws:"):
+			errs = append(errs, fmt.Errorf("%s.%s: keys starting with aws: are reserved for AWS", field, k))
+		case strings.HasPrefix(lk, "verdict:"):
+			errs = append(errs, fmt.Errorf("%s.%s: keys starting with verdict: are verdict's own", field, k))
+		case !tagTextRE.MatchString(k):
+			errs = append(errs, fmt.Errorf("%s: key %q may hold only letters, digits, spaces and _ . : / = + - @", field, k))
+		}
+		switch {
+		case utf8.RuneCountInString(v) > maxTagValueLen:
+			errs = append(errs, fmt.Errorf("%s.%s: value is %d characters; at most %d", field, k, utf8.RuneCountInString(v), maxTagValueLen))
+		case !tagTextRE.MatchString(v):
+			errs = append(errs, fmt.Errorf("%s.%s: value %q may hold only letters, digits, spaces and _ . : / = + - @", field, k, v))
 		}
 	}
 	return errs
@@ -306,6 +387,7 @@ func (r *Rollout) Validate() error {
 	}
 
 	errs = append(errs, r.DataCapture.validate()...)
+	errs = append(errs, validateTags("tags", r.Tags)...)
 
 	if sh := r.Shadow; sh != nil {
 		name("shadow.endpoint_config", sh.EndpointConfig)

@@ -157,6 +157,7 @@ func (s *Split) Validate() error {
 		bad("variants", "every weight is 0; at least one variant must receive traffic")
 	}
 	errs = append(errs, s.DataCapture.validate()...)
+	errs = append(errs, validateTags("tags", s.Tags)...)
 	return errors.Join(errs...)
 }
 
