@@ -95,7 +95,7 @@ shadow:
   endpoint_config: fraud-detector-v6-shadow
   variant: shadow-v6
   gate: {baseline: v5, candidate: v6}
-traffic: {type: LINEAR, step: {capacity_percent: 10}, wait_interval: 5m, termination_wait: 10m, max_execution_timeout: 2h}
+traffic: {type: LINEAR, step: {instance_count: 1}, wait_interval: 5m, termination_wait: 10m, max_execution_timeout: 2h}
 alarms: {names: [a]}
 `))
 	if err != nil {
@@ -311,7 +311,7 @@ shadow:
   endpoint_config: fraud-detector-v6-shadow
   variant: shadow-v6
   gate: ` + gate + `
-traffic: {type: LINEAR, step: {capacity_percent: 10}, wait_interval: 5m, termination_wait: 10m, max_execution_timeout: 2h}
+traffic: {type: LINEAR, step: {instance_count: 1}, wait_interval: 5m, termination_wait: 10m, max_execution_timeout: 2h}
 alarms: {names: [a]}
 `
 	}

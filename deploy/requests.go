@@ -72,23 +72,41 @@ func (r *Rollout) ShadowRequests() (*Requests, error) {
 }
 
 // ShiftRequests builds the shift: the candidate's endpoint config (same variant
-// name as production, so it is a blue/green update of that variant) and the
-// UpdateEndpoint with the traffic routing and the rollback alarms.
+// name as production, so it is a blue/green or rolling update of that variant)
+// and the UpdateEndpoint with the DeploymentConfig — BlueGreenUpdatePolicy with
+// the traffic routing, or RollingUpdatePolicy for ROLLING — and the rollback
+// alarms.
 func (r *Rollout) ShiftRequests() *Requests {
 	pv := r.productionVariant()
 	pv.ModelName = aws.String(r.Candidate.Model)
 	pv.InstanceType = types.ProductionVariantInstanceType(r.Candidate.InstanceType)
 	pv.InitialInstanceCount = aws.Int32(int32(r.Candidate.InstanceCount))
 
-	routing := &types.TrafficRoutingConfig{
-		Type:                  types.TrafficRoutingConfigType(r.Traffic.Type),
-		WaitIntervalInSeconds: aws.Int32(int32(r.Traffic.WaitInterval.Seconds())),
-		CanarySize:            capacity(r.Traffic.Canary),
-		LinearStepSize:        capacity(r.Traffic.Step),
-	}
 	var rollback []types.Alarm
 	for _, n := range r.Alarms.Names {
 		rollback = append(rollback, types.Alarm{AlarmName: aws.String(n)})
+	}
+	dc := &types.DeploymentConfig{AutoRollbackConfiguration: &types.AutoRollbackConfig{Alarms: rollback}}
+	timeout := aws.Int32(int32(r.Traffic.MaxExecutionTimeout.Seconds()))
+	wait := aws.Int32(int32(r.Traffic.WaitInterval.Seconds()))
+	if r.Traffic.Type == Rolling {
+		dc.RollingUpdatePolicy = &types.RollingUpdatePolicy{
+			MaximumBatchSize:                 capacity(r.Traffic.Batch),
+			WaitIntervalInSeconds:            wait,
+			MaximumExecutionTimeoutInSeconds: timeout,
+			RollbackMaximumBatchSize:         capacity(r.Traffic.RollbackBatch),
+		}
+	} else {
+		dc.BlueGreenUpdatePolicy = &types.BlueGreenUpdatePolicy{
+			TrafficRoutingConfiguration: &types.TrafficRoutingConfig{
+				Type:                  types.TrafficRoutingConfigType(r.Traffic.Type),
+				WaitIntervalInSeconds: wait,
+				CanarySize:            capacity(r.Traffic.Canary),
+				LinearStepSize:        capacity(r.Traffic.Step),
+			},
+			TerminationWaitInSeconds:         aws.Int32(int32(r.Traffic.TerminationWait.Seconds())),
+			MaximumExecutionTimeoutInSeconds: timeout,
+		}
 	}
 	return &Requests{
 		Stage: StageShift,
@@ -101,14 +119,7 @@ func (r *Rollout) ShiftRequests() *Requests {
 		UpdateEndpoint: &sagemaker.UpdateEndpointInput{
 			EndpointName:       aws.String(r.Endpoint),
 			EndpointConfigName: aws.String(r.Candidate.EndpointConfig),
-			DeploymentConfig: &types.DeploymentConfig{
-				BlueGreenUpdatePolicy: &types.BlueGreenUpdatePolicy{
-					TrafficRoutingConfiguration:      routing,
-					TerminationWaitInSeconds:         aws.Int32(int32(r.Traffic.TerminationWait.Seconds())),
-					MaximumExecutionTimeoutInSeconds: aws.Int32(int32(r.Traffic.MaxExecutionTimeout.Seconds())),
-				},
-				AutoRollbackConfiguration: &types.AutoRollbackConfig{Alarms: rollback},
-			},
+			DeploymentConfig:   dc,
 		},
 	}
 }

@@ -59,19 +59,40 @@ func testSageMakerClient(url string) *sagemaker.Client {
 	}, func(o *sagemaker.Options) { o.BaseEndpoint = aws.String(url) })
 }
 
+// rollingRollout is the example rollout as a rolling update: batches of one
+// instance, the old fleet back in halves on rollback.
+func rollingRollout(t *testing.T) *Rollout {
+	t.Helper()
+	r := mustRollout(t)
+	r.Traffic.Type, r.Traffic.Step, r.Traffic.TerminationWait = Rolling, nil, 0
+	r.Traffic.Batch, r.Traffic.RollbackBatch = &Size{InstanceCount: 1}, &Size{CapacityPercent: 50}
+	if err := r.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 func TestStageRequestsGoldenAndOnTheWire(t *testing.T) {
 	r := mustRollout(t)
 	shadow, err := r.ShadowRequests()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, req := range []*Requests{shadow, r.ShiftRequests()} {
-		t.Run(string(req.Stage), func(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		req  *Requests
+	}{
+		{"requests_shadow.json", shadow},
+		{"requests_shift.json", r.ShiftRequests()},
+		{"requests_rolling.json", rollingRollout(t).ShiftRequests()},
+	} {
+		req := tc.req
+		t.Run(tc.file, func(t *testing.T) {
 			var b bytes.Buffer
 			if err := WriteRequests(&b, req); err != nil {
 				t.Fatal(err)
 			}
-			golden.Check(t, "requests_"+string(req.Stage)+".json", b.Bytes())
+			golden.Check(t, tc.file, b.Bytes())
 
 			// Send them through the SDK (which validates required members
 			// before sending) and check the wire bodies are the reviewed ones.
@@ -122,6 +143,11 @@ func TestTimelineGolden(t *testing.T) {
 			r.Traffic.Type, r.Traffic.Step, r.Traffic.Canary = Canary, nil, &Size{InstanceCount: 1}
 		}},
 		{"all_at_once", func(r *Rollout) { r.Traffic.Type, r.Traffic.Step = AllAtOnce, nil }},
+		{"rolling", func(r *Rollout) {
+			r.Traffic.Type, r.Traffic.Step, r.Traffic.TerminationWait = Rolling, nil, 0
+			r.Traffic.Batch, r.Traffic.RollbackBatch = &Size{InstanceCount: 1}, &Size{CapacityPercent: 50}
+		}},
+		{"linear_rounded", func(r *Rollout) { r.Traffic.Step = &Size{CapacityPercent: 30} }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -94,18 +95,31 @@ type Shadow struct {
 	Gate *Gate `yaml:"gate"`
 }
 
-// Traffic is the blue/green traffic routing.
+// Traffic is how the new fleet takes over: a blue/green traffic shift
+// (ALL_AT_ONCE, CANARY, LINEAR: DeploymentConfig.BlueGreenUpdatePolicy) or a
+// rolling deployment (ROLLING: DeploymentConfig.RollingUpdatePolicy).
 type Traffic struct {
-	Type string `yaml:"type"` // ALL_AT_ONCE, CANARY or LINEAR
+	Type string `yaml:"type"` // ALL_AT_ONCE, CANARY, LINEAR or ROLLING
 	// Canary (CANARY) and Step (LINEAR) size the first step and each step.
 	Canary *Size `yaml:"canary"`
 	Step   *Size `yaml:"step"`
-	// WaitInterval is the baking time after each step.
+	// Batch (ROLLING) is MaximumBatchSize: the capacity each rolling step
+	// provisions on the new fleet, turns traffic onto and terminates on the old.
+	Batch *Size `yaml:"batch"`
+	// RollbackBatch (ROLLING, optional) is RollbackMaximumBatchSize: the batch in
+	// which a rollback brings the old fleet back; unset, all of it at once.
+	RollbackBatch *Size `yaml:"rollback_batch"`
+	// WaitInterval is the baking time after each step (each batch).
 	WaitInterval time.Duration `yaml:"wait_interval"`
-	// TerminationWait keeps the old fleet after the shift completes.
+	// TerminationWait (blue/green only) keeps the old fleet after the shift completes.
 	TerminationWait time.Duration `yaml:"termination_wait"`
-	// MaxExecutionTimeout bounds the whole deployment.
+	// MaxExecutionTimeout bounds the whole deployment, provisioning included.
 	MaxExecutionTimeout time.Duration `yaml:"max_execution_timeout"`
+	// Provisioning is the time allowed for SageMaker to bring up new instances
+	// (launch, model download, the container's startup health checks) before they
+	// take traffic: once for a blue/green shift, for every batch of a rolling one.
+	// It counts against MaxExecutionTimeout. Default DefaultProvisioning.
+	Provisioning time.Duration `yaml:"provisioning"`
 }
 
 // Size is a step size: a share of the new fleet's capacity or an instance count.
@@ -122,11 +136,28 @@ type AlarmRefs struct {
 	FromSpec string `yaml:"from_spec"`
 }
 
-// Traffic routing types.
+// Traffic routing types: SageMaker's TrafficRoutingConfig types, and ROLLING for
+// a RollingUpdatePolicy.
 const (
 	AllAtOnce = "ALL_AT_ONCE"
 	Canary    = "CANARY"
 	Linear    = "LINEAR"
+	Rolling   = "ROLLING"
+)
+
+// DefaultProvisioning is verdict's allowance for SageMaker to bring up new
+// instances before they take traffic, and MinProvisioning the least it accepts.
+// SageMaker publishes no provisioning time; what bounds it is documented: the
+// container must pass its startup health checks within a window after it starts
+// (4 minutes in the container guide, "How your container should respond to health
+// check (Ping) requests"; ContainerStartupHealthCheckTimeoutInSeconds raises it to
+// at most 3600 s), after the instance launched and downloaded the model
+// (ModelDataDownloadTimeoutInSeconds, at most 3600 s). MinProvisioning is a little
+// more than the health-check window alone; the default leaves room for the launch
+// and the download. Models that load slowly should say so in traffic.provisioning.
+const (
+	DefaultProvisioning = 15 * time.Minute
+	MinProvisioning     = 5 * time.Minute
 )
 
 // LoadRollout reads a rollout spec, resolves alarms.from_spec relative to it,
@@ -206,6 +237,9 @@ func (r *Rollout) applyDefaults() {
 	}
 	if r.Candidate.InstanceCount == 0 {
 		r.Candidate.InstanceCount = r.Production.InstanceCount
+	}
+	if r.Traffic.Provisioning == 0 {
+		r.Traffic.Provisioning = DefaultProvisioning
 	}
 	if r.Shadow != nil && r.Shadow.SamplingWeight == nil {
 		one := 1.0
@@ -432,6 +466,10 @@ func (r *Rollout) validateTraffic() []error {
 	}
 	t := r.Traffic
 	count := r.Candidate.InstanceCount
+	// size checks a step, canary or batch: its share of the new fleet in
+	// [minPct, maxPct] (SageMaker's rule, on the size as given) and at least one
+	// whole instance, since a fleet shifts, provisions and terminates whole
+	// instances.
 	size := func(field string, s *Size, minPct, maxPct int) {
 		switch {
 		case s == nil:
@@ -440,32 +478,48 @@ func (r *Rollout) validateTraffic() []error {
 			bad(field, "set exactly one of capacity_percent and instance_count")
 		case s.CapacityPercent != 0 && (s.CapacityPercent < minPct || s.CapacityPercent > maxPct):
 			bad(field+".capacity_percent", "%d must be %d-%d", s.CapacityPercent, minPct, maxPct)
+		case s.CapacityPercent != 0 && count > 0 && s.CapacityPercent*count < 100:
+			bad(field+".capacity_percent", "%d%% of %d instances is %s of an instance, and a fleet moves whole instances; use instance_count: 1 (%s of the new fleet)",
+				s.CapacityPercent, count, fmtInstances(float64(s.CapacityPercent*count)/100), pct(100/float64(count)))
 		case s.InstanceCount < 0:
 			bad(field+".instance_count", "%d must be at least 1", s.InstanceCount)
 		case s.InstanceCount > 0 && count > 0:
-			pct := 100 * float64(s.InstanceCount) / float64(count)
-			if pct < float64(minPct) || pct > float64(maxPct) {
-				bad(field+".instance_count", "%d of %d instances is %.0f%% of the new fleet; must be %d-%d%%", s.InstanceCount, count, pct, minPct, maxPct)
+			p := 100 * float64(s.InstanceCount) / float64(count)
+			if p < float64(minPct) || p > float64(maxPct) {
+				bad(field+".instance_count", "%d of %d instances is %.0f%% of the new fleet; must be %d-%d%%", s.InstanceCount, count, p, minPct, maxPct)
 			}
+		}
+	}
+	only := func(field string, set bool, types string) {
+		if set {
+			bad(field, "is only for %s", types)
 		}
 	}
 	switch t.Type {
 	case Linear:
 		size("step", t.Step, 10, 50)
-		if t.Canary != nil {
-			bad("canary", "is only for CANARY")
-		}
+		only("canary", t.Canary != nil, "CANARY")
 	case Canary:
 		size("canary", t.Canary, 1, 50)
-		if t.Step != nil {
-			bad("step", "is only for LINEAR")
-		}
+		only("step", t.Step != nil, "LINEAR")
 	case AllAtOnce:
 		if t.Step != nil || t.Canary != nil {
 			bad("type", "ALL_AT_ONCE takes neither step nor canary")
 		}
+	case Rolling:
+		size("batch", t.Batch, 5, 50)
+		if rb := t.RollbackBatch; rb != nil {
+			size("rollback_batch", rb, 1, 100)
+		}
+		only("step", t.Step != nil, "LINEAR")
+		only("canary", t.Canary != nil, "CANARY")
+		only("termination_wait", t.TerminationWait != 0, "blue/green shifts (a rolling deployment terminates old instances batch by batch)")
 	default:
-		bad("type", "%q must be ALL_AT_ONCE, CANARY or LINEAR", t.Type)
+		bad("type", "%q must be ALL_AT_ONCE, CANARY, LINEAR or ROLLING", t.Type)
+	}
+	if t.Type != Rolling {
+		only("batch", t.Batch != nil, "ROLLING")
+		only("rollback_batch", t.RollbackBatch != nil, "ROLLING")
 	}
 	secs := func(field string, d, lo, hi time.Duration) {
 		switch {
@@ -478,14 +532,17 @@ func (r *Rollout) validateTraffic() []error {
 	secs("wait_interval", t.WaitInterval, 0, maxWait)
 	secs("termination_wait", t.TerminationWait, 0, maxWait)
 	secs("max_execution_timeout", t.MaxExecutionTimeout, minExecutionTimeout, maxExecutionTimeout)
+	secs("provisioning", t.Provisioning, MinProvisioning, maxExecutionTimeout)
 	if len(errs) == 0 {
-		if total := r.TotalWait(); t.MaxExecutionTimeout <= total {
-			bad("max_execution_timeout", "%s must be longer than the total waits %s (%d steps x wait_interval %s + termination_wait %s)",
-				t.MaxExecutionTimeout, total, r.Steps(), t.WaitInterval, t.TerminationWait)
+		if need := r.RequiredExecutionTime(); t.MaxExecutionTimeout < need {
+			bad("max_execution_timeout", "%s is shorter than the deployment can take, %s (%s)", t.MaxExecutionTimeout, need, r.executionBreakdown())
 		}
 	}
 	return errs
 }
+
+// fmtInstances prints a fraction of instances, 0.4 rather than 0.4000.
+func fmtInstances(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
 // ShadowGate is the rollout's shadow-stage gate, nil without a shadow stage.
 func (r *Rollout) ShadowGate() *Gate {
@@ -495,35 +552,57 @@ func (r *Rollout) ShadowGate() *Gate {
 	return r.Shadow.Gate
 }
 
-// stepPercent is the share of the new fleet's capacity one step adds.
-func (r *Rollout) stepPercent() float64 {
-	s := r.Traffic.Step
-	if r.Traffic.Type == Canary {
-		s = r.Traffic.Canary
+// stepSize is what one step moves: the LINEAR step, the CANARY canary, the
+// ROLLING batch; nil for ALL_AT_ONCE.
+func (r *Rollout) stepSize() *Size {
+	switch r.Traffic.Type {
+	case Linear:
+		return r.Traffic.Step
+	case Canary:
+		return r.Traffic.Canary
+	case Rolling:
+		return r.Traffic.Batch
 	}
-	switch {
-	case s == nil:
-		return 100
-	case s.CapacityPercent > 0:
-		return float64(s.CapacityPercent)
-	case r.Candidate.InstanceCount > 0:
-		return 100 * float64(s.InstanceCount) / float64(r.Candidate.InstanceCount)
-	}
-	return 100
+	return nil
 }
 
-// Shares lists the new fleet's traffic share after each step, in percent.
+// StepInstances is how many whole instances of the new fleet one step moves (the
+// canary's size for CANARY, a batch for ROLLING; the whole fleet for ALL_AT_ONCE).
+// A capacity percent is rounded down to whole instances, at least one: SageMaker
+// moves whole instances and does not document how it rounds, and rounding down
+// plans as many steps as it could take (Warnings says when it rounds).
+func (r *Rollout) StepInstances() int {
+	n := r.Candidate.InstanceCount
+	s := r.stepSize()
+	switch {
+	case s == nil || n <= 0:
+		return max(n, 1)
+	case s.InstanceCount > 0:
+		return min(s.InstanceCount, n)
+	}
+	return min(max(s.CapacityPercent*n/100, 1), n)
+}
+
+// Shares lists the new fleet's traffic share after each step, in percent: whole
+// instances of the new fleet over its instance count.
 func (r *Rollout) Shares() []float64 {
+	n := r.Candidate.InstanceCount
+	if n <= 0 {
+		return []float64{100}
+	}
+	step := r.StepInstances()
+	share := func(instances int) float64 { return 100 * float64(min(instances, n)) / float64(n) }
 	switch r.Traffic.Type {
 	case Canary:
-		return []float64{r.stepPercent(), 100}
-	case Linear:
+		if step >= n {
+			return []float64{100}
+		}
+		return []float64{share(step), 100}
+	case Linear, Rolling:
 		var out []float64
-		p := r.stepPercent()
-		for i := 1; ; i++ {
-			s := math.Min(100, float64(i)*p)
-			out = append(out, s)
-			if s >= 100 {
+		for i := step; ; i += step {
+			out = append(out, share(i))
+			if i >= n {
 				return out
 			}
 		}
@@ -531,7 +610,7 @@ func (r *Rollout) Shares() []float64 {
 	return []float64{100}
 }
 
-// Steps is the number of traffic steps.
+// Steps is the number of traffic steps (batches, for ROLLING).
 func (r *Rollout) Steps() int { return len(r.Shares()) }
 
 // TotalWait is the waiting a shift adds up to: a bake of WaitInterval after
@@ -539,4 +618,39 @@ func (r *Rollout) Steps() int { return len(r.Shares()) }
 // MaximumExecutionTimeoutInSeconds to exceed it.
 func (r *Rollout) TotalWait() time.Duration {
 	return time.Duration(r.Steps())*r.Traffic.WaitInterval + r.Traffic.TerminationWait
+}
+
+// RequiredExecutionTime is what MaxExecutionTimeout must cover: the provisioning
+// allowance — once before a blue/green shift's first step, before every batch of
+// a rolling deployment, which provisions batch by batch — and the total waits.
+func (r *Rollout) RequiredExecutionTime() time.Duration {
+	if r.Traffic.Type == Rolling {
+		return time.Duration(r.Steps()) * (r.Traffic.Provisioning + r.Traffic.WaitInterval)
+	}
+	return r.Traffic.Provisioning + r.TotalWait()
+}
+
+// executionBreakdown explains RequiredExecutionTime.
+func (r *Rollout) executionBreakdown() string {
+	t := r.Traffic
+	if t.Type == Rolling {
+		return fmt.Sprintf("%d batch(es) x (provisioning %s + wait_interval %s)", r.Steps(), fmtDuration(t.Provisioning), fmtDuration(t.WaitInterval))
+	}
+	return fmt.Sprintf("provisioning %s + %d step(s) x wait_interval %s + termination_wait %s",
+		fmtDuration(t.Provisioning), r.Steps(), fmtDuration(t.WaitInterval), fmtDuration(t.TerminationWait))
+}
+
+// Warnings are what a reviewer of the rollout should know that is not an error:
+// a step that SageMaker will round to whole instances.
+func (r *Rollout) Warnings() []string {
+	var out []string
+	n := r.Candidate.InstanceCount
+	field := map[string]string{Linear: "traffic.step", Canary: "traffic.canary", Rolling: "traffic.batch"}[r.Traffic.Type]
+	if s := r.stepSize(); s != nil && s.CapacityPercent > 0 && n > 0 && (s.CapacityPercent*n)%100 != 0 {
+		exact := float64(s.CapacityPercent*n) / 100
+		down := r.StepInstances()
+		out = append(out, fmt.Sprintf("%s: %d%% of %d instances is %s instances; a fleet moves whole instances and SageMaker does not document how it rounds: planned and rehearsed as %d instance(s) (%s) per step, %d steps (it could be %d, %s); set instance_count to say which",
+			field, s.CapacityPercent, n, fmtInstances(exact), down, pct(100*float64(down)/float64(n)), r.Steps(), down+1, pct(100*float64(min(down+1, n))/float64(n))))
+	}
+	return out
 }

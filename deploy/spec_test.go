@@ -39,40 +39,34 @@ func TestRolloutValidationEnforcesSageMakerLimits(t *testing.T) {
 		wantErr string
 	}{
 		{"example is valid", func(*Rollout) {}, ""},
-		// LINEAR step: 10-50 % of the new fleet.
-		{"linear step 10% is the minimum", func(r *Rollout) { r.Traffic.Step = &Size{CapacityPercent: 10} }, ""},
-		{"linear step 50% is the maximum", func(r *Rollout) { r.Traffic.Step = &Size{CapacityPercent: 50} }, ""},
-		{"linear step below 10%", func(r *Rollout) { r.Traffic.Step = &Size{CapacityPercent: 5} }, "traffic.step.capacity_percent: 5 must be 10-50"},
-		{"linear step above 50%", func(r *Rollout) { r.Traffic.Step = &Size{CapacityPercent: 60} }, "traffic.step.capacity_percent: 60 must be 10-50"},
-		{"linear step as instance count within 10-50%", func(r *Rollout) { r.Traffic.Step = &Size{InstanceCount: 2} }, ""},
-		{"linear step as instance count above 50%", func(r *Rollout) { r.Traffic.Step = &Size{InstanceCount: 3} }, "3 of 4 instances is 75% of the new fleet; must be 10-50%"},
+		// Routing shapes; sizes and durations at their limits are in traffic_test.go.
 		{"linear step required", func(r *Rollout) { r.Traffic.Step = nil }, "traffic.step: is required for LINEAR"},
 		{"linear step with both sizes", func(r *Rollout) { r.Traffic.Step = &Size{CapacityPercent: 10, InstanceCount: 1} }, "set exactly one of"},
-		// CANARY: at most 50 %.
-		{"canary 50% is allowed", func(r *Rollout) {
-			r.Traffic.Type, r.Traffic.Step, r.Traffic.Canary = Canary, nil, &Size{CapacityPercent: 50}
-		}, ""},
-		{"canary above 50%", func(r *Rollout) {
-			r.Traffic.Type, r.Traffic.Step, r.Traffic.Canary = Canary, nil, &Size{CapacityPercent: 51}
-		}, "traffic.canary.capacity_percent: 51 must be 1-50"},
+		{"linear step of 10% of 4 instances is not a whole instance", func(r *Rollout) { r.Traffic.Step = &Size{CapacityPercent: 10} },
+			"traffic.step.capacity_percent: 10% of 4 instances is 0.4 of an instance, and a fleet moves whole instances; use instance_count: 1 (25% of the new fleet)"},
+		{"linear step as instance count above 50%", func(r *Rollout) { r.Traffic.Step = &Size{InstanceCount: 3} }, "3 of 4 instances is 75% of the new fleet; must be 10-50%"},
 		{"canary of 3 of 4 instances", func(r *Rollout) {
 			r.Traffic.Type, r.Traffic.Step, r.Traffic.Canary = Canary, nil, &Size{InstanceCount: 3}
 		}, "traffic.canary.instance_count"},
-		{"canary with a linear step", func(r *Rollout) { r.Traffic.Type, r.Traffic.Canary = Canary, &Size{CapacityPercent: 10} }, "traffic.step: is only for LINEAR"},
+		{"canary with a linear step", func(r *Rollout) { r.Traffic.Type, r.Traffic.Canary = Canary, &Size{CapacityPercent: 25} }, "traffic.step: is only for LINEAR"},
 		{"all at once takes no sizes", func(r *Rollout) { r.Traffic.Type = AllAtOnce }, "ALL_AT_ONCE takes neither"},
-		{"unknown routing type", func(r *Rollout) { r.Traffic.Type = "ROLLING" }, "traffic.type: \"ROLLING\" must be"},
-		// Waits: 0-3600 s.
-		{"wait interval of an hour", func(r *Rollout) {
-			r.Traffic.WaitInterval, r.Traffic.Step, r.Traffic.MaxExecutionTimeout = time.Hour, &Size{CapacityPercent: 50}, 8*time.Hour
+		{"unknown routing type", func(r *Rollout) { r.Traffic.Type = "BLUE" }, "traffic.type: \"BLUE\" must be ALL_AT_ONCE, CANARY, LINEAR or ROLLING"},
+		{"rolling needs a batch", func(r *Rollout) { r.Traffic.Type, r.Traffic.Step, r.Traffic.TerminationWait = Rolling, nil, 0 }, "traffic.batch: is required for ROLLING"},
+		{"rolling takes no linear step", func(r *Rollout) {
+			r.Traffic.Type, r.Traffic.Batch, r.Traffic.TerminationWait = Rolling, &Size{InstanceCount: 1}, 0
+		}, "traffic.step: is only for LINEAR"},
+		{"rolling has no termination wait", func(r *Rollout) {
+			r.Traffic.Type, r.Traffic.Step, r.Traffic.Batch = Rolling, nil, &Size{InstanceCount: 1}
+		}, "traffic.termination_wait: is only for blue/green shifts"},
+		{"a batch is only for rolling", func(r *Rollout) { r.Traffic.Batch = &Size{InstanceCount: 1} }, "traffic.batch: is only for ROLLING"},
+		{"a rollback batch is only for rolling", func(r *Rollout) { r.Traffic.RollbackBatch = &Size{InstanceCount: 1} }, "traffic.rollback_batch: is only for ROLLING"},
+		{"rolling by batches of one instance", func(r *Rollout) {
+			r.Traffic.Type, r.Traffic.Step, r.Traffic.TerminationWait, r.Traffic.Batch = Rolling, nil, 0, &Size{InstanceCount: 1}
 		}, ""},
-		{"wait interval over an hour", func(r *Rollout) { r.Traffic.WaitInterval = time.Hour + time.Second }, "traffic.wait_interval: 1h0m1s must be 0s-1h0m0s"},
 		{"negative wait interval", func(r *Rollout) { r.Traffic.WaitInterval = -time.Second }, "traffic.wait_interval"},
-		{"termination wait over an hour", func(r *Rollout) { r.Traffic.TerminationWait = 2 * time.Hour }, "traffic.termination_wait: 2h0m0s must be 0s-1h0m0s"},
 		{"fractional seconds", func(r *Rollout) { r.Traffic.WaitInterval = 1500 * time.Millisecond }, "whole number of seconds"},
-		// MaximumExecutionTimeoutInSeconds: 600-28800 and longer than the waits.
-		{"execution timeout below 600s", func(r *Rollout) { r.Traffic.MaxExecutionTimeout = 599 * time.Second }, "traffic.max_execution_timeout: 9m59s must be 10m0s-8h0m0s"},
-		{"execution timeout above 28800s", func(r *Rollout) { r.Traffic.MaxExecutionTimeout = 28801 * time.Second }, "must be 10m0s-8h0m0s"},
-		{"execution timeout not above the total waits", func(r *Rollout) { r.Traffic.MaxExecutionTimeout = time.Hour }, "1h0m0s must be longer than the total waits 1h0m0s (10 steps x wait_interval 5m0s + termination_wait 10m0s)"},
+		{"execution timeout shorter than provisioning and waits", func(r *Rollout) { r.Traffic.MaxExecutionTimeout = 44 * time.Minute },
+			"traffic.max_execution_timeout: 44m0s is shorter than the deployment can take, 45m0s (provisioning 15m + 4 step(s) x wait_interval 5m + termination_wait 10m)"},
 		// AutoRollbackConfiguration: 1-10 alarms.
 		{"no alarms", func(r *Rollout) { r.Alarms.Names = nil }, "alarms: 0 alarms; AutoRollbackConfiguration takes 1 to 10"},
 		{"ten alarms", func(r *Rollout) { r.Alarms.Names = alarmNames(10) }, ""},
@@ -117,19 +111,26 @@ func TestParseRolloutRejectsUnknownFields(t *testing.T) {
 
 func TestShares(t *testing.T) {
 	cases := []struct {
-		name string
-		t    Traffic
-		want string
+		name      string
+		instances int
+		t         Traffic
+		want      string
 	}{
-		{"linear 10%", Traffic{Type: Linear, Step: &Size{CapacityPercent: 10}}, "[10 20 30 40 50 60 70 80 90 100]"},
-		{"linear 30% ends with a partial step", Traffic{Type: Linear, Step: &Size{CapacityPercent: 30}}, "[30 60 90 100]"},
-		{"linear 1 of 4 instances", Traffic{Type: Linear, Step: &Size{InstanceCount: 1}}, "[25 50 75 100]"},
-		{"canary", Traffic{Type: Canary, Canary: &Size{CapacityPercent: 5}}, "[5 100]"},
-		{"all at once", Traffic{Type: AllAtOnce}, "[100]"},
+		{"linear 10% of 10 instances", 10, Traffic{Type: Linear, Step: &Size{CapacityPercent: 10}}, "[10 20 30 40 50 60 70 80 90 100]"},
+		{"linear 30% of 10 ends with a partial step", 10, Traffic{Type: Linear, Step: &Size{CapacityPercent: 30}}, "[30 60 90 100]"},
+		{"linear 1 of 4 instances", 4, Traffic{Type: Linear, Step: &Size{InstanceCount: 1}}, "[25 50 75 100]"},
+		{"linear 30% of 4 instances: whole instances, rounded down", 4, Traffic{Type: Linear, Step: &Size{CapacityPercent: 30}}, "[25 50 75 100]"},
+		{"linear 50% of 3 instances: 1 instance, not 1.5", 3, Traffic{Type: Linear, Step: &Size{CapacityPercent: 50}}, "[33.3 66.7 100]"},
+		{"canary 5% of 20 instances", 20, Traffic{Type: Canary, Canary: &Size{CapacityPercent: 5}}, "[5 100]"},
+		{"canary 30% of 4 instances is one instance", 4, Traffic{Type: Canary, Canary: &Size{CapacityPercent: 30}}, "[25 100]"},
+		{"rolling batches of 2 of 4 instances", 4, Traffic{Type: Rolling, Batch: &Size{InstanceCount: 2}}, "[50 100]"},
+		{"rolling batches of 5% of 20 instances", 20, Traffic{Type: Rolling, Batch: &Size{CapacityPercent: 5}},
+			"[5 10 15 20 25 30 35 40 45 50 55 60 65 70 75 80 85 90 95 100]"},
+		{"all at once", 4, Traffic{Type: AllAtOnce}, "[100]"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := &Rollout{Candidate: Candidate{InstanceCount: 4}, Traffic: tc.t}
+			r := &Rollout{Candidate: Candidate{InstanceCount: tc.instances}, Traffic: tc.t}
 			if got := fmtShares(r.Shares()); got != tc.want {
 				t.Errorf("Shares() = %s, want %s", got, tc.want)
 			}

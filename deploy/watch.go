@@ -195,7 +195,7 @@ func summarize(d *sagemaker.DescribeEndpointOutput) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s on %s", d.EndpointStatus, aws.ToString(d.EndpointConfigName))
 	for _, v := range d.ProductionVariants {
-		fmt.Fprintf(&b, "; %s weight %s", aws.ToString(v.VariantName), weight(v.CurrentWeight))
+		fmt.Fprintf(&b, "; %s weight %s%s", aws.ToString(v.VariantName), weight(v.CurrentWeight), instances(v.CurrentInstanceCount))
 	}
 	for _, v := range d.ShadowProductionVariants {
 		fmt.Fprintf(&b, "; shadow %s weight %s", aws.ToString(v.VariantName), weight(v.CurrentWeight))
@@ -203,7 +203,7 @@ func summarize(d *sagemaker.DescribeEndpointOutput) string {
 	if p := d.PendingDeploymentSummary; p != nil {
 		fmt.Fprintf(&b, "; new fleet %s:", aws.ToString(p.EndpointConfigName))
 		for _, v := range p.ProductionVariants {
-			fmt.Fprintf(&b, " %s weight %s", aws.ToString(v.VariantName), weight(v.CurrentWeight))
+			fmt.Fprintf(&b, " %s weight %s%s", aws.ToString(v.VariantName), weight(v.CurrentWeight), instances(v.CurrentInstanceCount))
 			if st := variantStatus(v.VariantStatus); st != "" {
 				fmt.Fprintf(&b, " [%s]", st)
 			}
@@ -226,6 +226,18 @@ func weight(w *float32) string {
 		return "?"
 	}
 	return fmt.Sprintf("%g", *w)
+}
+
+// instances describes a variant's instance count when SageMaker reports it: a
+// rolling update moves instances batch by batch.
+func instances(n *int32) string {
+	if n == nil {
+		return ""
+	}
+	if *n == 1 {
+		return " (1 instance)"
+	}
+	return fmt.Sprintf(" (%d instances)", *n)
 }
 
 func variantStatus(ss []types.ProductionVariantStatus) string {

@@ -65,6 +65,9 @@ func TestWatchPlaysRecordedDeployments(t *testing.T) {
 		{"rolled_forward", RolledForward, "fraud-detector-v5", nil, "AllTraffic weight 0.5; new fleet fraud-detector-v5: AllTraffic weight 0.5 [Baking]"},
 		{"rolled_back", RolledBack, "fraud-detector-v4", []string{"verdict-fraud-v5-recall-floor"}, "RollingBack on fraud-detector-v4"},
 		{"failed", Failed, "fraud-detector-v4", nil, "UpdateRollbackFailed"},
+		// A rolling update: batches of one instance; instance counts move with the weights.
+		{"rolling_rolled_back", RolledBack, "fraud-detector-v4", []string{"verdict-fraud-v5-recall-floor"},
+			"AllTraffic weight 0.5 (3 instances); new fleet fraud-detector-v5: AllTraffic weight 0.5 (2 instances) [Baking]"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.recording, func(t *testing.T) {

@@ -28,7 +28,8 @@ an A/B split spec (YAML, see docs/deploy.md).
   plan            print the requests of each stage and the expected timeline
                   (a split spec: its endpoint config and traffic shares)
   apply           send one stage: -stage shadow (candidate as shadow variant)
-                  or -stage shift (blue/green shift with rollback alarms);
+                  or -stage shift (blue/green shift or rolling update with
+                  rollback alarms);
                   a split spec: its endpoint config and the update to it
   watch           follow the endpoint's deployment to roll-forward, rollback
                   (and the alarm that fired) or failure; -stage shadow (or a
@@ -141,6 +142,7 @@ func runDeploy(ctx context.Context, args []string, out io.Writer) error {
 	if sub == "plan" {
 		return deployPlan(out, r, *start)
 	}
+	writeWarnings(out, r)
 
 	sm, cw, err := deployClients(ctx, *endpointURL, *cwURL)
 	if err != nil {
@@ -368,6 +370,14 @@ func deployWeights(ctx context.Context, out io.Writer, sm deploy.SageMakerAPI, e
 	return nil
 }
 
+// writeWarnings prints what the rollout's reviewer should know that is not an
+// error (deploy.Rollout.Warnings), one line each.
+func writeWarnings(out io.Writer, r *deploy.Rollout) {
+	for _, w := range r.Warnings() {
+		fmt.Fprintf(out, "warning: %s\n", w)
+	}
+}
+
 func deployPlan(out io.Writer, r *deploy.Rollout, startFlag string) error {
 	start := time.Now().Truncate(time.Minute)
 	if startFlag != "" {
@@ -381,6 +391,7 @@ func deployPlan(out io.Writer, r *deploy.Rollout, startFlag string) error {
 		}
 		start = t
 	}
+	writeWarnings(out, r)
 	if shadow, err := r.ShadowRequests(); err == nil {
 		fmt.Fprintln(out, "== stage 1: shadow (verdict deploy apply -stage shadow)")
 		if err := deploy.WriteRequests(out, shadow); err != nil {

@@ -68,7 +68,7 @@ shadow:
   endpoint_config: fraud-detector-` + candidate + `-shadow
   variant: shadow-` + candidate + `
   gate: {baseline: v5, candidate: ` + candidate + `}
-traffic: {type: LINEAR, step: {capacity_percent: 10}, wait_interval: 5m, termination_wait: 10m, max_execution_timeout: 2h}
+traffic: {type: LINEAR, step: {instance_count: 1}, wait_interval: 5m, termination_wait: 10m, max_execution_timeout: 2h}
 alarms: {names: [verdict-fraud-shift-flag-rate-shift]}
 `
 	if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {

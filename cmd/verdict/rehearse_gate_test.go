@@ -30,7 +30,7 @@ func TestRehearseTheRecommendedRolloutOnRealisticRecordings(t *testing.T) {
 			[]string{"shadow gate BLOCKED", "merchant_category=electronics  max_flag_rate_drop: flag rate", "merchant_category=electronics  max_psi",
 				"STOPPED AT THE SHADOW GATE", "the shadow gate would have refused the promotion"}},
 		{"a candidate as good as production completes", []string{"--regress", ""}, 0,
-			[]string{"shadow gate OPEN", "label-free limits checked in 7 of 7 scopes", "step 10/10", "COMPLETED at 2026-01-05T03:00:00Z"}},
+			[]string{"shadow gate OPEN", "label-free limits checked in 7 of 7 scopes", "step 4/4", "COMPLETED at 2026-01-05T02:50:00Z"}},
 		{"a candidate regressing when the shift starts is rolled back inside the shift", []string{"--regress", "electronics", "--regress-after", "2h"}, 1,
 			[]string{"shadow gate OPEN", "ROLLED BACK at", "in merchant_category=electronics", "the rollout would have rolled back"}},
 	}
@@ -61,7 +61,7 @@ func TestRehearseTheRecommendedRolloutOnRealisticRecordings(t *testing.T) {
 			}
 			// The observation stands: the label-based alarms see no labeled
 			// positive of the candidate for most of the shift.
-			if strings.Contains(string(out), "step 5/10") && !strings.Contains(string(out), "labeled+=0") {
+			if strings.Contains(string(out), "step 2/4") && !strings.Contains(string(out), "labeled+=0") {
 				t.Errorf("labeled positives reached the candidate early in the shift; the recording is not realistic:\n%s", out)
 			}
 		})

@@ -52,8 +52,8 @@ func TestRehearseRollsBackOnTheRegressingDemoAndCompletesWithout(t *testing.T) {
 			t.Errorf("outcome %s by %q at %s (last step %s, planned end %s); want rolled back by the recall-drop alarm before the end",
 				o.Result, o.Alarm, o.At, last.At, o.End)
 		}
-		if s := o.Steps[0]; s.Phase != "step 1/10" || s.Share != 0.1 {
-			t.Errorf("first step %q at share %v, want step 1/10 at 0.1", s.Phase, s.Share)
+		if s := o.Steps[0]; s.Phase != "step 1/4" || s.Share != 0.25 {
+			t.Errorf("first step %q at share %v, want step 1/4 (one instance of 4) at 0.25", s.Phase, s.Share)
 		}
 	})
 	t.Run("v6 as good as v5 completes after the termination wait", func(t *testing.T) {
@@ -65,7 +65,7 @@ func TestRehearseRollsBackOnTheRegressingDemoAndCompletesWithout(t *testing.T) {
 		if err != nil {
 			t.Fatalf("rehearse returned %v, want a completed rollout\n%s", err, out.String())
 		}
-		for _, w := range []string{"COMPLETED at 2026-01-05T02:00:00Z", "termination wait", "step 10/10", "recall-drop=OK"} {
+		for _, w := range []string{"COMPLETED at 2026-01-05T01:50:00Z", "termination wait", "step 4/4", "recall-drop=OK"} {
 			if !strings.Contains(out.String(), w) {
 				t.Errorf("output lacks %q:\n%s", w, out.String())
 			}
