@@ -105,10 +105,18 @@ type DataCaptureConfig struct {
 	// Without it (and without VariantSelector) Data Capture records are rejected.
 	Variant string
 	// VariantSelector, when set, selects the variant in captureData.endpointOutput
-	// (e.g. "json:model_version"), for endpoints whose fleets share one variant name
-	// and one capture folder, such as both fleets of a blue/green deployment. It
+	// (e.g. "json:model_version": the model states its version in its response), or
+	// in captureData.endpointInput with the prefix "input:" ("input:json:model"; the
+	// request names the model the application chose), for endpoints whose fleets
+	// share one variant name and one capture folder, such as both fleets of a
+	// blue/green deployment. "output:" names the default side explicitly. It
 	// overrides Variant.
 	VariantSelector string
+	// Fleets, when set, names the variant of an inference id: the application's own
+	// record of which model served it (ReadVariantMap reads one). A record whose id
+	// it knows takes that variant, over VariantSelector and Variant; the others fall
+	// back to them.
+	Fleets VariantLookup
 	// Role of the records; empty means the role Roles gives Variant, else production.
 	Role Role
 	// Score selects the score in captureData.endpointOutput. Empty means the output
@@ -215,7 +223,7 @@ func (c DecoderConfig) withDefaults() (DecoderConfig, error) {
 		}
 	}
 	if dc.VariantSelector != "" {
-		if _, err := parseSelector(dc.VariantSelector); err != nil {
+		if _, err := parseVariantSelector(dc.VariantSelector); err != nil {
 			bad("DataCapture.VariantSelector", "%v", err)
 		}
 	}

@@ -78,11 +78,29 @@ func (d *Decoder) fromCapture(w *wirePrediction) (Prediction, *Rejection) {
 		return p, rej
 	}
 	p.Variant = dc.Variant
-	if d.variantSel != nil {
-		v, rej := selectText(out, *d.variantSel)
-		if rej != nil {
-			rej.Reason = fieldOutput + ".data: variant (" + d.variantSel.String() + ", VERDICT_CAPTURE_VARIANT_SELECTOR): " + rej.Reason
-			return p, rej
+	known := ""
+	if dc.Fleets != nil {
+		known, _ = dc.Fleets.Variant(id)
+	}
+	switch {
+	case known != "":
+		// The application's record of which model served the request.
+		p.Variant = known
+	case d.variantSel != nil:
+		field, payload := fieldOutput, out
+		if d.variantSel.input {
+			if w.CaptureData.EndpointInput == nil {
+				return p, reject(ClassMissingField, fieldInput,
+					"missing: the variant is read from the request (%s, VERDICT_CAPTURE_VARIANT_SELECTOR); capture mode Input or InputAndOutput records it", d.variantSel)
+			}
+			field = fieldInput
+			if payload, rej = capturePayload(fieldInput, w.CaptureData.EndpointInput); rej != nil {
+				return p, rej
+			}
+		}
+		v, reason := selectText(payload, d.variantSel.sel)
+		if reason != "" {
+			return p, reject(ClassInvalidField, field+".data", "variant (%s, VERDICT_CAPTURE_VARIANT_SELECTOR): %s", d.variantSel, reason)
 		}
 		p.Variant = strings.TrimSpace(v)
 	}
@@ -90,7 +108,8 @@ func (d *Decoder) fromCapture(w *wirePrediction) (Prediction, *Rejection) {
 		return p, reject(ClassMissingField, "variant",
 			"Data Capture records do not name their variant: it comes from the capture file's S3 key "+
 				"({endpoint}/{variant}/yyyy/mm/dd/hh/, read with VERDICT_SOURCES=s3 or verdict replay --captures), "+
-				"from VERDICT_CAPTURE_VARIANT, or from the output with VERDICT_CAPTURE_VARIANT_SELECTOR")
+				"from VERDICT_CAPTURE_VARIANT, from the output or the request with VERDICT_CAPTURE_VARIANT_SELECTOR, "+
+				"or from the application's record with VERDICT_CAPTURE_VARIANT_MAP")
 	}
 	if rej := d.checkVariant("variant", p.Variant); rej != nil {
 		return p, rej
@@ -303,35 +322,34 @@ func (d *Decoder) captureScore(out []byte) (float64, *Rejection) {
 }
 
 // selectText reads a string or number from a payload with a selector (the whole
-// payload's single CSV value for the plain selector). The rejection's reason has no
-// field prefix; the caller adds it.
-func selectText(payload []byte, sel selector) (string, *Rejection) {
+// payload's single CSV value for the plain selector). A non-empty reason says why it
+// could not; the caller names the field.
+func selectText(payload []byte, sel selector) (string, string) {
 	if sel.path != nil {
 		v, err := selectJSON(payload, sel.path)
 		if err != nil {
-			return "", &Rejection{Class: ClassInvalidField, Field: fieldOutput + ".data", Reason: err.Error()}
+			return "", err.Error()
 		}
 		switch v := v.(type) {
 		case string:
-			return v, nil
+			return v, ""
 		case json.Number:
-			return v.String(), nil
+			return v.String(), ""
 		}
-		return "", &Rejection{Class: ClassInvalidField, Field: fieldOutput + ".data", Reason: describeJSON(v) + ", want a string or number"}
+		return "", describeJSON(v) + ", want a string or number"
 	}
 	rec, err := singleCSVRecord(payload)
 	if err != nil {
-		return "", &Rejection{Class: ClassInvalidField, Field: fieldOutput + ".data", Reason: err.Error()}
+		return "", err.Error()
 	}
 	col := sel.column
 	if !sel.csv {
 		col = 0
 	}
 	if col >= len(rec) {
-		return "", &Rejection{Class: ClassInvalidField, Field: fieldOutput + ".data",
-			Reason: fmt.Sprintf("column %d is missing: the record has %d column(s)", col, len(rec))}
+		return "", fmt.Sprintf("column %d is missing: the record has %d column(s)", col, len(rec))
 	}
-	return rec[col], nil
+	return rec[col], ""
 }
 
 // captureAttributes pulls the configured attributes from the input payload. A JSON key
@@ -415,6 +433,38 @@ func (s selector) String() string {
 		return "json:" + strings.Join(s.path, ".")
 	}
 	return "single number"
+}
+
+// variantSelector is DataCapture.VariantSelector: a selector and the side of the
+// exchange it reads.
+type variantSelector struct {
+	input bool // endpointInput; else endpointOutput
+	sel   selector
+}
+
+func (v variantSelector) String() string {
+	if v.input {
+		return "input:" + v.sel.String()
+	}
+	return v.sel.String()
+}
+
+// parseVariantSelector reads [input:|output:]csv:N or [input:|output:]json:path.
+func parseVariantSelector(s string) (variantSelector, error) {
+	var v variantSelector
+	rest := s
+	switch {
+	case strings.HasPrefix(s, "input:"):
+		v.input, rest = true, strings.TrimPrefix(s, "input:")
+	case strings.HasPrefix(s, "output:"):
+		rest = strings.TrimPrefix(s, "output:")
+	}
+	sel, err := parseSelector(rest)
+	if err != nil {
+		return v, fmt.Errorf("%w (optionally after input: or output:, the side of the exchange)", err)
+	}
+	v.sel = sel
+	return v, nil
 }
 
 func parseSelector(s string) (selector, error) {

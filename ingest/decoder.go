@@ -59,7 +59,7 @@ type Decoder struct {
 	pinned     map[string]struct{}
 	pinnedList string
 	score      selector
-	variantSel *selector // nil: the variant is DataCapture.Variant
+	variantSel *variantSelector // nil: the variant is DataCapture.Variant
 	attrs      []attrSelector
 	variants   *variantSet // nil without a cap
 	// labelValues are LabelCSV.Values by lower-cased value; nil for true/false, 1/0.
@@ -148,7 +148,7 @@ func NewDecoder(cfg0 DecoderConfig) (*Decoder, error) {
 		d.score, _ = parseSelector(cfg.DataCapture.Score)
 	}
 	if cfg.DataCapture.VariantSelector != "" {
-		sel, _ := parseSelector(cfg.DataCapture.VariantSelector)
+		sel, _ := parseVariantSelector(cfg.DataCapture.VariantSelector)
 		d.variantSel = &sel
 	}
 	for _, name := range sortedKeys(cfg.DataCapture.Attributes) {
@@ -167,7 +167,7 @@ func NewDecoder(cfg0 DecoderConfig) (*Decoder, error) {
 }
 
 // WithCaptureVariant returns a decoder like d that assigns variant to Data Capture
-// records (unless DataCapture.VariantSelector takes it from the output): the variant
+// records (unless DataCapture.Fleets or VariantSelector name another): the variant
 // a capture file's S3 key names, for sources that read capture files. The variant is
 // checked per record, as a verdict JSON prediction's is.
 func (d *Decoder) WithCaptureVariant(variant string) *Decoder {

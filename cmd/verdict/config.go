@@ -100,7 +100,8 @@ type settings struct {
 	Threshold       float64            `envconfig:"DEFAULT_THRESHOLD" default:"0.5" desc:"threshold of variants without one; predicted positive = score >= threshold"`
 	Format          string             `envconfig:"INPUT_FORMAT" default:"auto" desc:"prediction format: auto, verdict or datacapture"`
 	CaptureVariant  string             `envconfig:"CAPTURE_VARIANT" desc:"variant of SageMaker Data Capture records received over HTTP or Kinesis (capture files read from S3 or a directory take their folder's)"`
-	CaptureVarSel   string             `envconfig:"CAPTURE_VARIANT_SELECTOR" desc:"variant selector in endpointOutput (csv:N or json:path) for fleets that share one variant name and capture folder (blue/green); overrides the folder and VERDICT_CAPTURE_VARIANT"`
+	CaptureVarSel   string             `envconfig:"CAPTURE_VARIANT_SELECTOR" desc:"variant selector in endpointOutput (csv:N or json:path; input:... reads endpointInput) for fleets that share one variant name and capture folder (blue/green); overrides the folder and VERDICT_CAPTURE_VARIANT"`
+	CaptureVarMap   []string           `envconfig:"CAPTURE_VARIANT_MAP" desc:"files (JSON lines {\"inference_id\",\"variant\"}) recording which variant served each inference, read at start: a Data Capture record whose id is listed takes that variant over the selector, the folder and VERDICT_CAPTURE_VARIANT (the application's record, for replays and backfills)"`
 	CaptureScore    string             `envconfig:"CAPTURE_SCORE" desc:"score selector in endpointOutput: csv:N or json:path (empty: a single number)"`
 	CaptureAttrs    selectors          `envconfig:"CAPTURE_ATTRIBUTES" desc:"attribute selectors into endpointInput, e.g. merchant_category=json:mcc,country=csv:4"`
 	LabelColumns    selectors          `envconfig:"LABEL_CSV_COLUMNS" desc:"CSV label files: column of each label field, e.g. inference_id=txn_id,label=outcome,time=resolved_at,source=system (default: the field names)"`
@@ -269,6 +270,11 @@ func (c settings) validate() error {
 	}
 	if c.Format == string(ingest.FormatDataCapture) && c.CaptureVariant == "" && c.CaptureVarSel == "" && (c.source("http") || c.source("kinesis")) {
 		problems = append(problems, "VERDICT_INPUT_FORMAT=datacapture: Data Capture records received over HTTP or Kinesis do not name their variant; set VERDICT_CAPTURE_VARIANT or VERDICT_CAPTURE_VARIANT_SELECTOR")
+	}
+	for _, path := range c.CaptureVarMap {
+		if _, err := os.Stat(strings.TrimSpace(path)); err != nil {
+			problems = append(problems, fmt.Sprintf("VERDICT_CAPTURE_VARIANT_MAP: %v", err))
+		}
 	}
 	switch c.Store {
 	case "embedded", "dynamodb":
@@ -579,6 +585,35 @@ func (c settings) liveDecoderConfig() ingest.DecoderConfig {
 	dc.MaxClockSkew = c.MaxClockSkew
 	dc.MaxAge = c.Retention
 	return dc
+}
+
+// liveDecoder is the decoder of a service (serve, replay): liveDecoderConfig with
+// the variant map of VERDICT_CAPTURE_VARIANT_MAP read from its files.
+func (c settings) liveDecoder() (*ingest.Decoder, error) {
+	dc := c.liveDecoderConfig()
+	if len(c.CaptureVarMap) > 0 {
+		fleets := ingest.VariantMap{}
+		for _, path := range c.CaptureVarMap {
+			if err := readVariantMapFile(strings.TrimSpace(path), fleets); err != nil {
+				return nil, fmt.Errorf("VERDICT_CAPTURE_VARIANT_MAP: %w", err)
+			}
+		}
+		dc.DataCapture.Fleets = fleets
+	}
+	dec, err := ingest.NewDecoder(dc)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	return dec, nil
+}
+
+func readVariantMapFile(path string, into ingest.VariantMap) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return ingest.ReadVariantMap(f, path, into)
 }
 
 func (c settings) decoderConfig() ingest.DecoderConfig {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -48,6 +49,7 @@ func TestUnknownCommandAndBadConfiguration(t *testing.T) {
 		{"VERDICT_SHIFT_ALPHA", "2", "VERDICT_SHIFT_*: shift config: Alpha: 2 must be in (0, 1)"},
 		{"VERDICT_ALARM_SPEC", "no-such-spec.yaml", "VERDICT_ALARM_SPEC: alarms: read spec"},
 		{"VERDICT_ALARM_SPEC", "../../rehearsal/testdata/demo-alarms.yaml", "VERDICT_ALARM_SPEC: the spec compares against baseline v5: set VERDICT_BASELINE"},
+		{"VERDICT_CAPTURE_VARIANT_MAP", "/nonexistent/fleets.jsonl", "VERDICT_CAPTURE_VARIANT_MAP: stat /nonexistent/fleets.jsonl"},
 		{"VERDICT_CLOUDWATCH_NAMESPACE", "AWS/SageMaker", "VERDICT_CLOUDWATCH_NAMESPACE: \"AWS/SageMaker\" starts with AWS/"},
 	}
 	for _, tc := range tests {
@@ -81,5 +83,46 @@ func TestREADMEConfigurationTableIsCurrent(t *testing.T) {
 	}
 	if !bytes.Contains(readme, table.Bytes()) {
 		t.Errorf("README.md's configuration table differs from `verdict config`; paste its output into README.md:\n%s", table.String())
+	}
+}
+
+// VERDICT_CAPTURE_VARIANT_MAP: the application's record of which model served each
+// inference names the variant of Data Capture records from the shared folder of a
+// blue/green shift; a bad record is an error naming the variable.
+func TestCaptureVariantMapNamesTheFleet(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "fleets.jsonl")
+	if err := os.WriteFile(good, []byte(`{"inference_id":"txn-1","variant":"fraud-v6"}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("VERDICT_CAPTURE_VARIANT_MAP", good)
+	t.Setenv("VERDICT_CAPTURE_VARIANT_SELECTOR", "json:model_version")
+	t.Setenv("VERDICT_RETENTION", "0") // a fixed 2026 time, whatever the clock
+	cfg, err := loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := cfg.liveDecoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := `{"captureData":{"endpointOutput":{"observedContentType":"text/csv","mode":"OUTPUT","data":"0.4","encoding":"CSV"}},` +
+		`"eventMetadata":{"eventId":"e","inferenceId":"txn-1","inferenceTime":"2026-03-01T12:00:00Z"},"eventVersion":"0"}`
+	p, err := dec.WithCaptureVariant("AllTraffic").DecodePrediction([]byte(line))
+	if err != nil || p.Variant != "fraud-v6" {
+		t.Fatalf("variant %q, %v; want fraud-v6 from the map", p.Variant, err)
+	}
+
+	bad := filepath.Join(dir, "bad.jsonl")
+	if err := os.WriteFile(bad, []byte(`{"inference_id":"txn-1"}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("VERDICT_CAPTURE_VARIANT_MAP", good+","+bad)
+	cfg, err = loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cfg.liveDecoder(); err == nil || !strings.Contains(err.Error(), "VERDICT_CAPTURE_VARIANT_MAP: variant map "+bad+" line 1: want both inference_id and variant") {
+		t.Errorf("err %v", err)
 	}
 }

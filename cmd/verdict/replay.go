@@ -62,9 +62,9 @@ flags:
 		return err
 	}
 	log := cfg.logger(os.Stderr)
-	dec, err := ingest.NewDecoder(cfg.liveDecoderConfig())
+	dec, err := cfg.liveDecoder()
 	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
+		return err
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("create data directory (VERDICT_DATA_DIR): %w", err)

@@ -157,9 +157,9 @@ func openService(ctx context.Context, cfg settings, log *slog.Logger) (svc *serv
 	s.closers = append(s.closers, func() error { s.join.Close(); return nil })
 	s.background = append(s.background, s.matureLoop)
 
-	dec, err := ingest.NewDecoder(cfg.liveDecoderConfig())
+	dec, err := cfg.liveDecoder()
 	if err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
+		return nil, err
 	}
 	// Variants the store already counts keep their place under VERDICT_MAX_VARIANTS.
 	dec.KnowVariants(countedVariants(s.windows)...)
