@@ -528,6 +528,21 @@ func (s *Spec) AlarmNames() []string {
 	return names
 }
 
+// VerdictMetricAlarmNames lists the alarms that read verdict's own metrics — every
+// kind but SageMaker's latency-p99 and error-rate — in build order. They are right
+// during a blue/green shift only if verdict tells the two fleets apart (both keep
+// the production variant's name); SageMaker's own metrics carry the new fleet's
+// EndpointConfigName.
+func (s *Spec) VerdictMetricAlarmNames() []string {
+	var names []string
+	for _, k := range s.kinds() {
+		if k != KindLatencyP99 && k != KindErrorRate {
+			names = append(names, s.AlarmName(k))
+		}
+	}
+	return names
+}
+
 func (s *Spec) treatMissing(k Kind) string {
 	if v, ok := s.TreatMissingData[k]; ok {
 		return v

@@ -49,7 +49,32 @@ type Rollout struct {
 	// SLO, when set, is the candidate's service level under load, for
 	// `verdict loadtest` and the Inference Recommender load test.
 	SLO *SLO `yaml:"slo"`
+	// FleetIdentity says how the verdict that feeds the rollback alarms tells the
+	// new fleet from the old during the shift, when both serve as the production
+	// variant and Data Capture writes both into one folder: FleetModelOutput,
+	// FleetRequest or FleetApplication (docs/ingest.md). Unset, Warnings says the
+	// alarms reading verdict's metrics cannot be trusted.
+	FleetIdentity string `yaml:"fleet_identity"`
+
+	// From the alarm spec of alarms.from_spec: the alarms reading verdict's metrics,
+	// and the candidate's and baseline's variant ids there.
+	verdictAlarms     []string
+	alarmSpecVariants [2]string
+	alarmSpecKnown    bool
 }
+
+// How verdict tells the fleets of a blue/green shift apart (Rollout.FleetIdentity).
+const (
+	// FleetModelOutput: the model states its version in its response, selected with
+	// VERDICT_CAPTURE_VARIANT_SELECTOR (recommended).
+	FleetModelOutput = "model-output"
+	// FleetRequest: the request names the model the application chose, selected
+	// with VERDICT_CAPTURE_VARIANT_SELECTOR=input:...
+	FleetRequest = "request"
+	// FleetApplication: the application's own records name the model: the
+	// verdict JSON predictions it posts, or VERDICT_CAPTURE_VARIANT_MAP.
+	FleetApplication = "application"
+)
 
 // Fleet is a production variant's model and instances.
 type Fleet struct {
@@ -185,6 +210,9 @@ func LoadRollout(path string) (*Rollout, error) {
 				r.Alarms.Names = append(r.Alarms.Names, n)
 			}
 		}
+		r.verdictAlarms = s.VerdictMetricAlarmNames()
+		r.alarmSpecVariants = [2]string{s.Candidate.Variant, s.Baseline.Variant}
+		r.alarmSpecKnown = true
 		// The alarms watch the same two models the shadow gate compares.
 		if g := r.ShadowGate(); g != nil {
 			if g.Baseline == "" {
@@ -442,6 +470,11 @@ func (r *Rollout) Validate() error {
 
 	errs = append(errs, r.validateTraffic()...)
 	errs = append(errs, r.SLO.validate()...)
+	switch r.FleetIdentity {
+	case "", FleetModelOutput, FleetRequest, FleetApplication:
+	default:
+		bad("fleet_identity", "%q must be %s, %s or %s", r.FleetIdentity, FleetModelOutput, FleetRequest, FleetApplication)
+	}
 
 	if n := len(r.Alarms.Names); n < 1 || n > maxAlarms {
 		bad("alarms", "%d alarms; AutoRollbackConfiguration takes 1 to %d", n, maxAlarms)
@@ -641,9 +674,10 @@ func (r *Rollout) executionBreakdown() string {
 }
 
 // Warnings are what a reviewer of the rollout should know that is not an error:
-// a step that SageMaker will round to whole instances.
+// alarms that cannot tell the fleets of the shift apart, and a step that SageMaker
+// will round to whole instances.
 func (r *Rollout) Warnings() []string {
-	var out []string
+	out := r.fleetWarnings()
 	n := r.Candidate.InstanceCount
 	field := map[string]string{Linear: "traffic.step", Canary: "traffic.canary", Rolling: "traffic.batch"}[r.Traffic.Type]
 	if s := r.stepSize(); s != nil && s.CapacityPercent > 0 && n > 0 && (s.CapacityPercent*n)%100 != 0 {
@@ -651,6 +685,42 @@ func (r *Rollout) Warnings() []string {
 		down := r.StepInstances()
 		out = append(out, fmt.Sprintf("%s: %d%% of %d instances is %s instances; a fleet moves whole instances and SageMaker does not document how it rounds: planned and rehearsed as %d instance(s) (%s) per step, %d steps (it could be %d, %s); set instance_count to say which",
 			field, s.CapacityPercent, n, fmtInstances(exact), down, pct(100*float64(down)/float64(n)), r.Steps(), down+1, pct(100*float64(min(down+1, n))/float64(n))))
+	}
+	return out
+}
+
+// fleetWarnings says when the rollback alarms may not tell the new fleet from the
+// old. Both keep the production variant's name during the shift, and Data Capture
+// writes both under {endpoint}/{variant}/; SageMaker's own metrics carry the new
+// fleet's EndpointConfigName, verdict's carry whatever variant id verdict gave a
+// prediction.
+func (r *Rollout) fleetWarnings() []string {
+	var out []string
+	v := r.Production.Variant
+	where := "into one folder"
+	if dc := r.DataCapture; dc != nil {
+		where = "into " + strings.TrimSuffix(dc.Destination, "/") + "/" + r.Endpoint + "/" + v + "/"
+	}
+	if r.alarmSpecKnown {
+		for i, field := range []string{"candidate.variant", "baseline.variant"} {
+			if r.alarmSpecVariants[i] == v && len(r.verdictAlarms) > 0 {
+				out = append(out, fmt.Sprintf("alarms.from_spec: the alarm spec's %s is %q, the production variant's name: during the shift both fleets serve as %s and Data Capture writes both %s, so %s read the two models as one; give verdict's variants the models' names (docs/ingest.md, telling the fleets of a shift apart)",
+					field, v, v, where, strings.Join(r.verdictAlarms, ", ")))
+			}
+		}
+	}
+	if r.FleetIdentity != "" {
+		return out
+	}
+	switch {
+	case r.alarmSpecKnown && len(r.verdictAlarms) == 0:
+		return out // SageMaker's own metrics only: EndpointConfigName tells the fleets apart
+	case r.alarmSpecKnown:
+		out = append(out, fmt.Sprintf("fleet_identity: not set, and %s read verdict's metrics of %s and %s: during the shift both fleets serve as %s and Data Capture writes both %s without naming the model, so they are right only if the verdict publishing them tells the fleets apart - the model's version in its response (VERDICT_CAPTURE_VARIANT_SELECTOR), a request attribute (input:...), or the application's record (its verdict JSON predictions, VERDICT_CAPTURE_VARIANT_MAP); configure one and name it in fleet_identity (%s, %s, %s)",
+			strings.Join(r.verdictAlarms, ", "), r.alarmSpecVariants[0], r.alarmSpecVariants[1], v, where, FleetModelOutput, FleetRequest, FleetApplication))
+	default:
+		out = append(out, fmt.Sprintf("fleet_identity: not set: if any of the rollback alarms reads verdict's metrics, it is right during the shift only if verdict tells the fleets apart (both serve as %s, their captures go %s); configure one way and name it in fleet_identity (%s, %s, %s)",
+			v, where, FleetModelOutput, FleetRequest, FleetApplication))
 	}
 	return out
 }

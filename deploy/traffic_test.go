@@ -140,6 +140,7 @@ func TestWarningsSayWhenAStepRounds(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := mustRollout(t)
+			r.FleetIdentity = FleetModelOutput // only the rounding here
 			tc.edit(r)
 			if err := r.Validate(); err != nil {
 				t.Fatal(err)
@@ -149,5 +150,51 @@ func TestWarningsSayWhenAStepRounds(t *testing.T) {
 				t.Errorf("warnings %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestWarningsSayWhenTheAlarmsCannotTellTheFleetsApart(t *testing.T) {
+	cases := []struct {
+		name string
+		edit func(t *testing.T, r *Rollout)
+		want []string // substrings, one per warning; none: no warning
+	}{
+		{"fleet identity declared", func(_ *testing.T, r *Rollout) { r.FleetIdentity = FleetModelOutput }, nil},
+		{"not declared, alarms reading verdict's metrics", func(_ *testing.T, r *Rollout) { r.FleetIdentity = "" }, []string{
+			"fleet_identity: not set, and verdict-fraud-v5-precision-floor, verdict-fraud-v5-recall-floor, verdict-fraud-v5-precision-drop, verdict-fraud-v5-recall-drop, verdict-fraud-v5-segment-regressions read verdict's metrics of fraud-v5 and fraud-v4: during the shift both fleets serve as AllTraffic and Data Capture writes both into s3://fraud-ml-capture/fraud-detector/fraud-detector/AllTraffic/ without naming the model"}},
+		{"not declared, SageMaker's own metrics only", func(t *testing.T, r *Rollout) {
+			r.FleetIdentity = ""
+			r.verdictAlarms = nil
+		}, nil},
+		{"not declared, alarms by name only", func(t *testing.T, r *Rollout) {
+			r.FleetIdentity, r.alarmSpecKnown = "", false
+		}, []string{"fleet_identity: not set: if any of the rollback alarms reads verdict's metrics"}},
+		{"the alarm spec's candidate named like the production variant", func(_ *testing.T, r *Rollout) {
+			r.FleetIdentity = FleetModelOutput
+			r.alarmSpecVariants[0] = "AllTraffic"
+		}, []string{"alarms.from_spec: the alarm spec's candidate.variant is \"AllTraffic\", the production variant's name"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := mustRollout(t)
+			tc.edit(t, r)
+			if err := r.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			got := r.Warnings()
+			if len(got) != len(tc.want) {
+				t.Fatalf("%d warnings %q, want %d", len(got), got, len(tc.want))
+			}
+			for i, w := range tc.want {
+				if !strings.Contains(got[i], w) {
+					t.Errorf("warning %q lacks %q", got[i], w)
+				}
+			}
+		})
+	}
+	r := mustRollout(t)
+	r.FleetIdentity = "folder"
+	if err := r.Validate(); err == nil || !strings.Contains(err.Error(), `fleet_identity: "folder" must be model-output, request or application`) {
+		t.Errorf("err %v", err)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -159,4 +161,52 @@ func TestDeployApplySplitSendsTheWeightedConfig(t *testing.T) {
 	if !strings.Contains(out.String(), "updated: fraud-ab is InService on fraud-ab-v4-v5") {
 		t.Errorf("output:\n%s", out.String())
 	}
+}
+
+// deploy plan and apply print the rollout's warnings: a rollout that does not say how
+// verdict tells the fleets of the shift apart, and a step that rounds to whole
+// instances. apply sends the requests all the same (a warning is not an error).
+func TestDeployWarnsWhenTheAlarmsCannotTellTheFleetsApart(t *testing.T) {
+	dir := t.TempDir()
+	spec := strings.NewReplacer(
+		"fleet_identity: model-output", "",
+		"step: {instance_count: 1}", "step: {capacity_percent: 30}",
+	).Replace(string(must(os.ReadFile("../../deploy/testdata/rollout.yaml"))))
+	if err := os.WriteFile(filepath.Join(dir, "rollout.yaml"), []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "alarms.yaml"), must(os.ReadFile("../../deploy/testdata/alarms.yaml")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := runDeploy(context.Background(), []string{"plan", "-spec", filepath.Join(dir, "rollout.yaml"), "-start", "09:00"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"warning: fleet_identity: not set, and verdict-fraud-v5-precision-floor",
+		"warning: traffic.step: 30% of 4 instances is 1.2 instances",
+		"09:00  step 1: 1 of 4 instances, 25% of traffic on the new fleet",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("plan output lacks %q:\n%s", want, out.String())
+		}
+	}
+	fake := &fakeSageMaker{}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	fakeAWSEnv(t)
+	out.Reset()
+	if err := runDeploy(context.Background(), []string{"apply", "-spec", filepath.Join(dir, "rollout.yaml"), "-stage", "shadow", "-endpoint-url", srv.URL}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "warning: fleet_identity: not set") || len(fake.sent("UpdateEndpoint")) != 1 {
+		t.Errorf("apply: output %q, %d UpdateEndpoint calls; want the warning and the update", out.String(), len(fake.sent("UpdateEndpoint")))
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
