@@ -678,6 +678,10 @@ func (r *Rollout) executionBreakdown() string {
 // will round to whole instances.
 func (r *Rollout) Warnings() []string {
 	out := r.fleetWarnings()
+	if r.Traffic.Type == Rolling && r.Shadow != nil {
+		out = append(out, fmt.Sprintf("traffic.type: ROLLING from the shadow stage: SageMaker excludes multi-variant endpoints from rolling deployments (Deployment guardrails, Exclusions) and the shadow stage's %s has the shadow variant %s besides %s; the exclusions do not say whether a shadow variant counts: if UpdateEndpoint refuses the promotion, promote with a LINEAR shift",
+			r.Shadow.EndpointConfig, r.Shadow.Variant, r.Production.Variant))
+	}
 	n := r.Candidate.InstanceCount
 	field := map[string]string{Linear: "traffic.step", Canary: "traffic.canary", Rolling: "traffic.batch"}[r.Traffic.Type]
 	if s := r.stepSize(); s != nil && s.CapacityPercent > 0 && n > 0 && (s.CapacityPercent*n)%100 != 0 {

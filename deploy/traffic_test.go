@@ -135,7 +135,11 @@ func TestWarningsSayWhenAStepRounds(t *testing.T) {
 		{"50% of 4 instances is 2", func(r *Rollout) { r.Traffic.Step = &Size{CapacityPercent: 50} }, ""},
 		{"a rolling batch of 30% of 4", func(r *Rollout) {
 			r.Traffic.Type, r.Traffic.Step, r.Traffic.Batch, r.Traffic.TerminationWait = Rolling, nil, &Size{CapacityPercent: 30}, 0
+			r.Shadow = nil
 		}, "traffic.batch: 30% of 4 instances is 1.2 instances"},
+		{"a rolling promotion from the shadow stage", func(r *Rollout) {
+			r.Traffic.Type, r.Traffic.Step, r.Traffic.Batch, r.Traffic.TerminationWait = Rolling, nil, &Size{InstanceCount: 1}, 0
+		}, "traffic.type: ROLLING from the shadow stage: SageMaker excludes multi-variant endpoints from rolling deployments"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
