@@ -9,11 +9,6 @@ import (
 	"github.com/verdictml/verdict/deploy"
 )
 
-func rollout(t *testing.T, traffic string) *deploy.Rollout {
-	t.Helper()
-	return fleetRollout(t, 4, traffic)
-}
-
 // fleetRollout is a rollout of a fleet of the given instances.
 func fleetRollout(t *testing.T, instances int, traffic string) *deploy.Rollout {
 	t.Helper()
