@@ -39,6 +39,12 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file")
 	lgRates := fs.String("loadtest-rates", "1000,2000,5000,10000,15000,20000,30000", "rates (requests/s) of the loadtest run, tried in order until two in a row are not sustained")
 	lgFor := fs.Duration("loadtest-duration", 5*time.Second, "length of each rate in the loadtest run")
+	scalePoints := fs.String("scale-points", "10000000,100000000", "pending predictions at which the scale run measures, ascending (one store grows through them)")
+	scaleLabels := fs.Int("scale-labels", 200000, "labels timed at each point of the scale run")
+	scaleCold := fs.Bool("scale-cold", true, "at each scale point, also time labels with the store's files evicted from the page cache")
+	scaleJSON := fs.String("scale-json", "", "write the scale run's points to this JSON file (after each point)")
+	scaleSVG := fs.String("scale-svg", "", "draw the scale curve to this SVG file (after each point; with --plot, from that JSON)")
+	plot := fs.String("plot", "", "only redraw --scale-svg from this scale-run JSON file, measuring nothing")
 	cacheList := fs.String("cache-mb", "512", "join store block cache in MiB (as VERDICT_STORE_CACHE_MB); a comma-separated list runs the throughput run once per size, to compare them in one run")
 	fs.Usage = func() {
 		fmt.Fprint(out, `usage: verdict bench [flags]
@@ -50,6 +56,10 @@ Measures the embedded path on this machine and prints Markdown for BENCHMARKS.md
   latency     label-to-visible over HTTP: POST one label, poll GET /v1/metrics until the
               count moves, while background traffic runs
   memory      Go heap and RSS as unlabeled (pending) predictions accumulate on disk
+  scale       (only with --only) one store grown to --scale-points pending predictions
+              (UUID ids, maturity 30 d): predictions/s, labels/s for random pending
+              inferences (page cache warm, and with the store evicted from it), RSS, disk
+              bytes per prediction, restart time; --scale-json, --scale-svg
   loadtest    (only with --only) verdict loadtest's generator against a no-op container on
               loopback: the highest rate it sustains and its own latency overhead
 
@@ -59,6 +69,12 @@ flags:
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *plot != "" {
+		if *scaleSVG == "" {
+			return fmt.Errorf("--plot needs --scale-svg")
+		}
+		return replotScale(*plot, *scaleSVG)
 	}
 	base := *dir
 	if base == "" {
@@ -118,6 +134,19 @@ flags:
 			rates = append(rates, r)
 		}
 		if err := benchLoadtest(ctx, out, rates, *lgFor); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(runs, "scale") {
+		var points []int64
+		for _, f := range strings.Split(*scalePoints, ",") {
+			n, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+			if err != nil || n < 2 || (len(points) > 0 && n <= points[len(points)-1]) {
+				return fmt.Errorf("--scale-points %q: want ascending counts of predictions", *scalePoints)
+			}
+			points = append(points, n)
+		}
+		if err := benchScale(ctx, out, base+"/scale", points, *scaleLabels, *batch, *cacheMB, *scaleCold, *scaleJSON, *scaleSVG); err != nil {
 			return err
 		}
 	}
