@@ -65,6 +65,10 @@ type Decoder struct {
 	// labelValues are LabelCSV.Values by lower-cased value; nil for true/false, 1/0.
 	labelValues    map[string]bool
 	labelValueList string
+	// strictOnly turns the fast path off (tests compare the two paths).
+	strictOnly bool
+	// names interns variant names and attribute keys of the fast path.
+	names *internTable
 }
 
 // variantSet is the bounded set of variant names a decoder accepted.
@@ -121,7 +125,7 @@ func NewDecoder(cfg0 DecoderConfig) (*Decoder, error) {
 	cfg.DataCapture.Attributes = maps.Clone(cfg.DataCapture.Attributes)
 	cfg.LabelCSV.Columns = maps.Clone(cfg.LabelCSV.Columns)
 	cfg.LabelCSV.Values = nil // kept as labelValues
-	d := &Decoder{cfg: cfg}
+	d := &Decoder{cfg: cfg, names: &internTable{}}
 	if len(cfg0.LabelCSV.Values) > 0 {
 		d.labelValues = map[string]bool{}
 		var list []string

@@ -36,7 +36,18 @@ type wireLabel struct {
 	Source      *string         `json:"source"`
 }
 
+// decodePrediction decodes one line: the fast path (fast.go) for the common verdict
+// JSON prediction, else the strict path, which alone decides and words rejections.
 func (d *Decoder) decodePrediction(line []byte) (Prediction, *Rejection) {
+	if d.cfg.Format != FormatDataCapture && !d.strictOnly {
+		if p, ok := d.fastPrediction(line); ok {
+			return p, nil
+		}
+	}
+	return d.strictPrediction(line)
+}
+
+func (d *Decoder) strictPrediction(line []byte) (Prediction, *Rejection) {
 	if rej := checkJSONLine(line); rej != nil {
 		return Prediction{}, rej
 	}
@@ -59,6 +70,25 @@ func (d *Decoder) decodePrediction(line []byte) (Prediction, *Rejection) {
 }
 
 func (d *Decoder) fromVerdict(w *wirePrediction) (Prediction, *Rejection) {
+	p, rej := d.verdictFields(w)
+	if rej != nil {
+		return p, rej
+	}
+	attrs, rej := d.attributes(w.Attributes)
+	if rej != nil {
+		return p, rej
+	}
+	p.Attributes = attrs
+	// Last: a line rejected for another reason takes no variant slot.
+	if rej := d.admitVariant("variant", p.Variant); rej != nil {
+		return p, rej
+	}
+	return p, nil
+}
+
+// verdictFields validates and carries over every field of a verdict JSON prediction
+// but its attributes, and admits no variant.
+func (d *Decoder) verdictFields(w *wirePrediction) (Prediction, *Rejection) {
 	var p Prediction
 	if w.InferenceID == nil && w.CaptureData != nil {
 		return p, reject(ClassMissingField, "inference_id",
@@ -115,15 +145,6 @@ func (d *Decoder) fromVerdict(w *wirePrediction) (Prediction, *Rejection) {
 		}
 		p.LatencyMS = *w.LatencyMS
 	}
-	attrs, rej := d.attributes(w.Attributes)
-	if rej != nil {
-		return p, rej
-	}
-	p.Attributes = attrs
-	// Last: a line rejected for another reason takes no variant slot.
-	if rej := d.admitVariant("variant", p.Variant); rej != nil {
-		return p, rej
-	}
 	return p, nil
 }
 
@@ -173,7 +194,17 @@ func (d *Decoder) checkAttribute(field, name, value string) *Rejection {
 	return nil
 }
 
+// decodeLabel is decodePrediction for labels.
 func (d *Decoder) decodeLabel(line []byte) (Label, *Rejection) {
+	if !d.strictOnly {
+		if l, ok := d.fastLabel(line); ok {
+			return l, nil
+		}
+	}
+	return d.strictLabel(line)
+}
+
+func (d *Decoder) strictLabel(line []byte) (Label, *Rejection) {
 	var l Label
 	if rej := checkJSONLine(line); rej != nil {
 		return l, rej
@@ -185,6 +216,12 @@ func (d *Decoder) decodeLabel(line []byte) (Label, *Rejection) {
 	if rej := checkStrict(line, labelSchema); rej != nil {
 		return l, rej
 	}
+	return d.labelFields(&w)
+}
+
+// labelFields validates and carries over the fields of a label.
+func (d *Decoder) labelFields(w *wireLabel) (Label, *Rejection) {
+	var l Label
 	if rej := checkInferenceID("inference_id", deref(w.InferenceID)); rej != nil {
 		return l, rej
 	}
