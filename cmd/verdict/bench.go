@@ -254,7 +254,7 @@ func benchThroughput(ctx context.Context, out io.Writer, dir string, n, batch in
 }
 
 func benchLatency(ctx context.Context, out io.Writer, dir string, samples int) error {
-	base, stop, err := startBenchServer(ctx, dir)
+	base, _, stop, err := startBenchServer(ctx, dir)
 	if err != nil {
 		return err
 	}
@@ -359,37 +359,36 @@ func benchLatency(ctx context.Context, out io.Writer, dir string, samples int) e
 }
 
 // startBenchServer runs the real service on a loopback port until the returned stop
-// function is called.
-func startBenchServer(ctx context.Context, dir string) (string, func(), error) {
+// function is called; it returns the base URL and the service's join.
+func startBenchServer(ctx context.Context, dir string) (string, *labels.Join, func(), error) {
 	cfg, err := loadConfig()
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	cfg.DataDir = dir
 	cfg.Addr = "127.0.0.1:0"
 	cfg.SegmentKeys = []string{"merchant_category"}
 	svc, err := openService(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		svc.close()
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- svc.run(ctx, ln) }()
-	return "http://" + ln.Addr().String(), func() { cancel(); <-done }, nil
+	return "http://" + ln.Addr().String(), svc.join, func() { cancel(); <-done }, nil
 }
 
+// benchHTTP measures ingest over HTTP against the store's own rate on the same
+// events: the NDJSON bodies are built first, then (1) decoded alone, (2) applied,
+// decoded, straight to the join of one fresh service, as 2 writers (the store's
+// raw rate, the ceiling), (3) posted to another fresh service by 2 clients. Labels
+// are in id order.
 func benchHTTP(ctx context.Context, out io.Writer, dir string, n, batch int) error {
-	base, stop, err := startBenchServer(ctx, dir)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	client := &http.Client{Timeout: time.Minute}
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	cats := len(demoCategories)
 	body := func(lo, hi int, labels bool) []byte {
@@ -406,6 +405,109 @@ func benchHTTP(ctx context.Context, out io.Writer, dir string, n, batch int) err
 		}
 		return b.Bytes()
 	}
+	per := max(batch/2, 1) // inferences per prediction body: batch lines
+	type phaseBodies struct {
+		path   string
+		bodies [2][][]byte       // per client
+		events [2][]ingest.Batch // the same, decoded
+		count  int
+		bytes  int
+	}
+	dec, err := ingest.NewDecoder(ingest.DecoderConfig{})
+	if err != nil {
+		return err
+	}
+	build := func(path string, labels bool) (*phaseBodies, error) {
+		ph := &phaseBodies{path: path}
+		for w := range 2 {
+			for lo := w * per; lo < n; lo += 2 * per {
+				b := body(lo, min(lo+per, n), labels)
+				var batch ingest.Batch
+				var err error
+				if labels {
+					err = dec.DecodeLabels(bytes.NewReader(b), 0, func(d ingest.Decoded[ingest.Label]) error {
+						batch.Labels = append(batch.Labels, d.Events...)
+						return nil
+					})
+				} else {
+					err = dec.DecodePredictions(bytes.NewReader(b), 0, func(d ingest.Decoded[ingest.Prediction]) error {
+						batch.Predictions = append(batch.Predictions, d.Events...)
+						return nil
+					})
+				}
+				if err != nil {
+					return nil, err
+				}
+				ph.bodies[w] = append(ph.bodies[w], b)
+				ph.events[w] = append(ph.events[w], batch)
+				ph.count += batch.Len()
+				ph.bytes += len(b)
+			}
+		}
+		return ph, nil
+	}
+	preds, err := build("/v1/predictions", false)
+	if err != nil {
+		return err
+	}
+	lbls, err := build("/v1/labels", true)
+	if err != nil {
+		return err
+	}
+	// (1) Decoding alone, one goroutine.
+	decodeRate := func(ph *phaseBodies) (float64, error) {
+		start := time.Now()
+		for w := range 2 {
+			for _, b := range ph.bodies[w] {
+				var err error
+				if ph == lbls {
+					err = dec.DecodeLabels(bytes.NewReader(b), 0, func(ingest.Decoded[ingest.Label]) error { return nil })
+				} else {
+					err = dec.DecodePredictions(bytes.NewReader(b), 0, func(ingest.Decoded[ingest.Prediction]) error { return nil })
+				}
+				if err != nil {
+					return 0, err
+				}
+			}
+		}
+		return float64(ph.count) / time.Since(start).Seconds(), nil
+	}
+	// (2) The store's raw rate: the decoded events straight into a fresh service's join.
+	_, join, stop, err := startBenchServer(ctx, dir+"/direct")
+	if err != nil {
+		return err
+	}
+	direct := func(ph *phaseBodies) (float64, error) {
+		start := time.Now()
+		var g errgroup.Group
+		for w := range 2 {
+			g.Go(func() error {
+				for _, b := range ph.events[w] {
+					if _, err := join.Apply(ctx, b); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}
+		err := g.Wait()
+		return float64(ph.count) / time.Since(start).Seconds(), err
+	}
+	var rDirect, rHTTP, rDecode [2]float64
+	for k, ph := range []*phaseBodies{preds, lbls} {
+		if rDirect[k], err = direct(ph); err != nil {
+			stop()
+			return err
+		}
+	}
+	stop()
+	// (3) Over HTTP into another fresh service.
+	base, _, stop, err := startBenchServer(ctx, dir+"/http")
+	if err != nil {
+		return err
+	}
+	defer stop()
+	client := &http.Client{Timeout: time.Minute}
 	post := func(path string, b []byte) error {
 		resp, err := client.Post(base+path, "application/x-ndjson", bytes.NewReader(b))
 		if err != nil {
@@ -418,14 +520,13 @@ func benchHTTP(ctx context.Context, out io.Writer, dir string, n, batch int) err
 		}
 		return nil
 	}
-	per := max(batch/2, 1) // inferences per prediction body: batch lines
-	phase := func(path string, labels bool) (time.Duration, error) {
+	overHTTP := func(ph *phaseBodies) (float64, error) {
 		start := time.Now()
 		var g errgroup.Group
 		for w := range 2 {
 			g.Go(func() error {
-				for lo := w * per; lo < n; lo += 2 * per {
-					if err := post(path, body(lo, min(lo+per, n), labels)); err != nil {
+				for _, b := range ph.bodies[w] {
+					if err := post(ph.path, b); err != nil {
 						return err
 					}
 				}
@@ -433,22 +534,30 @@ func benchHTTP(ctx context.Context, out io.Writer, dir string, n, batch int) err
 			})
 		}
 		err := g.Wait()
-		return time.Since(start), err
+		return float64(ph.count) / time.Since(start).Seconds(), err
 	}
-	pd, err := phase("/v1/predictions", false)
-	if err != nil {
-		return err
+	for k, ph := range []*phaseBodies{preds, lbls} {
+		if rHTTP[k], err = overHTTP(ph); err != nil {
+			return err
+		}
+		if rDecode[k], err = decodeRate(ph); err != nil {
+			return err
+		}
 	}
-	ld, err := phase("/v1/labels", true)
-	if err != nil {
-		return err
+	fmt.Fprintf(out, "### Throughput over HTTP against the store's own rate, same events (2 writers / 2 clients, bodies of ~%d lines, load average %.1f)\n\n", batch, loadAverage())
+	fmt.Fprintln(out, "| phase | events | decode only (1 goroutine) events/s | store raw (decoded events to the join) events/s | over HTTP events/s | HTTP / store raw |")
+	fmt.Fprintln(out, "|---|---:|---:|---:|---:|---:|")
+	for k, ph := range []*phaseBodies{preds, lbls} {
+		name := "predictions (v5 + shadow v6)"
+		if k == 1 {
+			name = "labels (in id order)"
+		}
+		fmt.Fprintf(out, "| %s | %d | %.0f | %.0f | %.0f | **%.2f** |\n", name, ph.count, rDecode[k], rDirect[k], rHTTP[k], rHTTP[k]/rDirect[k])
 	}
-	fmt.Fprintf(out, "### Throughput over HTTP: NDJSON decode + validation + join (2 clients, bodies of ~%d lines)\n\n", batch)
-	fmt.Fprintln(out, "| phase | events | seconds | events/s |")
-	fmt.Fprintln(out, "|---|---:|---:|---:|")
-	fmt.Fprintf(out, "| predictions | %d | %.2f | %.0f |\n", 2*n, pd.Seconds(), float64(2*n)/pd.Seconds())
-	fmt.Fprintf(out, "| labels (in id order) | %d | %.2f | %.0f |\n", n, ld.Seconds(), float64(n)/ld.Seconds())
-	fmt.Fprintf(out, "| **mixed** | %d | %.2f | **%.0f** |\n\n", 3*n, (pd + ld).Seconds(), float64(3*n)/(pd+ld).Seconds())
+	mixed := func(r [2]float64) float64 {
+		return float64(preds.count+lbls.count) / (float64(preds.count)/r[0] + float64(lbls.count)/r[1])
+	}
+	fmt.Fprintf(out, "| **mixed** | %d | %.0f | %.0f | %.0f | **%.2f** |\n\n", preds.count+lbls.count, mixed(rDecode), mixed(rDirect), mixed(rHTTP), mixed(rHTTP)/mixed(rDirect))
 	return nil
 }
 
