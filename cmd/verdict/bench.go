@@ -44,6 +44,9 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	scaleCold := fs.Bool("scale-cold", true, "at each scale point, also time labels with the store's files evicted from the page cache")
 	scaleJSON := fs.String("scale-json", "", "write the scale run's points to this JSON file (after each point)")
 	scaleSVG := fs.String("scale-svg", "", "draw the scale curve to this SVG file (after each point; with --plot, from that JSON)")
+	sqlInferences := fs.Int("sql-inferences", 1_000_000, "inferences in the side-by-side run (production + shadow prediction each, labels for half, then 1 % more)")
+	pgConn := fs.String("pg", "", "PostgreSQL connection string for the side-by-side run (scripts/bench-sql.sh starts a server and sets it); empty: skip PostgreSQL")
+	duckdbCmd := fs.String("duckdb", "", "command that runs SQL from stdin in DuckDB for the side-by-side run (scripts/bench-sql.sh sets it); empty: skip DuckDB")
 	plot := fs.String("plot", "", "only redraw --scale-svg from this scale-run JSON file, measuring nothing")
 	cacheList := fs.String("cache-mb", "512", "join store block cache in MiB (as VERDICT_STORE_CACHE_MB); a comma-separated list runs the throughput run once per size, to compare them in one run")
 	fs.Usage = func() {
@@ -56,6 +59,10 @@ Measures the embedded path on this machine and prints Markdown for BENCHMARKS.md
   latency     label-to-visible over HTTP: POST one label, poll GET /v1/metrics until the
               count moves, while background traffic runs
   memory      Go heap and RSS as unlabeled (pending) predictions accumulate on disk
+  sql         (only with --only; run scripts/bench-sql.sh) the same events through
+              verdict, its store's raw write path, PostgreSQL and DuckDB: time to the
+              first per-variant/per-segment precision/recall answer and to the answer
+              after 1 % more labels; the systems' counts must agree
   scale       (only with --only) one store grown to --scale-points pending predictions
               (UUID ids, maturity 30 d): predictions/s, labels/s for random pending
               inferences (page cache warm, and with the store evicted from it), RSS, disk
@@ -134,6 +141,11 @@ flags:
 			rates = append(rates, r)
 		}
 		if err := benchLoadtest(ctx, out, rates, *lgFor); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(runs, "sql") {
+		if err := benchSQL(ctx, out, base+"/sql", *sqlInferences, *batch, *pgConn, *duckdbCmd); err != nil {
 			return err
 		}
 	}
