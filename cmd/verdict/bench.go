@@ -48,6 +48,9 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	sqlInferences := fs.Int("sql-inferences", 1_000_000, "inferences in the side-by-side run (production + shadow prediction each, labels for half, then 1 % more)")
 	pgConn := fs.String("pg", "", "PostgreSQL connection string for the side-by-side run (scripts/bench-sql.sh starts a server and sets it); empty: skip PostgreSQL")
 	duckdbCmd := fs.String("duckdb", "", "command that runs SQL from stdin in DuckDB for the side-by-side run (scripts/bench-sql.sh sets it); empty: skip DuckDB")
+	dynamoEndpoint := fs.String("dynamo-endpoint", "", "DynamoDB endpoint (kumo: scripts/emulators.sh) for the dynamo run")
+	dynamoInferences := fs.Int("dynamo-inferences", 20000, "inferences per batch size in the dynamo run")
+	dynamoBatches := fs.String("dynamo-batches", "10,100,1000", "events per commit in the dynamo run, one run each")
 	plot := fs.String("plot", "", "only redraw --scale-svg from this scale-run JSON file, measuring nothing")
 	cacheList := fs.String("cache-mb", "512", "join store block cache in MiB (as VERDICT_STORE_CACHE_MB); a comma-separated list runs the throughput run once per size, to compare them in one run")
 	fs.Usage = func() {
@@ -64,6 +67,9 @@ Measures the embedded path on this machine and prints Markdown for BENCHMARKS.md
               verdict, its store's raw write path, PostgreSQL and DuckDB: time to the
               first per-variant/per-segment precision/recall answer and to the answer
               after 1 % more labels; the systems' counts must agree
+  dynamo      (only with --only; needs --dynamo-endpoint) capacity units per prediction,
+              label and maturity on the DynamoDB store, metered by the documented
+              rules, and what they cost per month at the team's traffic
   scale       (only with --only) one store grown to --scale-points pending predictions
               (UUID ids, maturity 30 d): predictions/s, labels/s for random pending
               inferences (page cache warm, and with the store evicted from it), RSS, disk
@@ -147,6 +153,22 @@ flags:
 	}
 	if slices.Contains(runs, "sql") {
 		if err := benchSQL(ctx, out, base+"/sql", *sqlInferences, *batch, *pgConn, *duckdbCmd); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(runs, "dynamo") {
+		if *dynamoEndpoint == "" {
+			return fmt.Errorf("the dynamo run needs --dynamo-endpoint (start kumo with scripts/emulators.sh)")
+		}
+		var batches []int
+		for _, f := range strings.Split(*dynamoBatches, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				return fmt.Errorf("--dynamo-batches %q: want events per commit", *dynamoBatches)
+			}
+			batches = append(batches, n)
+		}
+		if err := benchDynamo(ctx, out, *dynamoEndpoint, *dynamoInferences, batches); err != nil {
 			return err
 		}
 	}
