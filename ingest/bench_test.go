@@ -6,28 +6,58 @@ import (
 	"testing"
 )
 
+// BenchmarkDecodePredictions and BenchmarkDecodeLabels decode 1000 typical lines per
+// op, with the fast path ("fast", as served) and with the strict path alone
+// ("strict"); compare the two within one run:
+// go test -run XXX -bench 'Decode(Predictions|Labels)' -benchmem ./ingest
 func BenchmarkDecodePredictions(b *testing.B) {
 	var in bytes.Buffer
 	for i := range 1000 {
 		fmt.Fprintf(&in, `{"inference_id":"txn-%08d","variant":"fraud-v5","role":"shadow","score":0.%04d,"time":"2026-03-01T12:%02d:00.123Z","attributes":{"merchant_category":"5411","country":"DE","channel":"web"},"latency_ms":12.5}`+"\n", i, i, i%60)
 	}
-	d, err := NewDecoder(DecoderConfig{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.SetBytes(int64(in.Len()))
-	b.ReportAllocs()
-	for b.Loop() {
+	benchDecode(b, in.Bytes(), func(d *Decoder, data []byte) (int, error) {
 		n := 0
-		err := d.DecodePredictions(bytes.NewReader(in.Bytes()), 1000, func(dp Decoded[Prediction]) error {
+		err := d.DecodePredictions(bytes.NewReader(data), 1000, func(dp Decoded[Prediction]) error {
 			n += len(dp.Events)
 			return nil
 		})
-		if err != nil || n != 1000 {
-			b.Fatalf("%d events, err %v", n, err)
-		}
+		return n, err
+	})
+}
+
+func BenchmarkDecodeLabels(b *testing.B) {
+	var in bytes.Buffer
+	for i := range 1000 {
+		fmt.Fprintf(&in, `{"inference_id":"txn-%08d","label":%t,"time":"2026-03-01T12:%02d:00.123Z","source":"dispute"}`+"\n", i, i%20 == 0, i%60)
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/event")
+	benchDecode(b, in.Bytes(), func(d *Decoder, data []byte) (int, error) {
+		n := 0
+		err := d.DecodeLabels(bytes.NewReader(data), 1000, func(dl Decoded[Label]) error {
+			n += len(dl.Events)
+			return nil
+		})
+		return n, err
+	})
+}
+
+func benchDecode(b *testing.B, data []byte, decode func(*Decoder, []byte) (int, error)) {
+	for _, path := range []string{"fast", "strict"} {
+		b.Run(path, func(b *testing.B) {
+			d, err := NewDecoder(DecoderConfig{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			d.strictOnly = path == "strict"
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if n, err := decode(d, data); err != nil || n != 1000 {
+					b.Fatalf("%d events, err %v", n, err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/event")
+		})
+	}
 }
 
 func BenchmarkDecodeDataCapture(b *testing.B) {

@@ -202,13 +202,10 @@ func (d *Decoder) fastPrediction(line []byte) (p Prediction, ok bool) {
 		return p, false
 	}
 	var (
-		w                                  wirePrediction
-		id, variant, role, errText         []byte
-		score, threshold, latencyMS        float64
-		hasScore, hasThreshold, hasLatency bool
-		hasID, hasVariant, hasRole, hasErr bool
-		attrs                              map[string]string
-		seen                               int
+		w                          predictionFields
+		id, variant, role, errText []byte
+		attrs                      map[string]string
+		seen                       int
 	)
 	s := fastScanner{b: line}
 	s.space()
@@ -218,28 +215,28 @@ func (d *Decoder) fastPrediction(line []byte) (p Prediction, ok bool) {
 		switch string(key) {
 		case "inference_id":
 			f = fInferenceID
-			id, hasID, ok = s.optString()
+			id, w.hasID, ok = s.optString()
 		case "variant":
 			f = fVariant
-			variant, hasVariant, ok = s.optString()
+			variant, w.hasVariant, ok = s.optString()
 		case "role":
 			f = fRole
-			role, hasRole, ok = s.optString()
+			role, w.hasRole, ok = s.optString()
 		case "error":
 			f = fError
-			errText, hasErr, ok = s.optString()
+			errText, w.hasErr, ok = s.optString()
 		case "score":
 			f = fScore
-			score, hasScore, ok = s.float()
+			w.score, w.hasScore, ok = s.float()
 		case "threshold":
 			f = fThreshold
-			threshold, hasThreshold, ok = s.float()
+			w.threshold, w.hasThreshold, ok = s.float()
 		case "latency_ms":
 			f = fLatency
-			latencyMS, hasLatency, ok = s.float()
+			w.latencyMS, w.hasLatency, ok = s.float()
 		case "time":
 			f = fTime
-			w.Time, ok = s.timeValue()
+			w.time, ok = s.timeValue()
 		case "attributes":
 			f = fAttributes
 			attrs, ok = d.fastAttributes(&s)
@@ -255,27 +252,9 @@ func (d *Decoder) fastPrediction(line []byte) (p Prediction, ok bool) {
 	if !ok || !s.end() {
 		return Prediction{}, false
 	}
-	var idS, variantS, roleS, errS string
-	if hasID {
-		idS, w.InferenceID = string(id), &idS
-	}
-	if hasVariant {
-		variantS, w.Variant = d.names.lookup(variant), &variantS
-	}
-	if hasRole {
-		roleS, w.Role = roleName(role), &roleS
-	}
-	if hasErr {
-		errS, w.Error = string(errText), &errS
-	}
-	if hasScore {
-		w.Score = &score
-	}
-	if hasThreshold {
-		w.Threshold = &threshold
-	}
-	if hasLatency {
-		w.LatencyMS = &latencyMS
+	w.id, w.variant, w.role = string(id), d.names.lookup(variant), roleName(role)
+	if w.hasErr {
+		w.errText = string(errText)
 	}
 	p, rej := d.verdictFields(&w)
 	if rej != nil {
@@ -338,10 +317,9 @@ func (d *Decoder) fastLabel(line []byte) (Label, bool) {
 		return Label{}, false
 	}
 	var (
-		w                wireLabel
-		id, source       []byte
-		hasID, hasSource bool
-		seen             int
+		w          labelMembers
+		id, source []byte
+		seen       int
 	)
 	s := fastScanner{b: line}
 	s.space()
@@ -351,10 +329,10 @@ func (d *Decoder) fastLabel(line []byte) (Label, bool) {
 		switch string(key) {
 		case "inference_id":
 			f = fInferenceID
-			id, hasID, ok = s.optString()
+			id, _, ok = s.optString()
 		case "source":
 			f = fSource
-			source, hasSource, ok = s.optString()
+			source, _, ok = s.optString()
 		case "label":
 			f = fLabel
 			start := s.i
@@ -366,10 +344,10 @@ func (d *Decoder) fastLabel(line []byte) (Label, bool) {
 			default:
 				return false
 			}
-			w.Label, ok = s.b[start:s.i], true
+			w.label, ok = s.b[start:s.i], true
 		case "time":
 			f = fTime
-			w.Time, ok = s.timeValue()
+			w.time, ok = s.timeValue()
 		default:
 			return false
 		}
@@ -382,13 +360,7 @@ func (d *Decoder) fastLabel(line []byte) (Label, bool) {
 	if !ok || !s.end() {
 		return Label{}, false
 	}
-	var idS, sourceS string
-	if hasID {
-		idS, w.InferenceID = string(id), &idS
-	}
-	if hasSource {
-		sourceS, w.Source = d.names.lookupValue(source), &sourceS
-	}
+	w.id, w.source = string(id), d.names.lookupValue(source)
 	l, rej := d.labelFields(&w)
 	if rej != nil {
 		return Label{}, false

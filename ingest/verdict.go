@@ -70,7 +70,8 @@ func (d *Decoder) strictPrediction(line []byte) (Prediction, *Rejection) {
 }
 
 func (d *Decoder) fromVerdict(w *wirePrediction) (Prediction, *Rejection) {
-	p, rej := d.verdictFields(w)
+	f := w.fields()
+	p, rej := d.verdictFields(&f)
 	if rej != nil {
 		return p, rej
 	}
@@ -86,33 +87,67 @@ func (d *Decoder) fromVerdict(w *wirePrediction) (Prediction, *Rejection) {
 	return p, nil
 }
 
+// predictionFields are a verdict JSON prediction's members but its attributes, as
+// read: has* says which were given (not null). Values, not pointers, so the fast path
+// fills one on the stack.
+type predictionFields struct {
+	id, variant, role, errText                                             string
+	score, threshold, latencyMS                                            float64
+	hasID, hasVariant, hasRole, hasErr, hasScore, hasThreshold, hasLatency bool
+	time                                                                   json.RawMessage
+	// capture is set when the line has a captureData member.
+	capture bool
+}
+
+func (w *wirePrediction) fields() predictionFields {
+	f := predictionFields{time: w.Time, capture: w.CaptureData != nil}
+	str := func(p *string, v *string, has *bool) {
+		if p != nil {
+			*v, *has = *p, true
+		}
+	}
+	num := func(p *float64, v *float64, has *bool) {
+		if p != nil {
+			*v, *has = *p, true
+		}
+	}
+	str(w.InferenceID, &f.id, &f.hasID)
+	str(w.Variant, &f.variant, &f.hasVariant)
+	str(w.Role, &f.role, &f.hasRole)
+	str(w.Error, &f.errText, &f.hasErr)
+	num(w.Score, &f.score, &f.hasScore)
+	num(w.Threshold, &f.threshold, &f.hasThreshold)
+	num(w.LatencyMS, &f.latencyMS, &f.hasLatency)
+	return f
+}
+
 // verdictFields validates and carries over every field of a verdict JSON prediction
 // but its attributes, and admits no variant.
-func (d *Decoder) verdictFields(w *wirePrediction) (Prediction, *Rejection) {
+func (d *Decoder) verdictFields(w *predictionFields) (Prediction, *Rejection) {
 	var p Prediction
-	if w.InferenceID == nil && w.CaptureData != nil {
+	if !w.hasID && w.capture {
 		return p, reject(ClassMissingField, "inference_id",
 			"missing (the line looks like a SageMaker Data Capture record, but the decoder's Format is verdict)")
 	}
-	if rej := checkInferenceID("inference_id", deref(w.InferenceID)); rej != nil {
+	if rej := checkInferenceID("inference_id", w.id); rej != nil {
 		return p, rej
 	}
-	p.InferenceID = *w.InferenceID
-	if rej := d.checkVariant("variant", deref(w.Variant)); rej != nil {
+	p.InferenceID = w.id
+	if rej := d.checkVariant("variant", w.variant); rej != nil {
 		return p, rej
 	}
-	p.Variant = *w.Variant
-	if w.Role == nil {
+	p.Variant = w.variant
+	if !w.hasRole {
 		p.Role = d.defaultRole(p.Variant)
 	} else {
-		switch r := Role(*w.Role); r {
+		switch r := Role(w.role); r {
 		case RoleProduction, RoleShadow:
 			p.Role = r
 		default:
-			return p, reject(ClassInvalidField, "role", "%s is not one of production, shadow", quote(*w.Role))
+			return p, reject(ClassInvalidField, "role", "%s is not one of production, shadow", quote(w.role))
 		}
 	}
-	t, rej := parseTime("time", w.Time)
+	t, rej := parseTime("time", w.time)
 	if rej != nil {
 		return p, rej
 	}
@@ -120,30 +155,30 @@ func (d *Decoder) verdictFields(w *wirePrediction) (Prediction, *Rejection) {
 		return p, rej
 	}
 	p.Time = t
-	if w.Error != nil && *w.Error != "" {
-		p.Error = clip(*w.Error, maxInfoBytes)
+	if w.hasErr && w.errText != "" {
+		p.Error = clip(w.errText, maxInfoBytes)
 	}
 	switch {
-	case w.Score != nil:
-		if rej := checkUnit("score", *w.Score); rej != nil {
+	case w.hasScore:
+		if rej := checkUnit("score", w.score); rej != nil {
 			return p, rej
 		}
-		p.Score = *w.Score
+		p.Score = w.score
 	case p.Error == "":
 		return p, reject(ClassMissingField, "score", "missing (only a prediction with an error may omit it)")
 	}
 	p.Threshold = d.threshold(p.Variant)
-	if w.Threshold != nil {
-		if rej := checkUnit("threshold", *w.Threshold); rej != nil {
+	if w.hasThreshold {
+		if rej := checkUnit("threshold", w.threshold); rej != nil {
 			return p, rej
 		}
-		p.Threshold = *w.Threshold
+		p.Threshold = w.threshold
 	}
-	if w.LatencyMS != nil {
-		if l := *w.LatencyMS; l < 0 || math.IsNaN(l) || math.IsInf(l, 0) {
+	if w.hasLatency {
+		if l := w.latencyMS; l < 0 || math.IsNaN(l) || math.IsInf(l, 0) {
 			return p, reject(ClassInvalidField, "latency_ms", "%s is not a non-negative number", strconv.FormatFloat(l, 'g', -1, 64))
 		}
-		p.LatencyMS = *w.LatencyMS
+		p.LatencyMS = w.latencyMS
 	}
 	return p, nil
 }
@@ -216,22 +251,28 @@ func (d *Decoder) strictLabel(line []byte) (Label, *Rejection) {
 	if rej := checkStrict(line, labelSchema); rej != nil {
 		return l, rej
 	}
-	return d.labelFields(&w)
+	return d.labelFields(&labelMembers{id: deref(w.InferenceID), source: deref(w.Source), label: w.Label, time: w.Time})
+}
+
+// labelMembers are a label's members as read (absent and null strings are empty).
+type labelMembers struct {
+	id, source  string
+	label, time json.RawMessage
 }
 
 // labelFields validates and carries over the fields of a label.
-func (d *Decoder) labelFields(w *wireLabel) (Label, *Rejection) {
+func (d *Decoder) labelFields(w *labelMembers) (Label, *Rejection) {
 	var l Label
-	if rej := checkInferenceID("inference_id", deref(w.InferenceID)); rej != nil {
+	if rej := checkInferenceID("inference_id", w.id); rej != nil {
 		return l, rej
 	}
-	l.InferenceID = *w.InferenceID
-	positive, rej := parseLabelValue(w.Label)
+	l.InferenceID = w.id
+	positive, rej := parseLabelValue(w.label)
 	if rej != nil {
 		return l, rej
 	}
 	l.Positive = positive
-	t, rej := parseTime("time", w.Time)
+	t, rej := parseTime("time", w.time)
 	if rej != nil {
 		return l, rej
 	}
@@ -239,7 +280,7 @@ func (d *Decoder) labelFields(w *wireLabel) (Label, *Rejection) {
 		return l, rej
 	}
 	l.Time = t
-	l.Source = clip(deref(w.Source), maxInfoBytes)
+	l.Source = clip(w.source, maxInfoBytes)
 	return l, nil
 }
 
