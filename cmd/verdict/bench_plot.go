@@ -21,6 +21,13 @@ type plotSeries struct {
 type plotPanel struct {
 	title, yLabel string
 	series        []plotSeries
+	// notes are written at the top of the chart above their x.
+	notes []plotNote
+}
+
+type plotNote struct {
+	x    float64
+	text string
 }
 
 // writeScaleSVG draws the scale curve from a run's points: the rates per path, and
@@ -28,7 +35,9 @@ type plotPanel struct {
 // JSON by `verdict bench --plot FILE.json --scale-svg FILE.svg`.
 func writeScaleSVG(path string, run ScaleRun) error {
 	var xs, preds, lbls, cold, first, bpp, restart, rssMB []float64
+	var loads []plotNote
 	for _, p := range run.Points {
+		loads = append(loads, plotNote{float64(p.Pending), fmt.Sprintf("load %.1f", p.Load1)})
 		xs = append(xs, float64(p.Pending))
 		preds = append(preds, p.LastPredictionsPerSec/1000)
 		lbls = append(lbls, p.LabelsPerSec/1000)
@@ -38,7 +47,7 @@ func writeScaleSVG(path string, run ScaleRun) error {
 		restart = append(restart, p.RestartSeconds)
 		rssMB = append(rssMB, float64(p.RSSBytes)/(1<<20))
 	}
-	rates := plotPanel{title: "Events/s by store size", yLabel: "thousand events/s", series: []plotSeries{
+	rates := plotPanel{title: "Events/s by store size", yLabel: "thousand events/s", notes: loads, series: []plotSeries{
 		{name: "predictions/s", color: "#1f77b4", x: xs, y: preds},
 		{name: "labels/s (page cache warm)", color: "#d62728", x: xs, y: lbls},
 		{name: "labels/s after restart", color: "#ff7f0e", dashed: true, x: xs, y: first},
@@ -53,7 +62,7 @@ func writeScaleSVG(path string, run ScaleRun) error {
 		{name: "RSS MiB", color: "#8c564b", x: xs, y: rssMB},
 		{name: "restart s × 100", color: "#17becf", dashed: true, x: xs, y: scale(restart, 100)},
 	}}
-	caption := fmt.Sprintf("verdict bench --only scale, %s, %d CPUs, %d MiB block cache, fsync per commit, batches of %d",
+	caption := fmt.Sprintf("verdict bench --only scale, %s, %d CPUs shared with other work (load average at each point above), %d MiB block cache, fsync per commit, batches of %d",
 		run.Date, run.CPUs, run.CacheMB, run.Batch)
 	return os.WriteFile(path, svgPlot(caption, []plotPanel{rates, size, mem}), 0o644)
 }
@@ -113,6 +122,9 @@ func svgPlot(caption string, panels []plotPanel) []byte {
 			y := ymax * float64(k) / 4
 			fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#eee"/>`+"\n", ox+left, py(y), ox+left+plotW, py(y))
 			fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", ox+left-4, py(y)+4, trimFloat(y))
+		}
+		for _, n := range p.notes {
+			fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" fill="#777" font-size="10">%s</text>`+"\n", px(n.x), top+24, esc(n.text))
 		}
 		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">pending predictions</text>`+"\n", ox+left+plotW/2, top+plotH+28)
 		fmt.Fprintf(&b, `<text x="%d" y="%d" transform="rotate(-90 %d %d)" text-anchor="middle">%s</text>`+"\n", ox+14, top+plotH/2, ox+14, top+plotH/2, esc(p.yLabel))
