@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/verdictml/verdict/judge"
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -28,18 +28,18 @@ type scope struct {
 // others in the bottom one unless bins are given.
 func shadowSnapshot(scopes ...scope) window.Snapshot {
 	snap := window.Snapshot{Period: true, Start: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 1, 5, 2, 0, 0, 0, time.UTC)}
-	var total [2]labels.Counts
-	var totalPair labels.PairCounts
+	var total [2]tally.Counts
+	var totalPair tally.PairCounts
 	for _, s := range scopes {
-		key := func(v string) labels.Key {
-			return labels.Key{Variant: v, SegmentKey: "merchant_category", Segment: s.segment}
+		key := func(v string) tally.Key {
+			return tally.Key{Variant: v, SegmentKey: "merchant_category", Segment: s.segment}
 		}
 		for i, v := range []string{"v5", "v6"} {
 			flagged := s.both + s.onlyB
 			if i == 1 {
 				flagged = s.both + s.onlyC
 			}
-			c := labels.Counts{Predictions: s.n, Flagged: flagged}
+			c := tally.Counts{Predictions: s.n, Flagged: flagged}
 			bins := s.baseBins
 			if i == 1 {
 				bins = s.candBins
@@ -58,14 +58,14 @@ func shadowSnapshot(scopes ...scope) window.Snapshot {
 			snap.Rows = append(snap.Rows, window.Row{Key: key(v), Counts: c, Stats: window.Derive(c)})
 			total[i].Add(c)
 		}
-		var p labels.PairCounts
-		p[labels.ClassPositive][labels.Both], p[labels.ClassPositive][labels.OnlyFirst], p[labels.ClassPositive][labels.OnlySecond] = s.posBoth, s.posB, s.posC
+		var p tally.PairCounts
+		p[tally.ClassPositive][tally.Both], p[tally.ClassPositive][tally.OnlyFirst], p[tally.ClassPositive][tally.OnlySecond] = s.posBoth, s.posB, s.posC
 		pos := s.posBoth + s.posB + s.posC
-		p[labels.ClassPending][labels.Both] = s.both - s.posBoth
-		p[labels.ClassPending][labels.OnlyFirst] = s.onlyB - s.posB
-		p[labels.ClassPending][labels.OnlySecond] = s.onlyC - s.posC
-		p[labels.ClassPending][labels.Neither] = s.n - s.both - s.onlyB - s.onlyC - (pos - s.posBoth - s.posB - s.posC)
-		snap.Pairs = append(snap.Pairs, window.PairRow{Key: labels.Key{Variant: "v5", Versus: "v6", SegmentKey: "merchant_category", Segment: s.segment}, Counts: p})
+		p[tally.ClassPending][tally.Both] = s.both - s.posBoth
+		p[tally.ClassPending][tally.OnlyFirst] = s.onlyB - s.posB
+		p[tally.ClassPending][tally.OnlySecond] = s.onlyC - s.posC
+		p[tally.ClassPending][tally.Neither] = s.n - s.both - s.onlyB - s.onlyC - (pos - s.posBoth - s.posB - s.posC)
+		snap.Pairs = append(snap.Pairs, window.PairRow{Key: tally.Key{Variant: "v5", Versus: "v6", SegmentKey: "merchant_category", Segment: s.segment}, Counts: p})
 		for c := range p {
 			for a := range p[c] {
 				totalPair[c][a] += p[c][a]
@@ -73,9 +73,9 @@ func shadowSnapshot(scopes ...scope) window.Snapshot {
 		}
 	}
 	for i, v := range []string{"v5", "v6"} {
-		snap.Rows = append(snap.Rows, window.Row{Key: labels.Key{Variant: v}, Counts: total[i], Stats: window.Derive(total[i])})
+		snap.Rows = append(snap.Rows, window.Row{Key: tally.Key{Variant: v}, Counts: total[i], Stats: window.Derive(total[i])})
 	}
-	snap.Pairs = append(snap.Pairs, window.PairRow{Key: labels.Key{Variant: "v5", Versus: "v6"}, Counts: totalPair})
+	snap.Pairs = append(snap.Pairs, window.PairRow{Key: tally.Key{Variant: "v5", Versus: "v6"}, Counts: totalPair})
 	return snap
 }
 

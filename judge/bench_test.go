@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -14,38 +14,38 @@ import (
 func benchSnapshot(paired bool) window.Snapshot {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var snap window.Snapshot
-	var all [2]labels.Counts
-	var allPair labels.PairCounts
+	var all [2]tally.Counts
+	var allPair tally.PairCounts
 	for s := range 200 {
 		seg := fmt.Sprintf("mcc-%03d", s)
-		var c [2]labels.Counts
-		var p labels.PairCounts
+		var c [2]tally.Counts
+		var p tally.PairCounts
 		for v := range 2 {
 			n := int64(200 + rng.IntN(2000))
 			pos := n / 10
-			c[v] = labels.Counts{Predictions: n, Flagged: pos, TP: pos * 9 / 10, FN: pos / 10, FP: pos / 10, TN: n - pos - pos/10}
+			c[v] = tally.Counts{Predictions: n, Flagged: pos, TP: pos * 9 / 10, FN: pos / 10, FP: pos / 10, TN: n - pos - pos/10}
 			c[v].Bins[1], c[v].Bins[9] = n-pos, pos
 			all[v].Add(c[v])
 		}
-		p[labels.ClassPositive] = [labels.Agreements]int64{5, 6, 4, 85}
-		p[labels.ClassNegative][labels.Neither] = 900
+		p[tally.ClassPositive] = [tally.Agreements]int64{5, 6, 4, 85}
+		p[tally.ClassNegative][tally.Neither] = 900
 		for i := range p {
 			for j := range p[i] {
 				allPair[i][j] += p[i][j]
 			}
 		}
 		for v, name := range []string{"v5", "v6"} {
-			snap.Rows = append(snap.Rows, window.Row{Key: labels.Key{Variant: name, SegmentKey: "mcc", Segment: seg}, Counts: c[v]})
+			snap.Rows = append(snap.Rows, window.Row{Key: tally.Key{Variant: name, SegmentKey: "mcc", Segment: seg}, Counts: c[v]})
 		}
 		if paired {
-			snap.Pairs = append(snap.Pairs, window.PairRow{Key: labels.Key{Variant: "v5", Versus: "v6", SegmentKey: "mcc", Segment: seg}, Counts: p})
+			snap.Pairs = append(snap.Pairs, window.PairRow{Key: tally.Key{Variant: "v5", Versus: "v6", SegmentKey: "mcc", Segment: seg}, Counts: p})
 		}
 	}
 	for v, name := range []string{"v5", "v6"} {
-		snap.Rows = append(snap.Rows, window.Row{Key: labels.Key{Variant: name}, Counts: all[v]})
+		snap.Rows = append(snap.Rows, window.Row{Key: tally.Key{Variant: name}, Counts: all[v]})
 	}
 	if paired {
-		snap.Pairs = append(snap.Pairs, window.PairRow{Key: labels.Key{Variant: "v5", Versus: "v6"}, Counts: allPair})
+		snap.Pairs = append(snap.Pairs, window.PairRow{Key: tally.Key{Variant: "v5", Versus: "v6"}, Counts: allPair})
 	}
 	return snap
 }

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -48,13 +48,13 @@ type VariantSummary struct {
 	F1              *float64         `json:"f1"`
 	// ScoreHistogram is the share of predictions in each of the ten equal-width
 	// score bins [0, 0.1), ..., [0.9, 1].
-	ScoreHistogram [labels.ScoreBins]float64 `json:"score_histogram"`
+	ScoreHistogram [tally.ScoreBins]float64 `json:"score_histogram"`
 	// Estimable says whether precision, recall and F1 are estimable from the labels
 	// so far (window.Rule).
 	Estimable window.Estimates `json:"estimable"`
 }
 
-func summarize(c labels.Counts, rule window.Rule) VariantSummary {
+func summarize(c tally.Counts, rule window.Rule) VariantSummary {
 	s := window.DeriveWith(c, rule)
 	v := VariantSummary{
 		Predictions: c.Predictions, Resolved: c.Resolved(),

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -105,8 +105,8 @@ func gateEventsN(rng *rand.Rand, n int, paired, regress bool) []gateEvent {
 // each array is overall, 1+i segment i.
 func gateRecount(evs []gateEvent, t float64, paired bool, start time.Time, length time.Duration) window.Snapshot {
 	const scopes = 1 + 8
-	var counts [2][scopes]labels.Counts
-	var pairs [scopes]labels.PairCounts
+	var counts [2][scopes]tally.Counts
+	var pairs [scopes]tally.PairCounts
 	add := func(v, seg int, flagged, labeled, positive bool) {
 		for _, s := range []int{0, 1 + seg} {
 			c := &counts[v][s]
@@ -139,23 +139,23 @@ func gateRecount(evs []gateEvent, t float64, paired bool, start time.Time, lengt
 			add(1, e.seg, e.fc, labeled, e.positive)
 		}
 		if paired {
-			class := labels.ClassPending
+			class := tally.ClassPending
 			if labeled && e.positive {
-				class = labels.ClassPositive
+				class = tally.ClassPositive
 			} else if labeled {
-				class = labels.ClassNegative
+				class = tally.ClassNegative
 			}
-			a := labels.AgreementOf(e.fb, e.fc)
+			a := tally.AgreementOf(e.fb, e.fc)
 			pairs[0][class][a]++
 			pairs[1+e.seg][class][a]++
 		}
 	}
 	snap := window.Snapshot{Start: start, End: start.Add(time.Duration(t * float64(length)))}
-	key := func(s int) labels.Key {
+	key := func(s int) tally.Key {
 		if s == 0 {
-			return labels.Key{}
+			return tally.Key{}
 		}
-		return labels.Key{SegmentKey: "merchant_category", Segment: gateSegments[s-1].name}
+		return tally.Key{SegmentKey: "merchant_category", Segment: gateSegments[s-1].name}
 	}
 	for v, name := range []string{"v5", "v6"} {
 		for s := range scopes {

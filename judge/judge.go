@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -216,12 +216,12 @@ type ScopeJudgement struct {
 	Score       ScoreShift    `json:"score"`
 	Discordance *Discordance  `json:"discordance,omitempty"`
 
-	base, cand labels.Counts
-	pair       *labels.PairCounts
+	base, cand tally.Counts
+	pair       *tally.PairCounts
 }
 
 // Counts returns the baseline's and the candidate's counts in this scope.
-func (s ScopeJudgement) Counts() (baseline, candidate labels.Counts) { return s.base, s.cand }
+func (s ScopeJudgement) Counts() (baseline, candidate tally.Counts) { return s.base, s.cand }
 
 // Method records the rules and thresholds a judgement was made with.
 type Method struct {
@@ -316,7 +316,7 @@ func Judge(snap window.Snapshot, baseline, candidate string, cfg Config) (Judgem
 		j.WindowStart = &start
 	}
 
-	type pair struct{ base, cand labels.Counts }
+	type pair struct{ base, cand tally.Counts }
 	scopes := map[Scope]*pair{{}: {}}
 	var haveBase, haveCand bool
 	variants := map[string]bool{}
@@ -507,13 +507,13 @@ func compareRecall(s *ScopeJudgement, cfg Config, level float64, rate func(int64
 		cm.UnlabeledBaselineFlags = u
 		return cm
 	}
-	pos := s.pair[labels.ClassPositive]
-	ps := pairedSample{b: float64(pos[labels.OnlyFirst]), c: float64(pos[labels.OnlySecond]), n: float64(s.pair.Class(labels.ClassPositive))}
+	pos := s.pair[tally.ClassPositive]
+	ps := pairedSample{b: float64(pos[tally.OnlyFirst]), c: float64(pos[tally.OnlySecond]), n: float64(s.pair.Class(tally.ClassPositive))}
 	// The worst completion for a pass: every pair only the baseline flagged and that
 	// has no label (pending, or matured without one) was fraud the candidate missed.
 	var u int64
 	if !cfg.MissingAtRandom {
-		u = s.pair[labels.ClassPending][labels.OnlyFirst] + s.pair[labels.ClassMatured][labels.OnlyFirst]
+		u = s.pair[tally.ClassPending][tally.OnlyFirst] + s.pair[tally.ClassMatured][tally.OnlyFirst]
 	}
 	worst := pairedSample{b: ps.b + float64(u), c: ps.c, n: ps.n + float64(u)}
 	cm := compare(Recall, s, ps, worst, Paired, cfg, level, rate)
@@ -545,7 +545,7 @@ func compare(m Metric, s *ScopeJudgement, smp, passSmp sample, design Design, cf
 	if m == Precision {
 		for _, v := range []struct {
 			role   string
-			counts labels.Counts
+			counts tally.Counts
 		}{{"baseline", s.base}, {"candidate", s.cand}} {
 			if e := window.DeriveWith(v.counts, cfg.Estimable).Estimable.Precision; !e.Estimable {
 				c.Decision = Inconclusive
@@ -641,11 +641,11 @@ func boundsText(c Comparison) string {
 
 // pairBoth is the labeled inferences both variants got right for m in a pair: for
 // recall, labeled positives both flagged.
-func pairBoth(p *labels.PairCounts, m Metric) int64 {
+func pairBoth(p *tally.PairCounts, m Metric) int64 {
 	if p == nil || m != Recall {
 		return 0
 	}
-	return p[labels.ClassPositive][labels.Both]
+	return p[tally.ClassPositive][tally.Both]
 }
 
 // sampleN is a sample's size in its own units: paired inferences, or the smaller arm.
@@ -675,7 +675,7 @@ func nOf(m Metric) string {
 	return "resolved predicted positives (TP+FP)"
 }
 
-func newFlagRateShift(b, c labels.Counts, minPred int64) FlagRateShift {
+func newFlagRateShift(b, c tally.Counts, minPred int64) FlagRateShift {
 	f := FlagRateShift{Baseline: proportion(b.Flagged, b.Predictions), Candidate: proportion(c.Flagged, c.Predictions), Level: LevelInsufficient}
 	f.Delta = difference(f.Baseline.Value, f.Candidate.Value)
 	if b.Predictions >= minPred && c.Predictions >= minPred {
@@ -687,7 +687,7 @@ func newFlagRateShift(b, c labels.Counts, minPred int64) FlagRateShift {
 	return f
 }
 
-func newScoreShift(b, c labels.Counts, cfg Config) ScoreShift {
+func newScoreShift(b, c tally.Counts, cfg Config) ScoreShift {
 	s := ScoreShift{Level: LevelInsufficient}
 	if b.Predictions > 0 {
 		s.BaselineMean = ptr(b.ScoreSum / float64(b.Predictions))
@@ -708,8 +708,8 @@ func newScoreShift(b, c labels.Counts, cfg Config) ScoreShift {
 // newDiscordance summarizes where two paired models disagree over every paired
 // inference; warn when one direction dominates (two-sided sequential McNemar at
 // level).
-func newDiscordance(p labels.PairCounts, level float64) *Discordance {
-	d := &Discordance{Pairs: p.Total(), OnlyBaseline: p.Agreement(labels.OnlyFirst), OnlyCandidate: p.Agreement(labels.OnlySecond), Level: LevelInsufficient}
+func newDiscordance(p tally.PairCounts, level float64) *Discordance {
+	d := &Discordance{Pairs: p.Total(), OnlyBaseline: p.Agreement(tally.OnlyFirst), OnlyCandidate: p.Agreement(tally.OnlySecond), Level: LevelInsufficient}
 	if d.Pairs > 0 {
 		d.Rate = ptr(float64(d.OnlyBaseline+d.OnlyCandidate) / float64(d.Pairs))
 		e := mcNemarTwoSidedLogE(float64(d.OnlyBaseline), float64(d.OnlyCandidate))

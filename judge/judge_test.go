@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -65,11 +65,11 @@ func TestJudgeNeverFailsWithoutRegression(t *testing.T) {
 
 // row builds a snapshot row from confusion counts.
 func row(variant, segment string, tp, fp, fn, tn int64) window.Row {
-	k := labels.Key{Variant: variant}
+	k := tally.Key{Variant: variant}
 	if segment != "" {
 		k.SegmentKey, k.Segment = "merchant_category", segment
 	}
-	c := labels.Counts{TP: tp, FP: fp, FN: fn, TN: tn, Predictions: tp + fp + fn + tn, Flagged: tp + fp}
+	c := tally.Counts{TP: tp, FP: fp, FN: fn, TN: tn, Predictions: tp + fp + fn + tn, Flagged: tp + fp}
 	c.ScoreSum = 0.9*float64(tp+fp) + 0.1*float64(fn+tn)
 	c.Bins[9], c.Bins[1] = tp+fp, fn+tn
 	return window.Row{Key: k, Counts: c, Stats: window.Derive(c)}
@@ -160,13 +160,13 @@ func TestJudgeDecisions(t *testing.T) {
 // pairRow is a pair series of v5 (first) and v6 over labeled positives: only v5
 // flagged b, only v6 c, both both, neither neither.
 func pairRow(segment string, b, c, both, neither int64) window.PairRow {
-	k := labels.Key{Variant: "v5", Versus: "v6"}
+	k := tally.Key{Variant: "v5", Versus: "v6"}
 	if segment != "" {
 		k.SegmentKey, k.Segment = "merchant_category", segment
 	}
-	var p labels.PairCounts
-	p[labels.ClassPositive] = [labels.Agreements]int64{neither, b, c, both}
-	p[labels.ClassNegative][labels.Neither] = 9000 // the labeled negatives neither flagged
+	var p tally.PairCounts
+	p[tally.ClassPositive] = [tally.Agreements]int64{neither, b, c, both}
+	p[tally.ClassNegative][tally.Neither] = 9000 // the labeled negatives neither flagged
 	return window.PairRow{Key: k, Counts: p}
 }
 
@@ -239,7 +239,7 @@ func TestJudgeLabelFreeSignals(t *testing.T) {
 	base := row("v5", "", 800, 200, 200, 8800)
 	cand := row("v6", "", 800, 200, 200, 8800)
 	cand.Counts.Flagged = 2000
-	cand.Counts.Bins = [labels.ScoreBins]int64{0, 0, 0, 0, 0, 0, 0, 0, 9000, 1000}
+	cand.Counts.Bins = [tally.ScoreBins]int64{0, 0, 0, 0, 0, 0, 0, 0, 9000, 1000}
 	cand.Counts.ScoreSum = 8000
 	j, err := Judge(snapshotOf(base, cand), "v5", "v6", Config{RecallTolerance: 0.1})
 	if err != nil {

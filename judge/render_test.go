@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -86,11 +86,11 @@ func TestWriteReportFormats(t *testing.T) {
 }
 
 func TestHTMLReportEscapesSegmentNames(t *testing.T) {
-	var c labels.Counts
+	var c tally.Counts
 	c.Predictions, c.TP, c.FN, c.Flagged = 10, 5, 5, 5
 	c.Bins[5] = 10
-	k := func(v string) labels.Key {
-		return labels.Key{Variant: v, SegmentKey: "merchant_category", Segment: `<script>alert("x")</script>`}
+	k := func(v string) tally.Key {
+		return tally.Key{Variant: v, SegmentKey: "merchant_category", Segment: `<script>alert("x")</script>`}
 	}
 	snap := window.Snapshot{Rows: []window.Row{{Key: k("v5"), Counts: c}, {Key: k("v6"), Counts: c}}}
 	rep, err := Compare(snap, "v5", "v6", "", Config{})

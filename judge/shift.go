@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -86,7 +86,7 @@ type VariantShift struct {
 	// is empty.
 	PSI *float64 `json:"psi"`
 
-	live, ref labels.Counts
+	live, ref tally.Counts
 }
 
 // ScopeShift compares the candidate's movement with the baseline's in one scope.
@@ -147,7 +147,7 @@ func CompareShift(live, reference window.Snapshot, baseline, candidate string, c
 	case baseline == candidate:
 		return Shift{}, fmt.Errorf("judge: shift: baseline and candidate are both %q", baseline)
 	}
-	type counts struct{ bl, br, cl, cr labels.Counts }
+	type counts struct{ bl, br, cl, cr tally.Counts }
 	scopes := map[Scope]*counts{{}: {}}
 	add := func(snap window.Snapshot, isLive bool) {
 		for _, r := range snap.Rows {
@@ -216,7 +216,7 @@ func CompareShift(live, reference window.Snapshot, baseline, candidate string, c
 	return s, nil
 }
 
-func newVariantShift(live, ref labels.Counts) VariantShift {
+func newVariantShift(live, ref tally.Counts) VariantShift {
 	v := VariantShift{LivePredictions: live.Predictions, ReferencePredictions: ref.Predictions, live: live, ref: ref}
 	v.LiveFlagRate = proportion(live.Flagged, live.Predictions).Value
 	v.ReferenceFlagRate = proportion(ref.Flagged, ref.Predictions).Value
@@ -229,7 +229,7 @@ func newVariantShift(live, ref labels.Counts) VariantShift {
 	return v
 }
 
-func newScopeShift(sc Scope, bl, br, cl, cr labels.Counts, minPred int64) ScopeShift {
+func newScopeShift(sc Scope, bl, br, cl, cr tally.Counts, minPred int64) ScopeShift {
 	ss := ScopeShift{Scope: sc, Baseline: newVariantShift(bl, br), Candidate: newVariantShift(cl, cr)}
 	if logR, _, ok := flagRateLogRatio(ss); ok {
 		ss.FlagRateVsBaseline = ptr(math.Exp(logR))
@@ -260,7 +260,7 @@ func shownFold(ss ScopeShift, z float64) *float64 {
 // flagRateLogRatio is ln r of the continuity-corrected ratio of ratios and its
 // delta-method variance; false when a variant has no predictions on a side.
 func flagRateLogRatio(ss ScopeShift) (logR, variance float64, ok bool) {
-	cs := []labels.Counts{ss.Candidate.live, ss.Candidate.ref, ss.Baseline.live, ss.Baseline.ref}
+	cs := []tally.Counts{ss.Candidate.live, ss.Candidate.ref, ss.Baseline.live, ss.Baseline.ref}
 	sign := []float64{1, -1, -1, 1}
 	for i, c := range cs {
 		if c.Predictions <= 0 || c.Flagged < 0 || c.Flagged > c.Predictions {

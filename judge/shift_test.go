@@ -5,22 +5,22 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
 // shiftRow is one series: n predictions of which flagged are flagged, the flagged
 // ones in the top score bin and the others in the bottom one unless bins is given.
 func shiftRow(variant, segment string, n, flagged int64, bins ...int64) window.Row {
-	k := labels.Key{Variant: variant}
+	k := tally.Key{Variant: variant}
 	if segment != "" {
 		k.SegmentKey, k.Segment = "merchant_category", segment
 	}
-	c := labels.Counts{Predictions: n, Flagged: flagged}
-	if len(bins) == labels.ScoreBins {
+	c := tally.Counts{Predictions: n, Flagged: flagged}
+	if len(bins) == tally.ScoreBins {
 		copy(c.Bins[:], bins)
 	} else {
-		c.Bins[0], c.Bins[labels.ScoreBins-1] = n-flagged, flagged
+		c.Bins[0], c.Bins[tally.ScoreBins-1] = n-flagged, flagged
 	}
 	return window.Row{Key: k, Counts: c}
 }

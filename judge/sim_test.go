@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -58,13 +58,13 @@ const simCorrelation = 0.9
 // counted too; otherwise (a canary) each inference goes to one of them, half each.
 func simulate(w *window.Windows, rng *rand.Rand, base, cand []segmentSim, paired bool) {
 	bucket := time.Now().Unix()
-	type acc struct{ b, c labels.Counts }
+	type acc struct{ b, c tally.Counts }
 	var all acc
-	var allPair labels.PairCounts
-	var deltas []labels.Delta
+	var allPair tally.PairCounts
+	var deltas []tally.Delta
 	for i, s := range base {
 		var seg acc
-		var segPair labels.PairCounts
+		var segPair tally.PairCounts
 		n := s.predictions
 		if !paired {
 			n *= 2
@@ -86,38 +86,38 @@ func simulate(w *window.Windows, rng *rand.Rand, base, cand []segmentSim, paired
 				count(&seg.c, sc, positive)
 			}
 			if paired {
-				class := labels.ClassNegative
+				class := tally.ClassNegative
 				if positive {
-					class = labels.ClassPositive
+					class = tally.ClassPositive
 				}
-				segPair[class][labels.AgreementOf(sb >= simThreshold, sc >= simThreshold)]++
+				segPair[class][tally.AgreementOf(sb >= simThreshold, sc >= simThreshold)]++
 			}
 		}
-		key := func(v string) labels.Key {
-			return labels.Key{Variant: v, SegmentKey: "merchant_category", Segment: s.name}
+		key := func(v string) tally.Key {
+			return tally.Key{Variant: v, SegmentKey: "merchant_category", Segment: s.name}
 		}
 		deltas = append(deltas,
-			labels.Delta{Key: key("v5"), Bucket: bucket, Counts: seg.b},
-			labels.Delta{Key: key("v6"), Bucket: bucket, Counts: seg.c})
+			tally.Delta{Key: key("v5"), Bucket: bucket, Counts: seg.b},
+			tally.Delta{Key: key("v6"), Bucket: bucket, Counts: seg.c})
 		all.b.Add(seg.b)
 		all.c.Add(seg.c)
 		if paired {
 			k := key("v5")
 			k.Versus = "v6"
-			deltas = append(deltas, labels.Delta{Key: k, Bucket: bucket, Counts: labels.Counts{Pair: segPair}})
+			deltas = append(deltas, tally.Delta{Key: k, Bucket: bucket, Counts: tally.Counts{Pair: segPair}})
 			allPair = addPairs(allPair, segPair)
 		}
 	}
 	deltas = append(deltas,
-		labels.Delta{Key: labels.Key{Variant: "v5"}, Bucket: bucket, Counts: all.b},
-		labels.Delta{Key: labels.Key{Variant: "v6"}, Bucket: bucket, Counts: all.c})
+		tally.Delta{Key: tally.Key{Variant: "v5"}, Bucket: bucket, Counts: all.b},
+		tally.Delta{Key: tally.Key{Variant: "v6"}, Bucket: bucket, Counts: all.c})
 	if paired {
-		deltas = append(deltas, labels.Delta{Key: labels.Key{Variant: "v5", Versus: "v6"}, Bucket: bucket, Counts: labels.Counts{Pair: allPair}})
+		deltas = append(deltas, tally.Delta{Key: tally.Key{Variant: "v5", Versus: "v6"}, Bucket: bucket, Counts: tally.Counts{Pair: allPair}})
 	}
 	w.Observe(deltas)
 }
 
-func addPairs(a, b labels.PairCounts) labels.PairCounts {
+func addPairs(a, b tally.PairCounts) tally.PairCounts {
 	for i := range a {
 		for j := range a[i] {
 			a[i][j] += b[i][j]
@@ -127,11 +127,11 @@ func addPairs(a, b labels.PairCounts) labels.PairCounts {
 }
 
 // count adds one labeled prediction to c.
-func count(c *labels.Counts, score float64, positive bool) {
+func count(c *tally.Counts, score float64, positive bool) {
 	flagged := score >= simThreshold
 	c.Predictions++
 	c.ScoreSum += score
-	c.Bins[min(int(score*labels.ScoreBins), labels.ScoreBins-1)]++
+	c.Bins[min(int(score*tally.ScoreBins), tally.ScoreBins-1)]++
 	switch {
 	case flagged && positive:
 		c.Flagged++

@@ -4,7 +4,7 @@ import (
 	"math"
 	"slices"
 
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 )
 
 // NormalCDF is the standard normal cumulative distribution function Φ(z).
@@ -78,7 +78,7 @@ const PSIEpsilon = 1e-4
 // Σ (a_i - e_i) ln(a_i / e_i) over the bins' shares, with shares of zero replaced by
 // PSIEpsilon. ok is false when either histogram is empty. PSI is symmetric in its
 // arguments and zero for identical distributions.
-func PSI(expected, actual [labels.ScoreBins]int64) (psi float64, ok bool) {
+func PSI(expected, actual [tally.ScoreBins]int64) (psi float64, ok bool) {
 	var ne, na int64
 	for i := range expected {
 		if expected[i] < 0 || actual[i] < 0 {

@@ -4,7 +4,7 @@ import (
 	"math"
 	"testing"
 
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -138,7 +138,7 @@ func TestHolmMatchesWorkedExamples(t *testing.T) {
 	}
 }
 
-func bins(xs ...int64) (b [labels.ScoreBins]int64) {
+func bins(xs ...int64) (b [tally.ScoreBins]int64) {
 	copy(b[:], xs)
 	return b
 }
@@ -146,7 +146,7 @@ func bins(xs ...int64) (b [labels.ScoreBins]int64) {
 func TestPSIAgainstHandComputedValues(t *testing.T) {
 	for _, tc := range []struct {
 		name             string
-		expected, actual [labels.ScoreBins]int64
+		expected, actual [tally.ScoreBins]int64
 		want             float64
 	}{
 		{"identical distributions", bins(10, 10, 10, 10, 10, 10, 10, 10, 10, 10), bins(1, 1, 1, 1, 1, 1, 1, 1, 1, 1), 0},

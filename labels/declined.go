@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/verdictml/verdict/ingest"
+	"github.com/verdictml/verdict/tally"
 )
 
 // Declined says how the predictions of an inference that the serving variant declined
@@ -122,9 +123,9 @@ func (g *group) settle(rec *Record, rc *recordChange) {
 		next := *ps
 		switch {
 		case l != nil:
-			next.Outcome, next.Matured, next.Censored = outcomeOf(ps.Flagged, l.Positive), false, false
+			next.Outcome, next.Matured, next.Censored = tally.OutcomeOf(ps.Flagged, l.Positive), false, false
 		case dec:
-			next.Outcome, next.Matured, next.Censored = Pending, false, true
+			next.Outcome, next.Matured, next.Censored = tally.Pending, false, true
 		}
 		if next.Outcome == ps.Outcome && next.Matured == ps.Matured && next.Censored == ps.Censored {
 			continue
@@ -143,9 +144,9 @@ func (g *group) settle(rec *Record, rc *recordChange) {
 
 // resolution is what a prediction's state contributes to the counts besides its
 // arrival (Predictions, Flagged, score): its outcome cell, Matured and Censored.
-func resolution(p PredState) Counts {
-	var c Counts
-	c.addOutcome(p.Outcome, 1)
+func resolution(p PredState) tally.Counts {
+	var c tally.Counts
+	c.AddOutcome(p.Outcome, 1)
 	if p.Matured {
 		c.Matured = 1
 	}

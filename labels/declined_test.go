@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/verdictml/verdict/ingest"
+	"github.com/verdictml/verdict/tally"
 )
 
 // cc is oc with the censored counts.
@@ -17,7 +18,7 @@ type cc struct {
 	Censored, CensoredFlagged int64
 }
 
-func ccOf(c Counts) cc { return cc{ocOf(c), c.Censored, c.CensoredFlagged} }
+func ccOf(c tally.Counts) cc { return cc{ocOf(c), c.Censored, c.CensoredFlagged} }
 
 func sourced(l ingest.Label, source string) ingest.Label { l.Source = source; return l }
 
@@ -32,7 +33,7 @@ func apply(b ingest.Batch) step { return step{b: b} }
 var matureAll = step{mature: true}
 
 func TestDeclinedInferences(t *testing.T) {
-	v5, v6 := Key{Variant: "v5"}, Key{Variant: "v6"}
+	v5, v6 := tally.Key{Variant: "v5"}, tally.Key{Variant: "v6"}
 	maturity := 24 * time.Hour
 	negative := Config{Maturity: maturity}
 	censored := Config{Maturity: maturity, Declined: DeclinedCensored}
@@ -43,90 +44,90 @@ func TestDeclinedInferences(t *testing.T) {
 		name  string
 		cfg   Config
 		steps []step
-		want  map[Key]cc
+		want  map[tally.Key]cc
 	}{
 		{
 			name:  "negative: a declined inference matures as the serving model's false positive",
 			cfg:   negative,
 			steps: []step{apply(declinedPair), matureAll},
-			want:  map[Key]cc{v5: {oc: oc{Pred: 1, Flag: 1, FP: 1, Matured: 1}}, v6: {oc: oc{Pred: 1, TN: 1, Matured: 1}}},
+			want:  map[tally.Key]cc{v5: {oc: oc{Pred: 1, Flag: 1, FP: 1, Matured: 1}}, v6: {oc: oc{Pred: 1, TN: 1, Matured: 1}}},
 		},
 		{
 			name:  "censored: a declined inference never matures, production and shadow alike",
 			cfg:   censored,
 			steps: []step{apply(declinedPair), matureAll},
-			want:  map[Key]cc{v5: {oc: oc{Pred: 1, Flag: 1}, Censored: 1, CensoredFlagged: 1}, v6: {oc: oc{Pred: 1}, Censored: 1}},
+			want:  map[tally.Key]cc{v5: {oc: oc{Pred: 1, Flag: 1}, Censored: 1, CensoredFlagged: 1}, v6: {oc: oc{Pred: 1}, Censored: 1}},
 		},
 		{
 			name:  "censored: an inference the serving variant approved matures as usual",
 			cfg:   censored,
 			steps: []step{apply(preds(pred("a", "v5", 0.2), pred("a", "v6", 0.9))), matureAll},
-			want:  map[Key]cc{v5: {oc: oc{Pred: 1, TN: 1, Matured: 1}}, v6: {oc: oc{Pred: 1, Flag: 1, FP: 1, Matured: 1}}},
+			want:  map[tally.Key]cc{v5: {oc: oc{Pred: 1, TN: 1, Matured: 1}}, v6: {oc: oc{Pred: 1, Flag: 1, FP: 1, Matured: 1}}},
 		},
 		{
 			name:  "censored without review sources: any label resolves a declined inference",
 			cfg:   censored,
 			steps: []step{apply(declinedPair), matureAll, apply(lbls(sourced(label("a", true, time.Hour), "dispute")))},
-			want:  map[Key]cc{v5: {oc: oc{Pred: 1, Flag: 1, TP: 1}}, v6: {oc: oc{Pred: 1, FN: 1}}},
+			want:  map[tally.Key]cc{v5: {oc: oc{Pred: 1, Flag: 1, TP: 1}}, v6: {oc: oc{Pred: 1, FN: 1}}},
 		},
 		{
 			name:  "censored with review sources: a dispute leaves a declined inference censored",
 			cfg:   reviewed,
 			steps: []step{apply(declinedPair), apply(lbls(sourced(label("a", false, time.Hour), "chargeback_window"))), matureAll},
-			want:  map[Key]cc{v5: {oc: oc{Pred: 1, Flag: 1}, Censored: 1, CensoredFlagged: 1}, v6: {oc: oc{Pred: 1}, Censored: 1}},
+			want:  map[tally.Key]cc{v5: {oc: oc{Pred: 1, Flag: 1}, Censored: 1, CensoredFlagged: 1}, v6: {oc: oc{Pred: 1}, Censored: 1}},
 		},
 		{
 			name: "censored with review sources: a review label resolves it, and a newer dispute does not undo that",
 			cfg:  reviewed,
 			steps: []step{apply(declinedPair), apply(lbls(sourced(label("a", true, time.Hour), "review"))),
 				apply(lbls(sourced(label("a", false, 40*24*time.Hour), "chargeback_window"))), matureAll},
-			want: map[Key]cc{v5: {oc: oc{Pred: 1, Flag: 1, TP: 1}}, v6: {oc: oc{Pred: 1, FN: 1}}},
+			want: map[tally.Key]cc{v5: {oc: oc{Pred: 1, Flag: 1, TP: 1}}, v6: {oc: oc{Pred: 1, FN: 1}}},
 		},
 		{
 			name: "censored with review sources: an older review label arriving after a newer dispute still resolves",
 			cfg:  reviewed,
 			steps: []step{apply(declinedPair), apply(lbls(sourced(label("a", false, 40*24*time.Hour), "chargeback_window"))),
 				apply(lbls(sourced(label("a", true, time.Hour), "review")))},
-			want: map[Key]cc{v5: {oc: oc{Pred: 1, Flag: 1, TP: 1}}, v6: {oc: oc{Pred: 1, FN: 1}}},
+			want: map[tally.Key]cc{v5: {oc: oc{Pred: 1, Flag: 1, TP: 1}}, v6: {oc: oc{Pred: 1, FN: 1}}},
 		},
 		{
 			name: "censored with review sources: on an approved inference the latest label wins, review or not",
 			cfg:  reviewed,
 			steps: []step{apply(preds(pred("a", "v5", 0.2))), apply(lbls(sourced(label("a", false, time.Hour), "review"))),
 				apply(lbls(sourced(label("a", true, 2*time.Hour), "dispute")))},
-			want: map[Key]cc{v5: {oc: oc{Pred: 1, FN: 1}}},
+			want: map[tally.Key]cc{v5: {oc: oc{Pred: 1, FN: 1}}},
 		},
 		{
 			name:  "censored: a serving prediction arriving after the shadow matured censors the shadow again",
 			cfg:   censored,
 			steps: []step{apply(preds(pred("a", "v6", 0.9))), matureAll, apply(preds(pred("a", "v5", 0.8))), matureAll},
-			want:  map[Key]cc{v5: {oc: oc{Pred: 1, Flag: 1}, Censored: 1, CensoredFlagged: 1}, v6: {oc: oc{Pred: 1, Flag: 1}, Censored: 1, CensoredFlagged: 1}},
+			want:  map[tally.Key]cc{v5: {oc: oc{Pred: 1, Flag: 1}, Censored: 1, CensoredFlagged: 1}, v6: {oc: oc{Pred: 1, Flag: 1}, Censored: 1, CensoredFlagged: 1}},
 		},
 		{
 			name: "censored with review sources: a serving prediction arriving after a dispute label takes the resolution back",
 			cfg:  reviewed,
 			steps: []step{apply(preds(pred("a", "v6", 0.9))), apply(lbls(sourced(label("a", false, time.Hour), "dispute"))),
 				apply(preds(pred("a", "v5", 0.8)))},
-			want: map[Key]cc{v5: {oc: oc{Pred: 1, Flag: 1}, Censored: 1, CensoredFlagged: 1}, v6: {oc: oc{Pred: 1, Flag: 1}, Censored: 1, CensoredFlagged: 1}},
+			want: map[tally.Key]cc{v5: {oc: oc{Pred: 1, Flag: 1}, Censored: 1, CensoredFlagged: 1}, v6: {oc: oc{Pred: 1, Flag: 1}, Censored: 1, CensoredFlagged: 1}},
 		},
 		{
 			name:  "censored: a label before the predictions resolves a declined inference on arrival",
 			cfg:   censored,
 			steps: []step{apply(lbls(label("a", true, time.Hour))), apply(declinedPair), matureAll},
-			want:  map[Key]cc{v5: {oc: oc{Pred: 1, Flag: 1, TP: 1}}, v6: {oc: oc{Pred: 1, FN: 1}}},
+			want:  map[tally.Key]cc{v5: {oc: oc{Pred: 1, Flag: 1, TP: 1}}, v6: {oc: oc{Pred: 1, FN: 1}}},
 		},
 		{
 			name: "censored: an errored serving prediction declines nothing",
 			cfg:  censored,
 			steps: []step{apply(preds(ingest.Prediction{InferenceID: "a", Variant: "v5", Role: ingest.RoleProduction, Time: t0, Error: "ModelError", Threshold: 0.5},
 				pred("a", "v6", 0.9))), matureAll},
-			want: map[Key]cc{v5: {oc: oc{Err: 1}}, v6: {oc: oc{Pred: 1, Flag: 1, FP: 1, Matured: 1}}},
+			want: map[tally.Key]cc{v5: {oc: oc{Err: 1}}, v6: {oc: oc{Pred: 1, Flag: 1, FP: 1, Matured: 1}}},
 		},
 		{
 			name:  "censored: a flagged shadow alone declines nothing",
 			cfg:   censored,
 			steps: []step{apply(preds(pred("a", "v6", 0.9))), matureAll},
-			want:  map[Key]cc{v6: {oc: oc{Pred: 1, Flag: 1, FP: 1, Matured: 1}}},
+			want:  map[tally.Key]cc{v6: {oc: oc{Pred: 1, Flag: 1, FP: 1, Matured: 1}}},
 		},
 	}
 	for _, tc := range tests {
@@ -147,7 +148,7 @@ func TestDeclinedInferences(t *testing.T) {
 					t.Fatalf("step %d: %v", i, err)
 				}
 			}
-			got := map[Key]cc{}
+			got := map[tally.Key]cc{}
 			for k, c := range st.allTime {
 				if !c.IsZero() && !k.Paired() {
 					got[k] = ccOf(c)
@@ -162,7 +163,7 @@ func TestDeclinedInferences(t *testing.T) {
 				}
 			}
 			// Bucket tallies add up to the all-time ones.
-			sums := map[Key]Counts{}
+			sums := map[tally.Key]tally.Counts{}
 			for k, c := range st.buckets {
 				s := sums[k.key]
 				s.Add(c)
@@ -190,7 +191,7 @@ func TestDeclinedInferences(t *testing.T) {
 //
 // It also recounts the pair cells of (v5, v6) overall: by the resolving label's class,
 // else matured when both predictions matured, else pending.
-func recountCensored(preds []ingest.Prediction, arrivals []ingest.Label, review []string) (map[Key]cc, PairCounts) {
+func recountCensored(preds []ingest.Prediction, arrivals []ingest.Label, review []string) (map[tally.Key]cc, tally.PairCounts) {
 	type pk struct{ id, variant string }
 	first := map[pk]ingest.Prediction{}
 	var order []pk
@@ -217,8 +218,8 @@ func recountCensored(preds []ingest.Prediction, arrivals []ingest.Label, review 
 			}
 		}
 	}
-	out := map[Key]cc{}
-	var pairs PairCounts
+	out := map[tally.Key]cc{}
+	var pairs tally.PairCounts
 	for _, k := range order {
 		p := first[k]
 		l, labeled := final[p.InferenceID]
@@ -226,19 +227,19 @@ func recountCensored(preds []ingest.Prediction, arrivals []ingest.Label, review 
 			l, labeled = finalReview[p.InferenceID]
 		}
 		if v6, ok := first[pk{p.InferenceID, "v6"}]; ok && p.Variant == "v5" {
-			class := ClassPending
+			class := tally.ClassPending
 			switch {
 			case labeled && l.Positive:
-				class = ClassPositive
+				class = tally.ClassPositive
 			case labeled:
-				class = ClassNegative
+				class = tally.ClassNegative
 			case !declined[p.InferenceID]:
-				class = ClassMatured
+				class = tally.ClassMatured
 			}
-			pairs[class][AgreementOf(p.Score >= p.Threshold, v6.Score >= v6.Threshold)]++
+			pairs[class][tally.AgreementOf(p.Score >= p.Threshold, v6.Score >= v6.Threshold)]++
 		}
 		flagged := p.Score >= p.Threshold
-		for _, key := range []Key{{Variant: p.Variant}, {Variant: p.Variant, SegmentKey: "merchant_category", Segment: p.Attributes["merchant_category"]}} {
+		for _, key := range []tally.Key{{Variant: p.Variant}, {Variant: p.Variant, SegmentKey: "merchant_category", Segment: p.Attributes["merchant_category"]}} {
 			c := out[key]
 			c.Pred++
 			if flagged {
@@ -330,7 +331,7 @@ func TestCensoringMatchesRecountWhateverTheOrder(t *testing.T) {
 						t.Errorf("%+v: got %+v, recount %+v", k, got, w)
 					}
 				}
-				if got := st.allTime[Key{Variant: "v5", Versus: "v6"}].Pair; got != pairs {
+				if got := st.allTime[tally.Key{Variant: "v5", Versus: "v6"}].Pair; got != pairs {
 					t.Errorf("pair cells (v5, v6): got %v, recount %v", got, pairs)
 				}
 				if len(st.due) != 0 {

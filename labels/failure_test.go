@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/verdictml/verdict/ingest"
+	"github.com/verdictml/verdict/tally"
 )
 
 // panickingStore panics in Commit while armed, like a storage engine that gives up
@@ -58,7 +59,7 @@ func (p *panicked) Error() string { return "Apply panicked" }
 
 func TestPanickingCommitFailsItsGroupAndLaterCallsProceed(t *testing.T) {
 	st := &panickingStore{memStore: newMemStore()}
-	obs := &recordingObserver{restored: map[Key]Counts{}, observed: map[Key]Counts{}}
+	obs := &recordingObserver{restored: map[tally.Key]tally.Counts{}, observed: map[tally.Key]tally.Counts{}}
 	j, err := Open(context.Background(), st, Config{}, obs)
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +99,7 @@ func TestPanickingCommitFailsItsGroupAndLaterCallsProceed(t *testing.T) {
 	if _, err := applyWithin(t, j, b); err != nil {
 		t.Fatalf("after the store recovered: %v", err)
 	}
-	if got, want := ocOf(obs.observed[Key{Variant: "v5"}]), (oc{Pred: 1, Flag: 1}); got != want {
+	if got, want := ocOf(obs.observed[tally.Key{Variant: "v5"}]), (oc{Pred: 1, Flag: 1}); got != want {
 		t.Fatalf("after recovery: %+v, want %+v", got, want)
 	}
 }
@@ -157,7 +158,7 @@ func TestExclusiveNeverOverlapsACommit(t *testing.T) {
 	if n := st.overlaps.Load(); n != 0 {
 		t.Fatalf("%d times an exclusive run and a commit (or two runs) overlapped", n)
 	}
-	if got := st.allTime[Key{Variant: "v5"}].Predictions; got != 200 {
+	if got := st.allTime[tally.Key{Variant: "v5"}].Predictions; got != 200 {
 		t.Fatalf("predictions: %d, want 200", got)
 	}
 	if err := j.Exclusive(context.Background(), func(context.Context) error { panic("boom") }); err == nil || !strings.Contains(err.Error(), "boom") {
@@ -179,7 +180,9 @@ func TestMissingAttributeStaysMissingOnceTheSegmentCapIsReached(t *testing.T) {
 	if _, err := j.Apply(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
-	seg := func(v string) int64 { return st.allTime[Key{Variant: "v5", SegmentKey: "mcc", Segment: v}].Predictions }
+	seg := func(v string) int64 {
+		return st.allTime[tally.Key{Variant: "v5", SegmentKey: "mcc", Segment: v}].Predictions
+	}
 	if seg(MissingSegment) != 2 || seg(OtherSegment) != 1 || seg("1") != 1 || seg("2") != 1 {
 		t.Fatalf("segments: missing %d (want 2), other %d (want 1), 1: %d, 2: %d", seg(MissingSegment), seg(OtherSegment), seg("1"), seg("2"))
 	}

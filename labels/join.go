@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/verdictml/verdict/ingest"
+	"github.com/verdictml/verdict/tally"
 )
 
 // Store is the durable join store the Join needs. The embedded store (package
@@ -30,7 +31,7 @@ type Store interface {
 	Due(ctx context.Context, before time.Time, limit int) ([]DueRef, error)
 	// Tallies calls fn with every series' all-time tally (allTime true) and every
 	// bucket tally whose bucket starts at or after since (Unix seconds).
-	Tallies(ctx context.Context, since int64, fn func(d Delta, allTime bool) error) error
+	Tallies(ctx context.Context, since int64, fn func(d tally.Delta, allTime bool) error) error
 	// Unmatched is the number of labels waiting for their first prediction.
 	Unmatched(ctx context.Context) (int64, error)
 }
@@ -52,29 +53,29 @@ type RecordChange struct {
 	// Due and Undue add and remove maturity-index entries.
 	Due, Undue []DueRef
 	// Deltas are the tally changes, aggregated per series and bucket.
-	Deltas []Delta
+	Deltas []tally.Delta
 	// Unmatched is the change in labels waiting for their first prediction.
 	Unmatched int64
 }
 
 // Deltas are the change's tally deltas summed per series and bucket.
-func (c *Change) Deltas() []Delta {
-	sum := map[deltaKey]*Counts{}
+func (c *Change) Deltas() []tally.Delta {
+	sum := map[deltaKey]*tally.Counts{}
 	var order []deltaKey
 	for _, rc := range c.Records {
 		for _, d := range rc.Deltas {
 			k := deltaKey{d.Key, d.Bucket}
 			if sum[k] == nil {
-				sum[k] = &Counts{}
+				sum[k] = &tally.Counts{}
 				order = append(order, k)
 			}
 			sum[k].Add(d.Counts)
 		}
 	}
-	out := make([]Delta, 0, len(order))
+	out := make([]tally.Delta, 0, len(order))
 	for _, k := range order {
 		if !sum[k].IsZero() {
-			out = append(out, Delta{Key: k.key, Bucket: k.bucket, Counts: *sum[k]})
+			out = append(out, tally.Delta{Key: k.key, Bucket: k.bucket, Counts: *sum[k]})
 		}
 	}
 	return out
@@ -104,8 +105,8 @@ type DueRef struct {
 // Observer sees the tallies: Restore for each stored tally when the join opens,
 // Observe for the deltas of each commit, after it is durable and in commit order.
 type Observer interface {
-	Restore(d Delta, allTime bool)
-	Observe(deltas []Delta)
+	Restore(d tally.Delta, allTime bool)
+	Observe(deltas []tally.Delta)
 }
 
 // Config is the join's behaviour.
@@ -203,7 +204,7 @@ func Open(ctx context.Context, store Store, cfg Config, observer Observer) (*Joi
 		known:    map[string]map[string]bool{},
 	}
 	since := time.Now().Add(-j.cfg.Longest).Unix()
-	err := store.Tallies(ctx, since, func(d Delta, allTime bool) error {
+	err := store.Tallies(ctx, since, func(d tally.Delta, allTime bool) error {
 		if allTime && !d.Key.Overall() {
 			j.learnSegment(d.Key.SegmentKey, d.Key.Segment)
 		}
@@ -353,12 +354,12 @@ type group struct {
 type recordChange struct {
 	RecordChange
 	dirty  bool
-	deltas map[deltaKey]*Counts
+	deltas map[deltaKey]*tally.Counts
 	order  []deltaKey
 }
 
 type deltaKey struct {
-	key    Key
+	key    tally.Key
 	bucket int64
 }
 
@@ -441,7 +442,7 @@ func (j *Join) attempt(ctx context.Context, reqs []*request, ids []string) error
 		}
 		for _, k := range rc.order {
 			if c := rc.deltas[k]; !c.IsZero() {
-				rc.Deltas = append(rc.Deltas, Delta{Key: k.key, Bucket: k.bucket, Counts: *c})
+				rc.Deltas = append(rc.Deltas, tally.Delta{Key: k.key, Bucket: k.bucket, Counts: *c})
 			}
 		}
 		change.Records = append(change.Records, rc.RecordChange)
@@ -464,7 +465,7 @@ func (j *Join) attempt(ctx context.Context, reqs []*request, ids []string) error
 func (g *group) change(id string) *recordChange {
 	rc := g.changes[id]
 	if rc == nil {
-		rc = &recordChange{RecordChange: RecordChange{ID: id}, deltas: map[deltaKey]*Counts{}}
+		rc = &recordChange{RecordChange: RecordChange{ID: id}, deltas: map[deltaKey]*tally.Counts{}}
 		g.changes[id] = rc
 		// The record as it was before this group: its pair cells are taken out here
 		// and its new ones put back when the change is finalized, so every paired
@@ -496,7 +497,7 @@ func (g *group) predict(p ingest.Prediction) bool {
 		Time:     p.Time.UnixNano(),
 		Segments: g.j.segments(p.Attributes),
 	}
-	var d Counts
+	var d tally.Counts
 	switch {
 	case ps.Errored:
 		d.Errors = 1
@@ -506,10 +507,10 @@ func (g *group) predict(p ingest.Prediction) bool {
 			d.Flagged = 1
 		}
 		d.ScoreSum = ps.Score
-		d.Bins[scoreBin(ps.Score)] = 1
+		d.Bins[tally.ScoreBin(ps.Score)] = 1
 		if rec.Label != nil {
-			ps.Outcome = outcomeOf(ps.Flagged, rec.Label.Positive)
-			d.addOutcome(ps.Outcome, 1)
+			ps.Outcome = tally.OutcomeOf(ps.Flagged, rec.Label.Positive)
+			d.AddOutcome(ps.Outcome, 1)
 		} else if g.j.cfg.Maturity > 0 {
 			rc.Due = append(rc.Due, DueRef{ID: rec.ID, Variant: ps.Variant, Time: ps.Time})
 		}
@@ -544,17 +545,17 @@ func (g *group) label(l ingest.Label) bool {
 		if ps.Errored {
 			continue
 		}
-		next := outcomeOf(ps.Flagged, l.Positive)
+		next := tally.OutcomeOf(ps.Flagged, l.Positive)
 		if next == ps.Outcome && !ps.Matured {
 			continue
 		}
-		var d Counts
-		d.addOutcome(ps.Outcome, -1)
-		d.addOutcome(next, 1)
+		var d tally.Counts
+		d.AddOutcome(ps.Outcome, -1)
+		d.AddOutcome(next, 1)
 		if ps.Matured {
 			d.Matured = -1
 		}
-		if ps.Outcome == Pending && g.j.cfg.Maturity > 0 {
+		if ps.Outcome == tally.Pending && g.j.cfg.Maturity > 0 {
 			rc.Undue = append(rc.Undue, DueRef{ID: rec.ID, Variant: ps.Variant, Time: ps.Time})
 		}
 		ps.Outcome, ps.Matured = next, false
@@ -570,15 +571,15 @@ func (g *group) mature(ref DueRef) bool {
 	rc.Undue = append(rc.Undue, ref)
 	rec := g.records[ref.ID]
 	ps := rec.pred(ref.Variant)
-	if ps == nil || ps.Errored || ps.Outcome != Pending || rec.Label != nil {
+	if ps == nil || ps.Errored || ps.Outcome != tally.Pending || rec.Label != nil {
 		return false
 	}
 	if g.j.censoring() && declined(rec) {
 		return false // censored: the label a declined inference needs never comes
 	}
-	ps.Outcome, ps.Matured = outcomeOf(ps.Flagged, false), true
-	var d Counts
-	d.addOutcome(ps.Outcome, 1)
+	ps.Outcome, ps.Matured = tally.OutcomeOf(ps.Flagged, false), true
+	var d tally.Counts
+	d.AddOutcome(ps.Outcome, 1)
 	d.Matured = 1
 	rc.add(g.j, ps, d)
 	rc.dirty = true
@@ -586,22 +587,22 @@ func (g *group) mature(ref DueRef) bool {
 }
 
 // add accumulates d for every series the prediction counts in.
-func (rc *recordChange) add(j *Join, ps *PredState, d Counts) {
+func (rc *recordChange) add(j *Join, ps *PredState, d tally.Counts) {
 	if d.IsZero() {
 		return
 	}
 	bucket := j.bucket(ps.Time)
-	rc.addTo(Key{Variant: ps.Variant}, bucket, d)
+	rc.addTo(tally.Key{Variant: ps.Variant}, bucket, d)
 	for _, s := range ps.Segments {
-		rc.addTo(Key{Variant: ps.Variant, SegmentKey: s.Key, Segment: s.Value}, bucket, d)
+		rc.addTo(tally.Key{Variant: ps.Variant, SegmentKey: s.Key, Segment: s.Value}, bucket, d)
 	}
 }
 
-func (rc *recordChange) addTo(k Key, bucket int64, d Counts) {
+func (rc *recordChange) addTo(k tally.Key, bucket int64, d tally.Counts) {
 	dk := deltaKey{key: k, bucket: bucket}
 	c := rc.deltas[dk]
 	if c == nil {
-		c = &Counts{}
+		c = &tally.Counts{}
 		rc.deltas[dk] = c
 		rc.order = append(rc.order, dk)
 	}
@@ -614,8 +615,8 @@ type pairCell struct {
 	first, second string
 	segments      []Segment
 	bucket        int64
-	class         LabelClass
-	agreement     Agreement
+	class         tally.LabelClass
+	agreement     tally.Agreement
 }
 
 // pairCells lists the pairs of predictions in rec that count in pair tallies: every
@@ -640,19 +641,19 @@ func (j *Join) pairCells(rec *Record) []pairCell {
 			if pb.Variant < pa.Variant {
 				pa, pb = pb, pa
 			}
-			class := ClassPending
+			class := tally.ClassPending
 			switch {
 			case label != nil && label.Positive:
-				class = ClassPositive
+				class = tally.ClassPositive
 			case label != nil:
-				class = ClassNegative
+				class = tally.ClassNegative
 			case pa.Matured && pb.Matured:
-				class = ClassMatured
+				class = tally.ClassMatured
 			}
 			out = append(out, pairCell{
 				first: pa.Variant, second: pb.Variant, segments: pa.Segments,
 				bucket: j.bucket(min(pa.Time, pb.Time)), class: class,
-				agreement: AgreementOf(pa.Flagged, pb.Flagged),
+				agreement: tally.AgreementOf(pa.Flagged, pb.Flagged),
 			})
 		}
 	}
@@ -661,11 +662,11 @@ func (j *Join) pairCells(rec *Record) []pairCell {
 
 // addPair adds n to a pair cell in the pair's overall series and each of its segments.
 func (rc *recordChange) addPair(pc pairCell, n int64) {
-	var d Counts
+	var d tally.Counts
 	d.Pair[pc.class][pc.agreement] = n
-	rc.addTo(Key{Variant: pc.first, Versus: pc.second}, pc.bucket, d)
+	rc.addTo(tally.Key{Variant: pc.first, Versus: pc.second}, pc.bucket, d)
 	for _, s := range pc.segments {
-		rc.addTo(Key{Variant: pc.first, Versus: pc.second, SegmentKey: s.Key, Segment: s.Value}, pc.bucket, d)
+		rc.addTo(tally.Key{Variant: pc.first, Versus: pc.second, SegmentKey: s.Key, Segment: s.Value}, pc.bucket, d)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/verdictml/verdict/ingest"
+	"github.com/verdictml/verdict/tally"
 )
 
 var t0 = time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
@@ -35,71 +36,71 @@ func lbls(l ...ingest.Label) ingest.Batch       { return ingest.Batch{Labels: l}
 // outcome counts of one series, the fields these tests check.
 type oc struct{ Pred, Flag, Err, TP, FP, FN, TN, Matured int64 }
 
-func ocOf(c Counts) oc {
+func ocOf(c tally.Counts) oc {
 	return oc{c.Predictions, c.Flagged, c.Errors, c.TP, c.FP, c.FN, c.TN, c.Matured}
 }
 
 func TestJoinSemantics(t *testing.T) {
-	v5 := Key{Variant: "v5"}
-	v6 := Key{Variant: "v6"}
+	v5 := tally.Key{Variant: "v5"}
+	v6 := tally.Key{Variant: "v6"}
 	tests := []struct {
 		name      string
 		cfg       Config
 		steps     []ingest.Batch
-		want      map[Key]oc
+		want      map[tally.Key]oc
 		unmatched int64
 	}{
 		{
 			name:  "label after prediction resolves it",
 			steps: []ingest.Batch{preds(pred("a", "v5", 0.9)), lbls(label("a", true, time.Hour))},
-			want:  map[Key]oc{v5: {Pred: 1, Flag: 1, TP: 1}},
+			want:  map[tally.Key]oc{v5: {Pred: 1, Flag: 1, TP: 1}},
 		},
 		{
 			name:      "label before prediction waits in the store and resolves on arrival",
 			steps:     []ingest.Batch{lbls(label("a", true, time.Hour)), preds(pred("a", "v5", 0.2))},
-			want:      map[Key]oc{v5: {Pred: 1, FN: 1}},
+			want:      map[tally.Key]oc{v5: {Pred: 1, FN: 1}},
 			unmatched: 0,
 		},
 		{
 			name:      "a label with no prediction yet is counted as unmatched",
 			steps:     []ingest.Batch{lbls(label("a", true, time.Hour), label("b", false, time.Hour))},
-			want:      map[Key]oc{},
+			want:      map[tally.Key]oc{},
 			unmatched: 2,
 		},
 		{
 			name:  "one label resolves production and shadow predictions",
 			steps: []ingest.Batch{preds(pred("a", "v5", 0.9), pred("a", "v6", 0.1)), lbls(label("a", false, time.Hour))},
-			want:  map[Key]oc{v5: {Pred: 1, Flag: 1, FP: 1}, v6: {Pred: 1, TN: 1}},
+			want:  map[tally.Key]oc{v5: {Pred: 1, Flag: 1, FP: 1}, v6: {Pred: 1, TN: 1}},
 		},
 		{
 			name:  "a duplicate prediction changes nothing, even with another score",
 			steps: []ingest.Batch{preds(pred("a", "v5", 0.9)), preds(pred("a", "v5", 0.1)), lbls(label("a", true, time.Hour))},
-			want:  map[Key]oc{v5: {Pred: 1, Flag: 1, TP: 1}},
+			want:  map[tally.Key]oc{v5: {Pred: 1, Flag: 1, TP: 1}},
 		},
 		{
 			name:  "a duplicate label changes nothing",
 			steps: []ingest.Batch{preds(pred("a", "v5", 0.9)), lbls(label("a", true, time.Hour)), lbls(label("a", true, time.Hour))},
-			want:  map[Key]oc{v5: {Pred: 1, Flag: 1, TP: 1}},
+			want:  map[tally.Key]oc{v5: {Pred: 1, Flag: 1, TP: 1}},
 		},
 		{
 			name:  "a newer label corrects the outcome",
 			steps: []ingest.Batch{preds(pred("a", "v5", 0.9)), lbls(label("a", false, time.Hour)), lbls(label("a", true, 2*time.Hour))},
-			want:  map[Key]oc{v5: {Pred: 1, Flag: 1, TP: 1}},
+			want:  map[tally.Key]oc{v5: {Pred: 1, Flag: 1, TP: 1}},
 		},
 		{
 			name:  "an older label arriving late is ignored",
 			steps: []ingest.Batch{preds(pred("a", "v5", 0.9)), lbls(label("a", true, 2*time.Hour)), lbls(label("a", false, time.Hour))},
-			want:  map[Key]oc{v5: {Pred: 1, Flag: 1, TP: 1}},
+			want:  map[tally.Key]oc{v5: {Pred: 1, Flag: 1, TP: 1}},
 		},
 		{
 			name:  "labels with the same time: the one received last wins",
 			steps: []ingest.Batch{preds(pred("a", "v5", 0.9)), lbls(label("a", true, time.Hour)), lbls(label("a", false, time.Hour))},
-			want:  map[Key]oc{v5: {Pred: 1, Flag: 1, FP: 1}},
+			want:  map[tally.Key]oc{v5: {Pred: 1, Flag: 1, FP: 1}},
 		},
 		{
 			name:  "events for one id within one batch apply in order",
 			steps: []ingest.Batch{{Predictions: []ingest.Prediction{pred("a", "v5", 0.9)}, Labels: []ingest.Label{label("a", false, time.Hour), label("a", true, 2*time.Hour)}}},
-			want:  map[Key]oc{v5: {Pred: 1, Flag: 1, TP: 1}},
+			want:  map[tally.Key]oc{v5: {Pred: 1, Flag: 1, TP: 1}},
 		},
 		{
 			name: "segments partition the variant; a missing attribute is its own segment",
@@ -108,7 +109,7 @@ func TestJoinSemantics(t *testing.T) {
 				preds(pred("a", "v5", 0.9, "merchant_category", "grocery"), pred("b", "v5", 0.9, "merchant_category", "travel"), pred("c", "v5", 0.1)),
 				lbls(label("a", true, time.Hour), label("b", false, time.Hour), label("c", true, time.Hour)),
 			},
-			want: map[Key]oc{
+			want: map[tally.Key]oc{
 				v5: {Pred: 3, Flag: 2, TP: 1, FP: 1, FN: 1},
 				{Variant: "v5", SegmentKey: "merchant_category", Segment: "grocery"}:      {Pred: 1, Flag: 1, TP: 1},
 				{Variant: "v5", SegmentKey: "merchant_category", Segment: "travel"}:       {Pred: 1, Flag: 1, FP: 1},
@@ -121,7 +122,7 @@ func TestJoinSemantics(t *testing.T) {
 			steps: []ingest.Batch{
 				preds(pred("a", "v5", 0.9, "mcc", "1"), pred("b", "v5", 0.9, "mcc", "2"), pred("c", "v5", 0.9, "mcc", "3"), pred("d", "v5", 0.9, "mcc", "4")),
 			},
-			want: map[Key]oc{
+			want: map[tally.Key]oc{
 				v5: {Pred: 4, Flag: 4},
 				{Variant: "v5", SegmentKey: "mcc", Segment: "1"}:          {Pred: 1, Flag: 1},
 				{Variant: "v5", SegmentKey: "mcc", Segment: "2"}:          {Pred: 1, Flag: 1},
@@ -134,7 +135,7 @@ func TestJoinSemantics(t *testing.T) {
 				preds(ingest.Prediction{InferenceID: "a", Variant: "v5", Time: t0, Error: "ModelError", Threshold: 0.5}),
 				lbls(label("a", true, time.Hour)),
 			},
-			want: map[Key]oc{v5: {Err: 1}},
+			want: map[tally.Key]oc{v5: {Err: 1}},
 		},
 	}
 	for _, tc := range tests {
@@ -150,7 +151,7 @@ func TestJoinSemantics(t *testing.T) {
 					t.Fatalf("step %d: %v", i, err)
 				}
 			}
-			got := map[Key]oc{}
+			got := map[tally.Key]oc{}
 			for k, c := range st.allTime {
 				if !c.IsZero() && !k.Paired() { // pair series: TestPairedCells
 					got[k] = ocOf(c)
@@ -212,7 +213,7 @@ func TestMaturity(t *testing.T) {
 		t.Fatalf("after maturity: resolved %d (err %v), want 2 (a and b; c has a label)", n, err)
 	}
 	want := oc{Pred: 3, Flag: 2, TP: 1, FP: 1, TN: 1, Matured: 2}
-	if got := ocOf(st.allTime[Key{Variant: "v5"}]); got != want {
+	if got := ocOf(st.allTime[tally.Key{Variant: "v5"}]); got != want {
 		t.Fatalf("after maturity: got %+v, want %+v", got, want)
 	}
 	// Maturing again finds nothing; a late label is a correction.
@@ -223,7 +224,7 @@ func TestMaturity(t *testing.T) {
 		t.Fatal(err)
 	}
 	want = oc{Pred: 3, Flag: 2, TP: 2, TN: 1, Matured: 1}
-	if got := ocOf(st.allTime[Key{Variant: "v5"}]); got != want {
+	if got := ocOf(st.allTime[tally.Key{Variant: "v5"}]); got != want {
 		t.Fatalf("after late label: got %+v, want %+v", got, want)
 	}
 	if len(st.due) != 0 {
@@ -251,11 +252,11 @@ func TestMaturityDisabledLeavesPredictionsPending(t *testing.T) {
 
 type recordingObserver struct {
 	mu       sync.Mutex
-	restored map[Key]Counts
-	observed map[Key]Counts
+	restored map[tally.Key]tally.Counts
+	observed map[tally.Key]tally.Counts
 }
 
-func (o *recordingObserver) Restore(d Delta, allTime bool) {
+func (o *recordingObserver) Restore(d tally.Delta, allTime bool) {
 	if allTime {
 		c := o.restored[d.Key]
 		c.Add(d.Counts)
@@ -263,7 +264,7 @@ func (o *recordingObserver) Restore(d Delta, allTime bool) {
 	}
 }
 
-func (o *recordingObserver) Observe(ds []Delta) {
+func (o *recordingObserver) Observe(ds []tally.Delta) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, d := range ds {
@@ -276,7 +277,7 @@ func (o *recordingObserver) Observe(ds []Delta) {
 func TestFailedCommitChangesNothing(t *testing.T) {
 	ctx := context.Background()
 	st := newMemStore()
-	obs := &recordingObserver{restored: map[Key]Counts{}, observed: map[Key]Counts{}}
+	obs := &recordingObserver{restored: map[tally.Key]tally.Counts{}, observed: map[tally.Key]tally.Counts{}}
 	j, err := Open(ctx, st, Config{}, obs)
 	if err != nil {
 		t.Fatal(err)
@@ -294,15 +295,15 @@ func TestFailedCommitChangesNothing(t *testing.T) {
 	if _, err := j.Apply(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := ocOf(obs.observed[Key{Variant: "v5"}]), (oc{Pred: 1, Flag: 1, TP: 1}); got != want {
+	if got, want := ocOf(obs.observed[tally.Key{Variant: "v5"}]), (oc{Pred: 1, Flag: 1, TP: 1}); got != want {
 		t.Fatalf("after retry: got %+v, want %+v", got, want)
 	}
 	// A reopened join restores the same tallies.
-	obs2 := &recordingObserver{restored: map[Key]Counts{}, observed: map[Key]Counts{}}
+	obs2 := &recordingObserver{restored: map[tally.Key]tally.Counts{}, observed: map[tally.Key]tally.Counts{}}
 	if _, err := Open(ctx, st, Config{}, obs2); err != nil {
 		t.Fatal(err)
 	}
-	if obs2.restored[Key{Variant: "v5"}] != obs.observed[Key{Variant: "v5"}] {
+	if obs2.restored[tally.Key{Variant: "v5"}] != obs.observed[tally.Key{Variant: "v5"}] {
 		t.Fatalf("restored %+v, observed %+v", obs2.restored, obs.observed)
 	}
 }
@@ -342,7 +343,7 @@ func randomStream(seed uint64, ids int) stream {
 // recount is the plain computation the join must agree with: the first prediction
 // per (id, variant) counts; the label in force is the one with the latest time,
 // ties going to the one received last; received means position in arrival order.
-func recount(preds []ingest.Prediction, arrivals []ingest.Label) map[Key]oc {
+func recount(preds []ingest.Prediction, arrivals []ingest.Label) map[tally.Key]oc {
 	type pk struct{ id, variant string }
 	first := map[pk]ingest.Prediction{}
 	var order []pk
@@ -360,10 +361,10 @@ func recount(preds []ingest.Prediction, arrivals []ingest.Label) map[Key]oc {
 			final[l.InferenceID] = l
 		}
 	}
-	out := map[Key]oc{}
+	out := map[tally.Key]oc{}
 	for _, k := range order {
 		p := first[k]
-		keys := []Key{{Variant: p.Variant}, {Variant: p.Variant, SegmentKey: "merchant_category", Segment: p.Attributes["merchant_category"]}}
+		keys := []tally.Key{{Variant: p.Variant}, {Variant: p.Variant, SegmentKey: "merchant_category", Segment: p.Attributes["merchant_category"]}}
 		for _, key := range keys {
 			c := out[key]
 			c.Pred++
@@ -438,7 +439,7 @@ func TestJoinMatchesRecountWhateverTheBatching(t *testing.T) {
 				}
 			}
 			for k, c := range st.allTime {
-				if _, ok := wantPairs[k]; k.Paired() && !ok && c.Pair != (PairCounts{}) {
+				if _, ok := wantPairs[k]; k.Paired() && !ok && c.Pair != (tally.PairCounts{}) {
 					t.Errorf("pair %+v: got %v, recount has none", k, c.Pair)
 				}
 			}
@@ -449,7 +450,7 @@ func TestJoinMatchesRecountWhateverTheBatching(t *testing.T) {
 // recountPairs is the plain computation of the pair tallies for v5 and v6 without
 // maturity: every id both variants predicted (first prediction each) counts once, by
 // its final label and by which of the two flagged it, overall and in v5's segment.
-func recountPairs(preds []ingest.Prediction, arrivals []ingest.Label) map[Key]PairCounts {
+func recountPairs(preds []ingest.Prediction, arrivals []ingest.Label) map[tally.Key]tally.PairCounts {
 	first := map[string]map[string]ingest.Prediction{}
 	for _, p := range preds {
 		if first[p.InferenceID] == nil {
@@ -465,28 +466,28 @@ func recountPairs(preds []ingest.Prediction, arrivals []ingest.Label) map[Key]Pa
 			final[l.InferenceID] = l
 		}
 	}
-	out := map[Key]PairCounts{}
+	out := map[tally.Key]tally.PairCounts{}
 	for id, byVariant := range first {
 		a, okA := byVariant["v5"]
 		b, okB := byVariant["v6"]
 		if !okA || !okB {
 			continue
 		}
-		class := ClassPending
+		class := tally.ClassPending
 		if l, ok := final[id]; ok {
-			class = ClassNegative
+			class = tally.ClassNegative
 			if l.Positive {
-				class = ClassPositive
+				class = tally.ClassPositive
 			}
 		}
-		agree := Neither
+		agree := tally.Neither
 		if a.Score >= a.Threshold {
-			agree += OnlyFirst
+			agree += tally.OnlyFirst
 		}
 		if b.Score >= b.Threshold {
-			agree += OnlySecond
+			agree += tally.OnlySecond
 		}
-		for _, k := range []Key{
+		for _, k := range []tally.Key{
 			{Variant: "v5", Versus: "v6"},
 			{Variant: "v5", Versus: "v6", SegmentKey: "merchant_category", Segment: a.Attributes["merchant_category"]},
 		} {
@@ -499,12 +500,12 @@ func recountPairs(preds []ingest.Prediction, arrivals []ingest.Label) map[Key]Pa
 }
 
 func TestPairedCells(t *testing.T) {
-	pair := Key{Variant: "v5", Versus: "v6"}
-	seg := func(v string) Key {
-		return Key{Variant: "v5", Versus: "v6", SegmentKey: "merchant_category", Segment: v}
+	pair := tally.Key{Variant: "v5", Versus: "v6"}
+	seg := func(v string) tally.Key {
+		return tally.Key{Variant: "v5", Versus: "v6", SegmentKey: "merchant_category", Segment: v}
 	}
-	cell := func(c LabelClass, a Agreement) PairCounts {
-		var p PairCounts
+	cell := func(c tally.LabelClass, a tally.Agreement) tally.PairCounts {
+		var p tally.PairCounts
 		p[c][a] = 1
 		return p
 	}
@@ -515,32 +516,32 @@ func TestPairedCells(t *testing.T) {
 		steps []ingest.Batch
 		now   time.Time // for a maturity pass after the steps
 		after []ingest.Batch
-		want  map[Key]PairCounts
+		want  map[tally.Key]tally.PairCounts
 	}{
 		{
 			name:  "a lone prediction is not paired",
 			steps: []ingest.Batch{preds(pred("a", "v5", 0.9))},
-			want:  map[Key]PairCounts{},
+			want:  map[tally.Key]tally.PairCounts{},
 		},
 		{
 			name:  "production and shadow of one request pair up, pending until labeled",
 			steps: []ingest.Batch{preds(pred("a", "v5", 0.9), pred("a", "v6", 0.2))},
-			want:  map[Key]PairCounts{pair: cell(ClassPending, OnlyFirst)},
+			want:  map[tally.Key]tally.PairCounts{pair: cell(tally.ClassPending, tally.OnlyFirst)},
 		},
 		{
 			name:  "the pair is keyed by variant name whichever arrives first",
 			steps: []ingest.Batch{preds(pred("a", "v6", 0.9)), preds(pred("a", "v5", 0.2))},
-			want:  map[Key]PairCounts{pair: cell(ClassPending, OnlySecond)},
+			want:  map[tally.Key]tally.PairCounts{pair: cell(tally.ClassPending, tally.OnlySecond)},
 		},
 		{
 			name:  "a label moves the pair to its class",
 			steps: []ingest.Batch{preds(pred("a", "v5", 0.9), pred("a", "v6", 0.7)), lbls(label("a", true, time.Hour))},
-			want:  map[Key]PairCounts{pair: cell(ClassPositive, Both)},
+			want:  map[tally.Key]tally.PairCounts{pair: cell(tally.ClassPositive, tally.Both)},
 		},
 		{
 			name:  "a label waiting for the second prediction counts the pair on arrival",
 			steps: []ingest.Batch{lbls(label("a", false, time.Hour)), preds(pred("a", "v5", 0.1)), preds(pred("a", "v6", 0.1))},
-			want:  map[Key]PairCounts{pair: cell(ClassNegative, Neither)},
+			want:  map[tally.Key]tally.PairCounts{pair: cell(tally.ClassNegative, tally.Neither)},
 		},
 		{
 			name: "a correction moves the pair once",
@@ -548,7 +549,7 @@ func TestPairedCells(t *testing.T) {
 				preds(pred("a", "v5", 0.9), pred("a", "v6", 0.2)),
 				lbls(label("a", true, time.Hour)), lbls(label("a", false, 2*time.Hour)),
 			},
-			want: map[Key]PairCounts{pair: cell(ClassNegative, OnlyFirst)},
+			want: map[tally.Key]tally.PairCounts{pair: cell(tally.ClassNegative, tally.OnlyFirst)},
 		},
 		{
 			name: "duplicates change nothing",
@@ -556,25 +557,25 @@ func TestPairedCells(t *testing.T) {
 				preds(pred("a", "v5", 0.9), pred("a", "v6", 0.9)), preds(pred("a", "v6", 0.1)),
 				lbls(label("a", true, time.Hour)), lbls(label("a", true, time.Hour)),
 			},
-			want: map[Key]PairCounts{pair: cell(ClassPositive, Both)},
+			want: map[tally.Key]tally.PairCounts{pair: cell(tally.ClassPositive, tally.Both)},
 		},
 		{
 			name:  "an errored prediction does not pair",
 			steps: []ingest.Batch{preds(pred("a", "v5", 0.9)), preds(errored), lbls(label("a", true, time.Hour))},
-			want:  map[Key]PairCounts{},
+			want:  map[tally.Key]tally.PairCounts{},
 		},
 		{
 			name:  "segments of the pair are its first variant's",
 			cfg:   Config{SegmentKeys: []string{"merchant_category"}},
 			steps: []ingest.Batch{preds(pred("a", "v6", 0.9, "merchant_category", "travel"), pred("a", "v5", 0.9, "merchant_category", "grocery"))},
-			want:  map[Key]PairCounts{pair: cell(ClassPending, Both), seg("grocery"): cell(ClassPending, Both)},
+			want:  map[tally.Key]tally.PairCounts{pair: cell(tally.ClassPending, tally.Both), seg("grocery"): cell(tally.ClassPending, tally.Both)},
 		},
 		{
 			name:  "both predictions matured: the pair is matured",
 			cfg:   Config{Maturity: 24 * time.Hour},
 			steps: []ingest.Batch{preds(pred("a", "v5", 0.9), pred("a", "v6", 0.2))},
 			now:   t0.Add(25 * time.Hour),
-			want:  map[Key]PairCounts{pair: cell(ClassMatured, OnlyFirst)},
+			want:  map[tally.Key]tally.PairCounts{pair: cell(tally.ClassMatured, tally.OnlyFirst)},
 		},
 		{
 			name:  "a label after maturity is a correction of the pair too",
@@ -582,7 +583,7 @@ func TestPairedCells(t *testing.T) {
 			steps: []ingest.Batch{preds(pred("a", "v5", 0.9), pred("a", "v6", 0.2))},
 			now:   t0.Add(25 * time.Hour),
 			after: []ingest.Batch{lbls(label("a", true, 40*time.Hour))},
-			want:  map[Key]PairCounts{pair: cell(ClassPositive, OnlyFirst)},
+			want:  map[tally.Key]tally.PairCounts{pair: cell(tally.ClassPositive, tally.OnlyFirst)},
 		},
 	}
 	for _, tc := range tests {
@@ -608,9 +609,9 @@ func TestPairedCells(t *testing.T) {
 					t.Fatalf("after step %d: %v", i, err)
 				}
 			}
-			got := map[Key]PairCounts{}
+			got := map[tally.Key]tally.PairCounts{}
 			for k, c := range st.allTime {
-				if k.Paired() && c.Pair != (PairCounts{}) {
+				if k.Paired() && c.Pair != (tally.PairCounts{}) {
 					got[k] = c.Pair
 				}
 			}
@@ -624,7 +625,7 @@ func TestPairedCells(t *testing.T) {
 			}
 			// Bucket tallies sum to the all-time ones.
 			for k, w := range got {
-				var sum PairCounts
+				var sum tally.PairCounts
 				for dk, c := range st.buckets {
 					if dk.key == k {
 						for ci := range c.Pair {
@@ -669,7 +670,7 @@ func TestConcurrentCallersShareCommits(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if got := st.allTime[Key{Variant: "v5"}].Predictions; got != int64(len(all)) {
+	if got := st.allTime[tally.Key{Variant: "v5"}].Predictions; got != int64(len(all)) {
 		t.Fatalf("predictions: got %d, want %d", got, len(all))
 	}
 }

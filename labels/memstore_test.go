@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/verdictml/verdict/tally"
 )
 
 // memStore is an in-memory Store for the join's unit tests. It copies records in
@@ -13,8 +15,8 @@ type memStore struct {
 	mu        sync.Mutex
 	records   map[string][]byte
 	due       map[DueRef]bool
-	allTime   map[Key]Counts
-	buckets   map[deltaKey]Counts
+	allTime   map[tally.Key]tally.Counts
+	buckets   map[deltaKey]tally.Counts
 	unmatched int64
 	failNext  error
 	// partialConflicts makes that many commits write only their first record (with
@@ -24,7 +26,7 @@ type memStore struct {
 }
 
 func newMemStore() *memStore {
-	return &memStore{records: map[string][]byte{}, due: map[DueRef]bool{}, allTime: map[Key]Counts{}, buckets: map[deltaKey]Counts{}}
+	return &memStore{records: map[string][]byte{}, due: map[DueRef]bool{}, allTime: map[tally.Key]tally.Counts{}, buckets: map[deltaKey]tally.Counts{}}
 }
 
 func (m *memStore) Records(_ context.Context, ids []string) ([]*Record, error) {
@@ -98,17 +100,17 @@ func (m *memStore) Due(_ context.Context, before time.Time, limit int) ([]DueRef
 	return out, nil
 }
 
-func (m *memStore) Tallies(_ context.Context, since int64, fn func(Delta, bool) error) error {
+func (m *memStore) Tallies(_ context.Context, since int64, fn func(tally.Delta, bool) error) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for k, c := range m.allTime {
-		if err := fn(Delta{Key: k, Counts: c}, true); err != nil {
+		if err := fn(tally.Delta{Key: k, Counts: c}, true); err != nil {
 			return err
 		}
 	}
 	for k, c := range m.buckets {
 		if k.bucket >= since {
-			if err := fn(Delta{Key: k.key, Bucket: k.bucket, Counts: c}, false); err != nil {
+			if err := fn(tally.Delta{Key: k.key, Bucket: k.bucket, Counts: c}, false); err != nil {
 				return err
 			}
 		}

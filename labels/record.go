@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/verdictml/verdict/tally"
 )
 
 // Record is everything the join knows about one inference id: its label, if any, and
@@ -45,7 +47,7 @@ type PredState struct {
 	// Time is the prediction time (Unix nanoseconds); windows bucket by it.
 	Time     int64
 	Segments []Segment
-	Outcome  Outcome
+	Outcome  tally.Outcome
 	// Matured is set when the outcome came from label maturity, not from a label.
 	Matured bool
 	// Censored is set on a pending prediction that maturity will not resolve: the
@@ -55,7 +57,7 @@ type PredState struct {
 
 // Open reports whether the prediction still waits for a label or maturity: not
 // errored, not resolved and not censored.
-func (p PredState) Open() bool { return !p.Errored && p.Outcome == Pending && !p.Censored }
+func (p PredState) Open() bool { return !p.Errored && p.Outcome == tally.Pending && !p.Censored }
 
 // Segment is one configured attribute of a prediction, as counted.
 type Segment struct{ Key, Value string }
@@ -155,8 +157,8 @@ func UnmarshalRecord(id string, b []byte) (*Record, error) {
 		flags := d.byte()
 		p.Shadow, p.Flagged, p.Errored, p.Matured = flags&1 != 0, flags&2 != 0, flags&4 != 0, flags&8 != 0
 		p.Censored = flags&32 != 0
-		p.Outcome = Outcome(d.byte())
-		if p.Outcome > TrueNegative {
+		p.Outcome = tally.Outcome(d.byte())
+		if p.Outcome > tally.TrueNegative {
 			d.err = errCorrupt
 		}
 		p.Score = math.Float64frombits(d.uint64())

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"reflect"
 	"testing"
+
+	"github.com/verdictml/verdict/tally"
 )
 
 func TestRecordRoundTrip(t *testing.T) {
@@ -15,12 +17,12 @@ func TestRecordRoundTrip(t *testing.T) {
 		{"empty record", Record{ID: "a"}},
 		{"label only", Record{ID: "a", Label: &LabelState{Positive: true, Time: 1764000000e9, Seq: 42, Source: "dispute"}}},
 		{"production and shadow sharing segments", Record{ID: "a", Preds: []PredState{
-			{Variant: "v5", Score: 0.91, Flagged: true, Time: 1764000000e9, Segments: segs, Outcome: TruePositive},
-			{Variant: "v6", Shadow: true, Score: 0.12, Time: 1764000000e9 + 3, Segments: segs, Outcome: FalseNegative},
+			{Variant: "v5", Score: 0.91, Flagged: true, Time: 1764000000e9, Segments: segs, Outcome: tally.TruePositive},
+			{Variant: "v6", Shadow: true, Score: 0.12, Time: 1764000000e9 + 3, Segments: segs, Outcome: tally.FalseNegative},
 		}}},
 		{"different segments, errored and matured", Record{ID: "a", Preds: []PredState{
 			{Variant: "v5", Errored: true, Time: -5, Segments: segs[:1]},
-			{Variant: "v6", Matured: true, Outcome: TrueNegative, Time: 7, Segments: segs},
+			{Variant: "v6", Matured: true, Outcome: tally.TrueNegative, Time: 7, Segments: segs},
 			{Variant: "v7", Time: 7},
 		}}},
 		{"label in force, review label and a censored prediction", Record{ID: "a",

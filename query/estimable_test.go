@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -23,11 +23,11 @@ const day = 24 * time.Hour
 func agedWindows(now time.Time) *window.Windows {
 	w := window.New(5*time.Minute, 7*day, window.Cohorts(45*day), window.Clock(func() time.Time { return now }))
 	at := func(age time.Duration) int64 { return now.Add(-age).Unix() / 300 * 300 }
-	v5 := labels.Key{Variant: "v5"}
-	w.Observe([]labels.Delta{
-		{Key: v5, Bucket: at(2 * time.Hour), Counts: labels.Counts{Predictions: 100, Flagged: 10, TP: 2}},
-		{Key: v5, Bucket: at(10 * day), Counts: labels.Counts{Predictions: 100, Flagged: 10, TP: 5, FN: 1}},
-		{Key: v5, Bucket: at(40 * day), Counts: labels.Counts{Predictions: 100, Flagged: 10, TP: 7, FP: 3, FN: 5, TN: 85, Matured: 80}},
+	v5 := tally.Key{Variant: "v5"}
+	w.Observe([]tally.Delta{
+		{Key: v5, Bucket: at(2 * time.Hour), Counts: tally.Counts{Predictions: 100, Flagged: 10, TP: 2}},
+		{Key: v5, Bucket: at(10 * day), Counts: tally.Counts{Predictions: 100, Flagged: 10, TP: 5, FN: 1}},
+		{Key: v5, Bucket: at(40 * day), Counts: tally.Counts{Predictions: 100, Flagged: 10, TP: 7, FP: 3, FN: 5, TN: 85, Matured: 80}},
 	})
 	return w
 }
@@ -145,7 +145,7 @@ func TestMinAgeParameter(t *testing.T) {
 func TestCoverageByCohortAge(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	w := agedWindows(now)
-	w.Observe([]labels.Delta{{Key: labels.Key{Variant: "v5", SegmentKey: "mcc", Segment: "5411"}, Bucket: now.Unix() / 300 * 300, Counts: labels.Counts{Predictions: 1}}})
+	w.Observe([]tally.Delta{{Key: tally.Key{Variant: "v5", SegmentKey: "mcc", Segment: "5411"}, Bucket: now.Unix() / 300 * 300, Counts: tally.Counts{Predictions: 1}}})
 	h := NewCoverage(w, nil, WithPolicy(LabelPolicy{Maturity: 30 * day, Declined: "censored"}))
 	var r CoverageResponse
 	if code := getJSON(t, h, "/v1/coverage", &r); code != http.StatusOK {

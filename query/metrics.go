@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -158,7 +158,7 @@ type Counts struct {
 	Censored int64 `json:"censored"`
 }
 
-func countsOf(c labels.Counts) Counts {
+func countsOf(c tally.Counts) Counts {
 	return Counts{Predictions: c.Predictions, PredictedPositives: c.Flagged, Errors: c.Errors,
 		TP: c.TP, FP: c.FP, FN: c.FN, TN: c.TN, Resolved: c.Resolved(), Matured: c.Matured,
 		Pending: c.Pending(), Censored: c.Censored}

@@ -8,18 +8,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
 func testWindows() *window.Windows {
 	w := window.New(5*time.Minute, 24*time.Hour)
 	b := time.Now().Unix() / 300 * 300
-	w.Observe([]labels.Delta{
-		{Key: labels.Key{Variant: "v5"}, Bucket: b, Counts: labels.Counts{Predictions: 10, Flagged: 4, TP: 3, FP: 1, FN: 1, TN: 5}},
-		{Key: labels.Key{Variant: "v5", SegmentKey: "mcc", Segment: "5411"}, Bucket: b, Counts: labels.Counts{Predictions: 10, Flagged: 4, TP: 3, FP: 1, FN: 1, TN: 5}},
-		{Key: labels.Key{Variant: "v6"}, Bucket: b, Counts: labels.Counts{Predictions: 2, TN: 2}},
-		{Key: labels.Key{Variant: "v6", SegmentKey: "mcc", Segment: "5411"}, Bucket: b, Counts: labels.Counts{Predictions: 2, TN: 2}},
+	w.Observe([]tally.Delta{
+		{Key: tally.Key{Variant: "v5"}, Bucket: b, Counts: tally.Counts{Predictions: 10, Flagged: 4, TP: 3, FP: 1, FN: 1, TN: 5}},
+		{Key: tally.Key{Variant: "v5", SegmentKey: "mcc", Segment: "5411"}, Bucket: b, Counts: tally.Counts{Predictions: 10, Flagged: 4, TP: 3, FP: 1, FN: 1, TN: 5}},
+		{Key: tally.Key{Variant: "v6"}, Bucket: b, Counts: tally.Counts{Predictions: 2, TN: 2}},
+		{Key: tally.Key{Variant: "v6", SegmentKey: "mcc", Segment: "5411"}, Bucket: b, Counts: tally.Counts{Predictions: 2, TN: 2}},
 	})
 	return w
 }

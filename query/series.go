@@ -8,13 +8,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
 // Timelines is what GET /v1/series needs from the windows.
 type Timelines interface {
-	Timelines(span window.Span, step time.Duration, keep func(labels.Key) bool) (window.Timelines, error)
+	Timelines(span window.Span, step time.Duration, keep func(tally.Key) bool) (window.Timelines, error)
 	// Longest is the longest span whose buckets are kept; Bucket their width.
 	Longest() window.Span
 	Bucket() time.Duration
@@ -188,7 +188,7 @@ func (h *SeriesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		segKey, segValue = k, v
 	}
 	variant := q.Get("variant")
-	keep := func(k labels.Key) bool {
+	keep := func(k tally.Key) bool {
 		return (variant == "" || k.Variant == variant) && k.SegmentKey == segKey && k.Segment == segValue
 	}
 	tls, err := h.timelines.Timelines(span, step, keep)

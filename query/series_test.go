@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -15,16 +15,16 @@ func TestSeriesEndpoint(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 2, 0, 0, time.UTC)
 	w := window.New(5*time.Minute, 24*time.Hour, window.Clock(func() time.Time { return now }))
 	at := func(hh, mm int) int64 { return time.Date(2026, 11, 25, hh, mm, 0, 0, time.UTC).Unix() }
-	seg := func(v string) labels.Key {
-		return labels.Key{Variant: v, SegmentKey: "merchant_category", Segment: "electronics"}
+	seg := func(v string) tally.Key {
+		return tally.Key{Variant: v, SegmentKey: "merchant_category", Segment: "electronics"}
 	}
-	w.Observe([]labels.Delta{
+	w.Observe([]tally.Delta{
 		// An old, fully resolved cohort and a recent one whose negatives are not in.
-		{Key: labels.Key{Variant: "v5"}, Bucket: at(11, 0), Counts: labels.Counts{Predictions: 100, Flagged: 20, TP: 15, FP: 5, FN: 3, TN: 77}},
-		{Key: labels.Key{Variant: "v5"}, Bucket: at(12, 0), Counts: labels.Counts{Predictions: 100, Flagged: 20, TP: 10, FN: 1}},
-		{Key: labels.Key{Variant: "v6"}, Bucket: at(11, 0), Counts: labels.Counts{Predictions: 100, Flagged: 10, TP: 8, FP: 2, FN: 10, TN: 80}},
-		{Key: seg("v6"), Bucket: at(11, 0), Counts: labels.Counts{Predictions: 10, Flagged: 1, TP: 1, FN: 4, TN: 5}},
-		{Key: seg("v5"), Bucket: at(11, 0), Counts: labels.Counts{Predictions: 10, Flagged: 5, TP: 5, TN: 5}},
+		{Key: tally.Key{Variant: "v5"}, Bucket: at(11, 0), Counts: tally.Counts{Predictions: 100, Flagged: 20, TP: 15, FP: 5, FN: 3, TN: 77}},
+		{Key: tally.Key{Variant: "v5"}, Bucket: at(12, 0), Counts: tally.Counts{Predictions: 100, Flagged: 20, TP: 10, FN: 1}},
+		{Key: tally.Key{Variant: "v6"}, Bucket: at(11, 0), Counts: tally.Counts{Predictions: 100, Flagged: 10, TP: 8, FP: 2, FN: 10, TN: 80}},
+		{Key: seg("v6"), Bucket: at(11, 0), Counts: tally.Counts{Predictions: 10, Flagged: 1, TP: 1, FN: 4, TN: 5}},
+		{Key: seg("v5"), Bucket: at(11, 0), Counts: tally.Counts{Predictions: 10, Flagged: 5, TP: 5, TN: 5}},
 	})
 	h := NewSeries(w, nil)
 	get := func(t *testing.T, q string) (int, SeriesResponse, ErrorBody) {

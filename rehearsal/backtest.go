@@ -10,6 +10,7 @@ import (
 	"github.com/verdictml/verdict/judge"
 	"github.com/verdictml/verdict/labels"
 	"github.com/verdictml/verdict/publish/cloudwatch"
+	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -123,7 +124,7 @@ type WindowView struct {
 }
 
 func viewOf(snap window.Snapshot, variant string) WindowView {
-	row, ok := snap.Row(labels.Key{Variant: variant})
+	row, ok := snap.Row(tally.Key{Variant: variant})
 	if !ok {
 		return WindowView{}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/verdictml/verdict/judge"
 	"github.com/verdictml/verdict/labels"
 	"github.com/verdictml/verdict/publish/cloudwatch"
+	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -244,7 +245,7 @@ func (r *Rehearsal) Run(ctx context.Context, rec *Recording) (Outcome, error) {
 			return time.Time{}, nil
 		}
 		step := Step{At: now, Phase: s.Phase(now), Share: s.ShareAt(now)}
-		if row, ok := w.Snapshot(span).Row(labels.Key{Variant: r.Candidate}); ok {
+		if row, ok := w.Snapshot(span).Row(tally.Key{Variant: r.Candidate}); ok {
 			step.CandidatePredictions = row.Counts.Predictions
 			step.CandidateLabeledPositives = row.Counts.TP + row.Counts.FN
 		}

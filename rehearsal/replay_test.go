@@ -9,6 +9,7 @@ import (
 
 	"github.com/verdictml/verdict/ingest"
 	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -64,8 +65,8 @@ func TestReplayAppliesEventsOnEventTime(t *testing.T) {
 		if !snap.End.Equal(now) {
 			t.Errorf("windows end at %s, want the simulated time %s", snap.End, now)
 		}
-		v5, _ := snap.Row(labels.Key{Variant: "v5"})
-		v6, _ := snap.Row(labels.Key{Variant: "v6"})
+		v5, _ := snap.Row(tally.Key{Variant: "v5"})
+		v6, _ := snap.Row(tally.Key{Variant: "v6"})
 		got := counts{v5.Counts.Predictions, v5.Counts.TP, v5.Counts.FP, v6.Counts.FN}
 		if w := want[now.Sub(t0)]; got != w {
 			t.Errorf("at %s: got %+v, want %+v", now.Format("15:04"), got, w)
@@ -92,7 +93,7 @@ func TestReplayServesOnlyChosenPredictionsAndStops(t *testing.T) {
 	err = Replay(context.Background(), rec, cfg, func(_ context.Context, tk Tick) (time.Time, error) {
 		steps++
 		snap := tk.Windows.Snapshot(window.AllTime)
-		if _, ok := snap.Row(labels.Key{Variant: "v5"}); ok {
+		if _, ok := snap.Row(tally.Key{Variant: "v5"}); ok {
 			t.Errorf("v5 counted although only v6 was served")
 		}
 		if steps == 2 {
@@ -135,7 +136,7 @@ func TestReplayReportsChangesAndSkipsToTheNextOne(t *testing.T) {
 		}
 		got = append(got, tick{tk.Now.Format("15:04"), tk.Changed, next})
 		all := tk.Windows.Snapshot(window.AllTime)
-		if row, _ := all.Row(labels.Key{Variant: "v5"}); tk.Now.Equal(t0.Add(2*time.Hour)) && row.Counts.TP != 1 {
+		if row, _ := all.Row(tally.Key{Variant: "v5"}); tk.Now.Equal(t0.Add(2*time.Hour)) && row.Counts.TP != 1 {
 			t.Errorf("at 11:00 the label known then is not applied: %+v", row.Counts)
 		}
 		if !tk.Changed {
@@ -176,7 +177,7 @@ func TestReplayMarksMaturityAndTheKeptRangeAsChanges(t *testing.T) {
 			changed = append(changed, tk.Now.Format("15:04"))
 		}
 		if tk.Now.Equal(t0.Add(35 * time.Minute)) {
-			if row, _ := tk.Windows.Snapshot(window.AllTime).Row(labels.Key{Variant: "v5"}); row.Counts.Matured != 1 {
+			if row, _ := tk.Windows.Snapshot(window.AllTime).Row(tally.Key{Variant: "v5"}); row.Counts.Matured != 1 {
 				t.Errorf("at 09:35 the prediction has not matured: %+v", row.Counts)
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/verdictml/verdict/judge"
 	"github.com/verdictml/verdict/labels"
 	"github.com/verdictml/verdict/publish/cloudwatch"
+	"github.com/verdictml/verdict/tally"
 )
 
 var shadowFrom = time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
@@ -95,13 +96,13 @@ func TestShadowStageSnapshotsAreTheStageAlone(t *testing.T) {
 		}
 	}
 	for i, v := range []string{"v5", "v6"} {
-		pr, _ := snaps.Period.Row(labels.Key{Variant: v})
-		rr, _ := snaps.Reference.Row(labels.Key{Variant: v})
+		pr, _ := snaps.Period.Row(tally.Key{Variant: v})
+		rr, _ := snaps.Reference.Row(tally.Key{Variant: v})
 		if pr.Counts.Predictions != period[i] || rr.Counts.Predictions != ref[i] {
 			t.Errorf("%s: period %d and reference %d predictions, recount %d and %d", v, pr.Counts.Predictions, rr.Counts.Predictions, period[i], ref[i])
 		}
 	}
-	if pr, _ := snaps.Period.Row(labels.Key{Variant: "v5"}); pr.Counts.TP != tp {
+	if pr, _ := snaps.Period.Row(tally.Key{Variant: "v5"}); pr.Counts.TP != tp {
 		t.Errorf("v5 TP %d by the stage's end, recount %d (labels known later must not count)", pr.Counts.TP, tp)
 	}
 	if !snaps.Period.Period || !snaps.Period.Start.Equal(shadowFrom) || !snaps.Reference.End.Equal(end) {

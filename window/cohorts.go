@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 )
 
 // daySeconds is the width of a day cohort.
@@ -27,21 +27,21 @@ func dayOf(t int64) int64 {
 // day is only partly folded in.
 type cohort struct {
 	start, end int64
-	c          labels.Counts
+	c          tally.Counts
 }
 
-func (h *cohort) add(start, end int64, c labels.Counts) {
+func (h *cohort) add(start, end int64, c tally.Counts) {
 	h.start, h.end = min(h.start, start), max(h.end, end)
 	h.c.Add(c)
 }
 
 func newSeries() *series {
-	return &series{buckets: map[int64]*labels.Counts{}, cohorts: map[int64]*cohort{}}
+	return &series{buckets: map[int64]*tally.Counts{}, cohorts: map[int64]*cohort{}}
 }
 
 // each calls fn with every kept part of s: its buckets and its day cohorts, with the
 // prediction times they span, [start, end).
-func (s *series) each(bucket int64, fn func(start, end int64, c *labels.Counts)) {
+func (s *series) each(bucket int64, fn func(start, end int64, c *tally.Counts)) {
 	for b, c := range s.buckets {
 		fn(b, b+bucket, c)
 	}
@@ -107,18 +107,18 @@ func (w *Windows) SnapshotAged(span Span, minAge time.Duration) (Snapshot, error
 	w.mu.RLock()
 	snap.Rows = make([]Row, 0, len(w.series))
 	for k, s := range w.series {
-		var c labels.Counts
+		var c tally.Counts
 		if span == AllTime {
 			// Everything, less the parts that are not entirely older than the end
 			// (all of them are kept: minAge is within the horizon).
 			c = s.total
-			s.each(w.bucket, func(_, end int64, bc *labels.Counts) {
+			s.each(w.bucket, func(_, end int64, bc *tally.Counts) {
 				if end > to {
 					c.Sub(*bc)
 				}
 			})
 		} else {
-			s.each(w.bucket, func(b, end int64, bc *labels.Counts) {
+			s.each(w.bucket, func(b, end int64, bc *tally.Counts) {
 				if end > from && end <= to {
 					c.Add(*bc)
 					start = min(start, b)
@@ -148,7 +148,7 @@ func (w *Windows) SnapshotAged(span Span, minAge time.Duration) (Snapshot, error
 // including what the view keeps in the all-time counts only.
 type AgeClass struct {
 	MinAge, MaxAge time.Duration
-	Counts         labels.Counts
+	Counts         tally.Counts
 	Stats          Stats
 }
 
@@ -170,7 +170,7 @@ func AgeName(minAge, maxAge time.Duration) string {
 
 // CohortRow is one series' age classes, youngest first.
 type CohortRow struct {
-	Key     labels.Key
+	Key     tally.Key
 	Classes []AgeClass
 }
 
@@ -223,7 +223,7 @@ func (w *Windows) Cohorts(ages []time.Duration) (CohortSnapshot, error) {
 		}
 		row := CohortRow{Key: k, Classes: make([]AgeClass, len(ages)+1)}
 		rest := s.total
-		s.each(w.bucket, func(_, end int64, c *labels.Counts) {
+		s.each(w.bucket, func(_, end int64, c *tally.Counts) {
 			row.Classes[class(end)].Counts.Add(*c)
 			rest.Sub(*c)
 		})

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 )
 
 const day = 24 * time.Hour
@@ -14,7 +14,7 @@ const day = 24 * time.Hour
 // aged is one prediction of the cohort tests: its time and what it counts.
 type aged struct {
 	t time.Time
-	c labels.Counts
+	c tally.Counts
 }
 
 // agedStream is n predictions spread over the 60 days before now, plus one on each
@@ -31,7 +31,7 @@ func agedStream(seed uint64, now time.Time, n int) []aged {
 	}
 	out := make([]aged, len(times))
 	for i, t := range times {
-		c := labels.Counts{Predictions: 1}
+		c := tally.Counts{Predictions: 1}
 		switch rng.IntN(5) {
 		case 0:
 			c.TP, c.Flagged = 1, 1
@@ -47,16 +47,16 @@ func agedStream(seed uint64, now time.Time, n int) []aged {
 	return out
 }
 
-func observe(w *Windows, k labels.Key, ps []aged) {
+func observe(w *Windows, k tally.Key, ps []aged) {
 	for _, p := range ps {
 		b := p.t.Unix() / 300 * 300
-		w.Observe([]labels.Delta{{Key: k, Bucket: b, Counts: p.c}})
+		w.Observe([]tally.Delta{{Key: k, Bucket: b, Counts: p.c}})
 	}
 }
 
 // sumWhere is the plain recount: the counts of the predictions whose time satisfies in.
-func sumWhere(ps []aged, in func(t time.Time) bool) labels.Counts {
-	var c labels.Counts
+func sumWhere(ps []aged, in func(t time.Time) bool) tally.Counts {
+	var c tally.Counts
 	for _, p := range ps {
 		if in(p.t) {
 			c.Add(p.c)
@@ -72,7 +72,7 @@ func TestAgedSnapshotsAndCohortsMatchARecountByPredictionTime(t *testing.T) {
 	now := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
 	w := New(5*time.Minute, 7*day, Cohorts(40*day))
 	w.now = func() time.Time { return now }
-	k := labels.Key{Variant: "v5"}
+	k := tally.Key{Variant: "v5"}
 	ps := agedStream(1, now, 5000)
 	observe(w, k, ps)
 	if h := w.Horizon(); h != 40*day {
@@ -134,12 +134,12 @@ func TestAgedSnapshotsAndCohortsMatchARecountByPredictionTime(t *testing.T) {
 		live := w
 		w = New(5*time.Minute, 7*day, Cohorts(40*day))
 		w.now = live.now
-		var total labels.Counts
+		var total tally.Counts
 		for _, p := range ps {
 			total.Add(p.c)
-			w.Restore(labels.Delta{Key: k, Bucket: p.t.Unix() / 300 * 300, Counts: p.c}, false)
+			w.Restore(tally.Delta{Key: k, Bucket: p.t.Unix() / 300 * 300, Counts: p.c}, false)
 		}
-		w.Restore(labels.Delta{Key: k, Counts: total}, true)
+		w.Restore(tally.Delta{Key: k, Counts: total}, true)
 		check(t)
 		w = live
 	})
@@ -165,18 +165,18 @@ func TestAgedSnapshotsAndCohortsMatchARecountByPredictionTime(t *testing.T) {
 	})
 
 	t.Run("reloaded in full from a shared store", func(t *testing.T) {
-		var total labels.Counts
+		var total tally.Counts
 		for _, p := range ps {
 			total.Add(p.c)
 		}
 		// Stale view first: a reload must replace, not add.
 		observe(w, k, agedStream(3, now, 100))
-		load := func(fn func(labels.Delta, bool) error) error {
-			if err := fn(labels.Delta{Key: k, Counts: total}, true); err != nil {
+		load := func(fn func(tally.Delta, bool) error) error {
+			if err := fn(tally.Delta{Key: k, Counts: total}, true); err != nil {
 				return err
 			}
 			for _, p := range ps {
-				if err := fn(labels.Delta{Key: k, Bucket: p.t.Unix() / 300 * 300, Counts: p.c}, false); err != nil {
+				if err := fn(tally.Delta{Key: k, Bucket: p.t.Unix() / 300 * 300, Counts: p.c}, false); err != nil {
 					return err
 				}
 			}
@@ -193,10 +193,10 @@ func TestFullReloadDropsACohortTheStoreNoLongerHolds(t *testing.T) {
 	now := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
 	w := New(5*time.Minute, 7*day, Cohorts(40*day))
 	w.now = func() time.Time { return now }
-	k := labels.Key{Variant: "v5"}
-	observe(w, k, []aged{{now.Add(-20 * day), labels.Counts{Predictions: 1}}, {now.Add(-time.Hour), labels.Counts{Predictions: 1}}})
-	load := func(fn func(labels.Delta, bool) error) error {
-		return fn(labels.Delta{Key: k, Counts: labels.Counts{Predictions: 1}}, true)
+	k := tally.Key{Variant: "v5"}
+	observe(w, k, []aged{{now.Add(-20 * day), tally.Counts{Predictions: 1}}, {now.Add(-time.Hour), tally.Counts{Predictions: 1}}})
+	load := func(fn func(tally.Delta, bool) error) error {
+		return fn(tally.Delta{Key: k, Counts: tally.Counts{Predictions: 1}}, true)
 	}
 	if err := w.Reload(w.cohortCutoff(), load); err != nil {
 		t.Fatal(err)
@@ -252,7 +252,7 @@ func TestAgedSnapshotOnlyHoldsPredictionsOldEnough(t *testing.T) {
 	now := time.Date(2026, 11, 25, 13, 17, 42, 0, time.UTC)
 	w := New(5*time.Minute, 7*day, Cohorts(40*day))
 	w.now = func() time.Time { return now }
-	k := labels.Key{Variant: "v5"}
+	k := tally.Key{Variant: "v5"}
 	ps := agedStream(4, now, 5000)
 	observe(w, k, ps)
 	for _, minAge := range []time.Duration{time.Hour, 3 * day, 7 * day, 30 * day} {
@@ -283,11 +283,11 @@ func TestPairSeriesStayOutOfAgedRowsAndAgeClasses(t *testing.T) {
 	now := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
 	w := New(5*time.Minute, 7*day, Cohorts(40*day), Clock(func() time.Time { return now }))
 	old := now.Add(-20*day).Unix() / 300 * 300
-	var pc labels.Counts
-	pc.Pair[labels.ClassMatured][labels.OnlyFirst] = 2
-	w.Observe([]labels.Delta{
-		{Key: labels.Key{Variant: "v5"}, Bucket: old, Counts: labels.Counts{Predictions: 2, FP: 2, Flagged: 2, Matured: 2}},
-		{Key: labels.Key{Variant: "v5", Versus: "v6"}, Bucket: old, Counts: pc},
+	var pc tally.Counts
+	pc.Pair[tally.ClassMatured][tally.OnlyFirst] = 2
+	w.Observe([]tally.Delta{
+		{Key: tally.Key{Variant: "v5"}, Bucket: old, Counts: tally.Counts{Predictions: 2, FP: 2, Flagged: 2, Matured: 2}},
+		{Key: tally.Key{Variant: "v5", Versus: "v6"}, Bucket: old, Counts: pc},
 	})
 	snap, err := w.SnapshotAged(AllTime, 10*day)
 	if err != nil {

@@ -4,17 +4,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 )
 
 func TestWindowsEndNowNotAtTheNewestBucket(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 2, 0, 0, time.UTC)
 	w := New(5*time.Minute, 24*time.Hour, Clock(func() time.Time { return now }))
-	v5 := labels.Key{Variant: "v5"}
+	v5 := tally.Key{Variant: "v5"}
 	bucket := func(t time.Time) int64 { return t.Unix() / 300 * 300 }
-	w.Observe([]labels.Delta{
-		{Key: v5, Bucket: bucket(now), Counts: labels.Counts{Predictions: 1}},
-		{Key: v5, Bucket: bucket(now.AddDate(1, 0, 0)), Counts: labels.Counts{Predictions: 10}}, // stored before the clock rules
+	w.Observe([]tally.Delta{
+		{Key: v5, Bucket: bucket(now), Counts: tally.Counts{Predictions: 1}},
+		{Key: v5, Bucket: bucket(now.AddDate(1, 0, 0)), Counts: tally.Counts{Predictions: 10}}, // stored before the clock rules
 	})
 	for _, span := range []Span{Span(time.Hour), Span(24 * time.Hour)} {
 		if r, _ := w.Snapshot(span).Row(v5); r.Counts.Predictions != 1 {

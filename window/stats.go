@@ -5,7 +5,7 @@ import (
 	"math"
 	"strings"
 
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 )
 
 // Z95 is the standard normal quantile for a two-sided 95 % interval.
@@ -108,10 +108,10 @@ func (r Rule) coverage() float64 {
 }
 
 // Derive computes the statistics of c with the default Rule.
-func Derive(c labels.Counts) Stats { return DeriveWith(c, Rule{}) }
+func Derive(c tally.Counts) Stats { return DeriveWith(c, Rule{}) }
 
 // DeriveWith computes the statistics of c, with estimability judged by rule.
-func DeriveWith(c labels.Counts, rule Rule) Stats {
+func DeriveWith(c tally.Counts, rule Rule) Stats {
 	var s Stats
 	need := rule.coverage()
 	// Open flagged predictions: pending and not censored (negative counts, which only

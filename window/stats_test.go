@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 )
 
 // TestEstimability checks the rules against a plain recount: precision's bounds are
@@ -13,7 +13,7 @@ import (
 func TestEstimability(t *testing.T) {
 	tests := []struct {
 		name      string
-		c         labels.Counts
+		c         tally.Counts
 		rule      Rule
 		precision bool   // estimable
 		reason    string // in the precision reason (or note when estimable)
@@ -22,48 +22,48 @@ func TestEstimability(t *testing.T) {
 	}{
 		{
 			name:   "positive-only early labels: precision is not estimable, recall is early",
-			c:      labels.Counts{Predictions: 1000, Flagged: 50, TP: 10, FN: 3},
+			c:      tally.Counts{Predictions: 1000, Flagged: 50, TP: 10, FN: 3},
 			reason: "10 of 50 flagged predictions resolved (20 %, estimable from 95 %)", recall: true, early: true,
 		},
 		{
 			name:      "a matured cohort: every flagged prediction resolved",
-			c:         labels.Counts{Predictions: 1000, Flagged: 50, TP: 10, FP: 40, FN: 3, TN: 947, Matured: 900},
+			c:         tally.Counts{Predictions: 1000, Flagged: 50, TP: 10, FP: 40, FN: 3, TN: 947, Matured: 900},
 			precision: true, recall: true,
 		},
 		{
 			name:      "95 % of the flagged resolved is estimable",
-			c:         labels.Counts{Predictions: 20, Flagged: 20, TP: 10, FP: 9},
+			c:         tally.Counts{Predictions: 20, Flagged: 20, TP: 10, FP: 9},
 			precision: true, recall: true,
 		},
 		{
 			name:   "94 % of the flagged resolved is not, and says 94 %",
-			c:      labels.Counts{Predictions: 50, Flagged: 50, TP: 30, FP: 17},
+			c:      tally.Counts{Predictions: 50, Flagged: 50, TP: 30, FP: 17},
 			reason: "47 of 50 flagged predictions resolved (94 %", recall: true, early: true,
 		},
 		{
 			name:      "a lower coverage rule accepts early precision",
-			c:         labels.Counts{Predictions: 1000, Flagged: 50, TP: 10, FP: 20, FN: 3},
+			c:         tally.Counts{Predictions: 1000, Flagged: 50, TP: 10, FP: 20, FN: 3},
 			rule:      Rule{Coverage: 0.5},
 			precision: true, recall: true, early: true,
 		},
 		{
 			name:      "censored flagged predictions are left out, and the note says so",
-			c:         labels.Counts{Predictions: 40, Flagged: 30, TP: 15, FP: 5, TN: 8, Censored: 12, CensoredFlagged: 10},
+			c:         tally.Counts{Predictions: 40, Flagged: 30, TP: 15, FP: 5, TN: 8, Censored: 12, CensoredFlagged: 10},
 			precision: true, reason: "leaves out 10 censored flagged predictions", recall: true,
 		},
 		{
 			name:   "all flagged predictions censored: undefined",
-			c:      labels.Counts{Predictions: 10, Flagged: 4, TN: 6, Censored: 4, CensoredFlagged: 4},
+			c:      tally.Counts{Predictions: 10, Flagged: 4, TN: 6, Censored: 4, CensoredFlagged: 4},
 			reason: "undefined: all 4 flagged predictions are censored",
 		},
 		{
 			name:   "no flagged predictions: undefined",
-			c:      labels.Counts{Predictions: 10, TN: 5, FN: 1},
+			c:      tally.Counts{Predictions: 10, TN: 5, FN: 1},
 			reason: "undefined: no flagged predictions", recall: true, early: true,
 		},
 		{
 			name:      "recall is no longer early once the predictions are resolved, censored aside",
-			c:         labels.Counts{Predictions: 100, Flagged: 10, TP: 5, FP: 5, FN: 5, TN: 73, Censored: 10},
+			c:         tally.Counts{Predictions: 100, Flagged: 10, TP: 5, FP: 5, FN: 5, TN: 73, Censored: 10},
 			precision: true, recall: true,
 		},
 	}

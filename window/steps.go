@@ -5,7 +5,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 )
 
 // MaxSteps is the most steps one Timelines call returns per series.
@@ -19,13 +19,13 @@ type Step struct {
 	Start, End time.Time
 	// Partial marks the step that holds now: predictions are still arriving in it.
 	Partial bool
-	Counts  labels.Counts
+	Counts  tally.Counts
 	Stats   Stats
 }
 
 // Timeline is one series' steps, oldest first.
 type Timeline struct {
-	Key   labels.Key
+	Key   tally.Key
 	Steps []Step
 }
 
@@ -45,7 +45,7 @@ type Timelines struct {
 // and sums each series kept by keep (nil keeps all) into them. step must be a
 // multiple of the bucket width and span at most Longest; the first step starts at
 // or after the oldest kept bucket, so no step is missing part of its buckets.
-func (w *Windows) Timelines(span Span, step time.Duration, keep func(labels.Key) bool) (Timelines, error) {
+func (w *Windows) Timelines(span Span, step time.Duration, keep func(tally.Key) bool) (Timelines, error) {
 	bucket := time.Duration(w.bucket) * time.Second
 	switch {
 	case span == AllTime:
@@ -83,7 +83,7 @@ func (w *Windows) Timelines(span Span, step time.Duration, keep func(labels.Key)
 		if k.Paired() || (keep != nil && !keep(k)) {
 			continue
 		}
-		counts := make([]labels.Counts, n)
+		counts := make([]tally.Counts, n)
 		for b, c := range s.buckets {
 			if b < first || b > end {
 				continue

@@ -5,22 +5,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 )
 
 func TestTimelines(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 7, 30, 0, time.UTC)
 	w := New(5*time.Minute, time.Hour, Clock(func() time.Time { return now }))
-	v6 := labels.Key{Variant: "v6"}
-	seg := labels.Key{Variant: "v6", SegmentKey: "merchant_category", Segment: "electronics"}
+	v6 := tally.Key{Variant: "v6"}
+	seg := tally.Key{Variant: "v6", SegmentKey: "merchant_category", Segment: "electronics"}
 	at := func(hh, mm int) int64 { return time.Date(2026, 11, 25, hh, mm, 0, 0, time.UTC).Unix() }
-	w.Observe([]labels.Delta{
+	w.Observe([]tally.Delta{
 		// 11:10 and 11:15 fall in the 11:00 15-minute step, 11:20 in the 11:15 one.
-		{Key: v6, Bucket: at(11, 10), Counts: labels.Counts{Predictions: 100, Flagged: 10, TP: 9, FP: 1, FN: 1, TN: 89}},
-		{Key: v6, Bucket: at(11, 15), Counts: labels.Counts{Predictions: 50, Flagged: 5, TP: 1, FN: 2, TN: 10}},
-		{Key: v6, Bucket: at(11, 20), Counts: labels.Counts{Predictions: 10, Flagged: 1}},
-		{Key: seg, Bucket: at(12, 5), Counts: labels.Counts{Predictions: 7, Flagged: 2}},
-		{Key: labels.Key{Variant: "v5", Versus: "v6"}, Bucket: at(12, 5), Counts: labels.Counts{Predictions: 7}},
+		{Key: v6, Bucket: at(11, 10), Counts: tally.Counts{Predictions: 100, Flagged: 10, TP: 9, FP: 1, FN: 1, TN: 89}},
+		{Key: v6, Bucket: at(11, 15), Counts: tally.Counts{Predictions: 50, Flagged: 5, TP: 1, FN: 2, TN: 10}},
+		{Key: v6, Bucket: at(11, 20), Counts: tally.Counts{Predictions: 10, Flagged: 1}},
+		{Key: seg, Bucket: at(12, 5), Counts: tally.Counts{Predictions: 7, Flagged: 2}},
+		{Key: tally.Key{Variant: "v5", Versus: "v6"}, Bucket: at(12, 5), Counts: tally.Counts{Predictions: 7}},
 	})
 
 	t.Run("steps are aligned, summed and end with the partial one", func(t *testing.T) {
@@ -56,9 +56,9 @@ func TestTimelines(t *testing.T) {
 
 	t.Run("each step judges estimability on its own counts", func(t *testing.T) {
 		w2 := New(5*time.Minute, time.Hour, Clock(func() time.Time { return now }))
-		w2.Observe([]labels.Delta{
-			{Key: v6, Bucket: at(11, 30), Counts: labels.Counts{Predictions: 100, Flagged: 20, TP: 15, FP: 5, FN: 2, TN: 78}},
-			{Key: v6, Bucket: at(12, 0), Counts: labels.Counts{Predictions: 100, Flagged: 20, TP: 10, FN: 1}},
+		w2.Observe([]tally.Delta{
+			{Key: v6, Bucket: at(11, 30), Counts: tally.Counts{Predictions: 100, Flagged: 20, TP: 15, FP: 5, FN: 2, TN: 78}},
+			{Key: v6, Bucket: at(12, 0), Counts: tally.Counts{Predictions: 100, Flagged: 20, TP: 10, FN: 1}},
 		})
 		tl, err := w2.Timelines(Span(time.Hour), 30*time.Minute, nil)
 		if err != nil {
@@ -74,7 +74,7 @@ func TestTimelines(t *testing.T) {
 	})
 
 	t.Run("keep filters series", func(t *testing.T) {
-		tl, err := w.Timelines(Span(time.Hour), 5*time.Minute, func(k labels.Key) bool { return k.Overall() })
+		tl, err := w.Timelines(Span(time.Hour), 5*time.Minute, func(k tally.Key) bool { return k.Overall() })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,8 +108,8 @@ func TestTimelines(t *testing.T) {
 	})
 }
 
-func keysOf(tl Timelines) []labels.Key {
-	var ks []labels.Key
+func keysOf(tl Timelines) []tally.Key {
+	var ks []tally.Key
 	for _, s := range tl.Series {
 		ks = append(ks, s.Key)
 	}

@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 )
 
 // Windows holds every series' all-time counts and its recent buckets.
@@ -30,14 +30,14 @@ type Windows struct {
 	now     func() time.Time
 
 	mu     sync.RWMutex
-	series map[labels.Key]*series
+	series map[tally.Key]*series
 	// lastPrune is when buckets older than the retention were last dropped.
 	lastPrune int64
 }
 
 type series struct {
-	total   labels.Counts
-	buckets map[int64]*labels.Counts
+	total   tally.Counts
+	buckets map[int64]*tally.Counts
 	// cohorts holds, per UTC day (its start), the buckets older than the retention
 	// and no older than the horizon's day.
 	cohorts map[int64]*cohort
@@ -60,7 +60,7 @@ func New(bucket, longest time.Duration, opts ...Option) *Windows {
 		bucket:    int64(bucket / time.Second),
 		retention: int64(longest/time.Second) + int64(bucket/time.Second),
 		now:       time.Now,
-		series:    map[labels.Key]*series{},
+		series:    map[tally.Key]*series{},
 	}
 	for _, o := range opts {
 		o(w)
@@ -68,7 +68,7 @@ func New(bucket, longest time.Duration, opts ...Option) *Windows {
 	return w
 }
 
-func (w *Windows) get(k labels.Key) *series {
+func (w *Windows) get(k tally.Key) *series {
 	s := w.series[k]
 	if s == nil {
 		s = newSeries()
@@ -77,17 +77,17 @@ func (w *Windows) get(k labels.Key) *series {
 	return s
 }
 
-func (s *series) addBucket(b int64, c labels.Counts) {
+func (s *series) addBucket(b int64, c tally.Counts) {
 	bc := s.buckets[b]
 	if bc == nil {
-		bc = &labels.Counts{}
+		bc = &tally.Counts{}
 		s.buckets[b] = bc
 	}
 	bc.Add(c)
 }
 
 // Restore implements labels.Observer: stored tallies, all-time and per bucket.
-func (w *Windows) Restore(d labels.Delta, allTime bool) {
+func (w *Windows) Restore(d tally.Delta, allTime bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	s := w.get(d.Key)
@@ -100,7 +100,7 @@ func (w *Windows) Restore(d labels.Delta, allTime bool) {
 
 // place adds c to bucket b of s: to the bucket if it is kept (from cut on), else to
 // its day cohort if that is kept, else nowhere (it is in the total only).
-func (w *Windows) place(s *series, b int64, c labels.Counts, cut int64) {
+func (w *Windows) place(s *series, b int64, c tally.Counts, cut int64) {
 	switch {
 	case b >= cut:
 		s.addBucket(b, c)
@@ -116,7 +116,7 @@ func (w *Windows) place(s *series, b int64, c labels.Counts, cut int64) {
 }
 
 // Observe implements labels.Observer: a commit's deltas.
-func (w *Windows) Observe(deltas []labels.Delta) {
+func (w *Windows) Observe(deltas []tally.Delta) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	cut := w.cutoff()
@@ -201,8 +201,8 @@ func (s Span) String() string {
 
 // Row is one series' counts over a window and the statistics derived from them.
 type Row struct {
-	Key    labels.Key
-	Counts labels.Counts
+	Key    tally.Key
+	Counts tally.Counts
 	Stats  Stats
 }
 
@@ -223,8 +223,8 @@ type Snapshot struct {
 // PairRow is one pair series' counts over a window: Key.Variant is the first
 // variant of the pair, Key.Versus the second.
 type PairRow struct {
-	Key    labels.Key
-	Counts labels.PairCounts
+	Key    tally.Key
+	Counts tally.PairCounts
 }
 
 // Snapshot sums each series over the window ending now: the buckets whose start lies
@@ -322,7 +322,7 @@ func (w *Windows) snapshot(snap Snapshot, from, to int64, allTime bool) Snapshot
 	w.mu.RLock()
 	snap.Rows = make([]Row, 0, len(w.series))
 	for k, s := range w.series {
-		var c labels.Counts
+		var c tally.Counts
 		if allTime {
 			c = s.total
 		} else {
@@ -354,7 +354,7 @@ func (w *Windows) finish(snap Snapshot) Snapshot {
 	return snap
 }
 
-func compareKeys(a, b labels.Key) int {
+func compareKeys(a, b tally.Key) int {
 	if c := strings.Compare(a.Variant, b.Variant); c != 0 {
 		return c
 	}
@@ -384,12 +384,12 @@ func (s Snapshot) Overall() []Row {
 // Paired finds the paired counts of first and second in one scope (segment key and
 // value empty: overall), oriented so that first is the pair's first variant whatever
 // the order of their names; false when the two never scored the same inference.
-func (s Snapshot) Paired(first, second, segmentKey, segment string) (labels.PairCounts, bool) {
+func (s Snapshot) Paired(first, second, segmentKey, segment string) (tally.PairCounts, bool) {
 	a, b, swap := first, second, false
 	if b < a {
 		a, b, swap = b, a, true
 	}
-	k := labels.Key{Variant: a, Versus: b, SegmentKey: segmentKey, Segment: segment}
+	k := tally.Key{Variant: a, Versus: b, SegmentKey: segmentKey, Segment: segment}
 	for _, r := range s.Pairs {
 		if r.Key == k {
 			if swap {
@@ -398,11 +398,11 @@ func (s Snapshot) Paired(first, second, segmentKey, segment string) (labels.Pair
 			return r.Counts, true
 		}
 	}
-	return labels.PairCounts{}, false
+	return tally.PairCounts{}, false
 }
 
 // Row finds one series' row.
-func (s Snapshot) Row(k labels.Key) (Row, bool) {
+func (s Snapshot) Row(k tally.Key) (Row, bool) {
 	for _, r := range s.Rows {
 		if r.Key == k {
 			return r, true
@@ -417,16 +417,16 @@ func (s Snapshot) Row(k labels.Key) (Row, bool) {
 // on and the day cohorts that start at or after since are replaced; older buckets and
 // cohorts are kept as they were, so a frequent reload can read only recent buckets
 // and an occasional full one (since = FullReloadSince) the rest.
-func (w *Windows) Reload(since int64, load func(fn func(labels.Delta, bool) error) error) error {
-	totals := map[labels.Key]labels.Counts{}
-	recent := map[labels.Key]*series{}
+func (w *Windows) Reload(since int64, load func(fn func(tally.Delta, bool) error) error) error {
+	totals := map[tally.Key]tally.Counts{}
+	recent := map[tally.Key]*series{}
 	cut, cohortCut := w.cutoff(), w.cohortCutoff()
 	// replaced: the bucket's tally is read again. A cohort straddling since keeps what
 	// it had (adding part of its day would count that part twice).
 	replaced := func(b int64) bool {
 		return b >= since && b >= cohortCut && (b >= cut || dayOf(b) >= since)
 	}
-	err := load(func(d labels.Delta, allTime bool) error {
+	err := load(func(d tally.Delta, allTime bool) error {
 		if allTime {
 			c := totals[d.Key]
 			c.Add(d.Counts)

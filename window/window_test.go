@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 )
 
 func TestWilsonMatchesPublishedValues(t *testing.T) {
@@ -39,7 +39,7 @@ func TestDerive(t *testing.T) {
 		}
 	}
 	t.Run("counts give precision, recall, F1, coverage, flag rate", func(t *testing.T) {
-		s := Derive(labels.Counts{Predictions: 100, Flagged: 10, TP: 8, FP: 2, FN: 4, TN: 46, ScoreSum: 30})
+		s := Derive(tally.Counts{Predictions: 100, Flagged: 10, TP: 8, FP: 2, FN: 4, TN: 46, ScoreSum: 30})
 		approx(t, "precision", s.Precision, 0.8)
 		approx(t, "recall", s.Recall, 8.0/12)
 		approx(t, "f1", s.F1, 2*0.8*(8.0/12)/(0.8+8.0/12))
@@ -48,17 +48,17 @@ func TestDerive(t *testing.T) {
 		approx(t, "mean score", s.MeanScore, 0.3)
 	})
 	t.Run("undefined statistics are nil, not zero", func(t *testing.T) {
-		s := Derive(labels.Counts{Predictions: 5, TN: 5})
+		s := Derive(tally.Counts{Predictions: 5, TN: 5})
 		if s.Precision != nil || s.Recall != nil || s.F1 != nil || s.PrecisionCI != nil || s.RecallCI != nil {
 			t.Errorf("no positives: got precision %v recall %v f1 %v", deref(s.Precision), deref(s.Recall), deref(s.F1))
 		}
 		approx(t, "flag rate", s.FlagRate, 0)
-		if s := Derive(labels.Counts{}); s.FlagRate != nil || s.LabelCoverage != nil || s.MeanScore != nil {
+		if s := Derive(tally.Counts{}); s.FlagRate != nil || s.LabelCoverage != nil || s.MeanScore != nil {
 			t.Error("no predictions: rates must be nil")
 		}
 	})
 	t.Run("zero precision and recall leave F1 undefined", func(t *testing.T) {
-		s := Derive(labels.Counts{Predictions: 2, Flagged: 1, FP: 1, FN: 1})
+		s := Derive(tally.Counts{Predictions: 2, Flagged: 1, FP: 1, FN: 1})
 		approx(t, "precision", s.Precision, 0)
 		approx(t, "recall", s.Recall, 0)
 		if s.F1 != nil {
@@ -78,16 +78,16 @@ func TestSlidingWindowsByPredictionTime(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 2, 0, 0, time.UTC)
 	w := New(5*time.Minute, 24*time.Hour)
 	w.now = func() time.Time { return now }
-	v5 := labels.Key{Variant: "v5"}
+	v5 := tally.Key{Variant: "v5"}
 	at := func(ago time.Duration) int64 {
 		s := now.Add(-ago).Unix()
 		return s / 300 * 300
 	}
-	w.Observe([]labels.Delta{
-		{Key: v5, Bucket: at(0), Counts: labels.Counts{Predictions: 1, TP: 1}},
-		{Key: v5, Bucket: at(50 * time.Minute), Counts: labels.Counts{Predictions: 2, FP: 2}},
-		{Key: v5, Bucket: at(3 * time.Hour), Counts: labels.Counts{Predictions: 4, FN: 4}},
-		{Key: v5, Bucket: at(30 * time.Hour), Counts: labels.Counts{Predictions: 8, TN: 8}}, // beyond retention
+	w.Observe([]tally.Delta{
+		{Key: v5, Bucket: at(0), Counts: tally.Counts{Predictions: 1, TP: 1}},
+		{Key: v5, Bucket: at(50 * time.Minute), Counts: tally.Counts{Predictions: 2, FP: 2}},
+		{Key: v5, Bucket: at(3 * time.Hour), Counts: tally.Counts{Predictions: 4, FN: 4}},
+		{Key: v5, Bucket: at(30 * time.Hour), Counts: tally.Counts{Predictions: 8, TN: 8}}, // beyond retention
 	})
 	tests := []struct {
 		span Span
@@ -107,7 +107,7 @@ func TestSlidingWindowsByPredictionTime(t *testing.T) {
 		})
 	}
 	// A correction to an old prediction moves all-time but no bucket window.
-	w.Observe([]labels.Delta{{Key: v5, Bucket: at(30 * time.Hour), Counts: labels.Counts{TN: -1, FP: 1}}})
+	w.Observe([]tally.Delta{{Key: v5, Bucket: at(30 * time.Hour), Counts: tally.Counts{TN: -1, FP: 1}}})
 	if r, _ := w.Snapshot(AllTime).Row(v5); r.Counts.FP != 3 || r.Counts.TN != 7 {
 		t.Errorf("all-time after correction: fp %d tn %d, want 3 and 7", r.Counts.FP, r.Counts.TN)
 	}
@@ -124,9 +124,9 @@ func TestSlidingWindowsByPredictionTime(t *testing.T) {
 func TestRestoreRebuildsTheSameView(t *testing.T) {
 	now := time.Now()
 	live := New(time.Minute, time.Hour)
-	deltas := []labels.Delta{
-		{Key: labels.Key{Variant: "v5"}, Bucket: now.Unix() / 60 * 60, Counts: labels.Counts{Predictions: 3, TP: 1}},
-		{Key: labels.Key{Variant: "v5", SegmentKey: "mcc", Segment: "5411"}, Bucket: now.Unix() / 60 * 60, Counts: labels.Counts{Predictions: 3, TP: 1}},
+	deltas := []tally.Delta{
+		{Key: tally.Key{Variant: "v5"}, Bucket: now.Unix() / 60 * 60, Counts: tally.Counts{Predictions: 3, TP: 1}},
+		{Key: tally.Key{Variant: "v5", SegmentKey: "mcc", Segment: "5411"}, Bucket: now.Unix() / 60 * 60, Counts: tally.Counts{Predictions: 3, TP: 1}},
 	}
 	live.Observe(deltas)
 	restored := New(time.Minute, time.Hour)
@@ -184,22 +184,22 @@ func TestReloadReplacesRecentBucketsAndKeepsOlderOnes(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	w := New(5*time.Minute, 24*time.Hour)
 	w.now = func() time.Time { return now }
-	v5 := labels.Key{Variant: "v5"}
+	v5 := tally.Key{Variant: "v5"}
 	old, recent := now.Add(-5*time.Hour).Unix(), now.Add(-10*time.Minute).Unix()
-	w.Observe([]labels.Delta{
-		{Key: v5, Bucket: old, Counts: labels.Counts{Predictions: 1}},
-		{Key: v5, Bucket: recent, Counts: labels.Counts{Predictions: 1}},
+	w.Observe([]tally.Delta{
+		{Key: v5, Bucket: old, Counts: tally.Counts{Predictions: 1}},
+		{Key: v5, Bucket: recent, Counts: tally.Counts{Predictions: 1}},
 	})
 	// The store (written by other processes too) now holds more: 2 old, 5 recent.
 	store := []struct {
-		d       labels.Delta
+		d       tally.Delta
 		allTime bool
 	}{
-		{labels.Delta{Key: v5, Counts: labels.Counts{Predictions: 7}}, true},
-		{labels.Delta{Key: v5, Bucket: old, Counts: labels.Counts{Predictions: 2}}, false},
-		{labels.Delta{Key: v5, Bucket: recent, Counts: labels.Counts{Predictions: 5}}, false},
+		{tally.Delta{Key: v5, Counts: tally.Counts{Predictions: 7}}, true},
+		{tally.Delta{Key: v5, Bucket: old, Counts: tally.Counts{Predictions: 2}}, false},
+		{tally.Delta{Key: v5, Bucket: recent, Counts: tally.Counts{Predictions: 5}}, false},
 	}
-	load := func(fn func(labels.Delta, bool) error) error {
+	load := func(fn func(tally.Delta, bool) error) error {
 		for _, s := range store {
 			if err := fn(s.d, s.allTime); err != nil {
 				return err
@@ -231,15 +231,15 @@ func TestReloadReplacesRecentBucketsAndKeepsOlderOnes(t *testing.T) {
 func TestPeriodsAndPairs(t *testing.T) {
 	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
 	w := New(5*time.Minute, 24*time.Hour, Clock(func() time.Time { return now }))
-	var pc labels.PairCounts
-	pc[labels.ClassPositive][labels.OnlyFirst] = 3
-	pc[labels.ClassPending][labels.Both] = 2
+	var pc tally.PairCounts
+	pc[tally.ClassPositive][tally.OnlyFirst] = 3
+	pc[tally.ClassPending][tally.Both] = 2
 	at := func(d time.Duration) int64 { return now.Add(d).Unix() }
-	w.Observe([]labels.Delta{
-		{Key: labels.Key{Variant: "v5"}, Bucket: at(-3 * time.Hour), Counts: labels.Counts{Predictions: 10}},
-		{Key: labels.Key{Variant: "v6"}, Bucket: at(-2 * time.Hour), Counts: labels.Counts{Predictions: 4}},
-		{Key: labels.Key{Variant: "v6"}, Bucket: at(-30 * time.Minute), Counts: labels.Counts{Predictions: 1}},
-		{Key: labels.Key{Variant: "v5", Versus: "v6"}, Bucket: at(-2 * time.Hour), Counts: labels.Counts{Pair: pc}},
+	w.Observe([]tally.Delta{
+		{Key: tally.Key{Variant: "v5"}, Bucket: at(-3 * time.Hour), Counts: tally.Counts{Predictions: 10}},
+		{Key: tally.Key{Variant: "v6"}, Bucket: at(-2 * time.Hour), Counts: tally.Counts{Predictions: 4}},
+		{Key: tally.Key{Variant: "v6"}, Bucket: at(-30 * time.Minute), Counts: tally.Counts{Predictions: 1}},
+		{Key: tally.Key{Variant: "v5", Versus: "v6"}, Bucket: at(-2 * time.Hour), Counts: tally.Counts{Pair: pc}},
 	})
 	t.Run("pairs are never rows", func(t *testing.T) {
 		snap := w.Snapshot(AllTime)
@@ -250,7 +250,7 @@ func TestPeriodsAndPairs(t *testing.T) {
 	t.Run("paired counts are oriented by the caller's first variant", func(t *testing.T) {
 		snap := w.Snapshot(AllTime)
 		got, ok := snap.Paired("v6", "v5", "", "")
-		if !ok || got[labels.ClassPositive][labels.OnlySecond] != 3 || got[labels.ClassPending][labels.Both] != 2 {
+		if !ok || got[tally.ClassPositive][tally.OnlySecond] != 3 || got[tally.ClassPending][tally.Both] != 2 {
 			t.Errorf("Paired(v6, v5) = %v, %v", got, ok)
 		}
 		if got, ok := snap.Paired("v5", "v6", "", ""); !ok || got != pc {
@@ -268,8 +268,8 @@ func TestPeriodsAndPairs(t *testing.T) {
 		if !snap.Start.Equal(now.Add(-2 * time.Hour)) {
 			t.Errorf("start %s, want the bucket of the period start", snap.Start)
 		}
-		v5, _ := snap.Row(labels.Key{Variant: "v5"})
-		v6, _ := snap.Row(labels.Key{Variant: "v6"})
+		v5, _ := snap.Row(tally.Key{Variant: "v5"})
+		v6, _ := snap.Row(tally.Key{Variant: "v6"})
 		if v5.Counts.Predictions != 0 || v6.Counts.Predictions != 5 || len(snap.Pairs) != 1 {
 			t.Errorf("period: v5 %d, v6 %d predictions, %d pairs; want 0, 5, 1", v5.Counts.Predictions, v6.Counts.Predictions, len(snap.Pairs))
 		}
@@ -290,8 +290,8 @@ func TestPeriodsAndPairs(t *testing.T) {
 		if !snap.Start.Equal(now.Add(-3*time.Hour)) || !snap.End.Equal(now.Add(-30*time.Minute)) || snap.Period {
 			t.Errorf("range %s to %s (period %v), want the buckets from 09:00 to 11:30", snap.Start, snap.End, snap.Period)
 		}
-		v5, _ := snap.Row(labels.Key{Variant: "v5"})
-		v6, _ := snap.Row(labels.Key{Variant: "v6"})
+		v5, _ := snap.Row(tally.Key{Variant: "v5"})
+		v6, _ := snap.Row(tally.Key{Variant: "v6"})
 		if v5.Counts.Predictions != 10 || v6.Counts.Predictions != 4 || len(snap.Pairs) != 1 {
 			t.Errorf("range: v5 %d, v6 %d predictions, %d pairs; want 10, 4 (the bucket at its end left out), 1",
 				v5.Counts.Predictions, v6.Counts.Predictions, len(snap.Pairs))
@@ -301,7 +301,7 @@ func TestPeriodsAndPairs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r, _ := after.Row(labels.Key{Variant: "v6"}); r.Counts.Predictions != 1 {
+		if r, _ := after.Row(tally.Key{Variant: "v6"}); r.Counts.Predictions != 1 {
 			t.Errorf("period from the range's end: v6 %d predictions, want 1", r.Counts.Predictions)
 		}
 		// An end inside a bucket leaves that bucket out.
@@ -309,7 +309,7 @@ func TestPeriodsAndPairs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if v6, _ := snap.Row(labels.Key{Variant: "v6"}); v6.Counts.Predictions != 0 || !snap.End.Equal(now.Add(-2*time.Hour)) {
+		if v6, _ := snap.Row(tally.Key{Variant: "v6"}); v6.Counts.Predictions != 0 || !snap.End.Equal(now.Add(-2*time.Hour)) {
 			t.Errorf("end inside a bucket: v6 %d predictions up to %s, want 0 up to 10:00", v6.Counts.Predictions, snap.End)
 		}
 	})

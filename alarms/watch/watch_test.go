@@ -11,8 +11,8 @@ import (
 
 	"github.com/verdictml/verdict/alarms"
 	"github.com/verdictml/verdict/judge"
-	"github.com/verdictml/verdict/labels"
 	"github.com/verdictml/verdict/publish/cloudwatch"
+	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -41,9 +41,9 @@ thresholds:
 // frauds, v6 20 of them.
 func regressing(w *window.Windows, at time.Time) {
 	b := at.Unix() / 60 * 60
-	w.Observe([]labels.Delta{
-		{Key: labels.Key{Variant: "v5"}, Bucket: b, Counts: labels.Counts{Predictions: 1000, Flagged: 60, TP: 45, FP: 15, FN: 5, TN: 935}},
-		{Key: labels.Key{Variant: "v6"}, Bucket: b, Counts: labels.Counts{Predictions: 1000, Flagged: 30, TP: 20, FP: 10, FN: 30, TN: 940}},
+	w.Observe([]tally.Delta{
+		{Key: tally.Key{Variant: "v5"}, Bucket: b, Counts: tally.Counts{Predictions: 1000, Flagged: 60, TP: 45, FP: 15, FN: 5, TN: 935}},
+		{Key: tally.Key{Variant: "v6"}, Bucket: b, Counts: tally.Counts{Predictions: 1000, Flagged: 30, TP: 20, FP: 10, FN: 30, TN: 940}},
 	})
 }
 
@@ -137,8 +137,8 @@ func TestWatchEvaluatesWhatThePublisherWouldSend(t *testing.T) {
 func TestWatchGuardKeepsSmallSamplesFromAlarming(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	wt, w := newWatch(t, &now)
-	w.Observe([]labels.Delta{
-		{Key: labels.Key{Variant: "v6"}, Bucket: now.Unix(), Counts: labels.Counts{Predictions: 100, Flagged: 2, TP: 1, FN: 9, TN: 90}},
+	w.Observe([]tally.Delta{
+		{Key: tally.Key{Variant: "v6"}, Bucket: now.Unix(), Counts: tally.Counts{Predictions: 100, Flagged: 2, TP: 1, FN: 9, TN: 90}},
 	})
 	for range 24 {
 		if err := wt.Record(context.Background(), now); err != nil {

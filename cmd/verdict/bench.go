@@ -25,6 +25,7 @@ import (
 	"github.com/verdictml/verdict/ingest"
 	"github.com/verdictml/verdict/labels"
 	"github.com/verdictml/verdict/labels/embedded"
+	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -273,7 +274,7 @@ func benchThroughput(ctx context.Context, out io.Writer, dir string, n, batch in
 	}
 	labelDur := time.Since(start)
 	fmt.Fprint(os.Stderr, "\r\033[K")
-	row, _ := w.Snapshot(window.AllTime).Row(labels.Key{Variant: "v5"})
+	row, _ := w.Snapshot(window.AllTime).Row(tally.Key{Variant: "v5"})
 	if row.Counts.Resolved() != int64(n) {
 		return fmt.Errorf("bench: %d resolved after labeling %d inferences", row.Counts.Resolved(), n)
 	}

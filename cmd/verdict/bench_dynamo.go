@@ -19,6 +19,7 @@ import (
 	"github.com/verdictml/verdict/ingest"
 	"github.com/verdictml/verdict/labels"
 	"github.com/verdictml/verdict/labels/dynamo"
+	"github.com/verdictml/verdict/tally"
 )
 
 // What the shared store costs: the join on the DynamoDB store against kumo, with every
@@ -445,11 +446,11 @@ func benchDynamo(ctx context.Context, out io.Writer, endpoint string, n int, bat
 		r.storagePerRecord = float64(bytes) / float64(records)
 		// A full reload of the tallies (hourly) and a recent one (every refresh).
 		c4 := m.capacity()
-		if err := st.Tallies(ctx, now.Add(-7*24*time.Hour).Unix(), func(labels.Delta, bool) error { return nil }); err != nil {
+		if err := st.Tallies(ctx, now.Add(-7*24*time.Hour).Unix(), func(tally.Delta, bool) error { return nil }); err != nil {
 			return err
 		}
 		c5 := m.capacity()
-		if err := st.Tallies(ctx, now.Add(-2*time.Hour).Unix(), func(labels.Delta, bool) error { return nil }); err != nil {
+		if err := st.Tallies(ctx, now.Add(-2*time.Hour).Unix(), func(tally.Delta, bool) error { return nil }); err != nil {
 			return err
 		}
 		r.reloadRCU, r.hot = c5.sub(c4).rcu(), m.capacity().sub(c5).rcu()

@@ -33,6 +33,7 @@ import (
 	"github.com/verdictml/verdict/publish/cloudwatch"
 	"github.com/verdictml/verdict/publish/prom"
 	"github.com/verdictml/verdict/query"
+	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -308,7 +309,7 @@ func (s *service) reload(ctx context.Context, full bool) error {
 	if !full {
 		since = time.Now().Add(-recentReload).Unix()
 	}
-	err := s.windows.Reload(since, func(fn func(labels.Delta, bool) error) error { return s.store.Tallies(ctx, since, fn) })
+	err := s.windows.Reload(since, func(fn func(tally.Delta, bool) error) error { return s.store.Tallies(ctx, since, fn) })
 	if err != nil {
 		return fmt.Errorf("reload windows from the store's tallies: %w", err)
 	}

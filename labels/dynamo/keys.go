@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 )
 
 // Attribute names. Every expression refers to them through placeholders, so none of
@@ -43,9 +44,9 @@ const (
 	hourSeconds  = 3600
 )
 
-// counterAttrs are the tally attributes, in labels.Counts field order; scoreSumAttr is
+// counterAttrs are the tally attributes, in tally.Counts field order; scoreSumAttr is
 // the only one that is not an integer.
-// The pair cells follow, "p<label class><agreement>" (labels.PairCounts order).
+// The pair cells follow, "p<label class><agreement>" (tally.PairCounts order).
 var counterAttrs = [...]string{
 	"n_pred", "n_flag", "n_err", "tp", "fp", "fn", "tn", "n_mat", "score_sum",
 	"bin0", "bin1", "bin2", "bin3", "bin4", "bin5", "bin6", "bin7", "bin8", "bin9",
@@ -57,9 +58,9 @@ var counterAttrs = [...]string{
 const (
 	scoreSumAttr = 8
 	// pairAttrs is the index of the first pair cell in counterAttrs.
-	pairAttrs = scoreSumAttr + 1 + labels.ScoreBins
+	pairAttrs = scoreSumAttr + 1 + tally.ScoreBins
 	// censoredAttr is n_cens's index; n_cens_flag follows.
-	censoredAttr = pairAttrs + int(labels.LabelClasses)*int(labels.Agreements)
+	censoredAttr = pairAttrs + int(tally.LabelClasses)*int(tally.Agreements)
 )
 
 func recordPK(id string) string { return prefixRecord + id }
@@ -114,29 +115,29 @@ func unmatchedPartition(shard int) string { return prefixUnmat + strconv.Itoa(sh
 
 // bucketSK is a bucket tally's sort key: the bucket, so a range condition selects
 // buckets from a time on, then the series.
-func bucketSK(bucket int64, k labels.Key) string {
+func bucketSK(bucket int64, k tally.Key) string {
 	return sortableHex(bucket) + "#" + seriesSK(k)
 }
 
-func parseBucketSK(sk string) (int64, labels.Key, error) {
+func parseBucketSK(sk string) (int64, tally.Key, error) {
 	b, series, ok := strings.Cut(sk, "#")
 	if !ok {
-		return 0, labels.Key{}, fmt.Errorf("bucket tally key %q: no series", sk)
+		return 0, tally.Key{}, fmt.Errorf("bucket tally key %q: no series", sk)
 	}
 	bucket, err := parseSortableHex(b)
 	if err != nil {
-		return 0, labels.Key{}, fmt.Errorf("bucket tally key %q: %w", sk, err)
+		return 0, tally.Key{}, fmt.Errorf("bucket tally key %q: %w", sk, err)
 	}
 	k, err := parseSeriesSK(series)
 	if err != nil {
-		return 0, labels.Key{}, fmt.Errorf("bucket tally key %q: %w", sk, err)
+		return 0, tally.Key{}, fmt.Errorf("bucket tally key %q: %w", sk, err)
 	}
 	return bucket, k, nil
 }
 
 // seriesSK encodes a series as "variant#segment key#segment" (and "#versus" for a pair
 // series), each part escaped so '#' cannot occur inside it.
-func seriesSK(k labels.Key) string {
+func seriesSK(k tally.Key) string {
 	sk := escape(k.Variant) + "#" + escape(k.SegmentKey) + "#" + escape(k.Segment)
 	if k.Versus != "" {
 		sk += "#" + escape(k.Versus)
@@ -146,23 +147,23 @@ func seriesSK(k labels.Key) string {
 
 var errSeries = errors.New("want variant#segment key#segment[#versus]")
 
-func parseSeriesSK(s string) (labels.Key, error) {
+func parseSeriesSK(s string) (tally.Key, error) {
 	parts := strings.Split(s, "#")
 	if len(parts) != 3 && len(parts) != 4 {
-		return labels.Key{}, fmt.Errorf("series %q: %w", s, errSeries)
+		return tally.Key{}, fmt.Errorf("series %q: %w", s, errSeries)
 	}
 	out := make([]string, 4)
 	for i, p := range parts {
 		v, err := unescape(p)
 		if err != nil {
-			return labels.Key{}, fmt.Errorf("series %q: %w", s, err)
+			return tally.Key{}, fmt.Errorf("series %q: %w", s, err)
 		}
 		out[i] = v
 	}
 	if len(parts) == 4 && out[3] == "" {
-		return labels.Key{}, fmt.Errorf("series %q: %w", s, errSeries)
+		return tally.Key{}, fmt.Errorf("series %q: %w", s, errSeries)
 	}
-	return labels.Key{Variant: out[0], SegmentKey: out[1], Segment: out[2], Versus: out[3]}, nil
+	return tally.Key{Variant: out[0], SegmentKey: out[1], Segment: out[2], Versus: out[3]}, nil
 }
 
 var escaper = strings.NewReplacer("%", "%25", "#", "%23")

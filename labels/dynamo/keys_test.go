@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 )
 
 func TestSortableHexSortsLikeIntegers(t *testing.T) {
@@ -47,17 +48,17 @@ func TestHourOf(t *testing.T) {
 func TestSeriesKeysRoundTrip(t *testing.T) {
 	tests := []struct {
 		name string
-		key  labels.Key
+		key  tally.Key
 		sk   string
 	}{
-		{"overall series", labels.Key{Variant: "v5"}, "v5##"},
-		{"segment", labels.Key{Variant: "v5", SegmentKey: "merchant_category", Segment: "grocery"}, "v5#merchant_category#grocery"},
-		{"separator inside values is escaped", labels.Key{Variant: "a#b", SegmentKey: "k", Segment: "#"}, "a%23b#k#%23"},
-		{"escape character is escaped", labels.Key{Variant: "100%", SegmentKey: "%23", Segment: "x"}, "100%25#%2523#x"},
-		{"special segment values", labels.Key{Variant: "v6", SegmentKey: "mcc", Segment: labels.MissingSegment}, "v6#mcc#__missing__"},
-		{"unicode", labels.Key{Variant: "modèle", SegmentKey: "pays", Segment: "Österreich"}, "modèle#pays#Österreich"},
-		{"pair series", labels.Key{Variant: "v5", Versus: "v6"}, "v5###v6"},
-		{"pair segment", labels.Key{Variant: "v5", SegmentKey: "mcc", Segment: "5411", Versus: "v#6"}, "v5#mcc#5411#v%236"},
+		{"overall series", tally.Key{Variant: "v5"}, "v5##"},
+		{"segment", tally.Key{Variant: "v5", SegmentKey: "merchant_category", Segment: "grocery"}, "v5#merchant_category#grocery"},
+		{"separator inside values is escaped", tally.Key{Variant: "a#b", SegmentKey: "k", Segment: "#"}, "a%23b#k#%23"},
+		{"escape character is escaped", tally.Key{Variant: "100%", SegmentKey: "%23", Segment: "x"}, "100%25#%2523#x"},
+		{"special segment values", tally.Key{Variant: "v6", SegmentKey: "mcc", Segment: labels.MissingSegment}, "v6#mcc#__missing__"},
+		{"unicode", tally.Key{Variant: "modèle", SegmentKey: "pays", Segment: "Österreich"}, "modèle#pays#Österreich"},
+		{"pair series", tally.Key{Variant: "v5", Versus: "v6"}, "v5###v6"},
+		{"pair segment", tally.Key{Variant: "v5", SegmentKey: "mcc", Segment: "5411", Versus: "v#6"}, "v5#mcc#5411#v%236"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -86,6 +86,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 )
 
 // API is what the store needs from DynamoDB; *dynamodb.Client implements it.
@@ -603,7 +604,7 @@ func (s *Store) partitions(ctx context.Context, lo, hi string) ([]string, error)
 
 // Tallies implements labels.Store: it reads every shard's counters and calls fn with
 // their sums, all-time tallies first, then bucket tallies hour by hour.
-func (s *Store) Tallies(ctx context.Context, since int64, fn func(labels.Delta, bool) error) error {
+func (s *Store) Tallies(ctx context.Context, since int64, fn func(tally.Delta, bool) error) error {
 	all, err := s.partitions(ctx, prefixAll, prefixAll+"~")
 	if err != nil {
 		return err
@@ -634,13 +635,13 @@ func (s *Store) Tallies(ctx context.Context, since int64, fn func(labels.Delta, 
 // sumPartitions reads the counters of partitions (the shards of one kind of tally)
 // with sort keys from skFrom on, sums them per series and bucket and calls fn in key
 // order.
-func (s *Store) sumPartitions(ctx context.Context, partitions []string, skFrom string, allTime bool, fn func(labels.Delta, bool) error) error {
+func (s *Store) sumPartitions(ctx context.Context, partitions []string, skFrom string, allTime bool, fn func(tally.Delta, bool) error) error {
 	type sumKey struct {
-		key    labels.Key
+		key    tally.Key
 		bucket int64
 	}
 	var mu sync.Mutex
-	sums := map[sumKey]*labels.Counts{}
+	sums := map[sumKey]*tally.Counts{}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.cfg.ReadConcurrency)
 	for _, p := range partitions {
@@ -679,7 +680,7 @@ func (s *Store) sumPartitions(ctx context.Context, partitions []string, skFrom s
 				mu.Lock()
 				defer mu.Unlock()
 				if sums[k] == nil {
-					sums[k] = &labels.Counts{}
+					sums[k] = &tally.Counts{}
 				}
 				sums[k].Add(c)
 				return true, nil
@@ -702,7 +703,7 @@ func (s *Store) sumPartitions(ctx context.Context, partitions []string, skFrom s
 			strings.Compare(a.key.SegmentKey, b.key.SegmentKey), strings.Compare(a.key.Segment, b.key.Segment))
 	})
 	for _, k := range keys {
-		if err := fn(labels.Delta{Key: k.key, Bucket: k.bucket, Counts: *sums[k]}, allTime); err != nil {
+		if err := fn(tally.Delta{Key: k.key, Bucket: k.bucket, Counts: *sums[k]}, allTime); err != nil {
 			return err
 		}
 	}

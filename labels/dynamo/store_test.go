@@ -17,6 +17,7 @@ import (
 	"github.com/verdictml/verdict/ingest"
 	"github.com/verdictml/verdict/internal/emulatortest"
 	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 )
 
 // These tests run against kumo over the wire (scripts/test.sh starts it).
@@ -46,7 +47,7 @@ func lbls(l ...ingest.Label) ingest.Batch       { return ingest.Batch{Labels: l}
 // oc is the outcome counts of one series that these tests check.
 type oc struct{ Pred, Flag, Err, TP, FP, FN, TN, Matured int64 }
 
-func ocOf(c labels.Counts) oc {
+func ocOf(c tally.Counts) oc {
 	return oc{c.Predictions, c.Flagged, c.Errors, c.TP, c.FP, c.FN, c.TN, c.Matured}
 }
 
@@ -65,14 +66,14 @@ func newStore(t *testing.T, db *dynamodb.Client, table, writer string) *Store {
 
 // tallies reads a store's tallies back: all-time per series, and buckets per series.
 type tallies struct {
-	allTime map[labels.Key]labels.Counts
-	buckets map[labels.Key]map[int64]labels.Counts
+	allTime map[tally.Key]tally.Counts
+	buckets map[tally.Key]map[int64]tally.Counts
 }
 
 func readTallies(t *testing.T, st labels.Store, since int64) tallies {
 	t.Helper()
-	tl := tallies{allTime: map[labels.Key]labels.Counts{}, buckets: map[labels.Key]map[int64]labels.Counts{}}
-	err := st.Tallies(context.Background(), since, func(d labels.Delta, allTime bool) error {
+	tl := tallies{allTime: map[tally.Key]tally.Counts{}, buckets: map[tally.Key]map[int64]tally.Counts{}}
+	err := st.Tallies(context.Background(), since, func(d tally.Delta, allTime bool) error {
 		if allTime {
 			if _, dup := tl.allTime[d.Key]; dup {
 				return fmt.Errorf("all-time %+v reported twice: shards not summed", d.Key)
@@ -81,7 +82,7 @@ func readTallies(t *testing.T, st labels.Store, since int64) tallies {
 			return nil
 		}
 		if tl.buckets[d.Key] == nil {
-			tl.buckets[d.Key] = map[int64]labels.Counts{}
+			tl.buckets[d.Key] = map[int64]tally.Counts{}
 		}
 		if _, dup := tl.buckets[d.Key][d.Bucket]; dup {
 			return fmt.Errorf("bucket %d of %+v reported twice: shards not summed", d.Bucket, d.Key)
@@ -95,8 +96,8 @@ func readTallies(t *testing.T, st labels.Store, since int64) tallies {
 	return tl
 }
 
-func (tl tallies) outcomes() map[labels.Key]oc {
-	out := map[labels.Key]oc{}
+func (tl tallies) outcomes() map[tally.Key]oc {
+	out := map[tally.Key]oc{}
 	for k, c := range tl.allTime {
 		if !c.IsZero() && !k.Paired() {
 			out[k] = ocOf(c)
@@ -123,22 +124,22 @@ func (tl tallies) checkPairs(t *testing.T, s stream) {
 			final[l.InferenceID] = l
 		}
 	}
-	want := map[labels.Key]labels.PairCounts{}
+	want := map[tally.Key]tally.PairCounts{}
 	for id, byVariant := range first {
 		a, okA := byVariant["v5"]
 		b, okB := byVariant["v6"]
 		if !okA || !okB {
 			continue
 		}
-		class := labels.ClassPending
+		class := tally.ClassPending
 		if l, ok := final[id]; ok {
-			class = labels.ClassNegative
+			class = tally.ClassNegative
 			if l.Positive {
-				class = labels.ClassPositive
+				class = tally.ClassPositive
 			}
 		}
-		agree := labels.AgreementOf(a.Score >= a.Threshold, b.Score >= b.Threshold)
-		for _, k := range []labels.Key{
+		agree := tally.AgreementOf(a.Score >= a.Threshold, b.Score >= b.Threshold)
+		for _, k := range []tally.Key{
 			{Variant: "v5", Versus: "v6"},
 			{Variant: "v5", Versus: "v6", SegmentKey: "merchant_category", Segment: a.Attributes["merchant_category"]},
 		} {
@@ -153,7 +154,7 @@ func (tl tallies) checkPairs(t *testing.T, s stream) {
 		}
 	}
 	for k, c := range tl.allTime {
-		if _, ok := want[k]; k.Paired() && !ok && c.Pair != (labels.PairCounts{}) {
+		if _, ok := want[k]; k.Paired() && !ok && c.Pair != (tally.PairCounts{}) {
 			t.Errorf("pair %+v: got %v, recount has none", k, c.Pair)
 		}
 	}
@@ -163,7 +164,7 @@ func (tl tallies) checkPairs(t *testing.T, s stream) {
 func (tl tallies) checkBucketsSumToAllTime(t *testing.T) {
 	t.Helper()
 	for k, all := range tl.allTime {
-		var sum labels.Counts
+		var sum tally.Counts
 		for _, c := range tl.buckets[k] {
 			sum.Add(c)
 		}
@@ -174,65 +175,65 @@ func (tl tallies) checkBucketsSumToAllTime(t *testing.T) {
 }
 
 func TestJoinSemanticsOnDynamoDB(t *testing.T) {
-	v5 := labels.Key{Variant: "v5"}
-	v6 := labels.Key{Variant: "v6"}
+	v5 := tally.Key{Variant: "v5"}
+	v6 := tally.Key{Variant: "v6"}
 	tests := []struct {
 		name      string
 		cfg       labels.Config
 		steps     []ingest.Batch
-		want      map[labels.Key]oc
+		want      map[tally.Key]oc
 		unmatched int64
 	}{
 		{
 			name:  "label after prediction resolves it",
 			steps: []ingest.Batch{preds(pred("a", "v5", 0.9)), lbls(label("a", true, time.Hour))},
-			want:  map[labels.Key]oc{v5: {Pred: 1, Flag: 1, TP: 1}},
+			want:  map[tally.Key]oc{v5: {Pred: 1, Flag: 1, TP: 1}},
 		},
 		{
 			name:  "label before prediction waits in the store and resolves on arrival",
 			steps: []ingest.Batch{lbls(label("a", true, time.Hour)), preds(pred("a", "v5", 0.2))},
-			want:  map[labels.Key]oc{v5: {Pred: 1, FN: 1}},
+			want:  map[tally.Key]oc{v5: {Pred: 1, FN: 1}},
 		},
 		{
 			name:      "a label with no prediction yet is counted as unmatched",
 			steps:     []ingest.Batch{lbls(label("a", true, time.Hour), label("b", false, time.Hour))},
-			want:      map[labels.Key]oc{},
+			want:      map[tally.Key]oc{},
 			unmatched: 2,
 		},
 		{
 			name:  "one label resolves production and shadow predictions",
 			steps: []ingest.Batch{preds(pred("a", "v5", 0.9), pred("a", "v6", 0.1)), lbls(label("a", false, time.Hour))},
-			want:  map[labels.Key]oc{v5: {Pred: 1, Flag: 1, FP: 1}, v6: {Pred: 1, TN: 1}},
+			want:  map[tally.Key]oc{v5: {Pred: 1, Flag: 1, FP: 1}, v6: {Pred: 1, TN: 1}},
 		},
 		{
 			name:  "a duplicate prediction changes nothing, even with another score",
 			steps: []ingest.Batch{preds(pred("a", "v5", 0.9)), preds(pred("a", "v5", 0.1)), lbls(label("a", true, time.Hour))},
-			want:  map[labels.Key]oc{v5: {Pred: 1, Flag: 1, TP: 1}},
+			want:  map[tally.Key]oc{v5: {Pred: 1, Flag: 1, TP: 1}},
 		},
 		{
 			name:  "a duplicate label changes nothing",
 			steps: []ingest.Batch{preds(pred("a", "v5", 0.9)), lbls(label("a", true, time.Hour)), lbls(label("a", true, time.Hour))},
-			want:  map[labels.Key]oc{v5: {Pred: 1, Flag: 1, TP: 1}},
+			want:  map[tally.Key]oc{v5: {Pred: 1, Flag: 1, TP: 1}},
 		},
 		{
 			name:  "a newer label corrects the outcome",
 			steps: []ingest.Batch{preds(pred("a", "v5", 0.9)), lbls(label("a", false, time.Hour)), lbls(label("a", true, 2*time.Hour))},
-			want:  map[labels.Key]oc{v5: {Pred: 1, Flag: 1, TP: 1}},
+			want:  map[tally.Key]oc{v5: {Pred: 1, Flag: 1, TP: 1}},
 		},
 		{
 			name:  "an older label arriving late is ignored",
 			steps: []ingest.Batch{preds(pred("a", "v5", 0.9)), lbls(label("a", true, 2*time.Hour)), lbls(label("a", false, time.Hour))},
-			want:  map[labels.Key]oc{v5: {Pred: 1, Flag: 1, TP: 1}},
+			want:  map[tally.Key]oc{v5: {Pred: 1, Flag: 1, TP: 1}},
 		},
 		{
 			name:  "labels with the same time: the one received last wins",
 			steps: []ingest.Batch{preds(pred("a", "v5", 0.9)), lbls(label("a", true, time.Hour)), lbls(label("a", false, time.Hour))},
-			want:  map[labels.Key]oc{v5: {Pred: 1, Flag: 1, FP: 1}},
+			want:  map[tally.Key]oc{v5: {Pred: 1, Flag: 1, FP: 1}},
 		},
 		{
 			name:  "events for one id within one batch apply in order",
 			steps: []ingest.Batch{{Predictions: []ingest.Prediction{pred("a", "v5", 0.9)}, Labels: []ingest.Label{label("a", false, time.Hour), label("a", true, 2*time.Hour)}}},
-			want:  map[labels.Key]oc{v5: {Pred: 1, Flag: 1, TP: 1}},
+			want:  map[tally.Key]oc{v5: {Pred: 1, Flag: 1, TP: 1}},
 		},
 		{
 			name: "segments partition the variant; a missing attribute is its own segment",
@@ -241,7 +242,7 @@ func TestJoinSemanticsOnDynamoDB(t *testing.T) {
 				preds(pred("a", "v5", 0.9, "merchant_category", "grocery"), pred("b", "v5", 0.9, "merchant_category", "travel#1"), pred("c", "v5", 0.1)),
 				lbls(label("a", true, time.Hour), label("b", false, time.Hour), label("c", true, time.Hour)),
 			},
-			want: map[labels.Key]oc{
+			want: map[tally.Key]oc{
 				v5: {Pred: 3, Flag: 2, TP: 1, FP: 1, FN: 1},
 				{Variant: "v5", SegmentKey: "merchant_category", Segment: "grocery"}:             {Pred: 1, Flag: 1, TP: 1},
 				{Variant: "v5", SegmentKey: "merchant_category", Segment: "travel#1"}:            {Pred: 1, Flag: 1, FP: 1},
@@ -254,7 +255,7 @@ func TestJoinSemanticsOnDynamoDB(t *testing.T) {
 			steps: []ingest.Batch{
 				preds(pred("a", "v5", 0.9, "mcc", "1"), pred("b", "v5", 0.9, "mcc", "2"), pred("c", "v5", 0.9, "mcc", "3"), pred("d", "v5", 0.9, "mcc", "4")),
 			},
-			want: map[labels.Key]oc{
+			want: map[tally.Key]oc{
 				v5: {Pred: 4, Flag: 4},
 				{Variant: "v5", SegmentKey: "mcc", Segment: "1"}:                 {Pred: 1, Flag: 1},
 				{Variant: "v5", SegmentKey: "mcc", Segment: "2"}:                 {Pred: 1, Flag: 1},
@@ -267,7 +268,7 @@ func TestJoinSemanticsOnDynamoDB(t *testing.T) {
 				preds(ingest.Prediction{InferenceID: "a", Variant: "v5", Time: t0, Error: "ModelError", Threshold: 0.5}),
 				lbls(label("a", true, time.Hour)),
 			},
-			want: map[labels.Key]oc{v5: {Err: 1}},
+			want: map[tally.Key]oc{v5: {Err: 1}},
 		},
 	}
 	db := emulatortest.DynamoDBClient(t)
@@ -354,8 +355,8 @@ func TestMaturityAndRestartOnDynamoDB(t *testing.T) {
 
 	// The restarted join restores what the first one counted.
 	tl := readTallies(t, st, 0)
-	restored := map[labels.Key]labels.Counts{}
-	obs := observerFunc(func(d labels.Delta, allTime bool) {
+	restored := map[tally.Key]tally.Counts{}
+	obs := observerFunc(func(d tally.Delta, allTime bool) {
 		if allTime {
 			restored[d.Key] = d.Counts
 		}
@@ -381,10 +382,10 @@ func TestMaturityAndRestartOnDynamoDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	tl = readTallies(t, st2, 0)
-	if got, want := ocOf(tl.allTime[labels.Key{Variant: "v5"}]), (oc{Pred: 4, Flag: 3, TP: 2, FP: 1, TN: 1, Matured: 2}); got != want {
+	if got, want := ocOf(tl.allTime[tally.Key{Variant: "v5"}]), (oc{Pred: 4, Flag: 3, TP: 2, FP: 1, TN: 1, Matured: 2}); got != want {
 		t.Errorf("v5: got %+v, want %+v", got, want)
 	}
-	if got, want := ocOf(tl.allTime[labels.Key{Variant: "v6"}]), (oc{Pred: 2, Flag: 1, FP: 1, TN: 1, Matured: 2}); got != want {
+	if got, want := ocOf(tl.allTime[tally.Key{Variant: "v6"}]), (oc{Pred: 2, Flag: 1, FP: 1, TN: 1, Matured: 2}); got != want {
 		t.Errorf("v6: got %+v, want %+v", got, want)
 	}
 	tl.checkBucketsSumToAllTime(t)
@@ -413,10 +414,10 @@ func waitDue(t *testing.T, st *Store, before time.Time, n int) {
 	}
 }
 
-type observerFunc func(d labels.Delta, allTime bool)
+type observerFunc func(d tally.Delta, allTime bool)
 
-func (f observerFunc) Restore(d labels.Delta, allTime bool) { f(d, allTime) }
-func (f observerFunc) Observe([]labels.Delta)               {}
+func (f observerFunc) Restore(d tally.Delta, allTime bool) { f(d, allTime) }
+func (f observerFunc) Observe([]tally.Delta)               {}
 
 func TestStaleRecordIsAConflictAndTheRestCommits(t *testing.T) {
 	ctx := context.Background()
@@ -448,7 +449,7 @@ func TestStaleRecordIsAConflictAndTheRestCommits(t *testing.T) {
 				r.Preds, r.Version = old.Preds, old.Version
 			}
 		}
-		return labels.RecordChange{ID: id, Record: r, Deltas: []labels.Delta{{Key: labels.Key{Variant: "v5"}, Counts: labels.Counts{TN: 1}}}}
+		return labels.RecordChange{ID: id, Record: r, Deltas: []tally.Delta{{Key: tally.Key{Variant: "v5"}, Counts: tally.Counts{TN: 1}}}}
 	}
 	err = b.Commit(ctx, &labels.Change{Records: []labels.RecordChange{delta("x"), delta("y"), delta("z")}})
 	if !errors.Is(err, labels.ErrConflict) {
@@ -467,7 +468,7 @@ func TestStaleRecordIsAConflictAndTheRestCommits(t *testing.T) {
 	if got[1].Version != 2 || got[2] == nil || got[2].Version != 1 {
 		t.Errorf("y, z: %+v %+v, want them committed", got[1], got[2])
 	}
-	if tn := readTallies(t, b, 0).allTime[labels.Key{Variant: "v5"}].TN; tn != 2 {
+	if tn := readTallies(t, b, 0).allTime[tally.Key{Variant: "v5"}].TN; tn != 2 {
 		t.Errorf("TN %d, want 2 (y and z, not the stale x)", tn)
 	}
 }
@@ -509,7 +510,7 @@ func randomStream(seed uint64, ids int) stream {
 
 // recount is the plain computation the writers must agree with: the first prediction
 // per (id, variant) counts, the label with the latest time is in force.
-func recount(s stream) (map[labels.Key]oc, int64) {
+func recount(s stream) (map[tally.Key]oc, int64) {
 	type pk struct{ id, variant string }
 	first := map[pk]ingest.Prediction{}
 	predicted := map[string]bool{}
@@ -532,9 +533,9 @@ func recount(s stream) (map[labels.Key]oc, int64) {
 			unmatched++
 		}
 	}
-	out := map[labels.Key]oc{}
+	out := map[tally.Key]oc{}
 	for _, p := range first {
-		for _, key := range []labels.Key{{Variant: p.Variant}, {Variant: p.Variant, SegmentKey: "merchant_category", Segment: p.Attributes["merchant_category"]}} {
+		for _, key := range []tally.Key{{Variant: p.Variant}, {Variant: p.Variant, SegmentKey: "merchant_category", Segment: p.Attributes["merchant_category"]}} {
 			c := out[key]
 			c.Pred++
 			flagged := p.Score >= p.Threshold
@@ -931,7 +932,7 @@ func TestCensoredDeclinedInferencesOnDynamoDB(t *testing.T) {
 	}
 	tl := readTallies(t, newStore(t, db, table, "writer-b"), 0)
 	tl.checkBucketsSumToAllTime(t)
-	v5, v6 := tl.allTime[labels.Key{Variant: "v5"}], tl.allTime[labels.Key{Variant: "v6"}]
+	v5, v6 := tl.allTime[tally.Key{Variant: "v5"}], tl.allTime[tally.Key{Variant: "v6"}]
 	if got, want := [4]int64{v5.TP, v5.TN, v5.Censored, v5.CensoredFlagged}, [4]int64{1, 1, 1, 1}; got != want {
 		t.Errorf("v5 tp, tn, censored, censored flagged = %v, want %v (%+v)", got, want, v5)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 )
 
 // DynamoDB's TransactWriteItems limits: 100 actions and 4 MB per request. The byte
@@ -26,7 +27,7 @@ type tallyKey struct{ pk, sk string }
 // counts it moves) and the sum of their tally deltas, one item per counter.
 type txn struct {
 	records   []int // indices into the Change's Records
-	tallies   map[tallyKey]*labels.Counts
+	tallies   map[tallyKey]*tally.Counts
 	buckets   map[tallyKey]int64 // bucket counters: their bucket
 	order     []tallyKey
 	unmatched int64
@@ -35,7 +36,7 @@ type txn struct {
 }
 
 func newTxn() *txn {
-	return &txn{tallies: map[tallyKey]*labels.Counts{}, buckets: map[tallyKey]int64{}}
+	return &txn{tallies: map[tallyKey]*tally.Counts{}, buckets: map[tallyKey]int64{}}
 }
 
 // items is the number of actions the transaction will send (an upper bound: counters
@@ -124,10 +125,10 @@ func (t *txn) add(rc *labels.RecordChange, i, shard, bytes int) {
 	}
 }
 
-func (t *txn) addTally(k tallyKey, c labels.Counts) {
+func (t *txn) addTally(k tallyKey, c tally.Counts) {
 	sum := t.tallies[k]
 	if sum == nil {
-		sum = &labels.Counts{}
+		sum = &tally.Counts{}
 		t.tallies[k] = sum
 		t.order = append(t.order, k)
 	}
@@ -269,7 +270,7 @@ func resolved(r *labels.Record) bool {
 }
 
 // counterUpdate adds c to one counter item; only non-zero fields are sent.
-func counterUpdate(table string, k tallyKey, c labels.Counts) *types.Update {
+func counterUpdate(table string, k tallyKey, c tally.Counts) *types.Update {
 	words := countsWords(c)
 	names := map[string]string{}
 	values := map[string]types.AttributeValue{}
@@ -297,7 +298,7 @@ func counterUpdate(table string, k tallyKey, c labels.Counts) *types.Update {
 
 // countsWords renders c's fields as DynamoDB numbers in counterAttrs order; zero
 // fields are "".
-func countsWords(c labels.Counts) [len(counterAttrs)]string {
+func countsWords(c tally.Counts) [len(counterAttrs)]string {
 	var w [len(counterAttrs)]string
 	ints := []int64{c.Predictions, c.Flagged, c.Errors, c.TP, c.FP, c.FN, c.TN, c.Matured}
 	for i, v := range ints {
@@ -329,7 +330,7 @@ func countsWords(c labels.Counts) [len(counterAttrs)]string {
 }
 
 // countsOf reads a counter item's fields back; absent fields are zero.
-func countsOf(item map[string]types.AttributeValue) (labels.Counts, error) {
+func countsOf(item map[string]types.AttributeValue) (tally.Counts, error) {
 	var vals [len(counterAttrs)]float64
 	var ints [len(counterAttrs)]int64
 	for i, name := range counterAttrs {
@@ -339,23 +340,23 @@ func countsOf(item map[string]types.AttributeValue) (labels.Counts, error) {
 		}
 		n, ok := av.(*types.AttributeValueMemberN)
 		if !ok {
-			return labels.Counts{}, fmt.Errorf("counter %s is not a number", name)
+			return tally.Counts{}, fmt.Errorf("counter %s is not a number", name)
 		}
 		if i == scoreSumAttr {
 			f, err := strconv.ParseFloat(n.Value, 64)
 			if err != nil {
-				return labels.Counts{}, fmt.Errorf("counter %s: %w", name, err)
+				return tally.Counts{}, fmt.Errorf("counter %s: %w", name, err)
 			}
 			vals[i] = f
 			continue
 		}
 		v, err := parseInt(n.Value)
 		if err != nil {
-			return labels.Counts{}, fmt.Errorf("counter %s: %w", name, err)
+			return tally.Counts{}, fmt.Errorf("counter %s: %w", name, err)
 		}
 		ints[i] = v
 	}
-	c := labels.Counts{
+	c := tally.Counts{
 		Predictions: ints[0], Flagged: ints[1], Errors: ints[2],
 		TP: ints[3], FP: ints[4], FN: ints[5], TN: ints[6], Matured: ints[7],
 		ScoreSum: vals[scoreSumAttr],

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 )
 
 // change builds n record changes; each moves the variant's overall series and
@@ -20,11 +21,11 @@ func change(n, segments, buckets int) []labels.RecordChange {
 		id := fmt.Sprintf("id-%04d", i)
 		rc := labels.RecordChange{ID: id, Record: &labels.Record{ID: id, Preds: []labels.PredState{{Variant: "v5"}}}}
 		b := int64(i%buckets) * 300
-		rc.Deltas = append(rc.Deltas, labels.Delta{Key: labels.Key{Variant: "v5"}, Bucket: b, Counts: labels.Counts{Predictions: 1}})
+		rc.Deltas = append(rc.Deltas, tally.Delta{Key: tally.Key{Variant: "v5"}, Bucket: b, Counts: tally.Counts{Predictions: 1}})
 		for s := range segments {
-			rc.Deltas = append(rc.Deltas, labels.Delta{
-				Key:    labels.Key{Variant: "v5", SegmentKey: fmt.Sprintf("k%d", s), Segment: fmt.Sprintf("%s-%d", id, s)},
-				Bucket: b, Counts: labels.Counts{Predictions: 1},
+			rc.Deltas = append(rc.Deltas, tally.Delta{
+				Key:    tally.Key{Variant: "v5", SegmentKey: fmt.Sprintf("k%d", s), Segment: fmt.Sprintf("%s-%d", id, s)},
+				Bucket: b, Counts: tally.Counts{Predictions: 1},
 			})
 		}
 		if i%3 == 0 {
@@ -109,7 +110,7 @@ func TestPackSumsDeltasPerCounter(t *testing.T) {
 	if len(tx.tallies) != 3 || tx.unmatched != -10 {
 		t.Fatalf("tallies %d (want 3), unmatched %d (want -10)", len(tx.tallies), tx.unmatched)
 	}
-	all := tx.tallies[tallyKey{allTimePartition(0), seriesSK(labels.Key{Variant: "v5"})}]
+	all := tx.tallies[tallyKey{allTimePartition(0), seriesSK(tally.Key{Variant: "v5"})}]
 	if all == nil || all.Predictions != 30 {
 		t.Fatalf("all-time counter %+v, want 30 predictions", all)
 	}
@@ -124,7 +125,7 @@ func TestPackRejectsARecordNoTransactionHolds(t *testing.T) {
 }
 
 func TestCounterUpdateSendsOnlyNonZeroFields(t *testing.T) {
-	c := labels.Counts{Predictions: 2, TP: -1, FN: 1, ScoreSum: 1.25, CensoredFlagged: -1}
+	c := tally.Counts{Predictions: 2, TP: -1, FN: 1, ScoreSum: 1.25, CensoredFlagged: -1}
 	c.Bins[9] = 2
 	u := counterUpdate("tbl", tallyKey{"a#0", "v5##"}, c)
 	if got, want := aws.ToString(u.UpdateExpression), "ADD #c00 :c00, #c03 :c03, #c05 :c05, #c08 :c08, #c18 :c18, #c36 :c36"; got != want {
@@ -148,7 +149,7 @@ func TestRecordUpdate(t *testing.T) {
 	pendingRec := &labels.Record{ID: "a", Version: 3, Preds: []labels.PredState{
 		{Variant: "v5", Time: 20}, {Variant: "v6", Time: 10}, {Variant: "v7", Time: 5, Errored: true},
 	}}
-	resolvedRec := &labels.Record{ID: "b", Preds: []labels.PredState{{Variant: "v5", Outcome: labels.TruePositive}}}
+	resolvedRec := &labels.Record{ID: "b", Preds: []labels.PredState{{Variant: "v5", Outcome: tally.TruePositive}}}
 	labelOnly := &labels.Record{ID: "c", Label: &labels.LabelState{Positive: true}}
 	tests := []struct {
 		name    string

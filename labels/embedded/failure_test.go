@@ -19,6 +19,7 @@ import (
 	"github.com/verdictml/verdict/ingest"
 	"github.com/verdictml/verdict/internal/faultfs"
 	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 )
 
 func predictions(from, n int) ingest.Batch {
@@ -130,7 +131,7 @@ func TestFailedLogWriteFailsTheStoreUntilReopenAndLosesNothingAcknowledged(t *te
 		t.Fatal(err)
 	}
 	defer func() { st.Close() }()
-	obs := &tallies{allTime: map[labels.Key]labels.Counts{}, buckets: map[labels.Key]map[int64]labels.Counts{}}
+	obs := &tallies{allTime: map[tally.Key]tally.Counts{}, buckets: map[tally.Key]map[int64]tally.Counts{}}
 	j, err := labels.Open(ctx, st, labels.Config{}, obs)
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +181,7 @@ func TestFailedLogWriteFailsTheStoreUntilReopenAndLosesNothingAcknowledged(t *te
 	}
 	acked += 50
 	var all int64
-	if err := st.Tallies(ctx, 0, func(d labels.Delta, allTime bool) error {
+	if err := st.Tallies(ctx, 0, func(d tally.Delta, allTime bool) error {
 		if allTime && d.Key.Overall() {
 			all += d.Counts.Predictions
 		}

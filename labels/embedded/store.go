@@ -37,6 +37,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 )
 
 // Options tune the store. The zero value is a durable store with sane caches.
@@ -94,7 +95,7 @@ const (
 	prefixGlobal   = 'g'
 	prefixAge      = 'o'
 	keyUnmatched   = "g/unmatched"
-	tallyFloatWord = 8 // the score sum in labels.EncodeCounts
+	tallyFloatWord = 8 // the score sum in tally.EncodeCounts
 	mergerName     = "verdict.sum.v1"
 )
 
@@ -231,7 +232,7 @@ func (s *Store) Commit(_ context.Context, c *labels.Change) error {
 			}
 		}
 		for _, d := range c.Deltas() {
-			v := labels.EncodeCounts(d.Counts)
+			v := tally.EncodeCounts(d.Counts)
 			series := seriesKey(d.Key)
 			if err := b.Merge(append(bucketPrefix(d.Bucket), series...), v, nil); err != nil {
 				return fmt.Errorf("embedded: stage tally %v: %w", d.Key, err)
@@ -281,7 +282,7 @@ func (s *Store) Due(_ context.Context, before time.Time, limit int) (out []label
 }
 
 // Tallies implements labels.Store.
-func (s *Store) Tallies(ctx context.Context, since int64, fn func(labels.Delta, bool) error) error {
+func (s *Store) Tallies(ctx context.Context, since int64, fn func(tally.Delta, bool) error) error {
 	return s.use("scan tallies", func(db *pebble.DB) error {
 		if err := scanTallies(s, db, []byte{prefixAllTime}, []byte{prefixAllTime + 1}, 1, true, fn); err != nil {
 			return err
@@ -291,7 +292,7 @@ func (s *Store) Tallies(ctx context.Context, since int64, fn func(labels.Delta, 
 	})
 }
 
-func scanTallies(s *Store, db *pebble.DB, lower, upper []byte, seriesAt int, allTime bool, fn func(labels.Delta, bool) error) error {
+func scanTallies(s *Store, db *pebble.DB, lower, upper []byte, seriesAt int, allTime bool, fn func(tally.Delta, bool) error) error {
 	it, err := db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return fmt.Errorf("embedded: scan tallies: %w", err)
@@ -307,11 +308,11 @@ func scanTallies(s *Store, db *pebble.DB, lower, upper []byte, seriesAt int, all
 		if err != nil {
 			return s.readError(fmt.Sprintf("read tally %v", key), err)
 		}
-		c, err := labels.DecodeCounts(v)
+		c, err := tally.DecodeCounts(v)
 		if err != nil {
 			return fmt.Errorf("embedded: tally %v: %w", key, err)
 		}
-		d := labels.Delta{Key: key, Counts: c}
+		d := tally.Delta{Key: key, Counts: c}
 		if !allTime {
 			d.Bucket = unsortableInt64(k[1:9])
 		}
@@ -493,7 +494,7 @@ func bucketPrefix(bucket int64) []byte {
 
 // seriesKey is <variant>\x00<segment key>\x00<segment>, and \x00<versus> for a pair
 // series.
-func seriesKey(k labels.Key) []byte {
+func seriesKey(k tally.Key) []byte {
 	b := make([]byte, 0, len(k.Variant)+len(k.SegmentKey)+len(k.Segment)+len(k.Versus)+3)
 	b = append(b, k.Variant...)
 	b = append(b, 0)
@@ -507,15 +508,15 @@ func seriesKey(k labels.Key) []byte {
 	return b
 }
 
-func parseSeries(b []byte) (labels.Key, error) {
+func parseSeries(b []byte) (tally.Key, error) {
 	parts := bytes.SplitN(b, []byte{0}, 4)
 	if len(parts) < 3 {
-		return labels.Key{}, errors.New("want variant, segment key and segment")
+		return tally.Key{}, errors.New("want variant, segment key and segment")
 	}
-	k := labels.Key{Variant: string(parts[0]), SegmentKey: string(parts[1]), Segment: string(parts[2])}
+	k := tally.Key{Variant: string(parts[0]), SegmentKey: string(parts[1]), Segment: string(parts[2])}
 	if len(parts) == 4 {
 		if len(parts[3]) == 0 {
-			return labels.Key{}, errors.New("pair series without its second variant")
+			return tally.Key{}, errors.New("pair series without its second variant")
 		}
 		k.Versus = string(parts[3])
 	}
@@ -547,7 +548,7 @@ func newSum(key, value []byte) (pebble.ValueMerger, error) {
 }
 
 // add sums v into the accumulator. Operands may differ in length when a tally
-// written before labels.Counts gained fields meets a newer delta: fields are appended
+// written before tally.Counts gained fields meets a newer delta: fields are appended
 // words, so the shorter operand counts as zero-padded.
 func (s *sum) add(v []byte) error {
 	if len(v)%8 != 0 || len(s.acc)%8 != 0 {

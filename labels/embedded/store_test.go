@@ -10,16 +10,17 @@ import (
 
 	"github.com/verdictml/verdict/ingest"
 	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 )
 
 var t0 = time.Now().Add(-2 * time.Hour).Truncate(time.Hour)
 
 type tallies struct {
-	allTime map[labels.Key]labels.Counts
-	buckets map[labels.Key]map[int64]labels.Counts
+	allTime map[tally.Key]tally.Counts
+	buckets map[tally.Key]map[int64]tally.Counts
 }
 
-func (t *tallies) Restore(d labels.Delta, allTime bool) {
+func (t *tallies) Restore(d tally.Delta, allTime bool) {
 	if allTime {
 		c := t.allTime[d.Key]
 		c.Add(d.Counts)
@@ -27,14 +28,14 @@ func (t *tallies) Restore(d labels.Delta, allTime bool) {
 		return
 	}
 	if t.buckets[d.Key] == nil {
-		t.buckets[d.Key] = map[int64]labels.Counts{}
+		t.buckets[d.Key] = map[int64]tally.Counts{}
 	}
 	c := t.buckets[d.Key][d.Bucket]
 	c.Add(d.Counts)
 	t.buckets[d.Key][d.Bucket] = c
 }
 
-func (t *tallies) Observe([]labels.Delta) {}
+func (t *tallies) Observe([]tally.Delta) {}
 
 func open(t *testing.T, dir string, cfg labels.Config) (*Store, *labels.Join, *tallies) {
 	t.Helper()
@@ -42,7 +43,7 @@ func open(t *testing.T, dir string, cfg labels.Config) (*Store, *labels.Join, *t
 	if err != nil {
 		t.Fatal(err)
 	}
-	tl := &tallies{allTime: map[labels.Key]labels.Counts{}, buckets: map[labels.Key]map[int64]labels.Counts{}}
+	tl := &tallies{allTime: map[tally.Key]tally.Counts{}, buckets: map[tally.Key]map[int64]tally.Counts{}}
 	j, err := labels.Open(context.Background(), st, cfg, tl)
 	if err != nil {
 		t.Fatal(err)
@@ -76,19 +77,19 @@ func TestReopenRestoresTalliesIndexAndRecords(t *testing.T) {
 	st, j, tl := open(t, dir, cfg)
 	defer st.Close()
 	// Scores 0.00..0.39 are all below threshold: 20 FN (even) and 20 TN (odd).
-	want := labels.Counts{Predictions: 100, Flagged: 50, FN: 20, TN: 20}
-	got := tl.allTime[labels.Key{Variant: "v5"}]
+	want := tally.Counts{Predictions: 100, Flagged: 50, FN: 20, TN: 20}
+	got := tl.allTime[tally.Key{Variant: "v5"}]
 	if got.Predictions != want.Predictions || got.Flagged != want.Flagged || got.FN != want.FN || got.TN != want.TN || got.TP != 0 || got.FP != 0 {
 		t.Fatalf("restored all-time tally %+v, want %+v", got, want)
 	}
 	var perBucket int64
-	for _, c := range tl.buckets[labels.Key{Variant: "v5"}] {
+	for _, c := range tl.buckets[tally.Key{Variant: "v5"}] {
 		perBucket += c.Predictions
 	}
 	if perBucket != 100 {
 		t.Errorf("restored bucket tallies hold %d predictions, want 100", perBucket)
 	}
-	if n := len(tl.buckets[labels.Key{Variant: "v5"}]); n != 20 {
+	if n := len(tl.buckets[tally.Key{Variant: "v5"}]); n != 20 {
 		t.Errorf("100 minutes of predictions in 5-minute buckets: got %d buckets, want 20", n)
 	}
 	var segTotal int64
@@ -128,10 +129,10 @@ func TestReopenRestoresTalliesIndexAndRecords(t *testing.T) {
 	if recs[2] != nil {
 		t.Errorf("missing id returned %+v", recs[2])
 	}
-	if p := recs[0].Preds[0]; p.Outcome != labels.FalsePositive || !p.Matured {
+	if p := recs[0].Preds[0]; p.Outcome != tally.FalsePositive || !p.Matured {
 		t.Errorf("id-050 after maturity: %+v, want matured FP", p)
 	}
-	if p := recs[1].Preds[0]; p.Outcome != labels.FalseNegative || p.Matured {
+	if p := recs[1].Preds[0]; p.Outcome != tally.FalseNegative || p.Matured {
 		t.Errorf("id-000: %+v, want labeled FN", p)
 	}
 }
@@ -162,7 +163,7 @@ func TestDropBucketsKeepsAllTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buckets, all int64
-	err := st.Tallies(ctx, 0, func(d labels.Delta, allTime bool) error {
+	err := st.Tallies(ctx, 0, func(d tally.Delta, allTime bool) error {
 		if allTime {
 			all += d.Counts.Predictions
 		} else {
@@ -246,10 +247,10 @@ func TestExpireDeletesOnlyOldFullyResolvedRecords(t *testing.T) {
 	}
 }
 
-func tallyOf(t *testing.T, st *Store) labels.Counts {
+func tallyOf(t *testing.T, st *Store) tally.Counts {
 	t.Helper()
-	var c labels.Counts
-	err := st.Tallies(context.Background(), 0, func(d labels.Delta, allTime bool) error {
+	var c tally.Counts
+	err := st.Tallies(context.Background(), 0, func(d tally.Delta, allTime bool) error {
 		if allTime && d.Key.Overall() {
 			c.Add(d.Counts)
 		}
@@ -315,8 +316,8 @@ func TestPairSeriesSurviveReopenAndLegacyTalliesStillSum(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A tally written by a version without pair cells: 19 words.
-	legacy := labels.EncodeCounts(labels.Counts{Predictions: 7, TP: 2})[:19*8]
-	series := seriesKey(labels.Key{Variant: "v5"})
+	legacy := tally.EncodeCounts(tally.Counts{Predictions: 7, TP: 2})[:19*8]
+	series := seriesKey(tally.Key{Variant: "v5"})
 	if err := st.db.Merge(append([]byte{prefixAllTime}, series...), legacy, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -347,15 +348,15 @@ func TestPairSeriesSurviveReopenAndLegacyTalliesStillSum(t *testing.T) {
 	defer st.Close()
 	// v6 flags scores 0.5..0.9 (ids 5..9); v5 flags all. Labeled positives: ids 0..3,
 	// flagged by v5 only; pending: ids 4 (v5 only) and 5..9 (both).
-	var want labels.PairCounts
-	want[labels.ClassPositive][labels.OnlyFirst] = 4
-	want[labels.ClassPending][labels.OnlyFirst] = 1
-	want[labels.ClassPending][labels.Both] = 5
-	for _, k := range []labels.Key{{Variant: "v5", Versus: "v6"}, {Variant: "v5", Versus: "v6", SegmentKey: "mcc", Segment: "5411"}} {
+	var want tally.PairCounts
+	want[tally.ClassPositive][tally.OnlyFirst] = 4
+	want[tally.ClassPending][tally.OnlyFirst] = 1
+	want[tally.ClassPending][tally.Both] = 5
+	for _, k := range []tally.Key{{Variant: "v5", Versus: "v6"}, {Variant: "v5", Versus: "v6", SegmentKey: "mcc", Segment: "5411"}} {
 		if got := tl.allTime[k].Pair; got != want {
 			t.Errorf("%+v all time: %v, want %v", k, got, want)
 		}
-		var sum labels.PairCounts
+		var sum tally.PairCounts
 		for _, c := range tl.buckets[k] {
 			for ci := range c.Pair {
 				for ai := range c.Pair[ci] {
@@ -368,7 +369,7 @@ func TestPairSeriesSurviveReopenAndLegacyTalliesStillSum(t *testing.T) {
 		}
 	}
 	// The legacy tally summed with the new, longer deltas.
-	if got := tl.allTime[labels.Key{Variant: "v5"}]; got.Predictions != 17 || got.TP != 6 {
+	if got := tl.allTime[tally.Key{Variant: "v5"}]; got.Predictions != 17 || got.TP != 6 {
 		t.Errorf("v5 all time after a legacy tally: %d predictions, %d TP; want 17 and 6", got.Predictions, got.TP)
 	}
 }
@@ -407,7 +408,7 @@ func TestCensoredDeclinedInferences(t *testing.T) {
 
 	st, j, tl := open(t, dir, cfg)
 	defer st.Close()
-	v5, v6 := tl.allTime[labels.Key{Variant: "v5"}], tl.allTime[labels.Key{Variant: "v6"}]
+	v5, v6 := tl.allTime[tally.Key{Variant: "v5"}], tl.allTime[tally.Key{Variant: "v6"}]
 	if v5.Censored != 2 || v5.CensoredFlagged != 2 || v5.TN != 1 || v5.Matured != 1 || v5.Resolved() != 1 {
 		t.Errorf("v5 restored %+v, want 2 censored (both flagged) and 1 matured TN", v5)
 	}
@@ -437,21 +438,21 @@ func TestTalliesWrittenBeforeTheCensoredCountsStillMerge(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	k := labels.Key{Variant: "v5"}
+	k := tally.Key{Variant: "v5"}
 	key := append([]byte{prefixAllTime}, seriesKey(k)...)
-	legacy := labels.EncodeCounts(labels.Counts{Predictions: 3, TN: 3})
+	legacy := tally.EncodeCounts(tally.Counts{Predictions: 3, TN: 3})
 	legacy = legacy[:len(legacy)-16] // before Censored and CensoredFlagged
 	if err := st.db.Merge(key, legacy, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.db.Merge(key, labels.EncodeCounts(labels.Counts{Predictions: 1, Censored: 1}), nil); err != nil {
+	if err := st.db.Merge(key, tally.EncodeCounts(tally.Counts{Predictions: 1, Censored: 1}), nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.db.Merge(key, legacy, nil); err != nil {
 		t.Fatal(err)
 	}
 	got := tallyOf(t, st)
-	if want := (labels.Counts{Predictions: 7, TN: 6, Censored: 1}); got != want {
+	if want := (tally.Counts{Predictions: 7, TN: 6, Censored: 1}); got != want {
 		t.Fatalf("merged %+v, want %+v", got, want)
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 
 	"github.com/verdictml/verdict/judge"
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -79,7 +79,7 @@ func (j judgeWith) Regressions(snaps judge.Snapshots, pairs []judge.Pair) ([]jud
 
 // skipped is a series left out of a flush because CloudWatch would reject it.
 type skipped struct {
-	Key labels.Key
+	Key tally.Key
 	Err error
 }
 
@@ -149,7 +149,7 @@ func build(cfg Config, snap window.Snapshot, regs []judge.SegmentRegression, shi
 	for _, g := range regs {
 		dims, err := b.dimensions(g.Candidate, g.Baseline, "", "")
 		if err != nil {
-			skips = append(skips, skipped{labels.Key{Variant: g.Candidate}, err})
+			skips = append(skips, skipped{tally.Key{Variant: g.Candidate}, err})
 			continue
 		}
 		b.count(MetricSegmentRegressions, dims, int64(g.Segments))
@@ -157,7 +157,7 @@ func build(cfg Config, snap window.Snapshot, regs []judge.SegmentRegression, shi
 		b.ratio(MetricPrecisionDelta, dims, g.PrecisionDelta)
 		b.ratio(MetricRecallDelta, dims, g.RecallDelta)
 	}
-	published := map[labels.Key]bool{}
+	published := map[tally.Key]bool{}
 	for _, s := range shifts {
 		skips = append(skips, b.shift(s, top, published)...)
 	}
@@ -168,7 +168,7 @@ func build(cfg Config, snap window.Snapshot, regs []judge.SegmentRegression, shi
 // variant has no predictions in, so its n's go out as 0 rather than missing, and
 // returns the rows in snapshot order (variant; overall first; segment key, value).
 func withEveryTopSegment(rows []window.Row, top map[segmentID]bool) []window.Row {
-	have := map[labels.Key]bool{}
+	have := map[tally.Key]bool{}
 	var variants []string
 	for _, r := range rows {
 		have[r.Key] = true
@@ -180,9 +180,9 @@ func withEveryTopSegment(rows []window.Row, top map[segmentID]bool) []window.Row
 	added := false
 	for _, v := range variants {
 		for id := range top {
-			k := labels.Key{Variant: v, SegmentKey: id.Key, Segment: id.Value}
+			k := tally.Key{Variant: v, SegmentKey: id.Key, Segment: id.Value}
 			if !have[k] {
-				out = append(out, window.Row{Key: k, Stats: window.Derive(labels.Counts{})})
+				out = append(out, window.Row{Key: k, Stats: window.Derive(tally.Counts{})})
 				added = true
 			}
 		}

@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 
 	"github.com/verdictml/verdict/alarms"
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -163,7 +163,7 @@ func TestFlushKeepsTheMetricContract(t *testing.T) {
 			name: "deltas are omitted while a variant has no labels, SegmentRegressions is not",
 			series: []series{
 				{variant: "fraud-v4", counts: counts(4, 1, 1, 94)},
-				{variant: "fraud-v5", counts: labels.Counts{Predictions: 100, Flagged: 5}},
+				{variant: "fraud-v5", counts: tally.Counts{Predictions: 100, Flagged: 5}},
 			},
 			cfg: func(c *Config) { c.Pairs = pair },
 			check: func(t *testing.T, ds []types.MetricDatum) {
@@ -198,7 +198,7 @@ func TestFlushKeepsTheMetricContract(t *testing.T) {
 		},
 		{
 			name:   "precision and its n are omitted together while precision is not estimable",
-			series: []series{{variant: "fraud-v5", counts: labels.Counts{Predictions: 1000, Flagged: 100, TP: 60, FN: 10, TN: 5}}},
+			series: []series{{variant: "fraud-v5", counts: tally.Counts{Predictions: 1000, Flagged: 100, TP: 60, FN: 10, TN: 5}}},
 			check: func(t *testing.T, ds []types.MetricDatum) {
 				for _, m := range []string{MetricPrecision, MetricPrecisionLowerBound, MetricF1, MetricPredictedPositives} {
 					if d, ok := find(ds, m, v5); ok {
@@ -336,7 +336,7 @@ func TestFlushKeepsTheMetricContract(t *testing.T) {
 
 func TestTopSegmentsByPredictionVolume(t *testing.T) {
 	row := func(variant, key, seg string, predictions int64) window.Row {
-		return window.Row{Key: labels.Key{Variant: variant, SegmentKey: key, Segment: seg}, Counts: labels.Counts{Predictions: predictions}}
+		return window.Row{Key: tally.Key{Variant: variant, SegmentKey: key, Segment: seg}, Counts: tally.Counts{Predictions: predictions}}
 	}
 	tests := []struct {
 		name string

@@ -19,15 +19,15 @@ import (
 
 	"github.com/verdictml/verdict/internal/cborwire"
 	"github.com/verdictml/verdict/judge"
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
 // counts is a series' counts: every prediction resolved, the flagged ones are
 // TP + FP, scores near the extremes.
-func counts(tp, fp, fn, tn int64) labels.Counts {
-	c := labels.Counts{TP: tp, FP: fp, FN: fn, TN: tn, Predictions: tp + fp + fn + tn, Flagged: tp + fp}
-	c.Bins[labels.ScoreBins-1] = tp + fp
+func counts(tp, fp, fn, tn int64) tally.Counts {
+	c := tally.Counts{TP: tp, FP: fp, FN: fn, TN: tn, Predictions: tp + fp + fn + tn, Flagged: tp + fp}
+	c.Bins[tally.ScoreBins-1] = tp + fp
 	c.Bins[0] = fn + tn
 	c.ScoreSum = 0.95*float64(tp+fp) + 0.05*float64(fn+tn)
 	return c
@@ -36,7 +36,7 @@ func counts(tp, fp, fn, tn int64) labels.Counts {
 // series is one window series' counts for a test.
 type series struct {
 	variant, segmentKey, segment string
-	counts                       labels.Counts
+	counts                       tally.Counts
 }
 
 // windowsOf builds real windows through their exported Observe API: each series
@@ -44,10 +44,10 @@ type series struct {
 func windowsOf(ss ...series) *window.Windows {
 	w := window.New(5*time.Minute, 24*time.Hour)
 	bucket := time.Now().Unix() / 300 * 300
-	var deltas []labels.Delta
+	var deltas []tally.Delta
 	for _, s := range ss {
-		deltas = append(deltas, labels.Delta{
-			Key:    labels.Key{Variant: s.variant, SegmentKey: s.segmentKey, Segment: s.segment},
+		deltas = append(deltas, tally.Delta{
+			Key:    tally.Key{Variant: s.variant, SegmentKey: s.segmentKey, Segment: s.segment},
 			Bucket: bucket, Counts: s.counts,
 		})
 	}

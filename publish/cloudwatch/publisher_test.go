@@ -18,7 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/verdictml/verdict/judge"
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -97,7 +97,7 @@ func TestHangingCloudWatchDoesNotBlockFlushOrIngest(t *testing.T) {
 	const flushes, observations = 5, 1000
 	bucket := time.Now().Unix() / 300 * 300
 	for i := range flushes * observations {
-		w.Observe([]labels.Delta{{Key: labels.Key{Variant: "fraud-v5"}, Bucket: bucket, Counts: counts(0, 0, 0, 1)}})
+		w.Observe([]tally.Delta{{Key: tally.Key{Variant: "fraud-v5"}, Bucket: bucket, Counts: counts(0, 0, 0, 1)}})
 		if i%observations == 0 {
 			if err := p.Flush(t.Context()); err != nil {
 				t.Fatal(err)

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/verdictml/verdict/judge"
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -110,7 +110,7 @@ func shifts(cfg Config, snaps Snapshots, ref Reference) ([]judge.Shift, error) {
 // segments) the live n, the flag-rate ratio and the PSI against the reference; the
 // candidate's against the baseline's; and the worst-segment summaries. published
 // keeps a variant that is the baseline of several pairs from being sent twice.
-func (b *datumBuilder) shift(s judge.Shift, top map[segmentID]bool, published map[labels.Key]bool) []skipped {
+func (b *datumBuilder) shift(s judge.Shift, top map[segmentID]bool, published map[tally.Key]bool) []skipped {
 	var skips []skipped
 	scopes := []judge.ScopeShift{s.Overall}
 	for _, ss := range s.Segments {
@@ -123,7 +123,7 @@ func (b *datumBuilder) shift(s judge.Shift, top map[segmentID]bool, published ma
 			id string
 			vs judge.VariantShift
 		}{{s.Baseline, ss.Baseline}, {s.Candidate, ss.Candidate}} {
-			k := labels.Key{Variant: v.id, SegmentKey: ss.SegmentKey, Segment: ss.Segment}
+			k := tally.Key{Variant: v.id, SegmentKey: ss.SegmentKey, Segment: ss.Segment}
 			if published[k] {
 				continue
 			}
@@ -139,7 +139,7 @@ func (b *datumBuilder) shift(s judge.Shift, top map[segmentID]bool, published ma
 		}
 		dims, err := b.dimensions(s.Candidate, s.Baseline, ss.SegmentKey, ss.Segment)
 		if err != nil {
-			skips = append(skips, skipped{labels.Key{Variant: s.Candidate, SegmentKey: ss.SegmentKey, Segment: ss.Segment}, err})
+			skips = append(skips, skipped{tally.Key{Variant: s.Candidate, SegmentKey: ss.SegmentKey, Segment: ss.Segment}, err})
 			continue
 		}
 		b.ratio(MetricFlagRateShiftVsBaseline, dims, ss.FlagRateVsBaseline)

@@ -12,7 +12,7 @@ import (
 
 	"github.com/verdictml/verdict/internal/golden"
 	"github.com/verdictml/verdict/judge"
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -26,9 +26,9 @@ var (
 
 // flagged is a series' counts without labels: n predictions, f of them flagged,
 // the flagged ones in the top score bin, the others in the bottom one.
-func flagged(n, f int64) labels.Counts {
-	c := labels.Counts{Predictions: n, Flagged: f}
-	c.Bins[labels.ScoreBins-1], c.Bins[0] = f, n-f
+func flagged(n, f int64) tally.Counts {
+	c := tally.Counts{Predictions: n, Flagged: f}
+	c.Bins[tally.ScoreBins-1], c.Bins[0] = f, n-f
 	return c
 }
 
@@ -38,20 +38,20 @@ func flagged(n, f int64) labels.Counts {
 func shiftWindows() *window.Windows {
 	w := window.New(5*time.Minute, 24*time.Hour, window.Clock(func() time.Time { return shiftNow }))
 	ref, live := shadowFrom.Unix(), shiftStart.Unix()
-	mc := func(variant, segment string) labels.Key {
-		return labels.Key{Variant: variant, SegmentKey: "merchant_category", Segment: segment}
+	mc := func(variant, segment string) tally.Key {
+		return tally.Key{Variant: variant, SegmentKey: "merchant_category", Segment: segment}
 	}
-	w.Observe([]labels.Delta{
+	w.Observe([]tally.Delta{
 		// Shadow stage.
-		{Key: labels.Key{Variant: "fraud-v4"}, Bucket: ref, Counts: flagged(30000, 1500)},
-		{Key: labels.Key{Variant: "fraud-v5"}, Bucket: ref, Counts: flagged(30000, 1500)},
+		{Key: tally.Key{Variant: "fraud-v4"}, Bucket: ref, Counts: flagged(30000, 1500)},
+		{Key: tally.Key{Variant: "fraud-v5"}, Bucket: ref, Counts: flagged(30000, 1500)},
 		{Key: mc("fraud-v4", "travel"), Bucket: ref, Counts: flagged(10000, 1600)},
 		{Key: mc("fraud-v5", "travel"), Bucket: ref, Counts: flagged(10000, 1600)},
 		{Key: mc("fraud-v4", "grocery"), Bucket: ref, Counts: flagged(20000, 600)},
 		{Key: mc("fraud-v5", "grocery"), Bucket: ref, Counts: flagged(20000, 600)},
 		// Shift: the baseline serves three quarters.
-		{Key: labels.Key{Variant: "fraud-v4"}, Bucket: live, Counts: flagged(12000, 600)},
-		{Key: labels.Key{Variant: "fraud-v5"}, Bucket: live, Counts: flagged(4000, 150)},
+		{Key: tally.Key{Variant: "fraud-v4"}, Bucket: live, Counts: flagged(12000, 600)},
+		{Key: tally.Key{Variant: "fraud-v5"}, Bucket: live, Counts: flagged(4000, 150)},
 		{Key: mc("fraud-v4", "travel"), Bucket: live, Counts: flagged(4500, 720)},
 		{Key: mc("fraud-v5", "travel"), Bucket: live, Counts: flagged(1500, 90)},
 		{Key: mc("fraud-v4", "grocery"), Bucket: live, Counts: flagged(7500, 225)},
@@ -247,8 +247,8 @@ func TestAReferenceThatCannotBeReadIsCountedAndTheRestPublished(t *testing.T) {
 
 func TestABaselineOfTwoCandidatesIsPublishedOnce(t *testing.T) {
 	w := shiftWindows()
-	w.Observe([]labels.Delta{{Key: labels.Key{Variant: "fraud-v6"}, Bucket: shadowFrom.Unix(), Counts: flagged(30000, 1400)},
-		{Key: labels.Key{Variant: "fraud-v6"}, Bucket: shiftStart.Unix(), Counts: flagged(2000, 100)}})
+	w.Observe([]tally.Delta{{Key: tally.Key{Variant: "fraud-v6"}, Bucket: shadowFrom.Unix(), Counts: flagged(30000, 1400)},
+		{Key: tally.Key{Variant: "fraud-v6"}, Bucket: shiftStart.Unix(), Counts: flagged(2000, 100)}})
 	cfg := shiftConfig()
 	cfg.Pairs = append(cfg.Pairs, Pair{Baseline: "fraud-v4", Candidate: "fraud-v6"})
 	got, err := FlushDatums(cfg, w, realJudge(t), storedReference(w, shiftNow), shiftNow)

@@ -9,16 +9,16 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
 func TestCollectorReadsTheCurrentSnapshot(t *testing.T) {
 	w := window.New(5*time.Minute, time.Hour)
 	b := time.Now().Unix() / 300 * 300
-	w.Observe([]labels.Delta{
-		{Key: labels.Key{Variant: "v5"}, Bucket: b, Counts: labels.Counts{Predictions: 10, Flagged: 4, TP: 3, FP: 1, FN: 1, TN: 5}},
-		{Key: labels.Key{Variant: "v6"}, Bucket: b, Counts: labels.Counts{Predictions: 3, TN: 3}},
+	w.Observe([]tally.Delta{
+		{Key: tally.Key{Variant: "v5"}, Bucket: b, Counts: tally.Counts{Predictions: 10, Flagged: 4, TP: 3, FP: 1, FN: 1, TN: 5}},
+		{Key: tally.Key{Variant: "v6"}, Bucket: b, Counts: tally.Counts{Predictions: 3, TN: 3}},
 	})
 	unmatched := int64(7)
 	reg := prometheus.NewPedanticRegistry()
@@ -64,7 +64,7 @@ func TestCollectorReadsTheCurrentSnapshot(t *testing.T) {
 		}
 	}
 	// The next scrape sees new commits: no second copy to drift.
-	w.Observe([]labels.Delta{{Key: labels.Key{Variant: "v6"}, Bucket: b, Counts: labels.Counts{Predictions: 1, Flagged: 1, TP: 1}}})
+	w.Observe([]tally.Delta{{Key: tally.Key{Variant: "v6"}, Bucket: b, Counts: tally.Counts{Predictions: 1, Flagged: 1, TP: 1}}})
 	if g := values()["verdict_precision,variant=v6,window=all"]; g != 1 {
 		t.Errorf("after a commit: v6 precision %v, want 1", g)
 	}
@@ -104,9 +104,9 @@ func TestNotEstimablePrecisionHasNoSample(t *testing.T) {
 	w := window.New(5*time.Minute, time.Hour)
 	b := time.Now().Unix() / 300 * 300
 	// v5: 40 flagged, only 8 resolved (positives first); v6: every flagged resolved.
-	w.Observe([]labels.Delta{
-		{Key: labels.Key{Variant: "v5"}, Bucket: b, Counts: labels.Counts{Predictions: 400, Flagged: 40, TP: 8, FN: 2}},
-		{Key: labels.Key{Variant: "v6"}, Bucket: b, Counts: labels.Counts{Predictions: 400, Flagged: 40, TP: 30, FP: 10, FN: 5, TN: 355, Censored: 0}},
+	w.Observe([]tally.Delta{
+		{Key: tally.Key{Variant: "v5"}, Bucket: b, Counts: tally.Counts{Predictions: 400, Flagged: 40, TP: 8, FN: 2}},
+		{Key: tally.Key{Variant: "v6"}, Bucket: b, Counts: tally.Counts{Predictions: 400, Flagged: 40, TP: 30, FP: 10, FN: 5, TN: 355, Censored: 0}},
 	})
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(NewCollector(w, []window.Span{window.AllTime}, nil, nil))
@@ -140,10 +140,10 @@ func TestCohortCollector(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	w := window.New(5*time.Minute, 7*24*time.Hour, window.Cohorts(40*24*time.Hour), window.Clock(func() time.Time { return now }))
 	at := func(age time.Duration) int64 { return now.Add(-age).Unix() / 300 * 300 }
-	w.Observe([]labels.Delta{
-		{Key: labels.Key{Variant: "v5"}, Bucket: at(2 * time.Hour), Counts: labels.Counts{Predictions: 50, Flagged: 5, TP: 1, Censored: 4, CensoredFlagged: 4}},
-		{Key: labels.Key{Variant: "v5"}, Bucket: at(35 * 24 * time.Hour), Counts: labels.Counts{Predictions: 20, Flagged: 2, TP: 1, FP: 1, TN: 18, Matured: 15}},
-		{Key: labels.Key{Variant: "v5", SegmentKey: "mcc", Segment: "5411"}, Bucket: at(2 * time.Hour), Counts: labels.Counts{Predictions: 50}},
+	w.Observe([]tally.Delta{
+		{Key: tally.Key{Variant: "v5"}, Bucket: at(2 * time.Hour), Counts: tally.Counts{Predictions: 50, Flagged: 5, TP: 1, Censored: 4, CensoredFlagged: 4}},
+		{Key: tally.Key{Variant: "v5"}, Bucket: at(35 * 24 * time.Hour), Counts: tally.Counts{Predictions: 20, Flagged: 2, TP: 1, FP: 1, TN: 18, Matured: 15}},
+		{Key: tally.Key{Variant: "v5", SegmentKey: "mcc", Segment: "5411"}, Bucket: at(2 * time.Hour), Counts: tally.Counts{Predictions: 50}},
 	})
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(NewCohortCollector(w, 30*24*time.Hour, nil))

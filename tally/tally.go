@@ -1,4 +1,9 @@
-package labels
+// Package tally is the counting vocabulary every stage after the join shares: the
+// additive confusion-matrix tally of one series in one bucket (Counts, with its score
+// histogram and paired cells), the series it belongs to (Key), a change to it (Delta),
+// where one prediction stands (Outcome), and the binary encoding stores sum word by
+// word. It imports nothing of verdict.
+package tally
 
 import (
 	"encoding/binary"
@@ -34,9 +39,9 @@ func (o Outcome) String() string {
 	return fmt.Sprintf("outcome(%d)", uint8(o))
 }
 
-// outcomeOf is the confusion-matrix cell of a prediction flagged (or not) against a
+// OutcomeOf is the confusion-matrix cell of a prediction flagged (or not) against a
 // label positive (or not).
-func outcomeOf(flagged, positive bool) Outcome {
+func OutcomeOf(flagged, positive bool) Outcome {
 	switch {
 	case flagged && positive:
 		return TruePositive
@@ -265,7 +270,7 @@ func (c *Counts) Sub(d Counts) {
 // IsZero reports whether every field is zero.
 func (c Counts) IsZero() bool { return c == Counts{} }
 
-func (c *Counts) addOutcome(o Outcome, n int64) {
+func (c *Counts) AddOutcome(o Outcome, n int64) {
 	switch o {
 	case TruePositive:
 		c.TP += n
@@ -278,7 +283,7 @@ func (c *Counts) addOutcome(o Outcome, n int64) {
 	}
 }
 
-func scoreBin(score float64) int {
+func ScoreBin(score float64) int {
 	b := int(score * ScoreBins)
 	if b >= ScoreBins {
 		b = ScoreBins - 1

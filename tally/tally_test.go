@@ -1,4 +1,4 @@
-package labels
+package tally
 
 import (
 	"encoding/binary"
