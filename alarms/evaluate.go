@@ -25,8 +25,9 @@ type Point struct {
 	Breaching bool
 }
 
-// Judgement is an alarm's state at one evaluation and why.
-type Judgement struct {
+// Assessment is an alarm's state at one evaluation and why (named apart from
+// judge.Judgement, the gate's decision).
+type Assessment struct {
 	Alarm  string
 	At     time.Time
 	State  State
@@ -51,10 +52,10 @@ type Evaluator struct {
 
 // Evaluate judges the alarm at time at, given the state it was in (used by
 // TreatMissingData ignore). Only complete periods ending at or before at count.
-func (e *Evaluator) Evaluate(ctx context.Context, a Alarm, at time.Time, prev State) (Judgement, error) {
+func (e *Evaluator) Evaluate(ctx context.Context, a Alarm, at time.Time, prev State) (Assessment, error) {
 	period := alarmPeriod(a)
 	if period <= 0 {
-		return Judgement{}, fmt.Errorf("alarms: evaluate %s: no period", a.AlarmName)
+		return Assessment{}, fmt.Errorf("alarms: evaluate %s: no period", a.AlarmName)
 	}
 	extra := e.ExtraPeriods
 	if extra <= 0 {
@@ -68,12 +69,12 @@ func (e *Evaluator) Evaluate(ctx context.Context, a Alarm, at time.Time, prev St
 		start := end.Add(-time.Duration(rangeLen-i) * period)
 		v, ok, err := e.datapoint(ctx, a, start, start.Add(period))
 		if err != nil {
-			return Judgement{}, fmt.Errorf("alarms: evaluate %s at %s: %w", a.AlarmName, start.Format(time.RFC3339), err)
+			return Assessment{}, fmt.Errorf("alarms: evaluate %s at %s: %w", a.AlarmName, start.Format(time.RFC3339), err)
 		}
 		points[i] = Point{Start: start, Value: v, Present: ok, Breaching: ok && breaches(a.ComparisonOperator, v, a.Threshold)}
 	}
 	state, reason := decide(points, n, int(a.DatapointsToAlarm), a.TreatMissingData, prev)
-	return Judgement{Alarm: a.AlarmName, At: at, State: state, Reason: reason + " " + describeCondition(a), Points: points}, nil
+	return Assessment{Alarm: a.AlarmName, At: at, State: state, Reason: reason + " " + describeCondition(a), Points: points}, nil
 }
 
 // alarmPeriod is the alarm's period: its own, or its metrics' (CloudWatch
@@ -88,15 +89,15 @@ func alarmPeriod(a Alarm) time.Duration {
 }
 
 // Run evaluates the alarm once per period from from to to, starting in
-// INSUFFICIENT_DATA as a new alarm does, and returns every judgement: the
+// INSUFFICIENT_DATA as a new alarm does, and returns every assessment: the
 // timeline a rehearsal or backtest reads.
-func (e *Evaluator) Run(ctx context.Context, a Alarm, from, to time.Time) ([]Judgement, error) {
+func (e *Evaluator) Run(ctx context.Context, a Alarm, from, to time.Time) ([]Assessment, error) {
 	period := alarmPeriod(a)
 	if period <= 0 {
 		return nil, fmt.Errorf("alarms: run %s: no period", a.AlarmName)
 	}
 	state := StateInsufficientData
-	var out []Judgement
+	var out []Assessment
 	for at := from.Truncate(period); !at.After(to); at = at.Add(period) {
 		j, err := e.Evaluate(ctx, a, at, state)
 		if err != nil {

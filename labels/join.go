@@ -19,8 +19,10 @@ import (
 	"github.com/verdictml/verdict/tally"
 )
 
-// Store is the durable join store the Join needs. The embedded store (package
-// labels/embedded) implements it on local disk.
+// Store is the durable join store the Join needs. Two implement it: the embedded
+// store on local disk (package labels/embedded, pebble; the default) and the shared
+// store on DynamoDB (package labels/dynamo, for several instances). Both pass the
+// same conformance suite of the join's semantics.
 type Store interface {
 	// Records returns the stored records for ids, in the same order, with nil for ids
 	// never seen.

@@ -211,7 +211,7 @@ func (b *Backtest) Run(ctx context.Context, rec *Recording) (BacktestReport, err
 	}
 	var (
 		looks    []judge.Look
-		timeline = make([][]alarms.Judgement, len(b.Alarms))
+		timeline = make([][]alarms.Assessment, len(b.Alarms))
 		states   = make([]alarms.State, len(b.Alarms))
 		eval     *alarms.Evaluator
 		// settle is how long after a change the alarms' evaluations can still
@@ -244,7 +244,7 @@ func (b *Backtest) Run(ctx context.Context, rec *Recording) (BacktestReport, err
 		if isEvaluation(at) {
 			for i, a := range b.Alarms {
 				prev := timeline[i][len(timeline[i])-1]
-				timeline[i] = append(timeline[i], alarms.Judgement{Alarm: a.AlarmName, At: at, State: states[i], Reason: prev.Reason})
+				timeline[i] = append(timeline[i], alarms.Assessment{Alarm: a.AlarmName, At: at, State: states[i], Reason: prev.Reason})
 			}
 		}
 		if isLook(at) {
@@ -365,7 +365,7 @@ func restamp(snap window.Snapshot, at time.Time, bucket time.Duration) window.Sn
 
 // alarmResult scores one alarm's timeline against the regression start (zero:
 // none).
-func alarmResult(name string, js []alarms.Judgement, regStart time.Time) AlarmResult {
+func alarmResult(name string, js []alarms.Assessment, regStart time.Time) AlarmResult {
 	res := AlarmResult{Alarm: name, Evaluations: len(js)}
 	prev := alarms.StateInsufficientData
 	for _, j := range js {
