@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/verdictml/verdict/cwmetric"
 )
 
 // Alarm is one CloudWatch metric alarm as verdict defines it: either a single
@@ -133,12 +134,12 @@ func (s *Spec) build(k Kind) Alarm {
 		InsufficientDataActions: slices.Clone(s.Actions.InsufficientData),
 		Tags:                    s.tags(),
 	}
-	cand := []Dimension{{DimEndpointName, s.Endpoint}, {DimVariantName, s.Candidate.Variant}}
-	base := []Dimension{{DimEndpointName, s.Endpoint}, {DimVariantName, s.Baseline.Variant}}
-	vs := []Dimension{{DimEndpointName, s.Endpoint}, {DimVariantName, s.Candidate.Variant}, {DimBaselineVariant, s.Baseline.Variant}}
-	sm := []Dimension{{DimEndpointName, s.Endpoint}, {DimVariantName, s.Candidate.SageMakerVariant}}
+	cand := []Dimension{{cwmetric.DimEndpointName, s.Endpoint}, {cwmetric.DimVariantName, s.Candidate.Variant}}
+	base := []Dimension{{cwmetric.DimEndpointName, s.Endpoint}, {cwmetric.DimVariantName, s.Baseline.Variant}}
+	vs := []Dimension{{cwmetric.DimEndpointName, s.Endpoint}, {cwmetric.DimVariantName, s.Candidate.Variant}, {cwmetric.DimBaselineVariant, s.Baseline.Variant}}
+	sm := []Dimension{{cwmetric.DimEndpointName, s.Endpoint}, {cwmetric.DimVariantName, s.Candidate.SageMakerVariant}}
 	if s.Candidate.EndpointConfig != "" {
-		sm = append(sm, Dimension{DimEndpointConfigName, s.Candidate.EndpointConfig})
+		sm = append(sm, Dimension{cwmetric.DimEndpointConfigName, s.Candidate.EndpointConfig})
 	}
 	stat := func(id, metric, statistic string, dims []Dimension) Query {
 		return Query{ID: id, MetricStat: &MetricStat{
@@ -153,7 +154,7 @@ func (s *Spec) build(k Kind) Alarm {
 		return "(nc >= " + minP + ") AND (nb >= " + minP + ") AND " + present(v)
 	}
 	shiftN := func() []Query {
-		return []Query{stat("nc", MetricShiftPredictionCount, "Minimum", cand), stat("nb", MetricShiftPredictionCount, "Minimum", base)}
+		return []Query{stat("nc", cwmetric.ShiftPredictionCount, "Minimum", cand), stat("nb", cwmetric.ShiftPredictionCount, "Minimum", base)}
 	}
 	since := "since the shift started (against the reference period, the shadow stage)"
 	window := fmt.Sprintf("%d of %d periods of %s", s.Evaluation.DatapointsToAlarm, s.Evaluation.EvaluationPeriods, fmtDuration(s.Evaluation.Period))
@@ -162,9 +163,9 @@ func (s *Spec) build(k Kind) Alarm {
 	switch k {
 	case KindPrecisionFloor, KindRecallFloor:
 		// Dereference only this kind's threshold: the other one may be unset.
-		metric, nMetric, floor := MetricRecall, MetricLabeledPositives, th.RecallFloor
+		metric, nMetric, floor := cwmetric.Recall, cwmetric.LabeledPositives, th.RecallFloor
 		if k == KindPrecisionFloor {
-			metric, nMetric, floor = MetricPrecision, MetricPredictedPositives, th.PrecisionFloor
+			metric, nMetric, floor = cwmetric.Precision, cwmetric.PredictedPositives, th.PrecisionFloor
 		}
 		lower := strings.ToLower(metric)
 		a.Metrics = []Query{
@@ -176,9 +177,9 @@ func (s *Spec) build(k Kind) Alarm {
 		a.AlarmDescription = fmt.Sprintf("verdict: %s of %s below %s in %s; judged only when %s >= %s.",
 			lower, who, fmtFloat(*floor), window, nMetric, minN)
 	case KindPrecisionDrop, KindRecallDrop:
-		metric, nMetric, drop := MetricRecall, MetricLabeledPositives, th.MaxRecallDrop
+		metric, nMetric, drop := cwmetric.Recall, cwmetric.LabeledPositives, th.MaxRecallDrop
 		if k == KindPrecisionDrop {
-			metric, nMetric, drop = MetricPrecision, MetricPredictedPositives, th.MaxPrecisionDrop
+			metric, nMetric, drop = cwmetric.Precision, cwmetric.PredictedPositives, th.MaxPrecisionDrop
 		}
 		lower := strings.ToLower(metric)
 		a.Metrics = []Query{
@@ -193,13 +194,13 @@ func (s *Spec) build(k Kind) Alarm {
 		a.AlarmDescription = fmt.Sprintf("verdict: %s of %s more than %s%% below baseline %s in %s; judged only when %s >= %s on both.",
 			lower, who, fmtFloat(*drop*100), s.Baseline.Variant, window, nMetric, minN)
 	case KindSegmentRegressions:
-		a.Namespace, a.MetricName, a.Dimensions = s.Namespace, MetricSegmentRegressions, vs
+		a.Namespace, a.MetricName, a.Dimensions = s.Namespace, cwmetric.SegmentRegressions, vs
 		a.Period, a.Statistic = period, string(types.StatisticMaximum)
 		a.ComparisonOperator, a.Threshold = GreaterThanThreshold, float64(*th.MaxSegmentRegressions)
 		a.AlarmDescription = fmt.Sprintf("verdict: more than %d segments of %s significantly worse than baseline %s in %s (segments with enough samples only).",
 			*th.MaxSegmentRegressions, who, s.Baseline.Variant, window)
 	case KindLatencyP99:
-		a.Namespace, a.MetricName, a.Dimensions = SageMakerNamespace, MetricModelLatency, sm
+		a.Namespace, a.MetricName, a.Dimensions = cwmetric.SageMakerNamespace, cwmetric.ModelLatency, sm
 		a.Period, a.ExtendedStatistic = period, "p99"
 		a.EvaluateLowSampleCountPercentile = "ignore"
 		// ModelLatency is in microseconds.
@@ -209,8 +210,8 @@ func (s *Spec) build(k Kind) Alarm {
 	case KindErrorRate:
 		minInv := strconv.Itoa(th.MinInvocations)
 		a.Metrics = []Query{
-			{ID: "inv", MetricStat: &MetricStat{Metric: Metric{SageMakerNamespace, MetricInvocations, sm}, Period: period, Stat: "Sum"}},
-			{ID: "err", MetricStat: &MetricStat{Metric: Metric{SageMakerNamespace, MetricInvocation5XXErrors, sm}, Period: period, Stat: "Sum"}},
+			{ID: "inv", MetricStat: &MetricStat{Metric: Metric{cwmetric.SageMakerNamespace, cwmetric.Invocations, sm}, Period: period, Stat: "Sum"}},
+			{ID: "err", MetricStat: &MetricStat{Metric: Metric{cwmetric.SageMakerNamespace, cwmetric.Invocation5XXErrors, sm}, Period: period, Stat: "Sum"}},
 			{ID: "rate", Expression: "IF(inv >= " + minInv + ", err / inv)", Label: "5XX rate when Invocations >= " + minInv, ReturnData: true},
 		}
 		a.ComparisonOperator, a.Threshold = GreaterThanThreshold, *th.Max5XXRate
@@ -223,7 +224,7 @@ func (s *Spec) build(k Kind) Alarm {
 		// divides by zero.
 		f := *th.MaxFlagRateShift
 		a.Metrics = append(shiftN(),
-			stat("r", MetricFlagRateShiftVsBaseline, "Average", vs),
+			stat("r", cwmetric.FlagRateShiftVsBaseline, "Average", vs),
 			Query{ID: "fold", Expression: "IF(" + shiftGuard("r") + ", IF(r >= 1, r, 1 / r))",
 				Label: "flag-rate fold change vs " + s.Baseline.Variant + "'s movement", ReturnData: true})
 		a.ComparisonOperator, a.Threshold = GreaterThanThreshold, f
@@ -232,15 +233,15 @@ func (s *Spec) build(k Kind) Alarm {
 	case KindSegmentFlagRate:
 		f := *th.MaxSegmentFlagRateShift
 		a.Metrics = append(shiftN(),
-			stat("w", MetricSegmentFlagRateShift, "Average", vs),
+			stat("w", cwmetric.SegmentFlagRateShift, "Average", vs),
 			Query{ID: "worst", Expression: "IF(" + shiftGuard("w") + ", w)", Label: "largest flag-rate fold change shown in a segment", ReturnData: true})
 		a.ComparisonOperator, a.Threshold = GreaterThanThreshold, f
 		a.AlarmDescription = fmt.Sprintf("verdict: in some segment the flag rate of %s is shown to have moved %s by more than a fold of %s relative to baseline %s's movement in %s; judged only when ShiftPredictionCount >= %s on both.",
 			who, since, fmtFloat(f), s.Baseline.Variant, window, minP)
 	case KindScoreShift, KindSegmentScoreShift:
-		metric, limit, where := MetricSegmentScoreShiftPSI, th.MaxSegmentScoreShift, "in the segment where it moved most"
+		metric, limit, where := cwmetric.SegmentScoreShiftPSI, th.MaxSegmentScoreShift, "in the segment where it moved most"
 		if k == KindScoreShift {
-			metric, limit, where = MetricScoreShiftPSIVsBaseline, th.MaxScoreShift, "overall"
+			metric, limit, where = cwmetric.ScoreShiftPSIVsBaseline, th.MaxScoreShift, "overall"
 		}
 		a.Metrics = append(shiftN(),
 			stat("p", metric, "Average", vs),

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 
+	"github.com/verdictml/verdict/cwmetric"
 	"github.com/verdictml/verdict/internal/cborwire"
 	"github.com/verdictml/verdict/internal/golden"
 	"github.com/verdictml/verdict/internal/wirejson"
@@ -78,7 +79,7 @@ func TestLatencyThresholdIsInMicroseconds(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, a := range alarms {
-		if a.MetricName == MetricModelLatency && a.Threshold != 40000 {
+		if a.MetricName == cwmetric.ModelLatency && a.Threshold != 40000 {
 			t.Errorf("ModelLatency threshold = %v, want 40000 (40 ms in microseconds)", a.Threshold)
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/verdictml/verdict/cwmetric"
 )
 
 // The CloudWatch dashboard that export puts next to the alarms: what SRE look at
@@ -142,14 +144,14 @@ func DashboardBody(s *Spec, alarms []Alarm) Dashboard {
 		metric, title string
 		axis          *YAxis
 	}{
-		{MetricRecall, "Recall by variant", unit(0, 1)},
-		{MetricPrecision, "Precision by variant (absent while not estimable)", unit(0, 1)},
-		{MetricFlagRate, "Flag rate by variant (label-free)", nil},
-		{MetricLabelCoverage, "Label coverage by variant", unit(0, 1)},
+		{cwmetric.Recall, "Recall by variant", unit(0, 1)},
+		{cwmetric.Precision, "Precision by variant (absent while not estimable)", unit(0, 1)},
+		{cwmetric.FlagRate, "Flag rate by variant (label-free)", nil},
+		{cwmetric.LabelCoverage, "Label coverage by variant", unit(0, 1)},
 	} {
 		p := MetricProperties{Title: m.title, View: "timeSeries", Region: dashRegion, Period: period, Stat: "Average", YAxis: m.axis}
 		for _, v := range variants {
-			p.Metrics = append(p.Metrics, []any{s.Namespace, m.metric, DimEndpointName, s.Endpoint, DimVariantName, v, map[string]any{"label": v}})
+			p.Metrics = append(p.Metrics, []any{s.Namespace, m.metric, cwmetric.DimEndpointName, s.Endpoint, cwmetric.DimVariantName, v, map[string]any{"label": v}})
 		}
 		add(Widget{Type: "metric", X: i * 6, Y: y, Width: 6, Height: 6, Properties: p})
 	}
@@ -158,16 +160,16 @@ func DashboardBody(s *Spec, alarms []Alarm) Dashboard {
 	// Per top segment: every published segment of each variant, found by SEARCH.
 	search := func(metric, variant string) string {
 		return fmt.Sprintf(`SEARCH('{%s,%s,%s,%s,%s} MetricName="%s" %s="%s" %s="%s"', 'Average', %d)`,
-			s.Namespace, DimEndpointName, DimVariantName, DimSegmentKey, DimSegment, metric,
-			DimEndpointName, s.Endpoint, DimVariantName, variant, period)
+			s.Namespace, cwmetric.DimEndpointName, cwmetric.DimVariantName, cwmetric.DimSegmentKey, cwmetric.DimSegment, metric,
+			cwmetric.DimEndpointName, s.Endpoint, cwmetric.DimVariantName, variant, period)
 	}
 	segs := []struct{ metric, variant, title string }{
-		{MetricRecall, s.Candidate.Variant, "Recall of " + s.Candidate.Variant + " by top segment"},
+		{cwmetric.Recall, s.Candidate.Variant, "Recall of " + s.Candidate.Variant + " by top segment"},
 	}
 	if s.Baseline.Variant != "" {
-		segs = append(segs, struct{ metric, variant, title string }{MetricRecall, s.Baseline.Variant, "Recall of " + s.Baseline.Variant + " by top segment"})
+		segs = append(segs, struct{ metric, variant, title string }{cwmetric.Recall, s.Baseline.Variant, "Recall of " + s.Baseline.Variant + " by top segment"})
 	}
-	segs = append(segs, struct{ metric, variant, title string }{MetricFlagRate, s.Candidate.Variant, "Flag rate of " + s.Candidate.Variant + " by top segment (label-free)"})
+	segs = append(segs, struct{ metric, variant, title string }{cwmetric.FlagRate, s.Candidate.Variant, "Flag rate of " + s.Candidate.Variant + " by top segment (label-free)"})
 	for i, g := range segs {
 		p := MetricProperties{Title: g.title, View: "timeSeries", Region: dashRegion, Period: period,
 			Metrics: []any{[]any{map[string]any{"expression": search(g.metric, g.variant), "id": "e1", "label": ""}}}}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/verdictml/verdict/cwmetric"
 )
 
 // points turns the CloudWatch documentation's notation into an evaluation
@@ -167,15 +169,15 @@ func abs(f float64) float64 {
 // given 5-minute periods (one entry per period, starting at t0).
 func history(s *Spec, t0 time.Time, periods []struct{ recall, n float64 }) *Samples {
 	src := NewSamples()
-	dims := []Dimension{{DimEndpointName, s.Endpoint}, {DimVariantName, s.Candidate.Variant}}
+	dims := []Dimension{{cwmetric.DimEndpointName, s.Endpoint}, {cwmetric.DimVariantName, s.Candidate.Variant}}
 	for i, p := range periods {
 		for m := range 5 {
 			at := t0.Add(time.Duration(i)*5*time.Minute + time.Duration(m)*time.Minute)
 			if p.n >= 0 {
-				src.Add(Metric{s.Namespace, MetricLabeledPositives, dims}, at, p.n)
+				src.Add(Metric{s.Namespace, cwmetric.LabeledPositives, dims}, at, p.n)
 			}
 			if p.recall >= 0 {
-				src.Add(Metric{s.Namespace, MetricRecall, dims}, at, p.recall)
+				src.Add(Metric{s.Namespace, cwmetric.Recall, dims}, at, p.recall)
 			}
 		}
 	}
@@ -248,7 +250,7 @@ func TestEvaluatorRunReportsTransitions(t *testing.T) {
 
 func TestSamplesStatistics(t *testing.T) {
 	src := NewSamples()
-	m := Metric{"AWS/SageMaker", MetricModelLatency, nil}
+	m := Metric{"AWS/SageMaker", cwmetric.ModelLatency, nil}
 	t0 := time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
 	for i := 1; i <= 100; i++ {
 		src.Add(m, t0.Add(time.Duration(i)*time.Second), float64(i))
@@ -273,9 +275,9 @@ type shiftPeriod struct{ nc, nb, v float64 }
 // the BaselineVariant dimension) the shift alarms of s read.
 func shiftHistory(s *Spec, t0 time.Time, metric string, periods []shiftPeriod) *Samples {
 	src := NewSamples()
-	cand := []Dimension{{DimEndpointName, s.Endpoint}, {DimVariantName, s.Candidate.Variant}}
-	base := []Dimension{{DimEndpointName, s.Endpoint}, {DimVariantName, s.Baseline.Variant}}
-	vs := append(slices.Clone(cand), Dimension{DimBaselineVariant, s.Baseline.Variant})
+	cand := []Dimension{{cwmetric.DimEndpointName, s.Endpoint}, {cwmetric.DimVariantName, s.Candidate.Variant}}
+	base := []Dimension{{cwmetric.DimEndpointName, s.Endpoint}, {cwmetric.DimVariantName, s.Baseline.Variant}}
+	vs := append(slices.Clone(cand), Dimension{cwmetric.DimBaselineVariant, s.Baseline.Variant})
 	for i, p := range periods {
 		for m := range 5 {
 			at := t0.Add(time.Duration(i)*5*time.Minute + time.Duration(m)*time.Minute)
@@ -283,7 +285,7 @@ func shiftHistory(s *Spec, t0 time.Time, metric string, periods []shiftPeriod) *
 				name string
 				dims []Dimension
 				v    float64
-			}{{MetricShiftPredictionCount, cand, p.nc}, {MetricShiftPredictionCount, base, p.nb}, {metric, vs, p.v}} {
+			}{{cwmetric.ShiftPredictionCount, cand, p.nc}, {cwmetric.ShiftPredictionCount, base, p.nb}, {metric, vs, p.v}} {
 				if x.v >= 0 {
 					src.Add(Metric{s.Namespace, x.name, x.dims}, at, x.v)
 				}
@@ -317,35 +319,35 @@ func TestShiftAlarmsOnTheLocalEvaluator(t *testing.T) {
 		periods []sp
 		want    State
 	}{
-		{"candidate flagging a third as often alarms", KindFlagRateShift, MetricFlagRateShiftVsBaseline,
+		{"candidate flagging a third as often alarms", KindFlagRateShift, cwmetric.FlagRateShiftVsBaseline,
 			[]sp{{2000, 9000, 1}, {3000, 8000, 0.35}, {4000, 7000, 0.3}}, StateAlarm},
-		{"candidate flagging twice as often alarms", KindFlagRateShift, MetricFlagRateShiftVsBaseline,
+		{"candidate flagging twice as often alarms", KindFlagRateShift, cwmetric.FlagRateShiftVsBaseline,
 			[]sp{{2000, 9000, 2}, {3000, 8000, 2.1}, {4000, 7000, 1}}, StateAlarm},
-		{"moving with the baseline within the fold is OK", KindFlagRateShift, MetricFlagRateShiftVsBaseline,
+		{"moving with the baseline within the fold is OK", KindFlagRateShift, cwmetric.FlagRateShiftVsBaseline,
 			[]sp{{2000, 9000, 0.8}, {3000, 8000, 1.3}, {4000, 7000, 0.7}}, StateOK},
-		{"quiet traffic cannot flip it: extreme ratios on 900 predictions", KindFlagRateShift, MetricFlagRateShiftVsBaseline,
+		{"quiet traffic cannot flip it: extreme ratios on 900 predictions", KindFlagRateShift, cwmetric.FlagRateShiftVsBaseline,
 			[]sp{{900, 9000, 0.01}, {950, 8000, 0.02}, {999, 7000, 0.05}}, StateOK},
-		{"the baseline's n guards too", KindFlagRateShift, MetricFlagRateShiftVsBaseline,
+		{"the baseline's n guards too", KindFlagRateShift, cwmetric.FlagRateShiftVsBaseline,
 			[]sp{{5000, 500, 0.2}, {5000, 500, 0.2}, {5000, 500, 0.2}}, StateOK},
-		{"a ratio left out with its n's present is not a breach", KindFlagRateShift, MetricFlagRateShiftVsBaseline,
+		{"a ratio left out with its n's present is not a breach", KindFlagRateShift, cwmetric.FlagRateShiftVsBaseline,
 			[]sp{{5000, 5000, -1}, {5000, 5000, -1}, {5000, 5000, -1}}, StateOK},
-		{"no data at all (no reference, no candidate yet) is OK under notBreaching", KindFlagRateShift, MetricFlagRateShiftVsBaseline,
+		{"no data at all (no reference, no candidate yet) is OK under notBreaching", KindFlagRateShift, cwmetric.FlagRateShiftVsBaseline,
 			nil, StateOK},
-		{"one low period between guarded gaps is not enough", KindFlagRateShift, MetricFlagRateShiftVsBaseline,
+		{"one low period between guarded gaps is not enough", KindFlagRateShift, cwmetric.FlagRateShiftVsBaseline,
 			[]sp{{500, 9000, 0.2}, {3000, 8000, 0.3}, {500, 7000, 0.2}}, StateOK},
-		{"a segment shown to move by a fold of 2 alarms", KindSegmentFlagRate, MetricSegmentFlagRateShift,
+		{"a segment shown to move by a fold of 2 alarms", KindSegmentFlagRate, cwmetric.SegmentFlagRateShift,
 			[]sp{{3000, 8000, 1}, {4000, 7000, 1.9}, {5000, 6000, 2.2}}, StateAlarm},
-		{"segments not shown to move are OK", KindSegmentFlagRate, MetricSegmentFlagRateShift,
+		{"segments not shown to move are OK", KindSegmentFlagRate, cwmetric.SegmentFlagRateShift,
 			[]sp{{3000, 8000, 1}, {4000, 7000, 1}, {5000, 6000, 1.2}}, StateOK},
-		{"no eligible segment (summary left out) is OK", KindSegmentFlagRate, MetricSegmentFlagRateShift,
+		{"no eligible segment (summary left out) is OK", KindSegmentFlagRate, cwmetric.SegmentFlagRateShift,
 			[]sp{{3000, 8000, -1}, {4000, 7000, -1}, {5000, 6000, -1}}, StateOK},
-		{"scores moving 0.15 PSI beyond the baseline's alarm", KindScoreShift, MetricScoreShiftPSIVsBaseline,
+		{"scores moving 0.15 PSI beyond the baseline's alarm", KindScoreShift, cwmetric.ScoreShiftPSIVsBaseline,
 			[]sp{{3000, 8000, 0.02}, {4000, 7000, 0.15}, {5000, 6000, 0.16}}, StateAlarm},
-		{"a candidate moving less than the baseline (negative) is OK", KindScoreShift, MetricScoreShiftPSIVsBaseline,
+		{"a candidate moving less than the baseline (negative) is OK", KindScoreShift, cwmetric.ScoreShiftPSIVsBaseline,
 			[]sp{{3000, 8000, -0.3}, {4000, 7000, -0.3}, {5000, 6000, -0.3}}, StateOK},
-		{"the worst segment's PSI beyond 0.2 alarms", KindSegmentScoreShift, MetricSegmentScoreShiftPSI,
+		{"the worst segment's PSI beyond 0.2 alarms", KindSegmentScoreShift, cwmetric.SegmentScoreShiftPSI,
 			[]sp{{3000, 8000, 0.3}, {4000, 7000, 0.31}, {5000, 6000, 0.05}}, StateAlarm},
-		{"the worst segment's PSI on quiet traffic does not", KindSegmentScoreShift, MetricSegmentScoreShiftPSI,
+		{"the worst segment's PSI on quiet traffic does not", KindSegmentScoreShift, cwmetric.SegmentScoreShiftPSI,
 			[]sp{{300, 8000, 0.9}, {400, 7000, 0.9}, {500, 6000, 0.9}}, StateOK},
 	}
 	for _, tc := range cases {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/verdictml/verdict/cwmetric"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -22,7 +23,7 @@ type Spec struct {
 	// Name identifies the alarm set. It is tagged on every alarm (TagAlarmSet)
 	// so apply touches only this set's alarms.
 	Name string `yaml:"name"`
-	// Namespace verdict publishes into; DefaultNamespace when empty.
+	// Namespace verdict publishes into; cwmetric.DefaultNamespace when empty.
 	Namespace string `yaml:"namespace"`
 	// Endpoint is the SageMaker endpoint name (the EndpointName dimension).
 	Endpoint  string    `yaml:"endpoint"`
@@ -209,7 +210,7 @@ func ParseSpec(b []byte) (*Spec, error) {
 
 func (s *Spec) applyDefaults() {
 	if s.Namespace == "" {
-		s.Namespace = DefaultNamespace
+		s.Namespace = cwmetric.DefaultNamespace
 	}
 	if s.AlarmNamePrefix == "" && s.Name != "" {
 		s.AlarmNamePrefix = "verdict-" + s.Name + "-"

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/verdictml/verdict/cwmetric"
 )
 
 func TestParseSpecAppliesDefaults(t *testing.T) {
@@ -17,7 +19,7 @@ thresholds: {recall_floor: 0.7}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Namespace != DefaultNamespace || s.AlarmNamePrefix != "verdict-fraud-v5-" ||
+	if s.Namespace != cwmetric.DefaultNamespace || s.AlarmNamePrefix != "verdict-fraud-v5-" ||
 		s.Evaluation.Period != DefaultPeriod || s.Evaluation.EvaluationPeriods != 3 ||
 		s.Evaluation.DatapointsToAlarm != 2 || s.MinN != DefaultMinN {
 		t.Errorf("defaults not applied: %+v", s)

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/verdictml/verdict/alarms"
+	"github.com/verdictml/verdict/cwmetric"
 	"github.com/verdictml/verdict/publish/cloudwatch"
 	"github.com/verdictml/verdict/window"
 )
@@ -45,7 +46,7 @@ func (p *Publisher) Publish(now time.Time, w *window.Windows) error {
 	}
 	ns := p.Config.Namespace
 	if ns == "" {
-		ns = cloudwatch.DefaultNamespace
+		ns = cwmetric.DefaultNamespace
 	}
 	p.last = p.last[:0]
 	for _, d := range datums {

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/verdictml/verdict/alarms"
+	"github.com/verdictml/verdict/cwmetric"
 	"github.com/verdictml/verdict/publish/cloudwatch"
 	"github.com/verdictml/verdict/rehearsal"
 	"github.com/verdictml/verdict/window"
@@ -283,11 +284,11 @@ func (wt *Watch) baseStatus() Status {
 
 // onSageMaker reports whether the alarm reads SageMaker's namespace.
 func onSageMaker(a alarms.Alarm) bool {
-	if a.Namespace == alarms.SageMakerNamespace {
+	if a.Namespace == cwmetric.SageMakerNamespace {
 		return true
 	}
 	for _, q := range a.Metrics {
-		if q.MetricStat != nil && q.MetricStat.Metric.Namespace == alarms.SageMakerNamespace {
+		if q.MetricStat != nil && q.MetricStat.Metric.Namespace == cwmetric.SageMakerNamespace {
 			return true
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/verdictml/verdict/alarms"
+	"github.com/verdictml/verdict/cwmetric"
 	"github.com/verdictml/verdict/deploy"
 	"github.com/verdictml/verdict/ingest"
 	"github.com/verdictml/verdict/judge"
@@ -191,7 +192,7 @@ flags:
 			rollout.Traffic.Type, rollout.Endpoint, *candidate, *baseline, sched.Start.Format(time.RFC3339), sched.End().Format(time.RFC3339), len(watched))
 		for _, a := range watched {
 			note := ""
-			if a.Namespace == alarms.SageMakerNamespace || usesNamespace(a, alarms.SageMakerNamespace) {
+			if a.Namespace == cwmetric.SageMakerNamespace || usesNamespace(a, cwmetric.SageMakerNamespace) {
 				note = " (SageMaker metric: no data in a replay)"
 			}
 			fmt.Fprintf(out, "  %s%s\n", a.AlarmName, note)

@@ -4,6 +4,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/verdictml/verdict/cwmetric"
 )
 
 // PutMetricData limits (CloudWatch API reference, PutMetricData): at most 1000
@@ -108,11 +109,11 @@ func groupBy(datums []types.MetricDatum, key func(types.MetricDatum) string) [][
 
 // scopeOf is a datum's segment (SegmentKey and Segment), "" for overall ones.
 func scopeOf(d types.MetricDatum) string {
-	return dimension(d, DimSegmentKey) + "\x00" + dimension(d, DimSegment)
+	return dimension(d, cwmetric.DimSegmentKey) + "\x00" + dimension(d, cwmetric.DimSegment)
 }
 
 // variantOf is a datum's VariantName.
-func variantOf(d types.MetricDatum) string { return dimension(d, DimVariantName) }
+func variantOf(d types.MetricDatum) string { return dimension(d, cwmetric.DimVariantName) }
 
 func dimension(d types.MetricDatum, name string) string {
 	for _, dim := range d.Dimensions {

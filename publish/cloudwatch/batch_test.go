@@ -11,12 +11,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/verdictml/verdict/cwmetric"
 )
 
 // datum is a datum with n dimensions whose values are valueLen characters long.
 func datum(i, n, valueLen int) types.MetricDatum {
 	d := types.MetricDatum{
-		MetricName:        aws.String(MetricPrecision),
+		MetricName:        aws.String(cwmetric.Precision),
 		Timestamp:         aws.Time(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)),
 		Value:             aws.Float64(0.8),
 		Unit:              types.StandardUnitNone,

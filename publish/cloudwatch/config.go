@@ -6,14 +6,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/verdictml/verdict/cwmetric"
 	"github.com/verdictml/verdict/judge"
 	"github.com/verdictml/verdict/window"
 )
 
-// Defaults. DefaultNamespace and the metric and dimension names follow the metric
+// Defaults. cwmetric.DefaultNamespace and the metric and dimension names follow the metric
 // contract in docs/alarms.md (also alarms/contract.go).
 const (
-	DefaultNamespace        = "Verdict"
 	DefaultWindow           = window.Span(time.Hour)
 	DefaultInterval         = 60 * time.Second
 	DefaultHighResInterval  = 10 * time.Second
@@ -90,7 +90,7 @@ type Pair struct {
 
 func (c Config) withDefaults() Config {
 	if c.Namespace == "" {
-		c.Namespace = DefaultNamespace
+		c.Namespace = cwmetric.DefaultNamespace
 	}
 	if c.Window == window.AllTime {
 		c.Window = DefaultWindow

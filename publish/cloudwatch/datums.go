@@ -9,49 +9,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 
+	"github.com/verdictml/verdict/cwmetric"
 	"github.com/verdictml/verdict/judge"
 	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
-)
-
-// The metric contract (docs/alarms.md; alarms/contract.go holds the same names and
-// a test here checks they agree).
-const (
-	DimEndpointName       = "EndpointName"
-	DimVariantName        = "VariantName"
-	DimEndpointConfigName = "EndpointConfigName"
-	DimBaselineVariant    = "BaselineVariant"
-	DimSegmentKey         = "SegmentKey"
-	DimSegment            = "Segment"
-
-	MetricPrecision           = "Precision"
-	MetricRecall              = "Recall"
-	MetricF1                  = "F1"
-	MetricPrecisionLowerBound = "PrecisionLowerBound"
-	MetricRecallLowerBound    = "RecallLowerBound"
-	MetricTruePositives       = "TruePositives"
-	MetricFalsePositives      = "FalsePositives"
-	MetricFalseNegatives      = "FalseNegatives"
-	MetricTrueNegatives       = "TrueNegatives"
-	MetricResolvedCount       = "ResolvedCount"
-	MetricLabeledPositives    = "LabeledPositives"
-	MetricPredictedPositives  = "PredictedPositives"
-	MetricPredictionCount     = "PredictionCount"
-	MetricFlagRate            = "FlagRate"
-	MetricLabelCoverage       = "LabelCoverage"
-
-	MetricPrecisionDelta          = "PrecisionDelta"
-	MetricRecallDelta             = "RecallDelta"
-	MetricSegmentRegressions      = "SegmentRegressions"
-	MetricWorstSegmentRecallDelta = "WorstSegmentRecallDelta"
-
-	MetricShiftPredictionCount    = "ShiftPredictionCount"
-	MetricFlagRateShiftRatio      = "FlagRateShiftRatio"
-	MetricScoreShiftPSI           = "ScoreShiftPSI"
-	MetricFlagRateShiftVsBaseline = "FlagRateShiftVsBaseline"
-	MetricScoreShiftPSIVsBaseline = "ScoreShiftPSIVsBaseline"
-	MetricSegmentFlagRateShift    = "SegmentFlagRateShift"
-	MetricSegmentScoreShiftPSI    = "SegmentScoreShiftPSI"
 )
 
 // Judge compares each pair's candidate with its baseline over the pair's range of the
@@ -152,10 +113,10 @@ func build(cfg Config, snap window.Snapshot, regs []judge.SegmentRegression, shi
 			skips = append(skips, skipped{tally.Key{Variant: g.Candidate}, err})
 			continue
 		}
-		b.count(MetricSegmentRegressions, dims, int64(g.Segments))
-		b.ratio(MetricWorstSegmentRecallDelta, dims, g.WorstRecallDelta)
-		b.ratio(MetricPrecisionDelta, dims, g.PrecisionDelta)
-		b.ratio(MetricRecallDelta, dims, g.RecallDelta)
+		b.count(cwmetric.SegmentRegressions, dims, int64(g.Segments))
+		b.ratio(cwmetric.WorstSegmentRecallDelta, dims, g.WorstRecallDelta)
+		b.ratio(cwmetric.PrecisionDelta, dims, g.PrecisionDelta)
+		b.ratio(cwmetric.RecallDelta, dims, g.RecallDelta)
 	}
 	published := map[tally.Key]bool{}
 	for _, s := range shifts {
@@ -226,19 +187,19 @@ func (b *datumBuilder) variantName(id string) string {
 // VariantName, [EndpointConfigName], [BaselineVariant], [SegmentKey, Segment].
 func (b *datumBuilder) dimensions(variant, baseline, segmentKey, segment string) ([]types.Dimension, error) {
 	dims := []types.Dimension{
-		{Name: aws.String(DimEndpointName), Value: aws.String(b.cfg.EndpointName)},
-		{Name: aws.String(DimVariantName), Value: aws.String(b.variantName(variant))},
+		{Name: aws.String(cwmetric.DimEndpointName), Value: aws.String(b.cfg.EndpointName)},
+		{Name: aws.String(cwmetric.DimVariantName), Value: aws.String(b.variantName(variant))},
 	}
 	if ec := b.cfg.Variants[variant].EndpointConfigName; ec != "" {
-		dims = append(dims, types.Dimension{Name: aws.String(DimEndpointConfigName), Value: aws.String(ec)})
+		dims = append(dims, types.Dimension{Name: aws.String(cwmetric.DimEndpointConfigName), Value: aws.String(ec)})
 	}
 	if baseline != "" {
-		dims = append(dims, types.Dimension{Name: aws.String(DimBaselineVariant), Value: aws.String(b.variantName(baseline))})
+		dims = append(dims, types.Dimension{Name: aws.String(cwmetric.DimBaselineVariant), Value: aws.String(b.variantName(baseline))})
 	}
 	if segmentKey != "" {
 		dims = append(dims,
-			types.Dimension{Name: aws.String(DimSegmentKey), Value: aws.String(segmentKey)},
-			types.Dimension{Name: aws.String(DimSegment), Value: aws.String(segment)})
+			types.Dimension{Name: aws.String(cwmetric.DimSegmentKey), Value: aws.String(segmentKey)},
+			types.Dimension{Name: aws.String(cwmetric.DimSegment), Value: aws.String(segment)})
 	}
 	if len(dims) > maxDimensions {
 		return nil, fmt.Errorf("%d dimensions, at most %d", len(dims), maxDimensions)
@@ -253,32 +214,32 @@ func (b *datumBuilder) dimensions(variant, baseline, segmentKey, segment string)
 
 func (b *datumBuilder) row(dims []types.Dimension, r window.Row) {
 	c, s := r.Counts, r.Stats
-	b.ratio(MetricPrecision, dims, s.Precision)
-	b.ratio(MetricRecall, dims, s.Recall)
-	b.ratio(MetricF1, dims, s.F1)
+	b.ratio(cwmetric.Precision, dims, s.Precision)
+	b.ratio(cwmetric.Recall, dims, s.Recall)
+	b.ratio(cwmetric.F1, dims, s.F1)
 	if s.PrecisionCI != nil {
-		b.ratio(MetricPrecisionLowerBound, dims, &s.PrecisionCI.Lower)
+		b.ratio(cwmetric.PrecisionLowerBound, dims, &s.PrecisionCI.Lower)
 	}
 	if s.RecallCI != nil {
-		b.ratio(MetricRecallLowerBound, dims, &s.RecallCI.Lower)
+		b.ratio(cwmetric.RecallLowerBound, dims, &s.RecallCI.Lower)
 	}
-	b.count(MetricTruePositives, dims, c.TP)
-	b.count(MetricFalsePositives, dims, c.FP)
-	b.count(MetricFalseNegatives, dims, c.FN)
-	b.count(MetricTrueNegatives, dims, c.TN)
-	b.count(MetricResolvedCount, dims, c.Resolved())
-	b.count(MetricLabeledPositives, dims, c.TP+c.FN)
+	b.count(cwmetric.TruePositives, dims, c.TP)
+	b.count(cwmetric.FalsePositives, dims, c.FP)
+	b.count(cwmetric.FalseNegatives, dims, c.FN)
+	b.count(cwmetric.TrueNegatives, dims, c.TN)
+	b.count(cwmetric.ResolvedCount, dims, c.Resolved())
+	b.count(cwmetric.LabeledPositives, dims, c.TP+c.FN)
 	// Precision's n goes with precision: the alarms' guard IF(n >= min_n, v) turns a
 	// present n without its v into 0, a breaching value. While precision is not
 	// estimable (resolved flagged predictions are mostly the early positives), both
 	// are omitted and the guarded datapoint is missing, which the alarms read as
 	// not breaching.
 	if s.Estimable.Precision.Estimable || c.TP+c.FP == 0 {
-		b.count(MetricPredictedPositives, dims, c.TP+c.FP)
+		b.count(cwmetric.PredictedPositives, dims, c.TP+c.FP)
 	}
-	b.count(MetricPredictionCount, dims, c.Predictions)
-	b.ratio(MetricFlagRate, dims, s.FlagRate)
-	b.ratio(MetricLabelCoverage, dims, s.LabelCoverage)
+	b.count(cwmetric.PredictionCount, dims, c.Predictions)
+	b.ratio(cwmetric.FlagRate, dims, s.FlagRate)
+	b.ratio(cwmetric.LabelCoverage, dims, s.LabelCoverage)
 }
 
 // ratio adds a unitless value, or nothing when it is undefined.

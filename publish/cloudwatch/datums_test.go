@@ -11,59 +11,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 
-	"github.com/verdictml/verdict/alarms"
+	"github.com/verdictml/verdict/cwmetric"
 	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
-func TestNamesFollowTheAlarmsContract(t *testing.T) {
-	pairs := map[string][2]string{
-		"namespace":          {DefaultNamespace, alarms.DefaultNamespace},
-		"EndpointName":       {DimEndpointName, alarms.DimEndpointName},
-		"VariantName":        {DimVariantName, alarms.DimVariantName},
-		"EndpointConfigName": {DimEndpointConfigName, alarms.DimEndpointConfigName},
-		"BaselineVariant":    {DimBaselineVariant, alarms.DimBaselineVariant},
-		"SegmentKey":         {DimSegmentKey, alarms.DimSegmentKey},
-		"Segment":            {DimSegment, alarms.DimSegment},
-		"Precision":          {MetricPrecision, alarms.MetricPrecision},
-		"Recall":             {MetricRecall, alarms.MetricRecall},
-		"F1":                 {MetricF1, alarms.MetricF1},
-		"PrecisionLB":        {MetricPrecisionLowerBound, alarms.MetricPrecisionLowerBound},
-		"RecallLB":           {MetricRecallLowerBound, alarms.MetricRecallLowerBound},
-		"TP":                 {MetricTruePositives, alarms.MetricTruePositives},
-		"FP":                 {MetricFalsePositives, alarms.MetricFalsePositives},
-		"FN":                 {MetricFalseNegatives, alarms.MetricFalseNegatives},
-		"TN":                 {MetricTrueNegatives, alarms.MetricTrueNegatives},
-		"Resolved":           {MetricResolvedCount, alarms.MetricResolvedCount},
-		"LabeledPositives":   {MetricLabeledPositives, alarms.MetricLabeledPositives},
-		"PredictedPositives": {MetricPredictedPositives, alarms.MetricPredictedPositives},
-		"PredictionCount":    {MetricPredictionCount, alarms.MetricPredictionCount},
-		"FlagRate":           {MetricFlagRate, alarms.MetricFlagRate},
-		"LabelCoverage":      {MetricLabelCoverage, alarms.MetricLabelCoverage},
-		"PrecisionDelta":     {MetricPrecisionDelta, alarms.MetricPrecisionDelta},
-		"RecallDelta":        {MetricRecallDelta, alarms.MetricRecallDelta},
-		"SegmentRegressions": {MetricSegmentRegressions, alarms.MetricSegmentRegressions},
-		"WorstSegment":       {MetricWorstSegmentRecallDelta, alarms.MetricWorstSegmentRecallDelta},
-		"ShiftN":             {MetricShiftPredictionCount, alarms.MetricShiftPredictionCount},
-		"FlagRateShift":      {MetricFlagRateShiftRatio, alarms.MetricFlagRateShiftRatio},
-		"ScoreShiftPSI":      {MetricScoreShiftPSI, alarms.MetricScoreShiftPSI},
-		"FlagRateShiftVs":    {MetricFlagRateShiftVsBaseline, alarms.MetricFlagRateShiftVsBaseline},
-		"ScoreShiftPSIVs":    {MetricScoreShiftPSIVsBaseline, alarms.MetricScoreShiftPSIVsBaseline},
-		"SegmentFlagShift":   {MetricSegmentFlagRateShift, alarms.MetricSegmentFlagRateShift},
-		"SegmentScoreShift":  {MetricSegmentScoreShiftPSI, alarms.MetricSegmentScoreShiftPSI},
-	}
-	for _, k := range sortedKeys(pairs) {
-		if p := pairs[k]; p[0] != p[1] {
-			t.Errorf("%s: publisher sends %q, alarms read %q", k, p[0], p[1])
-		}
-	}
-}
-
 // ratioN maps each ratio to the n the alarms guard it with (docs/alarms.md rule 1).
 var ratioN = map[string]string{
-	MetricPrecision: MetricPredictedPositives, MetricPrecisionLowerBound: MetricPredictedPositives,
-	MetricRecall: MetricLabeledPositives, MetricRecallLowerBound: MetricLabeledPositives,
-	MetricF1: MetricResolvedCount, MetricFlagRate: MetricPredictionCount, MetricLabelCoverage: MetricPredictionCount,
+	cwmetric.Precision: cwmetric.PredictedPositives, cwmetric.PrecisionLowerBound: cwmetric.PredictedPositives,
+	cwmetric.Recall: cwmetric.LabeledPositives, cwmetric.RecallLowerBound: cwmetric.LabeledPositives,
+	cwmetric.F1: cwmetric.ResolvedCount, cwmetric.FlagRate: cwmetric.PredictionCount, cwmetric.LabelCoverage: cwmetric.PredictionCount,
 }
 
 func TestFlushKeepsTheMetricContract(t *testing.T) {
@@ -116,7 +73,7 @@ func TestFlushKeepsTheMetricContract(t *testing.T) {
 			series: healthy, cfg: func(c *Config) { c.Pairs = pair },
 			check: func(t *testing.T, ds []types.MetricDatum) {
 				for m, want := range map[string]float64{
-					MetricPrecision: 0.8, MetricRecall: 0.8, MetricPredictedPositives: 500, MetricLabeledPositives: 500,
+					cwmetric.Precision: 0.8, cwmetric.Recall: 0.8, cwmetric.PredictedPositives: 500, cwmetric.LabeledPositives: 500,
 				} {
 					d, ok := find(ds, m, v4)
 					if !ok || !approxEqual(aws.ToFloat64(d.Value), want) {
@@ -129,7 +86,7 @@ func TestFlushKeepsTheMetricContract(t *testing.T) {
 			name:   "SegmentRegressions is published as 0 when no segment regresses",
 			series: healthy, cfg: func(c *Config) { c.Pairs = pair },
 			check: func(t *testing.T, ds []types.MetricDatum) {
-				d, ok := find(ds, MetricSegmentRegressions, vs)
+				d, ok := find(ds, cwmetric.SegmentRegressions, vs)
 				if !ok || aws.ToFloat64(d.Value) != 0 {
 					t.Errorf("SegmentRegressions %v found %v, want a 0 datapoint", aws.ToFloat64(d.Value), ok)
 				}
@@ -143,8 +100,8 @@ func TestFlushKeepsTheMetricContract(t *testing.T) {
 			series: regressing, cfg: func(c *Config) { c.Pairs = pair },
 			check: func(t *testing.T, ds []types.MetricDatum) {
 				want := map[string]float64{
-					MetricSegmentRegressions: 1,
-					MetricRecallDelta:        0.7 - 0.8, MetricPrecisionDelta: 700.0/900 - 0.8,
+					cwmetric.SegmentRegressions: 1,
+					cwmetric.RecallDelta:        0.7 - 0.8, cwmetric.PrecisionDelta: 700.0/900 - 0.8,
 				}
 				for m, w := range want {
 					d, ok := find(ds, m, vs)
@@ -154,7 +111,7 @@ func TestFlushKeepsTheMetricContract(t *testing.T) {
 				}
 				// The worst segment's recall is shown worse by at least this much: an
 				// anytime-valid bound, so below zero but above the point estimate -0.2.
-				if d, ok := find(ds, MetricWorstSegmentRecallDelta, vs); !ok || !(aws.ToFloat64(d.Value) < 0 && aws.ToFloat64(d.Value) > 0.6-0.8) {
+				if d, ok := find(ds, cwmetric.WorstSegmentRecallDelta, vs); !ok || !(aws.ToFloat64(d.Value) < 0 && aws.ToFloat64(d.Value) > 0.6-0.8) {
 					t.Errorf("WorstSegmentRecallDelta = %v (found %v), want in (-0.2, 0)", aws.ToFloat64(d.Value), ok)
 				}
 			},
@@ -167,12 +124,12 @@ func TestFlushKeepsTheMetricContract(t *testing.T) {
 			},
 			cfg: func(c *Config) { c.Pairs = pair },
 			check: func(t *testing.T, ds []types.MetricDatum) {
-				for _, m := range []string{MetricRecallDelta, MetricPrecisionDelta, MetricWorstSegmentRecallDelta} {
+				for _, m := range []string{cwmetric.RecallDelta, cwmetric.PrecisionDelta, cwmetric.WorstSegmentRecallDelta} {
 					if _, ok := find(ds, m, vs); ok {
 						t.Errorf("%s published while the candidate has no labels", m)
 					}
 				}
-				if d, ok := find(ds, MetricSegmentRegressions, vs); !ok || aws.ToFloat64(d.Value) != 0 {
+				if d, ok := find(ds, cwmetric.SegmentRegressions, vs); !ok || aws.ToFloat64(d.Value) != 0 {
 					t.Errorf("SegmentRegressions missing or non-zero: %v", d.Value)
 				}
 			},
@@ -181,14 +138,14 @@ func TestFlushKeepsTheMetricContract(t *testing.T) {
 			name:   "undefined ratios are omitted while their counts are published",
 			series: []series{{variant: "fraud-v5", counts: counts(0, 0, 0, 20)}},
 			check: func(t *testing.T, ds []types.MetricDatum) {
-				for _, m := range []string{MetricPrecision, MetricRecall, MetricF1, MetricPrecisionLowerBound, MetricRecallLowerBound} {
+				for _, m := range []string{cwmetric.Precision, cwmetric.Recall, cwmetric.F1, cwmetric.PrecisionLowerBound, cwmetric.RecallLowerBound} {
 					if _, ok := find(ds, m, v5); ok {
 						t.Errorf("undefined %s published", m)
 					}
 				}
 				for m, want := range map[string]float64{
-					MetricLabeledPositives: 0, MetricPredictedPositives: 0, MetricTrueNegatives: 20,
-					MetricResolvedCount: 20, MetricPredictionCount: 20, MetricFlagRate: 0, MetricLabelCoverage: 1,
+					cwmetric.LabeledPositives: 0, cwmetric.PredictedPositives: 0, cwmetric.TrueNegatives: 20,
+					cwmetric.ResolvedCount: 20, cwmetric.PredictionCount: 20, cwmetric.FlagRate: 0, cwmetric.LabelCoverage: 1,
 				} {
 					if d, ok := find(ds, m, v5); !ok || aws.ToFloat64(d.Value) != want {
 						t.Errorf("%s = %v (found %v), want %v", m, aws.ToFloat64(d.Value), ok, want)
@@ -200,13 +157,13 @@ func TestFlushKeepsTheMetricContract(t *testing.T) {
 			name:   "precision and its n are omitted together while precision is not estimable",
 			series: []series{{variant: "fraud-v5", counts: tally.Counts{Predictions: 1000, Flagged: 100, TP: 60, FN: 10, TN: 5}}},
 			check: func(t *testing.T, ds []types.MetricDatum) {
-				for _, m := range []string{MetricPrecision, MetricPrecisionLowerBound, MetricF1, MetricPredictedPositives} {
+				for _, m := range []string{cwmetric.Precision, cwmetric.PrecisionLowerBound, cwmetric.F1, cwmetric.PredictedPositives} {
 					if d, ok := find(ds, m, v5); ok {
 						t.Errorf("%s = %v published: 60 of 100 flagged predictions are resolved", m, aws.ToFloat64(d.Value))
 					}
 				}
 				for m, want := range map[string]float64{
-					MetricRecall: 60.0 / 70, MetricLabeledPositives: 70, MetricTruePositives: 60, MetricPredictionCount: 1000,
+					cwmetric.Recall: 60.0 / 70, cwmetric.LabeledPositives: 70, cwmetric.TruePositives: 60, cwmetric.PredictionCount: 1000,
 				} {
 					if d, ok := find(ds, m, v5); !ok || !approxEqual(aws.ToFloat64(d.Value), want) {
 						t.Errorf("%s = %v (found %v), want %v", m, aws.ToFloat64(d.Value), ok, want)
@@ -230,9 +187,9 @@ func TestFlushKeepsTheMetricContract(t *testing.T) {
 					dims("EndpointName=fraud-detector", "VariantName=AllTraffic", "EndpointConfigName=fraud-detector-v5"),
 					dims("EndpointName=fraud-detector", "VariantName=AllTraffic", "EndpointConfigName=fraud-detector-v5", "BaselineVariant=AllTraffic"),
 				} {
-					m := MetricPrecision
-					if _, ok := want[DimBaselineVariant]; ok {
-						m = MetricSegmentRegressions
+					m := cwmetric.Precision
+					if _, ok := want[cwmetric.DimBaselineVariant]; ok {
+						m = cwmetric.SegmentRegressions
 					}
 					if _, ok := find(ds, m, want); !ok {
 						t.Errorf("no %s with dimensions %v", m, want)
@@ -256,7 +213,7 @@ func TestFlushKeepsTheMetricContract(t *testing.T) {
 			series: healthy,
 			check: func(t *testing.T, ds []types.MetricDatum) {
 				for _, d := range ds {
-					if _, ok := dimMap(d.Dimensions)[DimSegment]; ok {
+					if _, ok := dimMap(d.Dimensions)[cwmetric.DimSegment]; ok {
 						t.Fatalf("per-segment datum %s %v without TopSegments", aws.ToString(d.MetricName), dimMap(d.Dimensions))
 					}
 				}
@@ -272,12 +229,12 @@ func TestFlushKeepsTheMetricContract(t *testing.T) {
 			cfg: func(c *Config) { c.TopSegments = map[string]int{"merchant": 1} },
 			check: func(t *testing.T, ds []types.MetricDatum) {
 				seg := dims("EndpointName=fraud-detector", "VariantName=fraud-v5", "SegmentKey=merchant", "Segment=travel")
-				for _, m := range []string{MetricLabeledPositives, MetricPredictedPositives, MetricPredictionCount} {
+				for _, m := range []string{cwmetric.LabeledPositives, cwmetric.PredictedPositives, cwmetric.PredictionCount} {
 					if d, ok := find(ds, m, seg); !ok || aws.ToFloat64(d.Value) != 0 {
 						t.Errorf("%s in the empty segment: %v (found %v), want 0", m, d.Value, ok)
 					}
 				}
-				if _, ok := find(ds, MetricRecall, seg); ok {
+				if _, ok := find(ds, cwmetric.Recall, seg); ok {
 					t.Error("Recall published for an empty segment")
 				}
 			},
@@ -291,11 +248,11 @@ func TestFlushKeepsTheMetricContract(t *testing.T) {
 			},
 			cfg: func(c *Config) { c.TopSegments = map[string]int{"merchant": 1} },
 			check: func(t *testing.T, ds []types.MetricDatum) {
-				if _, ok := find(ds, MetricPredictionCount, dims("EndpointName=fraud-detector", "VariantName=fraud-v5", "SegmentKey=merchant", "Segment=cafe")); !ok {
+				if _, ok := find(ds, cwmetric.PredictionCount, dims("EndpointName=fraud-detector", "VariantName=fraud-v5", "SegmentKey=merchant", "Segment=cafe")); !ok {
 					t.Error("the valid segment did not take the top slot")
 				}
 				for _, d := range ds {
-					if dimMap(d.Dimensions)[DimSegment] == "café" {
+					if dimMap(d.Dimensions)[cwmetric.DimSegment] == "café" {
 						t.Fatal("non-ASCII segment published")
 					}
 				}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/verdictml/verdict/cwmetric"
 )
 
 func TestFlushDatumsAreWhatFlushSends(t *testing.T) {
@@ -47,7 +48,7 @@ func TestFlushDatumsAreWhatFlushSends(t *testing.T) {
 				aws.ToFloat64(d.Value), aws.ToTime(d.Timestamp), aws.ToFloat64(s.Value), aws.ToTime(s.Timestamp))
 		}
 	}
-	if _, ok := find(got, MetricSegmentRegressions, dims("EndpointName=fraud-detector", "VariantName=AllTraffic", "BaselineVariant=v5")); !ok {
+	if _, ok := find(got, cwmetric.SegmentRegressions, dims("EndpointName=fraud-detector", "VariantName=AllTraffic", "BaselineVariant=v5")); !ok {
 		t.Error("no SegmentRegressions datum for the pair")
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/verdictml/verdict/cwmetric"
 	"github.com/verdictml/verdict/internal/emulatortest"
 )
 
@@ -128,31 +129,31 @@ func TestKumoShowsThePublishedMetrics(t *testing.T) {
 
 	// GetMetricStatistics returns the values.
 	v4 := []types.Dimension{
-		{Name: aws.String(DimEndpointName), Value: aws.String("fraud-detector")},
-		{Name: aws.String(DimVariantName), Value: aws.String("fraud-v4")},
+		{Name: aws.String(cwmetric.DimEndpointName), Value: aws.String("fraud-detector")},
+		{Name: aws.String(cwmetric.DimVariantName), Value: aws.String("fraud-v4")},
 	}
 	v5 := []types.Dimension{
-		{Name: aws.String(DimEndpointName), Value: aws.String("fraud-detector")},
-		{Name: aws.String(DimVariantName), Value: aws.String("fraud-v5-AllTraffic")},
+		{Name: aws.String(cwmetric.DimEndpointName), Value: aws.String("fraud-detector")},
+		{Name: aws.String(cwmetric.DimVariantName), Value: aws.String("fraud-v5-AllTraffic")},
 	}
-	vs := append(slices.Clone(v5), types.Dimension{Name: aws.String(DimBaselineVariant), Value: aws.String("fraud-v4")})
+	vs := append(slices.Clone(v5), types.Dimension{Name: aws.String(cwmetric.DimBaselineVariant), Value: aws.String("fraud-v4")})
 	travel := append(slices.Clone(v5),
-		types.Dimension{Name: aws.String(DimSegmentKey), Value: aws.String("merchant_category")},
-		types.Dimension{Name: aws.String(DimSegment), Value: aws.String("travel")})
+		types.Dimension{Name: aws.String(cwmetric.DimSegmentKey), Value: aws.String("merchant_category")},
+		types.Dimension{Name: aws.String(cwmetric.DimSegment), Value: aws.String("travel")})
 	for _, tc := range []struct {
 		metric string
 		dims   []types.Dimension
 		want   float64
 	}{
-		{MetricPrecision, v4, 0.8},
-		{MetricRecall, v4, 0.8},
-		{MetricPredictedPositives, v4, 1000},
-		{MetricLabeledPositives, v4, 1000},
-		{MetricPrecision, v5, 0.81},
-		{MetricPredictionCount, v5, 20000},
-		{MetricRecall, travel, 0.81},
-		{MetricLabeledPositives, travel, 500},
-		{MetricSegmentRegressions, vs, 0},
+		{cwmetric.Precision, v4, 0.8},
+		{cwmetric.Recall, v4, 0.8},
+		{cwmetric.PredictedPositives, v4, 1000},
+		{cwmetric.LabeledPositives, v4, 1000},
+		{cwmetric.Precision, v5, 0.81},
+		{cwmetric.PredictionCount, v5, 20000},
+		{cwmetric.Recall, travel, 0.81},
+		{cwmetric.LabeledPositives, travel, 500},
+		{cwmetric.SegmentRegressions, vs, 0},
 	} {
 		name := fmt.Sprintf("%s%v", tc.metric, metricID("", tc.dims))
 		out, err := client.GetMetricStatistics(t.Context(), &cloudwatch.GetMetricStatisticsInput{

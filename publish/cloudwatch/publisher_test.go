@@ -17,6 +17,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/verdictml/verdict/cwmetric"
 	"github.com/verdictml/verdict/judge"
 	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
@@ -224,10 +225,10 @@ func TestJudgeFailureStillPublishesTheVariants(t *testing.T) {
 	f, _ := p.queue.pop(t.Context())
 	p.deliver(t.Context(), f)
 	ds := rec.datums()
-	if _, ok := find(ds, MetricRecall, dims("EndpointName=fraud-detector", "VariantName=fraud-v5")); !ok {
+	if _, ok := find(ds, cwmetric.Recall, dims("EndpointName=fraud-detector", "VariantName=fraud-v5")); !ok {
 		t.Error("per-variant Recall not published")
 	}
-	if _, ok := find(ds, MetricSegmentRegressions, dims("EndpointName=fraud-detector", "VariantName=fraud-v5", "BaselineVariant=fraud-v4")); ok {
+	if _, ok := find(ds, cwmetric.SegmentRegressions, dims("EndpointName=fraud-detector", "VariantName=fraud-v5", "BaselineVariant=fraud-v4")); ok {
 		t.Error("SegmentRegressions published without a judgement")
 	}
 	if got := value(t, reg, "verdict_cloudwatch_errors_total", "reason", ReasonJudge); got != 1 {

@@ -16,6 +16,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/verdictml/verdict/cwmetric"
 	"github.com/verdictml/verdict/judge"
 )
 
@@ -74,7 +75,7 @@ func TestSplitKeepsEachScopeInOneRequest(t *testing.T) {
 	for segments := 28; segments < 45 && ds == nil; segments++ {
 		d := bigFlush(t, segments)
 		if len(d) > maxDatums && scopeOf(d[maxDatums-1]) == scopeOf(d[maxDatums]) &&
-			dimension(d[maxDatums-1], DimVariantName) == dimension(d[maxDatums], DimVariantName) {
+			dimension(d[maxDatums-1], cwmetric.DimVariantName) == dimension(d[maxDatums], cwmetric.DimVariantName) {
 			ds = d
 		}
 	}
@@ -105,13 +106,13 @@ func TestSplitKeepsEachScopeInOneRequest(t *testing.T) {
 	overall := requestsOfScope(reqs)[scopeOf(types.MetricDatum{})]
 	for i := range overall {
 		for _, want := range []struct{ metric, variant string }{
-			{MetricRecall, "fraud-v5"}, {MetricLabeledPositives, "fraud-v5"}, {MetricRecall, "fraud-v4"},
-			{MetricLabeledPositives, "fraud-v4"}, {MetricShiftPredictionCount, "fraud-v5"},
-			{MetricShiftPredictionCount, "fraud-v4"}, {MetricFlagRateShiftVsBaseline, "fraud-v5"}, {MetricSegmentRegressions, "fraud-v5"},
+			{cwmetric.Recall, "fraud-v5"}, {cwmetric.LabeledPositives, "fraud-v5"}, {cwmetric.Recall, "fraud-v4"},
+			{cwmetric.LabeledPositives, "fraud-v4"}, {cwmetric.ShiftPredictionCount, "fraud-v5"},
+			{cwmetric.ShiftPredictionCount, "fraud-v4"}, {cwmetric.FlagRateShiftVsBaseline, "fraud-v5"}, {cwmetric.SegmentRegressions, "fraud-v5"},
 		} {
 			found := false
 			for _, d := range reqs[i].MetricData {
-				if aws.ToString(d.MetricName) == want.metric && dimension(d, DimVariantName) == want.variant && scopeOf(d) == scopeOf(types.MetricDatum{}) {
+				if aws.ToString(d.MetricName) == want.metric && dimension(d, cwmetric.DimVariantName) == want.variant && scopeOf(d) == scopeOf(types.MetricDatum{}) {
 					found = true
 				}
 			}
@@ -128,12 +129,12 @@ func scopeDatums(segment string, variants, per int) []types.MetricDatum {
 	for v := range variants {
 		for m := range per {
 			dims := []types.Dimension{
-				{Name: aws.String(DimEndpointName), Value: aws.String("e")},
-				{Name: aws.String(DimVariantName), Value: aws.String(fmt.Sprintf("v%02d", v))},
+				{Name: aws.String(cwmetric.DimEndpointName), Value: aws.String("e")},
+				{Name: aws.String(cwmetric.DimVariantName), Value: aws.String(fmt.Sprintf("v%02d", v))},
 			}
 			if segment != "" {
-				dims = append(dims, types.Dimension{Name: aws.String(DimSegmentKey), Value: aws.String("k")},
-					types.Dimension{Name: aws.String(DimSegment), Value: aws.String(segment)})
+				dims = append(dims, types.Dimension{Name: aws.String(cwmetric.DimSegmentKey), Value: aws.String("k")},
+					types.Dimension{Name: aws.String(cwmetric.DimSegment), Value: aws.String(segment)})
 			}
 			out = append(out, types.MetricDatum{MetricName: aws.String(fmt.Sprintf("M%02d", m)), Dimensions: dims,
 				Value: aws.Float64(1), Unit: types.StandardUnitCount, StorageResolution: aws.Int32(60)})

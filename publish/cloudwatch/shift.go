@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/verdictml/verdict/cwmetric"
 	"github.com/verdictml/verdict/judge"
 	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
@@ -133,20 +134,20 @@ func (b *datumBuilder) shift(s judge.Shift, top map[segmentID]bool, published ma
 				skips = append(skips, skipped{k, err})
 				continue
 			}
-			b.count(MetricShiftPredictionCount, dims, v.vs.LivePredictions)
-			b.ratio(MetricFlagRateShiftRatio, dims, v.vs.FlagRateRatio)
-			b.ratio(MetricScoreShiftPSI, dims, v.vs.PSI)
+			b.count(cwmetric.ShiftPredictionCount, dims, v.vs.LivePredictions)
+			b.ratio(cwmetric.FlagRateShiftRatio, dims, v.vs.FlagRateRatio)
+			b.ratio(cwmetric.ScoreShiftPSI, dims, v.vs.PSI)
 		}
 		dims, err := b.dimensions(s.Candidate, s.Baseline, ss.SegmentKey, ss.Segment)
 		if err != nil {
 			skips = append(skips, skipped{tally.Key{Variant: s.Candidate, SegmentKey: ss.SegmentKey, Segment: ss.Segment}, err})
 			continue
 		}
-		b.ratio(MetricFlagRateShiftVsBaseline, dims, ss.FlagRateVsBaseline)
-		b.ratio(MetricScoreShiftPSIVsBaseline, dims, ss.PSIVsBaseline)
+		b.ratio(cwmetric.FlagRateShiftVsBaseline, dims, ss.FlagRateVsBaseline)
+		b.ratio(cwmetric.ScoreShiftPSIVsBaseline, dims, ss.PSIVsBaseline)
 		if ss.Scope.Overall() {
-			b.ratio(MetricSegmentFlagRateShift, dims, s.SegmentFlagRateShift)
-			b.ratio(MetricSegmentScoreShiftPSI, dims, s.SegmentPSIVsBaseline)
+			b.ratio(cwmetric.SegmentFlagRateShift, dims, s.SegmentFlagRateShift)
+			b.ratio(cwmetric.SegmentScoreShiftPSI, dims, s.SegmentPSIVsBaseline)
 		}
 	}
 	return skips

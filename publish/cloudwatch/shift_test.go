@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/verdictml/verdict/cwmetric"
 	"github.com/verdictml/verdict/internal/golden"
 	"github.com/verdictml/verdict/judge"
 	"github.com/verdictml/verdict/tally"
@@ -101,19 +102,19 @@ func TestShiftSignalsAgainstTheStoredReference(t *testing.T) {
 		value  float64
 		unit   types.StandardUnit
 	}{
-		{MetricShiftPredictionCount, v4, 12000, types.StandardUnitCount},
-		{MetricShiftPredictionCount, v5, 4000, types.StandardUnitCount},
-		{MetricFlagRateShiftRatio, v4, 1, types.StandardUnitNone}, // 5 % live and in the reference
-		{MetricFlagRateShiftRatio, v5, 0.0375 / 0.05, types.StandardUnitNone},
-		{MetricScoreShiftPSI, v5, psi(0.05, 0.0375), types.StandardUnitNone},
-		{MetricFlagRateShiftVsBaseline, vs, rate(150, 4000) / rate(1500, 30000) / (rate(600, 12000) / rate(1500, 30000)), types.StandardUnitNone},
-		{MetricScoreShiftPSIVsBaseline, vs, psi(0.05, 0.0375), types.StandardUnitNone},
+		{cwmetric.ShiftPredictionCount, v4, 12000, types.StandardUnitCount},
+		{cwmetric.ShiftPredictionCount, v5, 4000, types.StandardUnitCount},
+		{cwmetric.FlagRateShiftRatio, v4, 1, types.StandardUnitNone}, // 5 % live and in the reference
+		{cwmetric.FlagRateShiftRatio, v5, 0.0375 / 0.05, types.StandardUnitNone},
+		{cwmetric.ScoreShiftPSI, v5, psi(0.05, 0.0375), types.StandardUnitNone},
+		{cwmetric.FlagRateShiftVsBaseline, vs, rate(150, 4000) / rate(1500, 30000) / (rate(600, 12000) / rate(1500, 30000)), types.StandardUnitNone},
+		{cwmetric.ScoreShiftPSIVsBaseline, vs, psi(0.05, 0.0375), types.StandardUnitNone},
 		// grocery is the top segment: 10,000 predictions in the window against
 		// travel's 6,000 (the window starts after the shadow stage's bucket).
-		{MetricShiftPredictionCount, seg(v5, "grocery"), 2500, types.StandardUnitCount},
-		{MetricFlagRateShiftRatio, seg(v4, "grocery"), 1, types.StandardUnitNone}, // 3 % on both sides
-		{MetricFlagRateShiftRatio, seg(v5, "grocery"), 0.024 / 0.03, types.StandardUnitNone},
-		{MetricFlagRateShiftVsBaseline, seg(vs, "grocery"), rate(60, 2500) / rate(600, 20000) / (rate(225, 7500) / rate(600, 20000)), types.StandardUnitNone},
+		{cwmetric.ShiftPredictionCount, seg(v5, "grocery"), 2500, types.StandardUnitCount},
+		{cwmetric.FlagRateShiftRatio, seg(v4, "grocery"), 1, types.StandardUnitNone}, // 3 % on both sides
+		{cwmetric.FlagRateShiftRatio, seg(v5, "grocery"), 0.024 / 0.03, types.StandardUnitNone},
+		{cwmetric.FlagRateShiftVsBaseline, seg(vs, "grocery"), rate(60, 2500) / rate(600, 20000) / (rate(225, 7500) / rate(600, 20000)), types.StandardUnitNone},
 	}
 	for _, wt := range want {
 		d, ok := find(got, wt.metric, wt.dims)
@@ -125,7 +126,7 @@ func TestShiftSignalsAgainstTheStoredReference(t *testing.T) {
 			t.Errorf("%s %v = %v %s, want %v %s", wt.metric, wt.dims, aws.ToFloat64(d.Value), d.Unit, wt.value, wt.unit)
 		}
 	}
-	if _, ok := find(got, MetricShiftPredictionCount, seg(v5, "travel")); ok {
+	if _, ok := find(got, cwmetric.ShiftPredictionCount, seg(v5, "travel")); ok {
 		t.Error("travel is not a top segment: no per-segment shift metrics for it")
 	}
 	// The worst segment covers every segment with enough predictions, top or not:
@@ -135,20 +136,20 @@ func TestShiftSignalsAgainstTheStoredReference(t *testing.T) {
 	lnR := math.Log(rate(90, 1500)) - math.Log(rate(1600, 10000)) - math.Log(rate(720, 4500)) + math.Log(rate(1600, 10000))
 	se := math.Sqrt(1/90.5 - 1/1501.0 + 2*(1/1600.5-1/10001.0) + 1/720.5 - 1/4501.0)
 	z := 3.4807564043745 // Φ⁻¹(1 − 0.00025)
-	d, ok := find(got, MetricSegmentFlagRateShift, vs)
+	d, ok := find(got, cwmetric.SegmentFlagRateShift, vs)
 	if !ok || !approxEqual(aws.ToFloat64(d.Value), math.Exp(math.Abs(lnR)-z*se)) {
 		t.Errorf("SegmentFlagRateShift = %v (present %v), want %v", aws.ToFloat64(d.Value), ok, math.Exp(math.Abs(lnR)-z*se))
 	}
 	travelPSI := psi(0.16, 0.06) // the baseline's PSI there is 0
-	if d, ok := find(got, MetricSegmentScoreShiftPSI, vs); !ok || !approxEqual(aws.ToFloat64(d.Value), travelPSI) {
+	if d, ok := find(got, cwmetric.SegmentScoreShiftPSI, vs); !ok || !approxEqual(aws.ToFloat64(d.Value), travelPSI) {
 		t.Errorf("SegmentScoreShiftPSI = %v (present %v), want travel's %v", aws.ToFloat64(d.Value), ok, travelPSI)
 	}
 	// Rule 1 of the contract: every shift signal goes out with its n — the live
 	// ShiftPredictionCount of each variant it reads, in the same scope.
 	for _, d := range got {
 		switch aws.ToString(d.MetricName) {
-		case MetricFlagRateShiftRatio, MetricScoreShiftPSI, MetricFlagRateShiftVsBaseline, MetricScoreShiftPSIVsBaseline,
-			MetricSegmentFlagRateShift, MetricSegmentScoreShiftPSI:
+		case cwmetric.FlagRateShiftRatio, cwmetric.ScoreShiftPSI, cwmetric.FlagRateShiftVsBaseline, cwmetric.ScoreShiftPSIVsBaseline,
+			cwmetric.SegmentFlagRateShift, cwmetric.SegmentScoreShiftPSI:
 		default:
 			continue
 		}
@@ -160,7 +161,7 @@ func TestShiftSignalsAgainstTheStoredReference(t *testing.T) {
 		}
 		for _, v := range variants {
 			m["VariantName"] = v
-			if _, ok := find(got, MetricShiftPredictionCount, m); !ok {
+			if _, ok := find(got, cwmetric.ShiftPredictionCount, m); !ok {
 				t.Errorf("%s %v went out without ShiftPredictionCount %v", aws.ToString(d.MetricName), dimMap(d.Dimensions), m)
 			}
 		}
@@ -187,11 +188,11 @@ func TestShiftSignalsWaitForTheReferenceToEnd(t *testing.T) {
 	}
 	for _, d := range got {
 		switch aws.ToString(d.MetricName) {
-		case MetricShiftPredictionCount, MetricFlagRateShiftRatio, MetricFlagRateShiftVsBaseline, MetricSegmentFlagRateShift:
+		case cwmetric.ShiftPredictionCount, cwmetric.FlagRateShiftRatio, cwmetric.FlagRateShiftVsBaseline, cwmetric.SegmentFlagRateShift:
 			t.Fatalf("%s published before the reference ended", aws.ToString(d.MetricName))
 		}
 	}
-	if _, ok := find(got, MetricPredictionCount, dims("EndpointName=fraud-detector", "VariantName=fraud-v5")); !ok {
+	if _, ok := find(got, cwmetric.PredictionCount, dims("EndpointName=fraud-detector", "VariantName=fraud-v5")); !ok {
 		t.Error("the window's metrics must go out as before")
 	}
 }
@@ -207,7 +208,7 @@ func TestAFixedReferenceEndingAfterTheWindowsIsPending(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a reference ending after now is pending, not an error: %v", err)
 	}
-	if _, ok := find(got, MetricShiftPredictionCount, dims("EndpointName=fraud-detector", "VariantName=fraud-v5")); ok {
+	if _, ok := find(got, cwmetric.ShiftPredictionCount, dims("EndpointName=fraud-detector", "VariantName=fraud-v5")); ok {
 		t.Error("shift signals published before the reference ended")
 	}
 }
@@ -232,7 +233,7 @@ func TestAReferenceThatCannotBeReadIsCountedAndTheRestPublished(t *testing.T) {
 		t.Fatal("nothing queued: the window's metrics must go out without the shift signals")
 	}
 	p.deliver(t.Context(), f)
-	if _, ok := find(rec.datums(), MetricSegmentRegressions, dims("EndpointName=fraud-detector", "VariantName=fraud-v5", "BaselineVariant=fraud-v4")); !ok {
+	if _, ok := find(rec.datums(), cwmetric.SegmentRegressions, dims("EndpointName=fraud-detector", "VariantName=fraud-v5", "BaselineVariant=fraud-v4")); !ok {
 		t.Error("SegmentRegressions missing from the flush")
 	}
 	if _, err := New(shiftConfig(), Deps{Client: rec, Snapshots: w, Judge: realJudge(t)}); err == nil {
@@ -257,14 +258,14 @@ func TestABaselineOfTwoCandidatesIsPublishedOnce(t *testing.T) {
 	}
 	n := 0
 	for _, d := range got {
-		if aws.ToString(d.MetricName) == MetricShiftPredictionCount && sameDims(dimMap(d.Dimensions), dims("EndpointName=fraud-detector", "VariantName=fraud-v4")) {
+		if aws.ToString(d.MetricName) == cwmetric.ShiftPredictionCount && sameDims(dimMap(d.Dimensions), dims("EndpointName=fraud-detector", "VariantName=fraud-v4")) {
 			n++
 		}
 	}
 	if n != 1 {
 		t.Errorf("the baseline's ShiftPredictionCount went out %d times, want once", n)
 	}
-	if _, ok := find(got, MetricFlagRateShiftVsBaseline, dims("EndpointName=fraud-detector", "VariantName=fraud-v6", "BaselineVariant=fraud-v4")); !ok {
+	if _, ok := find(got, cwmetric.FlagRateShiftVsBaseline, dims("EndpointName=fraud-detector", "VariantName=fraud-v6", "BaselineVariant=fraud-v4")); !ok {
 		t.Error("the second candidate's FlagRateShiftVsBaseline is missing")
 	}
 }
@@ -297,8 +298,8 @@ func TestShiftSignalsWireRequestMatchesGolden(t *testing.T) {
 	var shift []any
 	for _, d := range body["MetricData"].([]any) {
 		switch d.(map[string]any)["MetricName"] {
-		case MetricShiftPredictionCount, MetricFlagRateShiftRatio, MetricScoreShiftPSI, MetricFlagRateShiftVsBaseline,
-			MetricScoreShiftPSIVsBaseline, MetricSegmentFlagRateShift, MetricSegmentScoreShiftPSI:
+		case cwmetric.ShiftPredictionCount, cwmetric.FlagRateShiftRatio, cwmetric.ScoreShiftPSI, cwmetric.FlagRateShiftVsBaseline,
+			cwmetric.ScoreShiftPSIVsBaseline, cwmetric.SegmentFlagRateShift, cwmetric.SegmentScoreShiftPSI:
 			shift = append(shift, d)
 		}
 	}
