@@ -1,4 +1,4 @@
-package labels
+package labels_test
 
 import (
 	"context"
@@ -9,26 +9,28 @@ import (
 	"time"
 
 	"github.com/verdictml/verdict/ingest"
+	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/labels/storetest"
 	"github.com/verdictml/verdict/tally"
 )
 
 // panickingStore panics in Commit while armed, like a storage engine that gives up
 // (pebble's fatal commit error).
 type panickingStore struct {
-	*memStore
+	*storetest.Memory
 	armed atomic.Bool
 }
 
-func (p *panickingStore) Commit(ctx context.Context, c *Change) error {
+func (p *panickingStore) Commit(ctx context.Context, c *labels.Change) error {
 	if p.armed.Load() {
 		panic("pebble: fatal commit error: no space left on device")
 	}
-	return p.memStore.Commit(ctx, c)
+	return p.Memory.Commit(ctx, c)
 }
 
 // applyWithin runs Apply and fails the test if it does not return within a generous
 // bound (a hang, not a slow machine).
-func applyWithin(t *testing.T, j *Join, b ingest.Batch) (ingest.Result, error) {
+func applyWithin(t *testing.T, j *labels.Join, b ingest.Batch) (ingest.Result, error) {
 	t.Helper()
 	type out struct {
 		res ingest.Result
@@ -58,14 +60,14 @@ type panicked struct{ v any }
 func (p *panicked) Error() string { return "Apply panicked" }
 
 func TestPanickingCommitFailsItsGroupAndLaterCallsProceed(t *testing.T) {
-	st := &panickingStore{memStore: newMemStore()}
-	obs := &recordingObserver{restored: map[tally.Key]tally.Counts{}, observed: map[tally.Key]tally.Counts{}}
-	j, err := Open(context.Background(), st, Config{}, obs)
+	st := &panickingStore{Memory: storetest.NewMemory()}
+	obs := storetest.NewRecorder()
+	j, err := labels.Open(context.Background(), st, labels.Config{}, obs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	st.armed.Store(true)
-	b := preds(pred("a", "v5", 0.9))
+	b := storetest.Preds(storetest.Pred("a", "v5", 0.9))
 	_, err = applyWithin(t, j, b)
 	if _, isPanic := err.(*panicked); err == nil || isPanic {
 		t.Fatalf("Apply with a panicking store: err = %v, want an error (not a panic) from the join", err)
@@ -73,8 +75,8 @@ func TestPanickingCommitFailsItsGroupAndLaterCallsProceed(t *testing.T) {
 	if !strings.Contains(err.Error(), "no space left on device") {
 		t.Errorf("error %q does not say why the commit failed", err)
 	}
-	if len(obs.observed) != 0 {
-		t.Fatalf("a failed commit reached the windows: %v", obs.observed)
+	if len(obs.Observed) != 0 {
+		t.Fatalf("a failed commit reached the windows: %v", obs.Observed)
 	}
 
 	// Several callers at once while the store still panics: every one gets an error.
@@ -84,7 +86,7 @@ func TestPanickingCommitFailsItsGroupAndLaterCallsProceed(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = applyWithin(t, j, preds(pred("b"+string(rune('0'+i)), "v5", 0.9)))
+			_, errs[i] = applyWithin(t, j, storetest.Preds(storetest.Pred("b"+string(rune('0'+i)), "v5", 0.9)))
 		}()
 	}
 	wg.Wait()
@@ -99,14 +101,14 @@ func TestPanickingCommitFailsItsGroupAndLaterCallsProceed(t *testing.T) {
 	if _, err := applyWithin(t, j, b); err != nil {
 		t.Fatalf("after the store recovered: %v", err)
 	}
-	if got, want := ocOf(obs.observed[tally.Key{Variant: "v5"}]), (oc{Pred: 1, Flag: 1}); got != want {
+	if got, want := storetest.OCOf(obs.Observed[tally.Key{Variant: "v5"}]), (storetest.OC{Pred: 1, Flag: 1}); got != want {
 		t.Fatalf("after recovery: %+v, want %+v", got, want)
 	}
 }
 
 // busyStore counts how many commits and exclusive runs are in progress at once.
 type busyStore struct {
-	*memStore
+	*storetest.Memory
 	active, overlaps atomic.Int32
 }
 
@@ -118,14 +120,14 @@ func (b *busyStore) enter() {
 	b.active.Add(-1)
 }
 
-func (b *busyStore) Commit(ctx context.Context, c *Change) error {
+func (b *busyStore) Commit(ctx context.Context, c *labels.Change) error {
 	b.enter()
-	return b.memStore.Commit(ctx, c)
+	return b.Memory.Commit(ctx, c)
 }
 
 func TestExclusiveNeverOverlapsACommit(t *testing.T) {
-	st := &busyStore{memStore: newMemStore()}
-	j, err := Open(context.Background(), st, Config{}, nil)
+	st := &busyStore{Memory: storetest.NewMemory()}
+	j, err := labels.Open(context.Background(), st, labels.Config{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +139,7 @@ func TestExclusiveNeverOverlapsACommit(t *testing.T) {
 			defer wg.Done()
 			for i := range 50 {
 				id := string(rune('a'+w)) + string(rune('a'+i%26)) + string(rune('a'+i/26))
-				if _, err := j.Apply(context.Background(), preds(pred(id, "v5", 0.9))); err != nil {
+				if _, err := j.Apply(context.Background(), storetest.Preds(storetest.Pred(id, "v5", 0.9))); err != nil {
 					t.Error(err)
 				}
 			}
@@ -158,32 +160,13 @@ func TestExclusiveNeverOverlapsACommit(t *testing.T) {
 	if n := st.overlaps.Load(); n != 0 {
 		t.Fatalf("%d times an exclusive run and a commit (or two runs) overlapped", n)
 	}
-	if got := st.allTime[tally.Key{Variant: "v5"}].Predictions; got != 200 {
+	if got := storetest.ReadTallies(t, st).AllTime[tally.Key{Variant: "v5"}].Predictions; got != 200 {
 		t.Fatalf("predictions: %d, want 200", got)
 	}
 	if err := j.Exclusive(context.Background(), func(context.Context) error { panic("boom") }); err == nil || !strings.Contains(err.Error(), "boom") {
 		t.Fatalf("a panicking exclusive run: err = %v, want its panic as an error", err)
 	}
-	if _, err := applyWithin(t, j, preds(pred("after", "v5", 0.9))); err != nil {
+	if _, err := applyWithin(t, j, storetest.Preds(storetest.Pred("after", "v5", 0.9))); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func TestMissingAttributeStaysMissingOnceTheSegmentCapIsReached(t *testing.T) {
-	st := newMemStore()
-	j, err := Open(context.Background(), st, Config{SegmentKeys: []string{"mcc"}, MaxSegmentValues: 2}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := preds(pred("a", "v5", 0.9, "mcc", "1"), pred("b", "v5", 0.9, "mcc", "2"), pred("c", "v5", 0.9, "mcc", "3"),
-		pred("d", "v5", 0.9), pred("e", "v5", 0.9, "mcc", ""))
-	if _, err := j.Apply(context.Background(), b); err != nil {
-		t.Fatal(err)
-	}
-	seg := func(v string) int64 {
-		return st.allTime[tally.Key{Variant: "v5", SegmentKey: "mcc", Segment: v}].Predictions
-	}
-	if seg(MissingSegment) != 2 || seg(OtherSegment) != 1 || seg("1") != 1 || seg("2") != 1 {
-		t.Fatalf("segments: missing %d (want 2), other %d (want 1), 1: %d, 2: %d", seg(MissingSegment), seg(OtherSegment), seg("1"), seg("2"))
 	}
 }

@@ -17,39 +17,11 @@ import (
 	"github.com/verdictml/verdict/ingest"
 	"github.com/verdictml/verdict/internal/emulatortest"
 	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/labels/storetest"
 	"github.com/verdictml/verdict/tally"
 )
 
 // These tests run against kumo over the wire (scripts/test.sh starts it).
-
-// t0 is recent, so bucket counters (which expire Retention after their bucket) are
-// still live whenever the tests run.
-var t0 = time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour)
-
-func pred(id, variant string, score float64, attrs ...string) ingest.Prediction {
-	p := ingest.Prediction{InferenceID: id, Variant: variant, Role: ingest.RoleProduction, Score: score, Threshold: 0.5, Time: t0, Attributes: map[string]string{}}
-	if variant == "v6" {
-		p.Role = ingest.RoleShadow
-	}
-	for i := 0; i+1 < len(attrs); i += 2 {
-		p.Attributes[attrs[i]] = attrs[i+1]
-	}
-	return p
-}
-
-func label(id string, positive bool, at time.Duration) ingest.Label {
-	return ingest.Label{InferenceID: id, Positive: positive, Time: t0.Add(at)}
-}
-
-func preds(p ...ingest.Prediction) ingest.Batch { return ingest.Batch{Predictions: p} }
-func lbls(l ...ingest.Label) ingest.Batch       { return ingest.Batch{Labels: l} }
-
-// oc is the outcome counts of one series that these tests check.
-type oc struct{ Pred, Flag, Err, TP, FP, FN, TN, Matured int64 }
-
-func ocOf(c tally.Counts) oc {
-	return oc{c.Predictions, c.Flagged, c.Errors, c.TP, c.FP, c.FN, c.TN, c.Matured}
-}
 
 // newStore returns a store on table (created if needed) for writer.
 func newStore(t *testing.T, db *dynamodb.Client, table, writer string) *Store {
@@ -64,360 +36,16 @@ func newStore(t *testing.T, db *dynamodb.Client, table, writer string) *Store {
 	return st
 }
 
-// tallies reads a store's tallies back: all-time per series, and buckets per series.
-type tallies struct {
-	allTime map[tally.Key]tally.Counts
-	buckets map[tally.Key]map[int64]tally.Counts
-}
-
-func readTallies(t *testing.T, st labels.Store, since int64) tallies {
-	t.Helper()
-	tl := tallies{allTime: map[tally.Key]tally.Counts{}, buckets: map[tally.Key]map[int64]tally.Counts{}}
-	err := st.Tallies(context.Background(), since, func(d tally.Delta, allTime bool) error {
-		if allTime {
-			if _, dup := tl.allTime[d.Key]; dup {
-				return fmt.Errorf("all-time %+v reported twice: shards not summed", d.Key)
-			}
-			tl.allTime[d.Key] = d.Counts
-			return nil
-		}
-		if tl.buckets[d.Key] == nil {
-			tl.buckets[d.Key] = map[int64]tally.Counts{}
-		}
-		if _, dup := tl.buckets[d.Key][d.Bucket]; dup {
-			return fmt.Errorf("bucket %d of %+v reported twice: shards not summed", d.Bucket, d.Key)
-		}
-		tl.buckets[d.Key][d.Bucket] = d.Counts
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tl
-}
-
-func (tl tallies) outcomes() map[tally.Key]oc {
-	out := map[tally.Key]oc{}
-	for k, c := range tl.allTime {
-		if !c.IsZero() && !k.Paired() {
-			out[k] = ocOf(c)
-		}
-	}
-	return out
-}
-
-// checkPairs compares the all-time pair series with a plain recount of the stream.
-func (tl tallies) checkPairs(t *testing.T, s stream) {
-	t.Helper()
-	first := map[string]map[string]ingest.Prediction{}
-	for _, p := range s.preds {
-		if first[p.InferenceID] == nil {
-			first[p.InferenceID] = map[string]ingest.Prediction{}
-		}
-		if _, ok := first[p.InferenceID][p.Variant]; !ok {
-			first[p.InferenceID][p.Variant] = p
-		}
-	}
-	final := map[string]ingest.Label{}
-	for _, l := range s.labels {
-		if cur, ok := final[l.InferenceID]; !ok || l.Time.After(cur.Time) {
-			final[l.InferenceID] = l
-		}
-	}
-	want := map[tally.Key]tally.PairCounts{}
-	for id, byVariant := range first {
-		a, okA := byVariant["v5"]
-		b, okB := byVariant["v6"]
-		if !okA || !okB {
-			continue
-		}
-		class := tally.ClassPending
-		if l, ok := final[id]; ok {
-			class = tally.ClassNegative
-			if l.Positive {
-				class = tally.ClassPositive
-			}
-		}
-		agree := tally.AgreementOf(a.Score >= a.Threshold, b.Score >= b.Threshold)
-		for _, k := range []tally.Key{
-			{Variant: "v5", Versus: "v6"},
-			{Variant: "v5", Versus: "v6", SegmentKey: "merchant_category", Segment: a.Attributes["merchant_category"]},
-		} {
-			c := want[k]
-			c[class][agree]++
-			want[k] = c
-		}
-	}
-	for k, w := range want {
-		if got := tl.allTime[k].Pair; got != w {
-			t.Errorf("pair %+v: got %v, recount %v", k, got, w)
-		}
-	}
-	for k, c := range tl.allTime {
-		if _, ok := want[k]; k.Paired() && !ok && c.Pair != (tally.PairCounts{}) {
-			t.Errorf("pair %+v: got %v, recount has none", k, c.Pair)
-		}
-	}
-}
-
-// checkBucketsSumToAllTime: every series' bucket tallies add up to its all-time tally.
-func (tl tallies) checkBucketsSumToAllTime(t *testing.T) {
-	t.Helper()
-	for k, all := range tl.allTime {
-		var sum tally.Counts
-		for _, c := range tl.buckets[k] {
-			sum.Add(c)
-		}
-		if ocOf(sum) != ocOf(all) {
-			t.Errorf("%+v: buckets sum to %+v, all-time %+v", k, ocOf(sum), ocOf(all))
-		}
-	}
-}
-
-func TestJoinSemanticsOnDynamoDB(t *testing.T) {
-	v5 := tally.Key{Variant: "v5"}
-	v6 := tally.Key{Variant: "v6"}
-	tests := []struct {
-		name      string
-		cfg       labels.Config
-		steps     []ingest.Batch
-		want      map[tally.Key]oc
-		unmatched int64
-	}{
-		{
-			name:  "label after prediction resolves it",
-			steps: []ingest.Batch{preds(pred("a", "v5", 0.9)), lbls(label("a", true, time.Hour))},
-			want:  map[tally.Key]oc{v5: {Pred: 1, Flag: 1, TP: 1}},
-		},
-		{
-			name:  "label before prediction waits in the store and resolves on arrival",
-			steps: []ingest.Batch{lbls(label("a", true, time.Hour)), preds(pred("a", "v5", 0.2))},
-			want:  map[tally.Key]oc{v5: {Pred: 1, FN: 1}},
-		},
-		{
-			name:      "a label with no prediction yet is counted as unmatched",
-			steps:     []ingest.Batch{lbls(label("a", true, time.Hour), label("b", false, time.Hour))},
-			want:      map[tally.Key]oc{},
-			unmatched: 2,
-		},
-		{
-			name:  "one label resolves production and shadow predictions",
-			steps: []ingest.Batch{preds(pred("a", "v5", 0.9), pred("a", "v6", 0.1)), lbls(label("a", false, time.Hour))},
-			want:  map[tally.Key]oc{v5: {Pred: 1, Flag: 1, FP: 1}, v6: {Pred: 1, TN: 1}},
-		},
-		{
-			name:  "a duplicate prediction changes nothing, even with another score",
-			steps: []ingest.Batch{preds(pred("a", "v5", 0.9)), preds(pred("a", "v5", 0.1)), lbls(label("a", true, time.Hour))},
-			want:  map[tally.Key]oc{v5: {Pred: 1, Flag: 1, TP: 1}},
-		},
-		{
-			name:  "a duplicate label changes nothing",
-			steps: []ingest.Batch{preds(pred("a", "v5", 0.9)), lbls(label("a", true, time.Hour)), lbls(label("a", true, time.Hour))},
-			want:  map[tally.Key]oc{v5: {Pred: 1, Flag: 1, TP: 1}},
-		},
-		{
-			name:  "a newer label corrects the outcome",
-			steps: []ingest.Batch{preds(pred("a", "v5", 0.9)), lbls(label("a", false, time.Hour)), lbls(label("a", true, 2*time.Hour))},
-			want:  map[tally.Key]oc{v5: {Pred: 1, Flag: 1, TP: 1}},
-		},
-		{
-			name:  "an older label arriving late is ignored",
-			steps: []ingest.Batch{preds(pred("a", "v5", 0.9)), lbls(label("a", true, 2*time.Hour)), lbls(label("a", false, time.Hour))},
-			want:  map[tally.Key]oc{v5: {Pred: 1, Flag: 1, TP: 1}},
-		},
-		{
-			name:  "labels with the same time: the one received last wins",
-			steps: []ingest.Batch{preds(pred("a", "v5", 0.9)), lbls(label("a", true, time.Hour)), lbls(label("a", false, time.Hour))},
-			want:  map[tally.Key]oc{v5: {Pred: 1, Flag: 1, FP: 1}},
-		},
-		{
-			name:  "events for one id within one batch apply in order",
-			steps: []ingest.Batch{{Predictions: []ingest.Prediction{pred("a", "v5", 0.9)}, Labels: []ingest.Label{label("a", false, time.Hour), label("a", true, 2*time.Hour)}}},
-			want:  map[tally.Key]oc{v5: {Pred: 1, Flag: 1, TP: 1}},
-		},
-		{
-			name: "segments partition the variant; a missing attribute is its own segment",
-			cfg:  labels.Config{SegmentKeys: []string{"merchant_category"}},
-			steps: []ingest.Batch{
-				preds(pred("a", "v5", 0.9, "merchant_category", "grocery"), pred("b", "v5", 0.9, "merchant_category", "travel#1"), pred("c", "v5", 0.1)),
-				lbls(label("a", true, time.Hour), label("b", false, time.Hour), label("c", true, time.Hour)),
-			},
-			want: map[tally.Key]oc{
-				v5: {Pred: 3, Flag: 2, TP: 1, FP: 1, FN: 1},
-				{Variant: "v5", SegmentKey: "merchant_category", Segment: "grocery"}:             {Pred: 1, Flag: 1, TP: 1},
-				{Variant: "v5", SegmentKey: "merchant_category", Segment: "travel#1"}:            {Pred: 1, Flag: 1, FP: 1},
-				{Variant: "v5", SegmentKey: "merchant_category", Segment: labels.MissingSegment}: {Pred: 1, FN: 1},
-			},
-		},
-		{
-			name: "segment values beyond the cap count as other",
-			cfg:  labels.Config{SegmentKeys: []string{"mcc"}, MaxSegmentValues: 2},
-			steps: []ingest.Batch{
-				preds(pred("a", "v5", 0.9, "mcc", "1"), pred("b", "v5", 0.9, "mcc", "2"), pred("c", "v5", 0.9, "mcc", "3"), pred("d", "v5", 0.9, "mcc", "4")),
-			},
-			want: map[tally.Key]oc{
-				v5: {Pred: 4, Flag: 4},
-				{Variant: "v5", SegmentKey: "mcc", Segment: "1"}:                 {Pred: 1, Flag: 1},
-				{Variant: "v5", SegmentKey: "mcc", Segment: "2"}:                 {Pred: 1, Flag: 1},
-				{Variant: "v5", SegmentKey: "mcc", Segment: labels.OtherSegment}: {Pred: 2, Flag: 2},
-			},
-		},
-		{
-			name: "an errored prediction counts as an error and is never resolved",
-			steps: []ingest.Batch{
-				preds(ingest.Prediction{InferenceID: "a", Variant: "v5", Time: t0, Error: "ModelError", Threshold: 0.5}),
-				lbls(label("a", true, time.Hour)),
-			},
-			want: map[tally.Key]oc{v5: {Err: 1}},
-		},
-	}
+// TestStoreConformance runs the join semantics on kumo: every case on a table of its
+// own, written by writer-a; a reopen is another process (writer-b, counting in its
+// own shard) on the same table.
+func TestStoreConformance(t *testing.T) {
 	db := emulatortest.DynamoDBClient(t)
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			st := newStore(t, db, emulatortest.TableName(t, db, "join"), "writer-a")
-			j, err := labels.Open(ctx, st, tc.cfg, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i, b := range tc.steps {
-				if _, err := j.Apply(ctx, b); err != nil {
-					t.Fatalf("step %d: %v", i, err)
-				}
-			}
-			tl := readTallies(t, st, 0)
-			got := tl.outcomes()
-			if len(got) != len(tc.want) {
-				t.Errorf("series: got %v, want %v", got, tc.want)
-			}
-			for k, w := range tc.want {
-				if got[k] != w {
-					t.Errorf("%+v: got %+v, want %+v", k, got[k], w)
-				}
-			}
-			tl.checkBucketsSumToAllTime(t)
-			if n, err := st.Unmatched(ctx); err != nil || n != tc.unmatched {
-				t.Errorf("unmatched labels: got %d (%v), want %d", n, err, tc.unmatched)
-			}
-		})
-	}
-}
-
-func TestMaturityAndRestartOnDynamoDB(t *testing.T) {
-	ctx := context.Background()
-	db := emulatortest.DynamoDBClient(t)
-	table := emulatortest.TableName(t, db, "join")
-	cfg := labels.Config{Maturity: 24 * time.Hour, SegmentKeys: []string{"mcc"}}
-	st := newStore(t, db, table, "writer-a")
-	j, err := labels.Open(ctx, st, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := func(p ingest.Prediction, d time.Duration) ingest.Prediction { p.Time = t0.Add(d); return p }
-	// d is the oldest, then b, a, c; e has only a shadow prediction, older than all.
-	if _, err := j.Apply(ctx, preds(
-		at(pred("a", "v5", 0.9, "mcc", "1"), 3*time.Minute),
-		at(pred("b", "v5", 0.1, "mcc", "2"), 2*time.Minute),
-		at(pred("c", "v5", 0.9), 4*time.Minute),
-		at(pred("d", "v5", 0.9), time.Minute),
-		at(pred("d", "v6", 0.2), 5*time.Minute),
-		at(pred("e", "v6", 0.7), -time.Hour),
-	)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := j.Apply(ctx, lbls(label("c", true, time.Hour))); err != nil {
-		t.Fatal(err)
-	}
-
-	// A new store on the same table (a restarted or another process) sees the pending
-	// predictions oldest first, the labelled one gone, and can stop at a limit.
-	st2 := newStore(t, db, table, "writer-b")
-	due, err := st2.Due(ctx, t0.Add(time.Hour), 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []labels.DueRef{
-		{ID: "e", Variant: "v6", Time: t0.Add(-time.Hour).UnixNano()},
-		{ID: "d", Variant: "v5", Time: t0.Add(time.Minute).UnixNano()},
-		{ID: "b", Variant: "v5", Time: t0.Add(2 * time.Minute).UnixNano()},
-		{ID: "a", Variant: "v5", Time: t0.Add(3 * time.Minute).UnixNano()},
-		{ID: "d", Variant: "v6", Time: t0.Add(5 * time.Minute).UnixNano()},
-	}
-	if fmt.Sprint(due) != fmt.Sprint(want) {
-		t.Fatalf("due:\n got %v\nwant %v", due, want)
-	}
-	if due, err := st2.Due(ctx, t0.Add(2*time.Minute), 100); err != nil || fmt.Sprint(due) != fmt.Sprint(want[:2]) {
-		t.Fatalf("due before t0+2m: got %v (%v), want %v", due, err, want[:2])
-	}
-	if due, err := st2.Due(ctx, t0.Add(time.Hour), 3); err != nil || fmt.Sprint(due) != fmt.Sprint(want[:3]) {
-		t.Fatalf("due, limit 3: got %v (%v), want %v", due, err, want[:3])
-	}
-
-	// The restarted join restores what the first one counted.
-	tl := readTallies(t, st, 0)
-	restored := map[tally.Key]tally.Counts{}
-	obs := observerFunc(func(d tally.Delta, allTime bool) {
-		if allTime {
-			restored[d.Key] = d.Counts
-		}
+	storetest.Run(t, func(t *testing.T) (labels.Store, func(*testing.T) labels.Store) {
+		table := emulatortest.TableName(t, db, "join")
+		return newStore(t, db, table, "writer-a"), func(t *testing.T) labels.Store { return newStore(t, db, table, "writer-b") }
 	})
-	j2, err := labels.Open(ctx, st2, cfg, obs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fmt.Sprint(restored) != fmt.Sprint(tl.allTime) || len(restored) == 0 {
-		t.Fatalf("restored %v, stored %v", restored, tl.allTime)
-	}
-
-	// Maturity through the second store resolves a, b, d (both) and e as negatives.
-	if n, err := j2.Mature(ctx, t0.Add(25*time.Hour), 100); err != nil || n != 5 {
-		t.Fatalf("matured %d (err %v), want 5", n, err)
-	}
-	waitDue(t, st2, t0.Add(48*time.Hour), 0)
-	if n, err := j2.Mature(ctx, t0.Add(48*time.Hour), 100); err != nil || n != 0 {
-		t.Fatalf("second sweep matured %d (err %v), want 0", n, err)
-	}
-	// A late label is a correction, applied by the first writer.
-	if _, err := j.Apply(ctx, lbls(label("a", true, 30*time.Hour))); err != nil {
-		t.Fatal(err)
-	}
-	tl = readTallies(t, st2, 0)
-	if got, want := ocOf(tl.allTime[tally.Key{Variant: "v5"}]), (oc{Pred: 4, Flag: 3, TP: 2, FP: 1, TN: 1, Matured: 2}); got != want {
-		t.Errorf("v5: got %+v, want %+v", got, want)
-	}
-	if got, want := ocOf(tl.allTime[tally.Key{Variant: "v6"}]), (oc{Pred: 2, Flag: 1, FP: 1, TN: 1, Matured: 2}); got != want {
-		t.Errorf("v6: got %+v, want %+v", got, want)
-	}
-	tl.checkBucketsSumToAllTime(t)
-	// Both writers' shards hold counts; the reader summed them.
-	if st.Shard() == st2.Shard() {
-		t.Logf("writers share shard %d: the sum-on-read path is not exercised", st.Shard())
-	}
 }
-
-// waitDue waits until the (eventually consistent) due index lists n predictions.
-func waitDue(t *testing.T, st *Store, before time.Time, n int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		due, err := st.Due(context.Background(), before, 1000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(due) == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("due index lists %v, want %d entries", due, n)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-type observerFunc func(d tally.Delta, allTime bool)
-
-func (f observerFunc) Restore(d tally.Delta, allTime bool) { f(d, allTime) }
-func (f observerFunc) Observe([]tally.Delta)               {}
 
 func TestStaleRecordIsAConflictAndTheRestCommits(t *testing.T) {
 	ctx := context.Background()
@@ -428,7 +56,7 @@ func TestStaleRecordIsAConflictAndTheRestCommits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ja.Apply(ctx, preds(pred("x", "v5", 0.9), pred("y", "v5", 0.9))); err != nil {
+	if _, err := ja.Apply(ctx, storetest.Preds(storetest.Pred("x", "v5", 0.9), storetest.Pred("y", "v5", 0.9))); err != nil {
 		t.Fatal(err)
 	}
 	recs, err := b.Records(ctx, []string{"x", "y", "z"})
@@ -439,7 +67,7 @@ func TestStaleRecordIsAConflictAndTheRestCommits(t *testing.T) {
 		t.Fatalf("records: %+v", recs)
 	}
 	// Writer a labels x; writer b then commits its stale copy of x with y and z.
-	if _, err := ja.Apply(ctx, lbls(label("x", true, time.Hour))); err != nil {
+	if _, err := ja.Apply(ctx, storetest.Labels(storetest.Label("x", true, time.Hour))); err != nil {
 		t.Fatal(err)
 	}
 	delta := func(id string) labels.RecordChange {
@@ -468,103 +96,16 @@ func TestStaleRecordIsAConflictAndTheRestCommits(t *testing.T) {
 	if got[1].Version != 2 || got[2] == nil || got[2].Version != 1 {
 		t.Errorf("y, z: %+v %+v, want them committed", got[1], got[2])
 	}
-	if tn := readTallies(t, b, 0).allTime[tally.Key{Variant: "v5"}].TN; tn != 2 {
+	if tn := storetest.ReadTallies(t, b).AllTime[tally.Key{Variant: "v5"}].TN; tn != 2 {
 		t.Errorf("TN %d, want 2 (y and z, not the stale x)", tn)
 	}
-}
-
-// stream is a random mix of predictions (v5 and v6, some redelivered) and labels (none,
-// one, or one and a correction at a later time) for ids.
-type stream struct {
-	preds  []ingest.Prediction
-	labels []ingest.Label
-}
-
-func randomStream(seed uint64, ids int) stream {
-	rng := rand.New(rand.NewPCG(seed, 1))
-	var s stream
-	cats := []string{"grocery", "travel", "electronics"}
-	for i := range ids {
-		id := fmt.Sprintf("txn-%d", i)
-		attrs := []string{"merchant_category", cats[rng.IntN(len(cats))]}
-		for _, v := range []string{"v5", "v6"} {
-			if rng.IntN(10) == 0 {
-				continue
-			}
-			p := pred(id, v, rng.Float64(), attrs...)
-			p.Time = t0.Add(time.Duration(rng.IntN(7200)) * time.Second)
-			s.preds = append(s.preds, p)
-			if rng.IntN(5) == 0 {
-				s.preds = append(s.preds, p)
-			}
-		}
-		// Label times differ per id, so the final label does not depend on which
-		// writer received what last.
-		perm := rng.Perm(4)
-		for k := range rng.IntN(3) {
-			s.labels = append(s.labels, label(id, rng.IntN(3) == 0, time.Duration(perm[k])*time.Hour))
-		}
-	}
-	return s
-}
-
-// recount is the plain computation the writers must agree with: the first prediction
-// per (id, variant) counts, the label with the latest time is in force.
-func recount(s stream) (map[tally.Key]oc, int64) {
-	type pk struct{ id, variant string }
-	first := map[pk]ingest.Prediction{}
-	predicted := map[string]bool{}
-	for _, p := range s.preds {
-		k := pk{p.InferenceID, p.Variant}
-		if _, ok := first[k]; !ok {
-			first[k] = p
-		}
-		predicted[p.InferenceID] = true
-	}
-	final := map[string]ingest.Label{}
-	for _, l := range s.labels {
-		if cur, ok := final[l.InferenceID]; !ok || l.Time.After(cur.Time) {
-			final[l.InferenceID] = l
-		}
-	}
-	var unmatched int64
-	for id := range final {
-		if !predicted[id] {
-			unmatched++
-		}
-	}
-	out := map[tally.Key]oc{}
-	for _, p := range first {
-		for _, key := range []tally.Key{{Variant: p.Variant}, {Variant: p.Variant, SegmentKey: "merchant_category", Segment: p.Attributes["merchant_category"]}} {
-			c := out[key]
-			c.Pred++
-			flagged := p.Score >= p.Threshold
-			if flagged {
-				c.Flag++
-			}
-			if l, ok := final[p.InferenceID]; ok {
-				switch {
-				case flagged && l.Positive:
-					c.TP++
-				case flagged:
-					c.FP++
-				case l.Positive:
-					c.FN++
-				default:
-					c.TN++
-				}
-			}
-			out[key] = c
-		}
-	}
-	return out, unmatched
 }
 
 func TestConcurrentWritersCountExactly(t *testing.T) {
 	ctx := context.Background()
 	db := emulatortest.DynamoDBClient(t)
 	table := emulatortest.TableName(t, db, "join")
-	s := randomStream(7, 150)
+	s := storetest.RandomStream(7, 150, true)
 	cfg := labels.Config{SegmentKeys: []string{"merchant_category"}}
 
 	// Pick writer ids on three different shards, so the sum on read is exercised.
@@ -594,11 +135,11 @@ func TestConcurrentWritersCountExactly(t *testing.T) {
 			}
 		}
 	}
-	for i := range s.preds {
-		add(event{p: &s.preds[i]})
+	for i := range s.Preds {
+		add(event{p: &s.Preds[i]})
 	}
-	for i := range s.labels {
-		add(event{l: &s.labels[i]})
+	for i := range s.Labels {
+		add(event{l: &s.Labels[i]})
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, len(stores))
@@ -654,23 +195,7 @@ func TestConcurrentWritersCountExactly(t *testing.T) {
 		t.Fatal("no writer saw a conflict: the test did not exercise concurrent commits")
 	}
 
-	reader := newStore(t, db, table, "reader")
-	tl := readTallies(t, reader, 0)
-	want, unmatched := recount(s)
-	tl.checkPairs(t, s)
-	got := tl.outcomes()
-	if len(got) != len(want) {
-		t.Errorf("series: got %d, recount %d", len(got), len(want))
-	}
-	for k, w := range want {
-		if got[k] != w {
-			t.Errorf("%+v: got %+v, recount %+v", k, got[k], w)
-		}
-	}
-	tl.checkBucketsSumToAllTime(t)
-	if n, err := reader.Unmatched(ctx); err != nil || n != unmatched {
-		t.Errorf("unmatched: got %d (%v), recount %d", n, err, unmatched)
-	}
+	storetest.CheckRecount(t, newStore(t, db, table, "reader"), s)
 }
 
 func TestEnsureTables(t *testing.T) {
@@ -748,8 +273,8 @@ func TestResolvedRecordsExpire(t *testing.T) {
 	}
 	before := time.Now()
 	if _, err := j.Apply(ctx, ingest.Batch{
-		Predictions: []ingest.Prediction{pred("done", "v5", 0.9), pred("open", "v5", 0.9)},
-		Labels:      []ingest.Label{label("done", true, time.Hour), label("waiting", true, time.Hour)},
+		Predictions: []ingest.Prediction{storetest.Pred("done", "v5", 0.9), storetest.Pred("open", "v5", 0.9)},
+		Labels:      []ingest.Label{storetest.Label("done", true, time.Hour), storetest.Label("waiting", true, time.Hour)},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -856,20 +381,20 @@ func TestLargeBatchesWithUnprocessedKeysContentionAndThrottling(t *testing.T) {
 	if err := st.EnsureTables(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s := randomStream(11, 400)
+	s := storetest.RandomStream(11, 400, true)
 	j, err := labels.Open(ctx, st, labels.Config{SegmentKeys: []string{"merchant_category"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Hundreds of records per commit: several BatchGetItem calls and transactions.
-	if _, err := j.Apply(ctx, ingest.Batch{Predictions: s.preds}); err != nil {
+	if _, err := j.Apply(ctx, ingest.Batch{Predictions: s.Preds}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := j.Apply(ctx, ingest.Batch{Labels: s.labels}); err != nil {
+	if _, err := j.Apply(ctx, ingest.Batch{Labels: s.Labels}); err != nil {
 		t.Fatal(err)
 	}
 	// A replay of everything changes nothing.
-	if _, err := j.Apply(ctx, ingest.Batch{Predictions: s.preds, Labels: s.labels}); err != nil {
+	if _, err := j.Apply(ctx, ingest.Batch{Predictions: s.Preds, Labels: s.Labels}); err != nil {
 		t.Fatal(err)
 	}
 	stats := st.Stats()
@@ -879,64 +404,5 @@ func TestLargeBatchesWithUnprocessedKeysContentionAndThrottling(t *testing.T) {
 	if stats.Transactions < 8 {
 		t.Errorf("%d transactions: batches were not split", stats.Transactions)
 	}
-	want, unmatched := recount(s)
-	tl := readTallies(t, st, 0)
-	tl.checkPairs(t, s)
-	got := tl.outcomes()
-	if len(got) != len(want) {
-		t.Errorf("series: got %d, recount %d", len(got), len(want))
-	}
-	for k, w := range want {
-		if got[k] != w {
-			t.Errorf("%+v: got %+v, recount %+v", k, got[k], w)
-		}
-	}
-	tl.checkBucketsSumToAllTime(t)
-	if n, err := st.Unmatched(ctx); err != nil || n != unmatched {
-		t.Errorf("unmatched: got %d (%v), recount %d", n, err, unmatched)
-	}
-}
-
-// TestCensoredDeclinedInferencesOnDynamoDB: with VERDICT_DECLINED=censored, a declined
-// inference's predictions leave the shared maturity index and count as censored; a
-// review label resolves them, a dispute does not.
-func TestCensoredDeclinedInferencesOnDynamoDB(t *testing.T) {
-	ctx := context.Background()
-	db := emulatortest.DynamoDBClient(t)
-	table := emulatortest.TableName(t, db, "join")
-	cfg := labels.Config{Maturity: time.Hour, Declined: labels.DeclinedCensored, ReviewSources: []string{"review"}}
-	st := newStore(t, db, table, "writer-a")
-	j, err := labels.Open(ctx, st, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	review := label("reviewed", true, time.Hour)
-	review.Source = "review"
-	dispute := label("declined", false, time.Hour)
-	dispute.Source = "dispute"
-	if _, err := j.Apply(ctx, ingest.Batch{
-		Predictions: []ingest.Prediction{pred("declined", "v5", 0.9), pred("declined", "v6", 0.3),
-			pred("reviewed", "v5", 0.7), pred("approved", "v5", 0.2), pred("approved", "v6", 0.8)},
-		Labels: []ingest.Label{dispute},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := j.Mature(ctx, t0.Add(2*time.Hour), 100); err != nil || n != 2 {
-		t.Fatalf("matured %d (%v), want 2 (the approved inference)", n, err)
-	}
-	if due, err := st.Due(ctx, t0.Add(1000*time.Hour), 100); err != nil || len(due) != 0 {
-		t.Fatalf("maturity index: %v (%v), want empty: censored predictions never mature", due, err)
-	}
-	if _, err := j.Apply(ctx, lbls(review)); err != nil {
-		t.Fatal(err)
-	}
-	tl := readTallies(t, newStore(t, db, table, "writer-b"), 0)
-	tl.checkBucketsSumToAllTime(t)
-	v5, v6 := tl.allTime[tally.Key{Variant: "v5"}], tl.allTime[tally.Key{Variant: "v6"}]
-	if got, want := [4]int64{v5.TP, v5.TN, v5.Censored, v5.CensoredFlagged}, [4]int64{1, 1, 1, 1}; got != want {
-		t.Errorf("v5 tp, tn, censored, censored flagged = %v, want %v (%+v)", got, want, v5)
-	}
-	if got, want := [4]int64{v6.FP, v6.Matured, v6.Censored, v6.CensoredFlagged}, [4]int64{1, 1, 1, 0}; got != want {
-		t.Errorf("v6 fp, matured, censored, censored flagged = %v, want %v (%+v)", got, want, v6)
-	}
+	storetest.CheckRecount(t, st, s)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/verdictml/verdict/ingest"
 	"github.com/verdictml/verdict/internal/faultfs"
 	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/labels/storetest"
 	"github.com/verdictml/verdict/tally"
 )
 
@@ -131,8 +132,7 @@ func TestFailedLogWriteFailsTheStoreUntilReopenAndLosesNothingAcknowledged(t *te
 		t.Fatal(err)
 	}
 	defer func() { st.Close() }()
-	obs := &tallies{allTime: map[tally.Key]tally.Counts{}, buckets: map[tally.Key]map[int64]tally.Counts{}}
-	j, err := labels.Open(ctx, st, labels.Config{}, obs)
+	j, err := labels.Open(ctx, st, labels.Config{}, storetest.NewRecorder())
 	if err != nil {
 		t.Fatal(err)
 	}

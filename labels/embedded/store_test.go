@@ -10,40 +10,19 @@ import (
 
 	"github.com/verdictml/verdict/ingest"
 	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/labels/storetest"
 	"github.com/verdictml/verdict/tally"
 )
 
 var t0 = time.Now().Add(-2 * time.Hour).Truncate(time.Hour)
 
-type tallies struct {
-	allTime map[tally.Key]tally.Counts
-	buckets map[tally.Key]map[int64]tally.Counts
-}
-
-func (t *tallies) Restore(d tally.Delta, allTime bool) {
-	if allTime {
-		c := t.allTime[d.Key]
-		c.Add(d.Counts)
-		t.allTime[d.Key] = c
-		return
-	}
-	if t.buckets[d.Key] == nil {
-		t.buckets[d.Key] = map[int64]tally.Counts{}
-	}
-	c := t.buckets[d.Key][d.Bucket]
-	c.Add(d.Counts)
-	t.buckets[d.Key][d.Bucket] = c
-}
-
-func (t *tallies) Observe([]tally.Delta) {}
-
-func open(t *testing.T, dir string, cfg labels.Config) (*Store, *labels.Join, *tallies) {
+func open(t *testing.T, dir string, cfg labels.Config) (*Store, *labels.Join, *storetest.Recorder) {
 	t.Helper()
 	st, err := Open(dir, Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tl := &tallies{allTime: map[tally.Key]tally.Counts{}, buckets: map[tally.Key]map[int64]tally.Counts{}}
+	tl := storetest.NewRecorder()
 	j, err := labels.Open(context.Background(), st, cfg, tl)
 	if err != nil {
 		t.Fatal(err)
@@ -51,90 +30,28 @@ func open(t *testing.T, dir string, cfg labels.Config) (*Store, *labels.Join, *t
 	return st, j, tl
 }
 
-func TestReopenRestoresTalliesIndexAndRecords(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	cfg := labels.Config{SegmentKeys: []string{"mcc"}, Maturity: time.Hour, Bucket: 5 * time.Minute}
-	st, j, _ := open(t, dir, cfg)
-	var b ingest.Batch
-	for i := range 100 {
-		b.Predictions = append(b.Predictions, ingest.Prediction{
-			InferenceID: fmt.Sprintf("id-%03d", i), Variant: "v5", Score: float64(i) / 100, Threshold: 0.5,
-			Time: t0.Add(time.Duration(i) * time.Minute), Attributes: map[string]string{"mcc": fmt.Sprint(i % 3)},
-		})
-	}
-	for i := range 40 { // ids 0..39 labeled: positive when even
-		b.Labels = append(b.Labels, ingest.Label{InferenceID: fmt.Sprintf("id-%03d", i), Positive: i%2 == 0, Time: t0})
-	}
-	b.Labels = append(b.Labels, ingest.Label{InferenceID: "nobody", Positive: true, Time: t0})
-	if _, err := j.Apply(ctx, b); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	st, j, tl := open(t, dir, cfg)
-	defer st.Close()
-	// Scores 0.00..0.39 are all below threshold: 20 FN (even) and 20 TN (odd).
-	want := tally.Counts{Predictions: 100, Flagged: 50, FN: 20, TN: 20}
-	got := tl.allTime[tally.Key{Variant: "v5"}]
-	if got.Predictions != want.Predictions || got.Flagged != want.Flagged || got.FN != want.FN || got.TN != want.TN || got.TP != 0 || got.FP != 0 {
-		t.Fatalf("restored all-time tally %+v, want %+v", got, want)
-	}
-	var perBucket int64
-	for _, c := range tl.buckets[tally.Key{Variant: "v5"}] {
-		perBucket += c.Predictions
-	}
-	if perBucket != 100 {
-		t.Errorf("restored bucket tallies hold %d predictions, want 100", perBucket)
-	}
-	if n := len(tl.buckets[tally.Key{Variant: "v5"}]); n != 20 {
-		t.Errorf("100 minutes of predictions in 5-minute buckets: got %d buckets, want 20", n)
-	}
-	var segTotal int64
-	for k, c := range tl.allTime {
-		if k.SegmentKey == "mcc" {
-			segTotal += c.Predictions
+// TestStoreConformance runs the join semantics on the embedded store; a reopen
+// closes the store and opens its directory again, as a restarted process does.
+func TestStoreConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) (labels.Store, func(*testing.T) labels.Store) {
+		dir := t.TempDir()
+		open := func(t *testing.T) *Store {
+			st, err := Open(dir, Options{NoSync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
 		}
-	}
-	if segTotal != 100 {
-		t.Errorf("segments sum to %d predictions, want 100", segTotal)
-	}
-	if n, err := st.Unmatched(ctx); err != nil || n != 1 {
-		t.Errorf("unmatched = %d (%v), want 1", n, err)
-	}
-	// 60 predictions are pending; maturity is 1h after prediction time.
-	due, err := st.Due(ctx, t0.Add(90*time.Minute), 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Pending ids 40..99 at t0+40m..t0+99m; due before t0+90m: 40..89 → 50.
-	if len(due) != 50 {
-		t.Fatalf("due before t0+90m: %d, want 50", len(due))
-	}
-	for i := 1; i < len(due); i++ {
-		if due[i].Time < due[i-1].Time {
-			t.Fatalf("due not oldest first at %d", i)
+		st := open(t)
+		return st, func(t *testing.T) labels.Store {
+			if err := st.Close(); err != nil {
+				t.Fatal(err)
+			}
+			st = open(t)
+			return st
 		}
-	}
-	n, err := j.Mature(ctx, t0.Add(90*time.Minute+time.Hour), 1000)
-	if err != nil || n != 50 {
-		t.Fatalf("matured %d (%v), want 50", n, err)
-	}
-	recs, err := st.Records(ctx, []string{"id-050", "id-000", "missing"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if recs[2] != nil {
-		t.Errorf("missing id returned %+v", recs[2])
-	}
-	if p := recs[0].Preds[0]; p.Outcome != tally.FalsePositive || !p.Matured {
-		t.Errorf("id-050 after maturity: %+v, want matured FP", p)
-	}
-	if p := recs[1].Preds[0]; p.Outcome != tally.FalseNegative || p.Matured {
-		t.Errorf("id-000: %+v, want labeled FN", p)
-	}
+	})
 }
 
 func TestOnlyOneProcessHoldsTheStore(t *testing.T) {
@@ -353,11 +270,11 @@ func TestPairSeriesSurviveReopenAndLegacyTalliesStillSum(t *testing.T) {
 	want[tally.ClassPending][tally.OnlyFirst] = 1
 	want[tally.ClassPending][tally.Both] = 5
 	for _, k := range []tally.Key{{Variant: "v5", Versus: "v6"}, {Variant: "v5", Versus: "v6", SegmentKey: "mcc", Segment: "5411"}} {
-		if got := tl.allTime[k].Pair; got != want {
+		if got := tl.Restored[k].Pair; got != want {
 			t.Errorf("%+v all time: %v, want %v", k, got, want)
 		}
 		var sum tally.PairCounts
-		for _, c := range tl.buckets[k] {
+		for _, c := range tl.RestoredBuckets[k] {
 			for ci := range c.Pair {
 				for ai := range c.Pair[ci] {
 					sum[ci][ai] += c.Pair[ci][ai]
@@ -369,7 +286,7 @@ func TestPairSeriesSurviveReopenAndLegacyTalliesStillSum(t *testing.T) {
 		}
 	}
 	// The legacy tally summed with the new, longer deltas.
-	if got := tl.allTime[tally.Key{Variant: "v5"}]; got.Predictions != 17 || got.TP != 6 {
+	if got := tl.Restored[tally.Key{Variant: "v5"}]; got.Predictions != 17 || got.TP != 6 {
 		t.Errorf("v5 all time after a legacy tally: %d predictions, %d TP; want 17 and 6", got.Predictions, got.TP)
 	}
 }
@@ -408,7 +325,7 @@ func TestCensoredDeclinedInferences(t *testing.T) {
 
 	st, j, tl := open(t, dir, cfg)
 	defer st.Close()
-	v5, v6 := tl.allTime[tally.Key{Variant: "v5"}], tl.allTime[tally.Key{Variant: "v6"}]
+	v5, v6 := tl.Restored[tally.Key{Variant: "v5"}], tl.Restored[tally.Key{Variant: "v6"}]
 	if v5.Censored != 2 || v5.CensoredFlagged != 2 || v5.TN != 1 || v5.Matured != 1 || v5.Resolved() != 1 {
 		t.Errorf("v5 restored %+v, want 2 censored (both flagged) and 1 matured TN", v5)
 	}
