@@ -171,47 +171,26 @@ func (c Config) withDefaults() (Config, error) {
 }
 
 // Consumer reads one stream for one application, sharing its shards with the other
-// Consumers (in this or other processes) that use the same lease table.
+// Consumers (in this or other processes) that use the same lease table. The leases are
+// a lease.Group whose keys are the stream's shards: the consumer adds what is Kinesis's
+// own, the shard listing (parents, initial positions, shards aged out), the rule that a
+// child waits for its parents, and the reading of each shard.
 type Consumer struct {
 	cfg     Config
 	stream  StreamAPI
 	leases  *lease.Table
+	group   *lease.Group
 	handler Handler
 	log     *slog.Logger
 
-	mu      sync.Mutex
-	held    map[string]*heldLease // by shard ID
-	running bool
-
-	// observed is the balancer's memory of other workers' leases: the counter last
-	// seen and when it last changed, on this worker's clock. Only Run's goroutine
-	// touches it.
-	observed map[string]observation
-	// syncNow asks Run for a shard listing (a shard finished: its children may start).
-	syncNow chan struct{}
-
-	taken, stolen, lost, released, finished, handlerErrors atomic.Uint64
-}
-
-type observation struct {
-	counter int64
-	since   time.Time
-}
-
-// heldLease is a lease this worker holds and the goroutine reading its shard.
-type heldLease struct {
-	// mu serialises writes to the lease item (renewals bump the counter that
-	// checkpoints are conditional on).
 	mu     sync.Mutex
-	lease  lease.Lease
-	cancel context.CancelFunc // stops the shard's goroutine and its Handle calls
-	stop   context.CancelFunc // stops fetching; in-flight Handle finishes
-	done   chan struct{}
-	// renewed is when the last successful renewal was sent.
-	renewed time.Time
-	// lost is set once the lease is known gone; no write may follow.
-	lost bool
+	shards map[*lease.Claim]*shardStats // the shards being read, by lease
 
+	finished, handlerErrors atomic.Uint64
+}
+
+// shardStats is what the goroutine reading a shard reports about it.
+type shardStats struct {
 	records            atomic.Uint64
 	millisBehindLatest atomic.Int64
 	lastBatch          atomic.Int64 // unix nanoseconds
@@ -227,15 +206,30 @@ func New(stream StreamAPI, leaseDB LeaseTableAPI, h Handler, cfg Config) (*Consu
 	if stream == nil || leaseDB == nil || h == nil {
 		return nil, fmt.Errorf("kinesis consumer for stream %q: a Kinesis client, a DynamoDB client and a Handler are required", cfg.Stream)
 	}
+	leases := lease.NewTable(leaseDB, cfg.LeaseTable, cfg.Stream)
+	group, err := lease.NewGroup(leases, lease.GroupConfig{
+		WorkerID:        cfg.WorkerID,
+		LeaseDuration:   cfg.LeaseDuration,
+		RenewInterval:   cfg.RenewInterval,
+		BalanceInterval: cfg.BalanceInterval,
+		SyncInterval:    cfg.ShardSyncInterval,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		Logger:          cfg.Logger,
+		Ready:           parentsReady,
+		// Handle calls in flight at shutdown finish and checkpoint.
+		Drain: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kinesis consumer for stream %q: %w", cfg.Stream, err)
+	}
 	c := &Consumer{
-		cfg:      cfg,
-		stream:   stream,
-		leases:   lease.NewTable(leaseDB, cfg.LeaseTable, cfg.Stream),
-		handler:  h,
-		log:      cfg.Logger.With("stream", cfg.Stream, "worker", cfg.WorkerID),
-		held:     map[string]*heldLease{},
-		observed: map[string]observation{},
-		syncNow:  make(chan struct{}, 1),
+		cfg:     cfg,
+		stream:  stream,
+		leases:  leases,
+		group:   group,
+		handler: h,
+		log:     cfg.Logger.With("stream", cfg.Stream, "worker", cfg.WorkerID),
+		shards:  map[*lease.Claim]*shardStats{},
 	}
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(newCollector(c)); err != nil {
@@ -251,50 +245,10 @@ func New(stream StreamAPI, leaseDB LeaseTableAPI, h Handler, cfg Config) (*Consu
 // if missing. Errors from AWS after start are logged and retried, not returned: an
 // outage must not stop the service, only pause it.
 func (c *Consumer) Run(ctx context.Context) error {
-	c.mu.Lock()
-	if c.running {
-		c.mu.Unlock()
-		return fmt.Errorf("kinesis consumer for stream %q: Run called twice", c.cfg.Stream)
-	}
-	c.running = true
-	c.mu.Unlock()
-
-	if err := c.leases.Ensure(ctx); err != nil {
+	if err := c.group.RunWith(ctx, c.syncShards, c.consume); err != nil {
 		return fmt.Errorf("kinesis consumer for stream %q: %w", c.cfg.Stream, err)
 	}
-	if err := c.syncShards(ctx); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("kinesis consumer for stream %q: %w", c.cfg.Stream, err)
-	}
-	c.balance(ctx)
-
-	renew := time.NewTicker(c.cfg.RenewInterval)
-	defer renew.Stop()
-	lastBalance, lastSync := time.Now(), time.Now()
-	for {
-		select {
-		case <-ctx.Done():
-			c.shutdown(ctx)
-			return nil
-		case <-c.syncNow:
-			c.logErr(ctx, "list shards", c.syncShards(ctx))
-			lastSync = time.Now()
-			c.balance(ctx)
-			lastBalance = time.Now()
-		case <-renew.C:
-			c.renewAll(ctx)
-			if time.Since(lastSync) >= c.cfg.ShardSyncInterval {
-				c.logErr(ctx, "list shards", c.syncShards(ctx))
-				lastSync = time.Now()
-			}
-			if time.Since(lastBalance) >= c.cfg.BalanceInterval {
-				c.balance(ctx)
-				lastBalance = time.Now()
-			}
-		}
-	}
+	return nil
 }
 
 func (c *Consumer) logErr(ctx context.Context, what string, err error) {
@@ -381,220 +335,27 @@ func listShards(ctx context.Context, api StreamAPI, stream string) ([]types.Shar
 	}
 }
 
-// balance reads the lease table and takes (or steals) leases as lease.PlanTakes decides.
-func (c *Consumer) balance(ctx context.Context) {
-	leases, err := c.leases.List(ctx)
-	if err != nil {
-		c.logErr(ctx, "read leases", err)
-		return
-	}
-	now := time.Now()
+// consume is the work of a shard's lease: it reads the shard while the lease is held.
+func (c *Consumer) consume(ctx context.Context, claim *lease.Claim) {
+	st := &shardStats{}
 	c.mu.Lock()
-	heldNow := make(map[string]bool, len(c.held))
-	for id := range c.held {
-		heldNow[id] = true
-	}
+	c.shards[claim] = st
 	c.mu.Unlock()
-
-	finished := map[string]bool{}
-	leased := map[string]bool{}
-	byShard := map[string]lease.Lease{}
-	seen := map[string]bool{}
-	for _, l := range leases {
-		leased[l.Key] = true
-		finished[l.Key] = l.Finished()
-		byShard[l.Key] = l
-		seen[l.Key] = true
-		if o, ok := c.observed[l.Key]; !ok || o.counter != l.Counter {
-			c.observed[l.Key] = observation{counter: l.Counter, since: now}
-		}
-	}
-	for id := range c.observed {
-		if !seen[id] {
-			delete(c.observed, id)
-		}
-	}
-	views := make([]lease.View, 0, len(leases))
-	for _, l := range leases {
-		owner := l.Owner
-		if heldNow[l.Key] {
-			owner = c.cfg.WorkerID // ours; our own renewals may race this read
-		}
-		expired := owner != "" && now.Sub(c.observed[l.Key].since) > c.cfg.LeaseDuration
-		switch {
-		case heldNow[l.Key]:
-			expired = false // renewAll decides about our own leases
-		case owner == c.cfg.WorkerID:
-			expired = true // a previous incarnation of this worker held it
-		}
-		views = append(views, lease.View{
-			Key:      l.Key,
-			Owner:    owner,
-			Expired:  expired,
-			Finished: l.Finished(),
-			// Listed-ness is not needed here: leases exist for every listed shard after
-			// a sync, so a parent without a lease has aged out.
-			Ready: parentsFinished(l.Parents, finished, leased, nil),
-		})
-	}
-	p := lease.PlanTakes(views, c.cfg.WorkerID)
-	for _, id := range p.Take {
-		c.acquire(ctx, byShard[id], false)
-	}
-	if p.Steal != "" {
-		c.acquire(ctx, byShard[p.Steal], true)
-	}
-}
-
-// acquire takes a lease at its observed counter and starts reading its shard.
-func (c *Consumer) acquire(ctx context.Context, observed lease.Lease, steal bool) {
-	renewed := time.Now()
-	l, err := c.leases.Take(ctx, observed, c.cfg.WorkerID)
-	if err != nil {
-		if !errors.Is(err, lease.ErrLost) { // lost the race to another worker: fine
-			c.logErr(ctx, "take lease", err)
-		}
-		return
-	}
-	if steal {
-		c.stolen.Add(1)
-		c.log.InfoContext(ctx, "kinesis consumer: stole lease", "shard", l.Key, "from", observed.Owner)
-	} else {
-		c.taken.Add(1)
-		c.log.DebugContext(ctx, "kinesis consumer: took lease", "shard", l.Key, "previous_owner", observed.Owner)
-	}
-	c.observed[l.Key] = observation{counter: l.Counter, since: renewed}
-
-	// Handle calls survive Run's cancellation (so shutdown can let them finish); they
-	// end when the lease is lost or the shutdown timeout expires.
-	leaseCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	fetchCtx, stop := context.WithCancel(leaseCtx)
-	stopOnShutdown := context.AfterFunc(ctx, stop)
-	h := &heldLease{lease: l, cancel: cancel, stop: stop, done: make(chan struct{}), renewed: renewed}
-	c.mu.Lock()
-	if old, ok := c.held[l.Key]; ok { // cannot happen: we took it, so we did not hold it
-		old.cancel()
-	}
-	c.held[l.Key] = h
-	c.mu.Unlock()
-	go func() {
-		defer close(h.done)
-		defer stopOnShutdown()
-		defer cancel()
-		c.consumeShard(fetchCtx, leaseCtx, h)
-		h.mu.Lock()
-		gone := h.lost
-		h.mu.Unlock()
-		if !gone {
-			return // stopped for shutdown, which releases the lease
-		}
+	defer func() {
 		c.mu.Lock()
-		if c.held[l.Key] == h {
-			delete(c.held, l.Key)
-		}
+		delete(c.shards, claim)
 		c.mu.Unlock()
 	}()
-}
-
-// renewAll renews every held lease. A lease whose renewal fails its condition was taken
-// by another worker: its shard stops at once. One that cannot be renewed for almost a
-// lease duration is given up too, before any other worker may consider it expired.
-func (c *Consumer) renewAll(ctx context.Context) {
-	c.mu.Lock()
-	held := make([]*heldLease, 0, len(c.held))
-	for _, h := range c.held {
-		held = append(held, h)
-	}
-	c.mu.Unlock()
-	for _, h := range held {
-		h.mu.Lock()
-		if h.lost {
-			h.mu.Unlock()
-			continue
-		}
-		sent := time.Now()
-		renewCtx, cancel := context.WithTimeout(ctx, c.cfg.RenewInterval)
-		counter, err := c.leases.Renew(renewCtx, h.lease)
-		cancel()
-		switch {
-		case err == nil:
-			h.lease.Counter = counter
-			h.renewed = sent
-		case errors.Is(err, lease.ErrLost):
-			c.loseLocked(ctx, h, err)
-		case time.Since(h.renewed)+c.cfg.RenewInterval >= c.cfg.LeaseDuration:
-			// Give up one renew interval before others may see the lease expired.
-			c.loseLocked(ctx, h, fmt.Errorf("no successful renewal for %v: %w", time.Since(h.renewed).Round(time.Millisecond), err))
-		default:
-			c.logErr(ctx, "renew lease", err)
-		}
-		h.mu.Unlock()
-	}
-}
-
-// loseLocked stops a shard whose lease is gone. h.mu must be held.
-func (c *Consumer) loseLocked(ctx context.Context, h *heldLease, why error) {
-	if h.lost {
-		return
-	}
-	h.lost = true
-	h.cancel()
-	c.lost.Add(1)
-	c.log.WarnContext(ctx, "kinesis consumer: lost lease; shard stopped", "shard", h.lease.Key, "err", why)
-}
-
-// shutdown hands off after Run's context ended: fetching has stopped already; wait for
-// in-flight Handle calls and their checkpoints, then release the leases.
-func (c *Consumer) shutdown(ctx context.Context) {
-	c.mu.Lock()
-	held := make([]*heldLease, 0, len(c.held))
-	for _, h := range c.held {
-		held = append(held, h)
-	}
-	c.mu.Unlock()
-	deadline := time.NewTimer(c.cfg.ShutdownTimeout)
-	defer deadline.Stop()
-	for _, h := range held {
-		select {
-		case <-h.done:
-		case <-deadline.C:
-			for _, h := range held {
-				h.cancel()
-			}
-			// Nothing more will be handled; goroutines end promptly.
-		}
-	}
-	for _, h := range held {
-		<-h.done
-	}
-	releaseCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.ShutdownTimeout)
-	defer cancel()
-	for _, h := range held {
-		h.mu.Lock()
-		if !h.lost && !h.lease.Finished() {
-			if err := c.leases.Release(releaseCtx, h.lease, false); err != nil {
-				c.log.WarnContext(releaseCtx, "kinesis consumer: release lease on shutdown failed; it will expire", "shard", h.lease.Key, "err", err)
-			} else {
-				c.released.Add(1)
-			}
-			h.lost = true
-		}
-		h.mu.Unlock()
-	}
-	c.mu.Lock()
-	c.held = map[string]*heldLease{}
-	c.mu.Unlock()
+	c.consumeShard(ctx, claim.Context(), claim, st)
 }
 
 // consumeShard reads one shard from its checkpoint until the shard ends, the lease is
-// lost or fetchCtx ends. Handle calls run under handleCtx, which outlives fetchCtx at
-// shutdown so the last batch can finish and be checkpointed.
-func (c *Consumer) consumeShard(fetchCtx, handleCtx context.Context, h *heldLease) {
-	shardID := h.lease.Key
+// lost or fetchCtx ends. Handle calls run under handleCtx (the claim's context), which
+// outlives fetchCtx at shutdown so the last batch can finish and be checkpointed.
+func (c *Consumer) consumeShard(fetchCtx, handleCtx context.Context, claim *lease.Claim, st *shardStats) {
+	shardID := claim.Key()
 	log := c.log.With("shard", shardID)
-	h.mu.Lock()
-	checkpoint := h.lease.Checkpoint
-	h.mu.Unlock()
+	checkpoint := claim.Checkpoint()
 
 	var (
 		iterator *string
@@ -637,7 +398,7 @@ func (c *Consumer) consumeShard(fetchCtx, handleCtx context.Context, h *heldLeas
 			}
 			continue
 		}
-		h.millisBehindLatest.Store(aws.ToInt64(out.MillisBehindLatest))
+		st.millisBehindLatest.Store(aws.ToInt64(out.MillisBehindLatest))
 
 		if len(out.Records) > 0 {
 			if err := c.handler.Handle(handleCtx, shardID, out.Records); err != nil {
@@ -651,10 +412,10 @@ func (c *Consumer) consumeShard(fetchCtx, handleCtx context.Context, h *heldLeas
 				}
 				continue
 			}
-			h.records.Add(uint64(len(out.Records)))
-			h.lastBatch.Store(time.Now().UnixNano())
+			st.records.Add(uint64(len(out.Records)))
+			st.lastBatch.Store(time.Now().UnixNano())
 			seq := aws.ToString(out.Records[len(out.Records)-1].SequenceNumber)
-			switch err := c.checkpoint(handleCtx, h, seq, false); {
+			switch err := claim.Save(handleCtx, seq); {
 			case errors.Is(err, lease.ErrLost):
 				return
 			case err != nil:
@@ -668,7 +429,7 @@ func (c *Consumer) consumeShard(fetchCtx, handleCtx context.Context, h *heldLeas
 
 		if out.NextShardIterator == nil { // read to the end of a closed shard
 			for {
-				err := c.checkpoint(handleCtx, h, CheckpointShardEnd, true)
+				err := claim.Finish(handleCtx)
 				if err == nil {
 					break
 				}
@@ -682,10 +443,7 @@ func (c *Consumer) consumeShard(fetchCtx, handleCtx context.Context, h *heldLeas
 			}
 			c.finished.Add(1)
 			log.InfoContext(handleCtx, "kinesis consumer: shard finished; its children may start")
-			select {
-			case c.syncNow <- struct{}{}:
-			default:
-			}
+			c.group.SyncSoon()
 			return
 		}
 		iterator = out.NextShardIterator
@@ -697,38 +455,6 @@ func (c *Consumer) consumeShard(fetchCtx, handleCtx context.Context, h *heldLeas
 			}
 		}
 	}
-}
-
-// checkpoint writes a checkpoint (or, when finish is set, SHARD_END and releases the
-// lease) conditional on still holding the lease as last renewed.
-func (c *Consumer) checkpoint(ctx context.Context, h *heldLease, checkpoint string, finish bool) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.lost {
-		return fmt.Errorf("checkpoint stream %q shard %q: %w", c.cfg.Stream, h.lease.Key, lease.ErrLost)
-	}
-	// A write must not outlive the lease: when renewals fail (and so, likely, this
-	// write), give up in time for the next owner.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.LeaseDuration)
-	defer cancel()
-	var err error
-	if finish {
-		err = c.leases.Release(ctx, h.lease, true)
-	} else {
-		err = c.leases.Checkpoint(ctx, h.lease, checkpoint)
-	}
-	switch {
-	case errors.Is(err, lease.ErrLost):
-		c.loseLocked(ctx, h, err)
-		return err
-	case err != nil:
-		return err
-	}
-	h.lease.Checkpoint = checkpoint
-	if finish {
-		h.lost = true // released: no further writes
-	}
-	return nil
 }
 
 // iterator returns a shard iterator positioned just after checkpoint.
@@ -778,34 +504,28 @@ type Stats struct {
 
 // Stats returns the consumer's current state.
 func (c *Consumer) Stats() Stats {
+	g := c.group.Stats()
 	s := Stats{
 		Stream:         c.cfg.Stream,
 		WorkerID:       c.cfg.WorkerID,
-		LeasesTaken:    c.taken.Load(),
-		LeasesStolen:   c.stolen.Load(),
-		LeasesLost:     c.lost.Load(),
-		LeasesReleased: c.released.Load(),
+		LeasesTaken:    g.Taken,
+		LeasesStolen:   g.Stolen,
+		LeasesLost:     g.Lost,
+		LeasesReleased: g.Released,
 		ShardsFinished: c.finished.Load(),
 		HandlerErrors:  c.handlerErrors.Load(),
 	}
-	c.mu.Lock()
-	held := make([]*heldLease, 0, len(c.held))
-	for _, h := range c.held {
-		held = append(held, h)
-	}
-	c.mu.Unlock()
-	for _, h := range held {
-		h.mu.Lock()
-		if h.lost {
-			h.mu.Unlock()
-			continue
-		}
-		ss := ShardStats{ShardID: h.lease.Key, Checkpoint: h.lease.Checkpoint}
-		h.mu.Unlock()
-		ss.MillisBehindLatest = h.millisBehindLatest.Load()
-		ss.Records = h.records.Load()
-		if ns := h.lastBatch.Load(); ns != 0 {
-			ss.LastBatch = time.Unix(0, ns)
+	for _, claim := range c.group.Claims() {
+		ss := ShardStats{ShardID: claim.Key(), Checkpoint: claim.Checkpoint()}
+		c.mu.Lock()
+		st := c.shards[claim]
+		c.mu.Unlock()
+		if st != nil {
+			ss.MillisBehindLatest = st.millisBehindLatest.Load()
+			ss.Records = st.records.Load()
+			if ns := st.lastBatch.Load(); ns != 0 {
+				ss.LastBatch = time.Unix(0, ns)
+			}
 		}
 		s.Shards = append(s.Shards, ss)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,6 +33,16 @@ type GroupConfig struct {
 	ShutdownTimeout time.Duration
 	// Logger receives operational logs. Default slog.Default().
 	Logger *slog.Logger
+	// Ready, when set, is asked on each balance round, with every lease of the group,
+	// for a function that says whether a lease may be taken now (a Kinesis shard: once
+	// its parents are finished). Default: every lease is ready.
+	Ready func(leases []Lease) func(Lease) bool
+	// Drain lets work in flight finish when Run ends: the work's context ends, but the
+	// Claim's Context lives on until the work returns or ShutdownTimeout passes (then
+	// it ends too), and Run waits for every work to return before it releases the
+	// leases. Without Drain, Run releases the leases after ShutdownTimeout whether the
+	// work has returned or not.
+	Drain bool
 }
 
 // Group runs one worker's share of a set of leases: it creates leases for the keys it
@@ -52,6 +63,10 @@ type Group struct {
 	// seen and when it last changed, on this worker's clock. Only Run's goroutine
 	// touches it.
 	observed map[string]observation
+	// syncSoon asks Run for a sync and a balance round now (SyncSoon).
+	syncSoon chan struct{}
+
+	taken, stolen, lost, released atomic.Uint64
 }
 
 type observation struct {
@@ -90,7 +105,7 @@ func NewGroup(table *Table, cfg GroupConfig) (*Group, error) {
 	}
 	return &Group{
 		table: table, cfg: cfg, log: cfg.Logger.With("lease_group", table.group, "worker", cfg.WorkerID),
-		held: map[string]*Claim{}, observed: map[string]observation{},
+		held: map[string]*Claim{}, observed: map[string]observation{}, syncSoon: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -104,7 +119,9 @@ type Claim struct {
 	// renewed is when the last successful renewal was sent.
 	renewed time.Time
 	// lost is set once the lease is known gone (or released); no write may follow.
-	lost   bool
+	lost bool
+	// ctx ends when the lease is lost, released or its work has returned (Context).
+	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -119,9 +136,25 @@ func (c *Claim) Checkpoint() string {
 	return c.lease.Checkpoint
 }
 
+// Context ends when the lease is lost or its work has returned; with Drain it
+// outlives the work's context at Run's end until the work returns or ShutdownTimeout
+// passes. Without Drain it ends with Run's context too.
+func (c *Claim) Context() context.Context { return c.ctx }
+
 // Save writes the checkpoint if this worker still holds the lease as last renewed. It
 // returns an error wrapping ErrLost, and stops the lease's work, if it does not.
 func (c *Claim) Save(ctx context.Context, checkpoint string) error {
+	return c.write(ctx, checkpoint, false)
+}
+
+// Finish marks the lease's work done for good (checkpoint Finished) and releases it,
+// if this worker still holds it as last renewed; nothing may be written after it. It
+// returns an error wrapping ErrLost, and stops the lease's work, if the lease is gone.
+func (c *Claim) Finish(ctx context.Context) error {
+	return c.write(ctx, Finished, true)
+}
+
+func (c *Claim) write(ctx context.Context, checkpoint string, finish bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.lost {
@@ -131,7 +164,12 @@ func (c *Claim) Save(ctx context.Context, checkpoint string) error {
 	// write), give up in time for the next owner.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.g.cfg.LeaseDuration)
 	defer cancel()
-	err := c.g.table.Checkpoint(ctx, c.lease, checkpoint)
+	var err error
+	if finish {
+		err = c.g.table.Release(ctx, c.lease, true)
+	} else {
+		err = c.g.table.Checkpoint(ctx, c.lease, checkpoint)
+	}
 	if errors.Is(err, ErrLost) {
 		c.g.loseLocked(ctx, c, err)
 	}
@@ -139,22 +177,66 @@ func (c *Claim) Save(ctx context.Context, checkpoint string) error {
 		return err
 	}
 	c.lease.Checkpoint = checkpoint
+	if finish {
+		c.lost = true // released: no further writes
+	}
 	return nil
 }
 
 // Held returns the keys of the leases this worker holds now.
 func (g *Group) Held() []string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	out := make([]string, 0, len(g.held))
-	for k, c := range g.held {
+	claims := g.Claims()
+	out := make([]string, len(claims))
+	for i, c := range claims {
+		out[i] = c.Key()
+	}
+	return out
+}
+
+// Claims returns the leases this worker holds now.
+func (g *Group) Claims() []*Claim {
+	var out []*Claim
+	for _, c := range g.claims() {
 		c.mu.Lock()
 		if !c.lost {
-			out = append(out, k)
+			out = append(out, c)
 		}
 		c.mu.Unlock()
 	}
 	return out
+}
+
+// claims is every claim in held, lost ones included.
+func (g *Group) claims() []*Claim {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]*Claim, 0, len(g.held))
+	for _, c := range g.held {
+		out = append(out, c)
+	}
+	return out
+}
+
+// GroupStats counts a worker's lease events since it started.
+type GroupStats struct {
+	// Taken and Stolen count leases taken (free or expired) and stolen toward an even
+	// spread; Lost those taken by another worker or given up for failed renewals;
+	// Released those released at shutdown.
+	Taken, Stolen, Lost, Released uint64
+}
+
+// Stats returns the lease events so far.
+func (g *Group) Stats() GroupStats {
+	return GroupStats{Taken: g.taken.Load(), Stolen: g.stolen.Load(), Lost: g.lost.Load(), Released: g.released.Load()}
+}
+
+// SyncSoon asks Run for a sync and a balance round now instead of at their next
+// interval (a Kinesis shard was read to its end: its children may start).
+func (g *Group) SyncSoon() {
+	select {
+	case g.syncSoon <- struct{}{}:
+	default:
+	}
 }
 
 // Run keeps this worker's share of the leases of keys until ctx ends. For each lease
@@ -164,6 +246,19 @@ func (g *Group) Held() []string {
 // longer listed keeps its lease). Run creates the table if missing. Errors from
 // DynamoDB after start are logged and retried, not returned.
 func (g *Group) Run(ctx context.Context, keys func(context.Context) ([]string, error), work func(context.Context, *Claim)) error {
+	sync := func(ctx context.Context) error { return g.sync(ctx, keys) }
+	return g.run(ctx, "create leases", sync, false, work)
+}
+
+// RunWith is Run with sync, instead of keys, keeping the lease table up to date: it
+// creates (and may remove) the group's leases itself, at start, every SyncInterval and
+// after SyncSoon. An error of the first sync ends RunWith (a failure after start is
+// logged and retried).
+func (g *Group) RunWith(ctx context.Context, sync func(context.Context) error, work func(context.Context, *Claim)) error {
+	return g.run(ctx, "sync leases", sync, true, work)
+}
+
+func (g *Group) run(ctx context.Context, what string, sync func(context.Context) error, firstSyncFails bool, work func(context.Context, *Claim)) error {
 	g.mu.Lock()
 	if g.running {
 		g.mu.Unlock()
@@ -175,7 +270,14 @@ func (g *Group) Run(ctx context.Context, keys func(context.Context) ([]string, e
 	if err := g.table.Ensure(ctx); err != nil {
 		return fmt.Errorf("lease group %q: %w", g.table.group, err)
 	}
-	g.logErr(ctx, "create leases", g.sync(ctx, keys))
+	err := sync(ctx)
+	switch {
+	case err != nil && firstSyncFails && ctx.Err() != nil:
+		return nil
+	case err != nil && firstSyncFails:
+		return fmt.Errorf("lease group %q: %w", g.table.group, err)
+	}
+	g.logErr(ctx, what, err)
 	g.balance(ctx, work)
 
 	renew := time.NewTicker(g.cfg.RenewInterval)
@@ -186,11 +288,17 @@ func (g *Group) Run(ctx context.Context, keys func(context.Context) ([]string, e
 		case <-ctx.Done():
 			g.shutdown(ctx)
 			return nil
+		case <-g.syncSoon:
+			g.logErr(ctx, what, sync(ctx))
+			lastSync = time.Now()
+			g.balance(ctx, work)
+			lastBalance = time.Now()
+			continue
 		case <-renew.C:
 		}
 		g.renewAll(ctx)
 		if time.Since(lastSync) >= g.cfg.SyncInterval {
-			g.logErr(ctx, "create leases", g.sync(ctx, keys))
+			g.logErr(ctx, what, sync(ctx))
 			lastSync = time.Now()
 		}
 		if time.Since(lastBalance) >= g.cfg.BalanceInterval {
@@ -255,6 +363,10 @@ func (g *Group) balance(ctx context.Context, work func(context.Context, *Claim))
 			delete(g.observed, k)
 		}
 	}
+	ready := func(Lease) bool { return true }
+	if g.cfg.Ready != nil {
+		ready = g.cfg.Ready(leases)
+	}
 	views := make([]View, 0, len(leases))
 	for _, l := range leases {
 		owner := l.Owner
@@ -265,7 +377,7 @@ func (g *Group) balance(ctx context.Context, work func(context.Context, *Claim))
 		case owner == g.cfg.WorkerID:
 			expired = true // a previous incarnation of this worker held it
 		}
-		views = append(views, View{Key: l.Key, Owner: owner, Expired: expired, Finished: l.Finished(), Ready: true})
+		views = append(views, View{Key: l.Key, Owner: owner, Expired: expired, Finished: l.Finished(), Ready: ready(l)})
 	}
 	p := PlanTakes(views, g.cfg.WorkerID)
 	for _, k := range p.Take {
@@ -287,18 +399,30 @@ func (g *Group) acquire(ctx context.Context, observed Lease, steal bool, work fu
 		return
 	}
 	if steal {
+		g.stolen.Add(1)
 		g.log.InfoContext(ctx, "lease group: stole lease", "key", l.Key, "from", observed.Owner)
 	} else {
+		g.taken.Add(1)
 		g.log.DebugContext(ctx, "lease group: took lease", "key", l.Key, "previous_owner", observed.Owner)
 	}
 	g.observed[l.Key] = observation{counter: l.Counter, since: renewed}
-	workCtx, cancel := context.WithCancel(ctx)
-	c := &Claim{g: g, lease: l, renewed: renewed, cancel: cancel, done: make(chan struct{})}
+	// The claim's context ends when the lease is lost; with Drain it survives Run's
+	// end (so shutdown can let work in flight finish), and only the work's context ends
+	// with Run's.
+	base := ctx
+	if g.cfg.Drain {
+		base = context.WithoutCancel(ctx)
+	}
+	claimCtx, cancel := context.WithCancel(base)
+	workCtx, stop := context.WithCancel(claimCtx)
+	stopOnEnd := context.AfterFunc(ctx, stop)
+	c := &Claim{g: g, lease: l, renewed: renewed, ctx: claimCtx, cancel: cancel, done: make(chan struct{})}
 	g.mu.Lock()
 	g.held[l.Key] = c
 	g.mu.Unlock()
 	go func() {
 		defer close(c.done)
+		defer stopOnEnd()
 		defer cancel()
 		work(workCtx, c)
 		c.mu.Lock()
@@ -357,28 +481,29 @@ func (g *Group) loseLocked(ctx context.Context, c *Claim, why error) {
 	}
 	c.lost = true
 	c.cancel()
+	g.lost.Add(1)
 	g.log.WarnContext(ctx, "lease group: lost lease; its work stopped", "key", c.lease.Key, "err", why)
 }
 
-// shutdown ends every lease's work, waits for it (up to ShutdownTimeout), and releases
-// the leases so other workers take them at once.
+// shutdown ends every lease's work, waits for it (up to ShutdownTimeout; with Drain,
+// then ends the claims' contexts and waits until it has returned), and releases the
+// leases so other workers take them at once.
 func (g *Group) shutdown(ctx context.Context) {
-	g.mu.Lock()
-	held := make([]*Claim, 0, len(g.held))
-	for _, c := range g.held {
-		held = append(held, c)
-	}
-	g.held = map[string]*Claim{}
-	g.mu.Unlock()
+	held := g.claims()
 	waitCtx, stopWaiting := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.ShutdownTimeout)
 	defer stopWaiting()
 	for _, c := range held {
-		c.cancel() // Run's context has ended already; this is for clarity
 		select {
 		case <-c.done:
+			continue
 		case <-waitCtx.Done():
-			g.log.WarnContext(ctx, "lease group: work did not stop in time; releasing its lease anyway", "key", c.lease.Key)
 		}
+		if !g.cfg.Drain {
+			g.log.WarnContext(ctx, "lease group: work did not stop in time; releasing its lease anyway", "key", c.lease.Key)
+			continue
+		}
+		c.cancel() // the work had its time: what it still runs ends now
+		<-c.done
 	}
 	releaseCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.ShutdownTimeout)
 	defer cancel()
@@ -387,9 +512,14 @@ func (g *Group) shutdown(ctx context.Context) {
 		if !c.lost {
 			if err := g.table.Release(releaseCtx, c.lease, false); err != nil {
 				g.log.WarnContext(releaseCtx, "lease group: release lease on shutdown failed; it will expire", "key", c.lease.Key, "err", err)
+			} else {
+				g.released.Add(1)
 			}
 			c.lost = true
 		}
 		c.mu.Unlock()
 	}
+	g.mu.Lock()
+	g.held = map[string]*Claim{}
+	g.mu.Unlock()
 }
