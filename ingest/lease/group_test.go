@@ -94,3 +94,88 @@ func TestGroupsShareKeysAndHandOver(t *testing.T) {
 		t.Errorf("save by a worker that released the lease: got %v, want ErrLost", err)
 	}
 }
+
+// TestDrainReadyAndFinish runs one draining worker over a parent and a child key on
+// kumo: the child is not taken until the parent's work finished it (Ready, Finish,
+// SyncSoon), and work in flight when Run ends keeps its claim's context and may still
+// save before Run releases the lease.
+func TestDrainReadyAndFinish(t *testing.T) {
+	db := emulatortest.DynamoDBClient(t)
+	table := NewTable(db, emulatortest.TableName(t, db, "leases"), "drain")
+	g, err := NewGroup(table, GroupConfig{
+		WorkerID: "w", LeaseDuration: time.Second, RenewInterval: 200 * time.Millisecond,
+		BalanceInterval: time.Minute, // only SyncSoon lets the child start soon
+		Drain:           true,
+		Ready: func(leases []Lease) func(Lease) bool {
+			parentFinished := false
+			for _, l := range leases {
+				if l.Key == "parent" {
+					parentFinished = l.Finished()
+				}
+			}
+			return func(l Lease) bool { return l.Key != "child" || parentFinished }
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	started := make(chan string, 2)
+	saved := make(chan error, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- g.Run(ctx, func(context.Context) ([]string, error) { return []string{"parent", "child"}, nil }, func(ctx context.Context, c *Claim) {
+			started <- c.Key()
+			if c.Key() == "parent" {
+				if err := c.Finish(ctx); err != nil {
+					t.Errorf("finish: %v", err)
+				}
+				g.SyncSoon()
+				return
+			}
+			<-ctx.Done()
+			if err := c.Context().Err(); err != nil {
+				t.Errorf("the claim's context ended with Run's: %v", err)
+			}
+			saved <- c.Save(c.Context(), "last")
+		})
+	}()
+	next := func() string {
+		t.Helper()
+		select {
+		case k := <-started:
+			return k
+		case <-time.After(20 * time.Second):
+			t.Fatal("no work started within 20s")
+			return ""
+		}
+	}
+	if first, second := next(), next(); first != "parent" || second != "child" {
+		t.Fatalf("work started on %q, then %q; want the parent, then the child", first, second)
+	}
+	cancel()
+	if err := <-saved; err != nil {
+		t.Errorf("save while draining: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	leases, err := table.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Lease{}
+	for _, l := range leases {
+		got[l.Key] = l
+	}
+	if p := got["parent"]; !p.Finished() || p.Owner != "" {
+		t.Errorf("parent lease %+v, want finished and released", p)
+	}
+	if c := got["child"]; c.Checkpoint != "last" || c.Owner != "" {
+		t.Errorf("child lease %+v, want checkpoint %q and released", c, "last")
+	}
+	if s := g.Stats(); s.Taken != 2 || s.Released != 1 || s.Lost != 0 {
+		t.Errorf("stats %+v, want 2 taken, 1 released (the parent was finished), none lost", s)
+	}
+}
