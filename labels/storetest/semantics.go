@@ -131,9 +131,7 @@ func joinSemantics(t *testing.T, open Open) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			st, _ := open(t)
-			j := openJoin(t, st, tc.cfg, nil)
-			applyAll(t, j, "step", tc.steps)
+			st, _ := openApplied(t, open, tc.cfg, tc.steps)
 			tl := ReadTallies(t, st)
 			checkSeries(t, tl.outcomes(), tc.want) // pair series: pairedCells
 			tl.CheckBucketsSumToAllTime(t)
@@ -615,9 +613,7 @@ func pairedCells(t *testing.T, open Open) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			st, _ := open(t)
-			j := openJoin(t, st, tc.cfg, nil)
-			applyAll(t, j, "step", tc.steps)
+			st, j := openApplied(t, open, tc.cfg, tc.steps)
 			if !tc.now.IsZero() {
 				if _, err := j.Mature(ctx, tc.now, 100); err != nil {
 					t.Fatal(err)

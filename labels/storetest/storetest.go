@@ -202,6 +202,15 @@ func apply(t *testing.T, j *labels.Join, b ingest.Batch) ingest.Result {
 	return res
 }
 
+// openApplied opens a store and a join with cfg on it, and applies batches.
+func openApplied(t *testing.T, open Open, cfg labels.Config, batches []ingest.Batch) (labels.Store, *labels.Join) {
+	t.Helper()
+	st, _ := open(t)
+	j := openJoin(t, st, cfg, nil)
+	applyAll(t, j, "step", batches)
+	return st, j
+}
+
 // applyAll applies batches in order; what names them in a failure.
 func applyAll(t *testing.T, j *labels.Join, what string, batches []ingest.Batch) {
 	t.Helper()
