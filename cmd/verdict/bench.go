@@ -205,18 +205,14 @@ func benchPrediction(i int, variant string, rng *rand.Rand, at time.Time) ingest
 	}
 }
 
-func openBenchJoin(ctx context.Context, dir string, sync bool, cacheMB int64) (*embedded.Store, *labels.Join, *window.Windows, error) {
-	st, err := embedded.Open(dir, embedded.Options{NoSync: !sync, CacheBytes: cacheMB << 20})
-	if err != nil {
-		return nil, nil, nil, err
+// openBenchJoin opens a fresh embedded store in dir with the benchmarks' join
+// (merchant_category segments unless jc says otherwise) and windows (5-minute
+// buckets, 7 days).
+func openBenchJoin(ctx context.Context, dir string, o embedded.Options, jc labels.Config) (*joined, error) {
+	if jc.SegmentKeys == nil {
+		jc.SegmentKeys = []string{"merchant_category"}
 	}
-	w := window.New(5*time.Minute, 7*24*time.Hour)
-	j, err := labels.Open(ctx, st, labels.Config{SegmentKeys: []string{"merchant_category"}}, w)
-	if err != nil {
-		st.Close()
-		return nil, nil, nil, err
-	}
-	return st, j, w, nil
+	return openJoin(ctx, joinSpec{dir: dir, embedded: o, join: jc, windows: window.New(5*time.Minute, 7*24*time.Hour)})
 }
 
 // progress prints a carriage-return progress line to stderr.
@@ -225,11 +221,12 @@ func progress(format string, args ...any) {
 }
 
 func benchThroughput(ctx context.Context, out io.Writer, dir string, n, batch int, cacheMB int64) error {
-	st, j, w, err := openBenchJoin(ctx, dir, true, cacheMB)
+	jn, err := openBenchJoin(ctx, dir, embedded.Options{CacheBytes: cacheMB << 20}, labels.Config{})
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer jn.close()
+	j, w := jn.join, jn.windows
 	rng := rand.New(rand.NewPCG(1, 2))
 	now := time.Now()
 	apply := func(b ingest.Batch) error {
@@ -622,11 +619,12 @@ func cpuTime() time.Duration {
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 
 func benchMemory(ctx context.Context, out io.Writer, dir string, pending, batch int, cacheMB int64) error {
-	st, j, _, err := openBenchJoin(ctx, dir, false, cacheMB)
+	jn, err := openBenchJoin(ctx, dir, embedded.Options{NoSync: true, CacheBytes: cacheMB << 20}, labels.Config{})
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer jn.close()
+	j := jn.join
 	rng := rand.New(rand.NewPCG(3, 4))
 	now := time.Now()
 	fmt.Fprintf(out, "### Memory as pending (unlabeled) predictions accumulate\n\n")

@@ -20,7 +20,6 @@ import (
 	"github.com/verdictml/verdict/ingest"
 	"github.com/verdictml/verdict/labels"
 	"github.com/verdictml/verdict/labels/embedded"
-	"github.com/verdictml/verdict/window"
 )
 
 // ScalePoint is one point of the scale curve: the store holding Pending unlabeled
@@ -91,24 +90,18 @@ func benchScale(ctx context.Context, out io.Writer, dir string, points []int64, 
 	last := points[len(points)-1]
 	now := time.Now()
 	t0 := now.Add(-time.Duration(float64(last/2) / rate * float64(time.Second)))
-	cfg := labels.Config{SegmentKeys: []string{"merchant_category"}, Maturity: 30 * 24 * time.Hour}
-	open := func() (*embedded.Store, *labels.Join, error) {
-		st, err := embedded.Open(dir, embedded.Options{CacheBytes: cacheMB << 20})
+	open := func() (*joined, *labels.Join, error) {
+		jn, err := openBenchJoin(ctx, dir, embedded.Options{CacheBytes: cacheMB << 20}, labels.Config{Maturity: 30 * 24 * time.Hour})
 		if err != nil {
 			return nil, nil, err
 		}
-		j, err := labels.Open(ctx, st, cfg, window.New(5*time.Minute, 7*24*time.Hour))
-		if err != nil {
-			st.Close()
-			return nil, nil, err
-		}
-		return st, j, nil
+		return jn, jn.join, nil
 	}
-	st, j, err := open()
+	jn, j, err := open()
 	if err != nil {
 		return err
 	}
-	defer func() { st.Close() }()
+	defer func() { jn.close() }()
 	rng := rand.New(rand.NewPCG(5, 6))
 	pred := func(i int, variant string) ingest.Prediction {
 		p := benchPrediction(i, variant, rng, t0.Add(time.Duration(float64(i)/rate*float64(time.Second))))
@@ -197,12 +190,11 @@ func benchScale(ctx context.Context, out io.Writer, dir string, points []int64, 
 		p.DiskBytes = treeSize(dir)
 		p.BytesPerPred = float64(p.DiskBytes) / float64(p.Pending)
 		// Restart: what serve does before it answers.
-		j.Close()
-		if err := st.Close(); err != nil {
+		if err := jn.close(); err != nil {
 			return err
 		}
 		rs := time.Now()
-		if st, j, err = open(); err != nil {
+		if jn, j, err = open(); err != nil {
 			return err
 		}
 		p.RestartSeconds = time.Since(rs).Seconds()

@@ -285,16 +285,12 @@ func sqlVerdict(ctx context.Context, dir string, ev *sqlEvents, batch int, fromF
 	if fromFiles {
 		r.system, r.how = "verdict", "NDJSON files → decode → join, 1 writer (as `verdict replay`)"
 	}
-	st, err := embedded.Open(dir, embedded.Options{CacheBytes: 512 << 20})
+	jn, err := openBenchJoin(ctx, dir, embedded.Options{CacheBytes: 512 << 20}, labels.Config{Maturity: 30 * 24 * time.Hour})
 	if err != nil {
 		return r, err
 	}
-	defer st.Close()
-	w := window.New(5*time.Minute, 7*24*time.Hour)
-	j, err := labels.Open(ctx, st, labels.Config{SegmentKeys: []string{"merchant_category"}, Maturity: 30 * 24 * time.Hour}, w)
-	if err != nil {
-		return r, err
-	}
+	defer jn.close()
+	j, w := jn.join, jn.windows
 	dec, err := ingest.NewDecoder(ingest.DecoderConfig{})
 	if err != nil {
 		return r, err

@@ -21,6 +21,7 @@ import (
 	"github.com/verdictml/verdict/ingest/objectsource/s3bucket"
 	"github.com/verdictml/verdict/judge"
 	"github.com/verdictml/verdict/labels"
+	"github.com/verdictml/verdict/labels/dynamo"
 	"github.com/verdictml/verdict/labels/embedded"
 	"github.com/verdictml/verdict/publish/cloudwatch"
 	"github.com/verdictml/verdict/query"
@@ -496,15 +497,30 @@ func judgeRange(win, since string) (judge.Range, error) {
 	return judge.Period(time.Time{}), nil
 }
 
-// storeOptions are the embedded store's options.
-func (c settings) storeOptions(log *slog.Logger) embedded.Options {
-	return embedded.Options{
-		CacheBytes:   c.StoreCacheMB << 20,
-		NoSync:       !c.StoreSync,
-		Logger:       log,
-		MinFreeBytes: c.StoreMinFreeMB << 20,
-		Salvage:      c.StoreRecovery == "salvage",
-		FS:           c.storeFS,
+// joinSpec is the join store VERDICT_STORE names, the join's rules and windows,
+// the windows the join feeds.
+func (c settings) joinSpec(log *slog.Logger, windows *window.Windows) joinSpec {
+	retention := c.Retention
+	if retention == 0 {
+		retention = dynamo.Forever
+	}
+	return joinSpec{
+		store: c.Store,
+		dir:   c.DataDir,
+		embedded: embedded.Options{
+			CacheBytes:   c.StoreCacheMB << 20,
+			NoSync:       !c.StoreSync,
+			Logger:       log,
+			MinFreeBytes: c.StoreMinFreeMB << 20,
+			Salvage:      c.StoreRecovery == "salvage",
+			FS:           c.storeFS,
+		},
+		retention:    c.Retention,
+		dynamo:       dynamo.Config{Table: c.DynamoTable, WriterID: c.workerID(), Retention: retention, Logger: log},
+		refreshEvery: c.RefreshEvery,
+		join:         c.joinConfig(),
+		windows:      windows,
+		log:          log,
 	}
 }
 

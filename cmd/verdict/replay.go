@@ -14,7 +14,6 @@ import (
 	"github.com/verdictml/verdict/ingest/filesource"
 	"github.com/verdictml/verdict/ingest/objectsource"
 	"github.com/verdictml/verdict/ingest/objectsource/dirbucket"
-	"github.com/verdictml/verdict/labels"
 	"github.com/verdictml/verdict/labels/embedded"
 	"github.com/verdictml/verdict/window"
 )
@@ -66,24 +65,19 @@ flags:
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return fmt.Errorf("create data directory (VERDICT_DATA_DIR): %w", err)
-	}
-	store, err := embedded.Open(cfg.DataDir, cfg.storeOptions(log))
-	if err != nil {
-		if errors.Is(err, embedded.ErrCorrupt) {
-			return err
-		}
+	spec := cfg.joinSpec(log, window.New(cfg.Bucket, cfg.longest()))
+	spec.store = storeEmbedded // whatever VERDICT_STORE says
+	jn, err := openJoin(ctx, spec)
+	var openErr *storeOpenError
+	if errors.As(err, &openErr) && !errors.Is(err, embedded.ErrCorrupt) {
 		return fmt.Errorf("%w (is 'verdict serve' running on %s?)", err, cfg.DataDir)
 	}
-	defer store.Close()
-	windows := window.New(cfg.Bucket, cfg.longest())
-	join, err := labels.Open(ctx, store, cfg.joinConfig(), windows)
 	if err != nil {
 		return err
 	}
+	defer jn.close()
+	join, windows := jn.join, jn.windows
 	dec.KnowVariants(countedVariants(windows)...)
-	defer join.Close()
 
 	var dead io.Writer
 	if *deadFile != "" {

@@ -13,10 +13,8 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
-	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -28,12 +26,9 @@ import (
 	"github.com/verdictml/verdict/ingest/httpingest"
 	"github.com/verdictml/verdict/judge"
 	"github.com/verdictml/verdict/labels"
-	"github.com/verdictml/verdict/labels/dynamo"
-	"github.com/verdictml/verdict/labels/embedded"
 	"github.com/verdictml/verdict/publish/cloudwatch"
 	"github.com/verdictml/verdict/publish/prom"
 	"github.com/verdictml/verdict/query"
-	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -93,8 +88,6 @@ type service struct {
 	ready func() error
 	// panics counts handler panics (recoverPanics).
 	panics prometheus.Counter
-	// stale is set while a reopened store's windows are being rebuilt.
-	stale atomic.Bool
 	// closers run in reverse order after everything else stopped.
 	closers []func() error
 	// background runs until the context ends: stream consumers, the CloudWatch
@@ -115,47 +108,23 @@ func openService(ctx context.Context, cfg settings, log *slog.Logger) (svc *serv
 		}
 	}()
 	start := time.Now()
-	jc := cfg.joinConfig()
+	jn, err := openJoin(ctx, cfg.joinSpec(log, s.windows))
+	if err != nil {
+		return nil, err
+	}
+	s.store, s.join, s.ready = jn.store, jn.join, jn.ready
+	s.closers = append(s.closers, jn.close)
+	s.background = append(s.background, jn.upkeep)
 	var leader cloudwatch.Leader
-	switch cfg.Store {
-	case "dynamodb":
-		ds, err := s.openDynamo(ctx)
-		if err != nil {
-			return nil, err
-		}
-		jc.MaxGroup = 1000 // a commit becomes transactions of <= 100 items each
-		if s.join, err = labels.Open(ctx, ds, jc, nil); err != nil {
-			return nil, err
-		}
-		lease := ds.Lease("cloudwatch-publisher", cfg.workerID(), 15*time.Second)
+	if jn.shared != nil {
+		lease := jn.shared.Lease("cloudwatch-publisher", cfg.workerID(), 15*time.Second)
 		s.background = append(s.background, lease.Run)
 		leader = lease
 		log.Info("join store open", "store", "dynamodb", "table", cfg.DynamoTable, "writer", cfg.workerID(), "restore", time.Since(start).Round(time.Millisecond))
-	default:
-		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-			return nil, fmt.Errorf("create data directory (VERDICT_DATA_DIR): %w", err)
-		}
-		es, err := embedded.Open(cfg.DataDir, cfg.storeOptions(log))
-		if err != nil {
-			return nil, err
-		}
-		s.store = es
-		s.ready = func() error {
-			if s.stale.Load() {
-				return errors.New("the join store was reopened and the windows are being rebuilt from it")
-			}
-			return es.Health()
-		}
-		s.closers = append(s.closers, es.Close)
-		s.reg.MustRegister(es.Collector())
-		if s.join, err = labels.Open(ctx, es, jc, s.windows); err != nil {
-			return nil, err
-		}
-		s.background = append(s.background, func(ctx context.Context) error { return s.pruneLoop(ctx, es) },
-			func(ctx context.Context) error { return s.reopenLoop(ctx, es) })
+	} else {
+		s.reg.MustRegister(jn.local.Collector())
 		log.Info("join store open", "store", "embedded", "dir", cfg.DataDir, "restore", time.Since(start).Round(time.Millisecond))
 	}
-	s.closers = append(s.closers, func() error { s.join.Close(); return nil })
 	s.background = append(s.background, s.matureLoop)
 
 	dec, err := cfg.liveDecoder()
@@ -275,75 +244,6 @@ func openService(ctx context.Context, cfg settings, log *slog.Logger) (svc *serv
 	return s, nil
 }
 
-// openDynamo opens the shared DynamoDB join store. Other instances write to it too,
-// so the windows are not fed by this process's commits but reloaded from the store's
-// tallies: now, and every VERDICT_REFRESH_EVERY after.
-func (s *service) openDynamo(ctx context.Context) (*dynamo.Store, error) {
-	awsCfg, err := loadAWS(ctx)
-	if err != nil {
-		return nil, err
-	}
-	retention := s.cfg.Retention
-	if retention == 0 {
-		retention = 100 * 365 * 24 * time.Hour // "forever": TTL far in the future
-	}
-	ds, err := dynamo.New(dynamodb.NewFromConfig(awsCfg), dynamo.Config{Table: s.cfg.DynamoTable, WriterID: s.cfg.workerID(), Retention: retention, Logger: s.log})
-	if err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
-	}
-	if err := ds.EnsureTables(ctx); err != nil {
-		return nil, fmt.Errorf("DynamoDB join table (VERDICT_DYNAMODB_TABLE): %w", err)
-	}
-	s.store = ds
-	if err := s.reload(ctx, true); err != nil {
-		return nil, err
-	}
-	s.background = append(s.background, s.refreshLoop)
-	return ds, nil
-}
-
-// reload replaces the windows with the store's tallies: the recent buckets, or all of
-// them (back to the cohort horizon).
-func (s *service) reload(ctx context.Context, full bool) error {
-	since := time.Now().Add(-s.cfg.tallyHorizon()).Unix()
-	if !full {
-		since = time.Now().Add(-recentReload).Unix()
-	}
-	err := s.windows.Reload(since, func(fn func(tally.Delta, bool) error) error { return s.store.Tallies(ctx, since, fn) })
-	if err != nil {
-		return fmt.Errorf("reload windows from the store's tallies: %w", err)
-	}
-	return nil
-}
-
-// recentReload is how far back each periodic reload reads buckets; a full reload every
-// hour picks up corrections to older buckets (all-time counts always reload).
-const recentReload = 2 * time.Hour
-
-func (s *service) refreshLoop(ctx context.Context) error {
-	t := time.NewTicker(s.cfg.RefreshEvery)
-	defer t.Stop()
-	lastFull := time.Now()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		full := time.Since(lastFull) > time.Hour
-		if err := s.reload(ctx, full); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			s.log.Warn("windows not refreshed", "err", err)
-			continue
-		}
-		if full {
-			lastFull = time.Now()
-		}
-	}
-}
-
 // run serves on ln until ctx is done, then drains in-flight requests and closes the
 // store. Background loops (maturity, bucket pruning) stop with it.
 func (s *service) run(ctx context.Context, ln net.Listener) error {
@@ -435,50 +335,6 @@ func (s *service) readyz(w http.ResponseWriter, _ *http.Request) {
 	query.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// reopenEvery is how often a failed store is tried again.
-const reopenEvery = time.Second
-
-// reopenLoop brings a failed embedded store back once its cause is gone (space freed):
-// between commits it reopens the store, which replays the write-ahead log, and
-// rebuilds the windows from the store's tallies, so a batch whose commit failed but
-// reached the disk anyway counts exactly as the store does.
-func (s *service) reopenLoop(ctx context.Context, es *embedded.Store) error {
-	t := time.NewTicker(reopenEvery)
-	defer t.Stop()
-	var lastWarn time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		// s.stale: reopened, but the windows are not rebuilt yet.
-		if !s.stale.Load() && !errors.Is(es.Health(), embedded.ErrFailed) {
-			continue
-		}
-		err := s.join.Exclusive(ctx, func(ctx context.Context) error {
-			if err := es.Reopen(); err != nil {
-				return err
-			}
-			s.stale.Store(true)
-			if err := s.reload(ctx, true); err != nil {
-				return err
-			}
-			s.stale.Store(false)
-			return nil
-		})
-		switch {
-		case err == nil:
-			s.log.Info("join store recovered: windows rebuilt from its tallies; ingest resumed")
-		case ctx.Err() != nil:
-			return nil
-		case time.Since(lastWarn) > 30*time.Second:
-			s.log.Warn("join store still failed; retrying every second", "err", err)
-			lastWarn = time.Now()
-		}
-	}
-}
-
 // matureLoop resolves predictions that reached label maturity unlabeled.
 func (s *service) matureLoop(ctx context.Context) error {
 	if s.cfg.MaturityMode != "negative" || s.cfg.Maturity <= 0 {
@@ -508,43 +364,6 @@ func (s *service) matureLoop(ctx context.Context) error {
 			if n < limit {
 				break
 			}
-		}
-	}
-}
-
-// pruneLoop bounds the embedded store (the DynamoDB store uses TTL instead): it drops
-// bucket tallies older than the cohort horizon (and its first day) and deletes fully
-// resolved records older than VERDICT_RETENTION, hourly.
-func (s *service) pruneLoop(ctx context.Context, store *embedded.Store) error {
-	keep := s.cfg.tallyHorizon() + 2*s.cfg.Bucket
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		if err := store.DropBucketsBefore(time.Now().Add(-keep).Unix()); err != nil {
-			s.log.Error("drop old bucket tallies", "err", err)
-		}
-		if s.cfg.Retention > 0 {
-			const limit = 10000
-			total := 0
-			for ctx.Err() == nil {
-				n, err := store.Expire(time.Now().Add(-s.cfg.Retention), limit)
-				if err != nil {
-					s.log.Error("expire old join records", "err", err)
-					break
-				}
-				total += n
-				if n < limit {
-					break
-				}
-			}
-			if total > 0 {
-				s.log.Info("expired join records", "count", total, "retention", s.cfg.Retention)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
 		}
 	}
 }

@@ -126,7 +126,14 @@ const (
 	DefaultTable     = "verdict-join"
 	DefaultShards    = 16
 	DefaultRetention = 90 * 24 * time.Hour
+	// Forever is the Retention of a store that keeps its records: a TTL a century
+	// ahead.
+	Forever = 100 * 365 * 24 * time.Hour
 )
+
+// maxGroup bounds the events of one join commit on this store: a commit becomes
+// transactions of at most maxTxnItems items each, retried one by one on conflicts.
+const maxGroup = 1000
 
 // Store is the DynamoDB join store. It is safe for concurrent use.
 type Store struct {
@@ -203,6 +210,10 @@ type Stats struct {
 func (s *Store) Stats() Stats {
 	return Stats{Transactions: s.transactions.Load(), Conflicts: s.conflicts.Load(), Retries: s.retries.Load()}
 }
+
+// MaxGroup is the most events the join should commit at once on this store
+// (labels.Config.MaxGroup).
+func (s *Store) MaxGroup() int { return maxGroup }
 
 // Shard is the counter shard this store's writer adds to.
 func (s *Store) Shard() int { return s.shard }
