@@ -527,6 +527,19 @@ func TestEndToEndCountsMatchRecount(t *testing.T) {
 			t.Errorf("gate %s: %d (decision %q), want %d", path, resp.StatusCode, body.Decision, want)
 		}
 	}
+	// Both listeners answer the probes (without the token).
+	for _, base := range []string{s.base, "http://" + gate} {
+		for _, path := range []string{"/healthz", "/readyz"} {
+			resp, err := http.Get(base + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("%s%s: %d, want 200", base, path, resp.StatusCode)
+			}
+		}
+	}
 
 	got, stats := metricsAPI(t, s, token)
 	compareCounts(t, "/v1/metrics", got, want)

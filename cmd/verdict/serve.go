@@ -231,16 +231,12 @@ func openService(ctx context.Context, cfg settings, log *slog.Logger) (svc *serv
 		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		ErrorHandling: promhttp.ContinueOnError,
 	}))
-	mux.HandleFunc("/healthz", healthz)
-	mux.HandleFunc("/readyz", s.readyz)
 	// The dashboard's page and assets hold no data: it reads /v1/ with the token.
 	mux.Handle("/", dashboard.Page())
-	s.handler = s.recoverPanics(mux)
+	s.handler = s.recoverPanics(s.probes(mux))
 	gate := http.NewServeMux()
 	gate.Handle("/v1/judge", wellFormedQuery(judgeAPI))
-	gate.HandleFunc("/healthz", healthz)
-	gate.HandleFunc("/readyz", s.readyz)
-	s.gate = s.recoverPanics(gate)
+	s.gate = s.recoverPanics(s.probes(gate))
 	return s, nil
 }
 
@@ -316,6 +312,16 @@ func (s *service) httpServer(h http.Handler) *http.Server {
 		IdleTimeout:  2 * time.Minute,
 		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+}
+
+// probes answers liveness (/healthz) and readiness (/readyz) on every listener,
+// and hands every other request to next.
+func (s *service) probes(next http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", healthz)
+	mux.HandleFunc("/readyz", s.readyz)
+	mux.Handle("/", next)
+	return mux
 }
 
 // healthz is liveness: the process serves requests. It stays 200 while the store
