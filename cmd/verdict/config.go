@@ -29,101 +29,161 @@ import (
 )
 
 // settings is every VERDICT_* setting. It is read once, in main's commands, and its
-// parts are handed to the components that need them. The README's configuration table
-// is generated from these tags (`verdict config`).
+// parts are handed to the components that need them. The settings are grouped per
+// component, each group with its converters to that component's configuration. The
+// groups are embedded: envconfig gives an embedded struct's fields no prefix of its
+// own, so every variable keeps its VERDICT_<name>. The README's configuration table
+// is generated from these tags (`verdict config`), group by group.
 type settings struct {
-	Addr            string             `envconfig:"ADDR" default:"127.0.0.1:8080" desc:"HTTP listen address (ingest, query API, /metrics)"`
-	Store           string             `envconfig:"STORE" default:"embedded" desc:"join store: embedded (pebble in VERDICT_DATA_DIR) or dynamodb (shared by several instances)"`
-	DynamoTable     string             `envconfig:"DYNAMODB_TABLE" default:"verdict-join" desc:"DynamoDB join table (created if missing) with VERDICT_STORE=dynamodb"`
-	RefreshEvery    time.Duration      `envconfig:"REFRESH_EVERY" default:"5s" desc:"with a shared store: how often windows reload the global tallies"`
-	Sinks           []string           `envconfig:"SINKS" default:"prometheus" desc:"metric sinks: prometheus (always on /metrics), cloudwatch"`
-	CWNamespace     string             `envconfig:"CLOUDWATCH_NAMESPACE" default:"Verdict" desc:"CloudWatch namespace (must match the alarm spec)"`
-	CWEndpoint      string             `envconfig:"CLOUDWATCH_ENDPOINT_NAME" desc:"SageMaker endpoint name: the EndpointName dimension (required with the cloudwatch sink)"`
-	CWWindow        string             `envconfig:"CLOUDWATCH_WINDOW" default:"1h" desc:"window the published values are computed over"`
-	CWInterval      time.Duration      `envconfig:"CLOUDWATCH_INTERVAL" default:"60s" desc:"publish interval"`
-	CWHighRes       bool               `envconfig:"CLOUDWATCH_HIGH_RESOLUTION" default:"false" desc:"publish 1-second-resolution metrics (costs more)"`
-	CWOmitTimestamp bool               `envconfig:"CLOUDWATCH_OMIT_TIMESTAMP" default:"false" desc:"local emulators only (kumo cannot read timestamps); never in production"`
-	CWVariantNames  map[string]string  `envconfig:"CLOUDWATCH_VARIANT_NAMES" desc:"VariantName dimension per variant, e.g. v5:AllTraffic,v6:AllTraffic (default: the variant id)"`
-	CWTopSegments   map[string]int     `envconfig:"CLOUDWATCH_TOP_SEGMENTS" desc:"per-segment metrics for the N busiest values of a key, e.g. merchant_category:10 (custom metrics cost money)"`
-	RefSince        string             `envconfig:"REFERENCE_SINCE" desc:"RFC 3339 start of the reference period (the shadow stage) the shift signals compare with; with VERDICT_REFERENCE_UNTIL, the cloudwatch sink publishes them (docs/alarms.md)"`
-	RefUntil        string             `envconfig:"REFERENCE_UNTIL" desc:"RFC 3339 end of the reference period: where the shadow stage ended and the traffic shift starts"`
-	ShiftMinPreds   int64              `envconfig:"SHIFT_MIN_PREDICTIONS" default:"1000" desc:"predictions each variant needs in a segment, live and in the reference, to enter the worst-segment shift signals"`
-	ShiftAlpha      float64            `envconfig:"SHIFT_ALPHA" default:"0.001" desc:"chance per look that a segment of a candidate moving like the baseline is shown to shift (split over the segments)"`
-	Sources         []string           `envconfig:"SOURCES" default:"http" desc:"event sources, comma separated: http, kinesis, s3 (objects under VERDICT_S3_*_PREFIXES); HTTP ingest is on only when listed"`
-	KinesisPreds    string             `envconfig:"KINESIS_PREDICTIONS_STREAM" desc:"Kinesis stream of predictions (with VERDICT_SOURCES=kinesis)"`
-	KinesisLabels   string             `envconfig:"KINESIS_LABELS_STREAM" desc:"Kinesis stream of labels (with VERDICT_SOURCES=kinesis)"`
-	LeaseTable      string             `envconfig:"KINESIS_LEASE_TABLE" default:"verdict-kinesis-leases" desc:"DynamoDB table of shard leases and checkpoints (created if missing)"`
-	DeadLetterTable string             `envconfig:"DEAD_LETTER_TABLE" default:"verdict-dead-letters" desc:"DynamoDB table for rejected stream records with their reason (empty: count only)"`
-	KinesisLease    time.Duration      `envconfig:"KINESIS_LEASE_DURATION" default:"10s" desc:"how long a dead instance's shard leases last before others take them"`
-	KinesisStart    string             `envconfig:"KINESIS_START" default:"trim_horizon" desc:"where shards without a checkpoint start: trim_horizon or latest"`
-	S3Captures      []string           `envconfig:"S3_CAPTURE_PREFIXES" desc:"SageMaker Data Capture files to follow with VERDICT_SOURCES=s3: s3:// URLs of the capture destination, an endpoint or a variant folder, or local directories with the same layout; the variant is the folder's name"`
-	S3Labels        []string           `envconfig:"S3_LABEL_PREFIXES" desc:"label files to follow with VERDICT_SOURCES=s3: s3:// URLs or local directories; *.csv (and *.csv.gz) are CSV, other files verdict JSON lines"`
-	S3Variants      map[string]string  `envconfig:"S3_VARIANTS" desc:"variant of a capture variant folder, e.g. AllTraffic:v5,fraud-ep/Shadow:v6 (default: the folder's name)"`
-	S3Lookback      time.Duration      `envconfig:"S3_LOOKBACK" default:"3h" desc:"an object is read if it appears before its hour folder (or, for label files, its upload time) is this far behind the newest one read; later ones only through VERDICT_S3_QUEUE_URL"`
-	S3Poll          time.Duration      `envconfig:"S3_POLL_INTERVAL" default:"30s" desc:"pause between listings of each followed folder"`
-	S3Start         string             `envconfig:"S3_START" desc:"RFC 3339 time: objects whose hour folder (label files: upload time) is older are never read (default: everything under the prefixes)"`
-	S3Queue         string             `envconfig:"S3_QUEUE_URL" desc:"SQS queue receiving the bucket's s3:ObjectCreated:* notifications, to read new objects without waiting for a listing (optional)"`
-	S3LeaseTable    string             `envconfig:"S3_LEASE_TABLE" default:"verdict-s3-leases" desc:"with VERDICT_STORE=dynamodb: DynamoDB table of folder leases and checkpoints (created if missing); the embedded store keeps them in VERDICT_DATA_DIR"`
-	S3Lease         time.Duration      `envconfig:"S3_LEASE_DURATION" default:"10s" desc:"how long a dead instance's folder leases last before others take them"`
-	S3PathStyle     bool               `envconfig:"S3_PATH_STYLE" default:"false" desc:"path-style S3 requests (http://host/bucket/key), for S3-compatible servers and emulators; AWS uses virtual-hosted style"`
-	WorkerID        string             `envconfig:"WORKER_ID" desc:"this instance's name in lease tables (default hostname-pid)"`
-	DataDir         string             `envconfig:"DATA_DIR" default:"verdict-data" desc:"directory of the embedded join store"`
-	APIToken        string             `envconfig:"API_TOKEN" desc:"bearer token required on /v1/* when set (surrounding whitespace, such as a secret file's newline, is ignored); required when VERDICT_ADDR is not loopback"`
-	AllowNoToken    bool               `envconfig:"ALLOW_UNAUTHENTICATED" default:"false" desc:"let VERDICT_ADDR listen beyond loopback without VERDICT_API_TOKEN (only when something in front of verdict authenticates)"`
-	AlarmSpec       string             `envconfig:"ALARM_SPEC" desc:"alarm spec (YAML, docs/alarms.md) whose alarms the dashboard and GET /v1/alarms evaluate locally, with CloudWatch's semantics, over what the CloudWatch publisher would send every VERDICT_CLOUDWATCH_INTERVAL (no AWS needed; SageMaker's own metrics are not evaluated)"`
-	GateAddr        string             `envconfig:"GATE_ADDR" desc:"optional second listener serving only GET/POST /v1/judge without the token, for rollout gates that cannot send one (Flagger); expose it inside the cluster only"`
-	Windows         []string           `envconfig:"WINDOWS" default:"1h,24h,7d" desc:"sliding windows (by prediction time) kept besides all-time"`
-	Bucket          time.Duration      `envconfig:"BUCKET" default:"5m" desc:"width of prediction-time buckets; windows move in these steps"`
-	SegmentKeys     []string           `envconfig:"SEGMENT_KEYS" desc:"prediction attributes counted as segments, e.g. merchant_category,country"`
-	MaxSegments     int                `envconfig:"MAX_SEGMENT_VALUES" default:"200" desc:"distinct values per segment key; later ones count as __other__"`
-	Maturity        time.Duration      `envconfig:"MATURITY" default:"720h" desc:"how long after its prediction time an unlabeled prediction matures"`
-	MaturityMode    string             `envconfig:"MATURITY_MODE" default:"negative" desc:"negative: a matured prediction counts as labeled negative; unresolved: it stays pending"`
-	Declined        string             `envconfig:"DECLINED" default:"negative" desc:"predictions of inferences the production-role variant flagged (declined; no dispute ever comes): negative: mature like any other, so its catches count as its own false positives; censored: never mature, left out of every ratio until a label (see VERDICT_REVIEW_SOURCES) resolves them"`
-	ReviewSources   []string           `envconfig:"REVIEW_SOURCES" desc:"with VERDICT_DECLINED=censored: label sources that resolve declined inferences, e.g. review (empty: any label does)"`
-	Coverage        float64            `envconfig:"ESTIMABLE_COVERAGE" default:"0.95" desc:"resolved share of a window's flagged predictions (censored aside) before precision and F1 are reported; below it they are null (absent on /metrics and CloudWatch) with bounds, and recall is marked early"`
-	CohortHorizon   time.Duration      `envconfig:"COHORT_HORIZON" desc:"how far back daily cohorts are kept for /v1/coverage and min_age windows (default: VERDICT_MATURITY + the longest window)"`
-	Retention       time.Duration      `envconfig:"RETENTION" default:"2160h" desc:"fully resolved join records older than this are deleted, and events older than this are rejected (too_old) so a resend never counts twice (0: keep and accept forever)"`
-	Baseline        string             `envconfig:"BASELINE" desc:"baseline variant for comparisons (e.g. the production model)"`
-	Candidates      []string           `envconfig:"CANDIDATES" desc:"candidate variants judged against the baseline on /metrics (segment regressions, deltas)"`
-	JudgeWindow     string             `envconfig:"JUDGE_WINDOW" default:"period" desc:"what the judge reads by default (/v1/judge, /metrics, CloudWatch): period = the comparison period since the candidate's first prediction (decisions hold however often a gate asks), or a sliding window such as 24h (one look)"`
-	JudgeSince      string             `envconfig:"JUDGE_SINCE" desc:"RFC 3339 start of the comparison period (e.g. the rollout's start) instead of the candidate's first prediction"`
-	JudgeAlpha      float64            `envconfig:"JUDGE_ALPHA" default:"0.01" desc:"false-fail rate of a whole comparison period, across every metric and segment and however often it is asked"`
-	JudgeBeta       float64            `envconfig:"JUDGE_BETA" default:"0.05" desc:"false-pass rate: chance of passing a candidate worse than the tolerance in a required scope"`
-	JudgeTolerance  float64            `envconfig:"JUDGE_TOLERANCE" default:"0.02" desc:"non-inferiority margin overall: pass needs the candidate shown worse by less than this (absolute)"`
-	JudgeSegTol     float64            `envconfig:"JUDGE_SEGMENT_TOLERANCE" default:"0.05" desc:"non-inferiority margin in segments"`
-	JudgeSegShare   float64            `envconfig:"JUDGE_MIN_SEGMENT_SHARE" default:"0.05" desc:"segments with at least this share of predictions or labeled positives must pass too (negative: none by share)"`
-	JudgeSegments   []string           `envconfig:"JUDGE_REQUIRED_SEGMENTS" desc:"segments that must pass whatever their share, e.g. merchant_category=electronics"`
-	JudgeMAR        bool               `envconfig:"JUDGE_LABELS_MISSING_AT_RANDOM" default:"false" desc:"true when a prediction's label does not depend on the flags (no declines); false (fraud): a pass must hold even if every unlabeled prediction the baseline flagged was fraud the candidate missed"`
-	JudgePassOn     []string           `envconfig:"JUDGE_PASS_METRICS" default:"recall" desc:"metrics a required scope must show non-inferior to pass: recall, precision (any significant drop fails either way)"`
-	Variants        []string           `envconfig:"VARIANTS" desc:"pinned variant names; predictions for others are rejected (empty: accept any)"`
-	Roles           map[string]string  `envconfig:"ROLES" desc:"variant roles for events that carry none, e.g. v5:production,v6:shadow"`
-	Thresholds      map[string]float64 `envconfig:"THRESHOLDS" desc:"per-variant decision thresholds, e.g. v5:0.5,v6:0.42"`
-	Threshold       float64            `envconfig:"DEFAULT_THRESHOLD" default:"0.5" desc:"threshold of variants without one; predicted positive = score >= threshold"`
-	Format          string             `envconfig:"INPUT_FORMAT" default:"auto" desc:"prediction format: auto, verdict or datacapture"`
-	CaptureVariant  string             `envconfig:"CAPTURE_VARIANT" desc:"variant of SageMaker Data Capture records received over HTTP or Kinesis (capture files read from S3 or a directory take their folder's)"`
-	CaptureVarSel   string             `envconfig:"CAPTURE_VARIANT_SELECTOR" desc:"variant selector in endpointOutput (csv:N or json:path; input:... reads endpointInput) for fleets that share one variant name and capture folder (blue/green); overrides the folder and VERDICT_CAPTURE_VARIANT"`
-	CaptureVarMap   []string           `envconfig:"CAPTURE_VARIANT_MAP" desc:"files (JSON lines {\"inference_id\",\"variant\"}) recording which variant served each inference, read at start: a Data Capture record whose id is listed takes that variant over the selector, the folder and VERDICT_CAPTURE_VARIANT (the application's record, for replays and backfills)"`
-	CaptureScore    string             `envconfig:"CAPTURE_SCORE" desc:"score selector in endpointOutput: csv:N or json:path (empty: a single number)"`
-	CaptureAttrs    selectors          `envconfig:"CAPTURE_ATTRIBUTES" desc:"attribute selectors into endpointInput, e.g. merchant_category=json:mcc,country=csv:4"`
-	LabelColumns    selectors          `envconfig:"LABEL_CSV_COLUMNS" desc:"CSV label files: column of each label field, e.g. inference_id=txn_id,label=outcome,time=resolved_at,source=system (default: the field names)"`
-	LabelValues     map[string]bool    `envconfig:"LABEL_VALUES" desc:"CSV label files: label column values, e.g. fraud:true,legit:false (default: true/false and 1/0)"`
-	MaxBodyBytes    int64              `envconfig:"MAX_BODY_BYTES" default:"8388608" desc:"largest HTTP ingest body"`
-	MaxLineBytes    int                `envconfig:"MAX_LINE_BYTES" default:"65536" desc:"largest input line; longer lines are rejected"`
-	MaxIngest       int                `envconfig:"MAX_CONCURRENT_INGEST" default:"16" desc:"HTTP ingest requests served at once; more get 503 with Retry-After (each may hold a body and its decoded events in memory)"`
-	BodyTimeout     time.Duration      `envconfig:"BODY_READ_TIMEOUT" default:"20s" desc:"time a client has to send an ingest body; slower senders get 408 and nothing is committed"`
-	MaxVariants     int                `envconfig:"MAX_VARIANTS" default:"50" desc:"distinct variant names accepted when VERDICT_VARIANTS does not pin them (variants already counted included); more are rejected as limit_exceeded (0: no cap)"`
-	MaxClockSkew    time.Duration      `envconfig:"MAX_CLOCK_SKEW" default:"5m" desc:"how far ahead of this server's clock an event time may be; later ones are rejected as future_time (0: no check)"`
-	StoreSync       bool               `envconfig:"STORE_SYNC" default:"true" desc:"fsync each commit (false survives kill -9 but not power loss)"`
-	StoreCacheMB    int64              `envconfig:"STORE_CACHE_MB" default:"512" desc:"join store block cache (MiB); size toward the records labels still arrive for"`
-	StoreMinFreeMB  int64              `envconfig:"STORE_MIN_FREE_MB" default:"256" desc:"free space (MiB) kept on the data directory's filesystem: below it commits are refused with 503 and /readyz turns red, so the disk never fills under the store (0: no reserve)"`
-	StoreRecovery   string             `envconfig:"STORE_RECOVERY" default:"off" desc:"off: refuse to start on a damaged store; salvage: start anyway, cutting a corrupt write-ahead log at the damage (what followed is lost: resend it) - for one start, see docs/operations.md"`
-	MatureEvery     time.Duration      `envconfig:"MATURE_EVERY" default:"10s" desc:"how often matured predictions are resolved"`
-	ShutdownTimeout time.Duration      `envconfig:"SHUTDOWN_TIMEOUT" default:"15s" desc:"how long SIGTERM waits for in-flight requests"`
-	LogLevel        string             `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
-	LogFormat       string             `envconfig:"LOG_FORMAT" default:"text" desc:"text or json"`
+	HTTPSettings
+	IngestSettings
+	KinesisSettings
+	S3Settings
+	StoreSettings
+	JoinSettings
+	WindowSettings
+	JudgeSettings
+	CloudWatchSettings
+	LogSettings
 
 	// storeFS, when set (tests), is the embedded store's filesystem.
 	storeFS vfs.FS
+}
+
+// HTTPSettings are the settings of the HTTP listeners: ingest, the query API, the
+// rollout gate (package httpingest, the service's muxes).
+type HTTPSettings struct {
+	Addr            string        `envconfig:"ADDR" default:"127.0.0.1:8080" desc:"HTTP listen address (ingest, query API, /metrics)"`
+	APIToken        string        `envconfig:"API_TOKEN" desc:"bearer token required on /v1/* when set (surrounding whitespace, such as a secret file's newline, is ignored); required when VERDICT_ADDR is not loopback"`
+	AllowNoToken    bool          `envconfig:"ALLOW_UNAUTHENTICATED" default:"false" desc:"let VERDICT_ADDR listen beyond loopback without VERDICT_API_TOKEN (only when something in front of verdict authenticates)"`
+	GateAddr        string        `envconfig:"GATE_ADDR" desc:"optional second listener serving only GET/POST /v1/judge without the token, for rollout gates that cannot send one (Flagger); expose it inside the cluster only"`
+	MaxBodyBytes    int64         `envconfig:"MAX_BODY_BYTES" default:"8388608" desc:"largest HTTP ingest body"`
+	MaxIngest       int           `envconfig:"MAX_CONCURRENT_INGEST" default:"16" desc:"HTTP ingest requests served at once; more get 503 with Retry-After (each may hold a body and its decoded events in memory)"`
+	BodyTimeout     time.Duration `envconfig:"BODY_READ_TIMEOUT" default:"20s" desc:"time a client has to send an ingest body; slower senders get 408 and nothing is committed"`
+	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"15s" desc:"how long SIGTERM waits for in-flight requests"`
+}
+
+// IngestSettings are the settings of where events come from and how they are decoded
+// and validated (package ingest).
+type IngestSettings struct {
+	Sources        []string           `envconfig:"SOURCES" default:"http" desc:"event sources, comma separated: http, kinesis, s3 (objects under VERDICT_S3_*_PREFIXES); HTTP ingest is on only when listed"`
+	Variants       []string           `envconfig:"VARIANTS" desc:"pinned variant names; predictions for others are rejected (empty: accept any)"`
+	Roles          map[string]string  `envconfig:"ROLES" desc:"variant roles for events that carry none, e.g. v5:production,v6:shadow"`
+	Thresholds     map[string]float64 `envconfig:"THRESHOLDS" desc:"per-variant decision thresholds, e.g. v5:0.5,v6:0.42"`
+	Threshold      float64            `envconfig:"DEFAULT_THRESHOLD" default:"0.5" desc:"threshold of variants without one; predicted positive = score >= threshold"`
+	Format         string             `envconfig:"INPUT_FORMAT" default:"auto" desc:"prediction format: auto, verdict or datacapture"`
+	CaptureVariant string             `envconfig:"CAPTURE_VARIANT" desc:"variant of SageMaker Data Capture records received over HTTP or Kinesis (capture files read from S3 or a directory take their folder's)"`
+	CaptureVarSel  string             `envconfig:"CAPTURE_VARIANT_SELECTOR" desc:"variant selector in endpointOutput (csv:N or json:path; input:... reads endpointInput) for fleets that share one variant name and capture folder (blue/green); overrides the folder and VERDICT_CAPTURE_VARIANT"`
+	CaptureVarMap  []string           `envconfig:"CAPTURE_VARIANT_MAP" desc:"files (JSON lines {\"inference_id\",\"variant\"}) recording which variant served each inference, read at start: a Data Capture record whose id is listed takes that variant over the selector, the folder and VERDICT_CAPTURE_VARIANT (the application's record, for replays and backfills)"`
+	CaptureScore   string             `envconfig:"CAPTURE_SCORE" desc:"score selector in endpointOutput: csv:N or json:path (empty: a single number)"`
+	CaptureAttrs   selectors          `envconfig:"CAPTURE_ATTRIBUTES" desc:"attribute selectors into endpointInput, e.g. merchant_category=json:mcc,country=csv:4"`
+	LabelColumns   selectors          `envconfig:"LABEL_CSV_COLUMNS" desc:"CSV label files: column of each label field, e.g. inference_id=txn_id,label=outcome,time=resolved_at,source=system (default: the field names)"`
+	LabelValues    map[string]bool    `envconfig:"LABEL_VALUES" desc:"CSV label files: label column values, e.g. fraud:true,legit:false (default: true/false and 1/0)"`
+	MaxLineBytes   int                `envconfig:"MAX_LINE_BYTES" default:"65536" desc:"largest input line; longer lines are rejected"`
+	MaxVariants    int                `envconfig:"MAX_VARIANTS" default:"50" desc:"distinct variant names accepted when VERDICT_VARIANTS does not pin them (variants already counted included); more are rejected as limit_exceeded (0: no cap)"`
+	MaxClockSkew   time.Duration      `envconfig:"MAX_CLOCK_SKEW" default:"5m" desc:"how far ahead of this server's clock an event time may be; later ones are rejected as future_time (0: no check)"`
+}
+
+// KinesisSettings are the settings of the Kinesis source (package ingest/kinesis).
+type KinesisSettings struct {
+	KinesisPreds    string        `envconfig:"KINESIS_PREDICTIONS_STREAM" desc:"Kinesis stream of predictions (with VERDICT_SOURCES=kinesis)"`
+	KinesisLabels   string        `envconfig:"KINESIS_LABELS_STREAM" desc:"Kinesis stream of labels (with VERDICT_SOURCES=kinesis)"`
+	LeaseTable      string        `envconfig:"KINESIS_LEASE_TABLE" default:"verdict-kinesis-leases" desc:"DynamoDB table of shard leases and checkpoints (created if missing)"`
+	DeadLetterTable string        `envconfig:"DEAD_LETTER_TABLE" default:"verdict-dead-letters" desc:"DynamoDB table for rejected stream records with their reason (empty: count only)"`
+	KinesisLease    time.Duration `envconfig:"KINESIS_LEASE_DURATION" default:"10s" desc:"how long a dead instance's shard leases last before others take them"`
+	KinesisStart    string        `envconfig:"KINESIS_START" default:"trim_horizon" desc:"where shards without a checkpoint start: trim_horizon or latest"`
+}
+
+// S3Settings are the settings of the S3 source (package ingest/objectsource).
+type S3Settings struct {
+	S3Captures   []string          `envconfig:"S3_CAPTURE_PREFIXES" desc:"SageMaker Data Capture files to follow with VERDICT_SOURCES=s3: s3:// URLs of the capture destination, an endpoint or a variant folder, or local directories with the same layout; the variant is the folder's name"`
+	S3Labels     []string          `envconfig:"S3_LABEL_PREFIXES" desc:"label files to follow with VERDICT_SOURCES=s3: s3:// URLs or local directories; *.csv (and *.csv.gz) are CSV, other files verdict JSON lines"`
+	S3Variants   map[string]string `envconfig:"S3_VARIANTS" desc:"variant of a capture variant folder, e.g. AllTraffic:v5,fraud-ep/Shadow:v6 (default: the folder's name)"`
+	S3Lookback   time.Duration     `envconfig:"S3_LOOKBACK" default:"3h" desc:"an object is read if it appears before its hour folder (or, for label files, its upload time) is this far behind the newest one read; later ones only through VERDICT_S3_QUEUE_URL"`
+	S3Poll       time.Duration     `envconfig:"S3_POLL_INTERVAL" default:"30s" desc:"pause between listings of each followed folder"`
+	S3Start      string            `envconfig:"S3_START" desc:"RFC 3339 time: objects whose hour folder (label files: upload time) is older are never read (default: everything under the prefixes)"`
+	S3Queue      string            `envconfig:"S3_QUEUE_URL" desc:"SQS queue receiving the bucket's s3:ObjectCreated:* notifications, to read new objects without waiting for a listing (optional)"`
+	S3LeaseTable string            `envconfig:"S3_LEASE_TABLE" default:"verdict-s3-leases" desc:"with VERDICT_STORE=dynamodb: DynamoDB table of folder leases and checkpoints (created if missing); the embedded store keeps them in VERDICT_DATA_DIR"`
+	S3Lease      time.Duration     `envconfig:"S3_LEASE_DURATION" default:"10s" desc:"how long a dead instance's folder leases last before others take them"`
+	S3PathStyle  bool              `envconfig:"S3_PATH_STYLE" default:"false" desc:"path-style S3 requests (http://host/bucket/key), for S3-compatible servers and emulators; AWS uses virtual-hosted style"`
+}
+
+// StoreSettings are the settings of the join store: embedded (package labels/embedded)
+// or DynamoDB (labels/dynamo).
+type StoreSettings struct {
+	Store          string        `envconfig:"STORE" default:"embedded" desc:"join store: embedded (pebble in VERDICT_DATA_DIR) or dynamodb (shared by several instances)"`
+	DataDir        string        `envconfig:"DATA_DIR" default:"verdict-data" desc:"directory of the embedded join store"`
+	StoreSync      bool          `envconfig:"STORE_SYNC" default:"true" desc:"fsync each commit (false survives kill -9 but not power loss)"`
+	StoreCacheMB   int64         `envconfig:"STORE_CACHE_MB" default:"512" desc:"join store block cache (MiB); size toward the records labels still arrive for"`
+	StoreMinFreeMB int64         `envconfig:"STORE_MIN_FREE_MB" default:"256" desc:"free space (MiB) kept on the data directory's filesystem: below it commits are refused with 503 and /readyz turns red, so the disk never fills under the store (0: no reserve)"`
+	StoreRecovery  string        `envconfig:"STORE_RECOVERY" default:"off" desc:"off: refuse to start on a damaged store; salvage: start anyway, cutting a corrupt write-ahead log at the damage (what followed is lost: resend it) - for one start, see docs/operations.md"`
+	DynamoTable    string        `envconfig:"DYNAMODB_TABLE" default:"verdict-join" desc:"DynamoDB join table (created if missing) with VERDICT_STORE=dynamodb"`
+	RefreshEvery   time.Duration `envconfig:"REFRESH_EVERY" default:"5s" desc:"with a shared store: how often windows reload the global tallies"`
+	WorkerID       string        `envconfig:"WORKER_ID" desc:"this instance's name in lease tables (default hostname-pid)"`
+	Retention      time.Duration `envconfig:"RETENTION" default:"2160h" desc:"fully resolved join records older than this are deleted, and events older than this are rejected (too_old) so a resend never counts twice (0: keep and accept forever)"`
+}
+
+// JoinSettings are the settings of how the join resolves predictions (package labels).
+type JoinSettings struct {
+	SegmentKeys   []string      `envconfig:"SEGMENT_KEYS" desc:"prediction attributes counted as segments, e.g. merchant_category,country"`
+	MaxSegments   int           `envconfig:"MAX_SEGMENT_VALUES" default:"200" desc:"distinct values per segment key; later ones count as __other__"`
+	Maturity      time.Duration `envconfig:"MATURITY" default:"720h" desc:"how long after its prediction time an unlabeled prediction matures"`
+	MaturityMode  string        `envconfig:"MATURITY_MODE" default:"negative" desc:"negative: a matured prediction counts as labeled negative; unresolved: it stays pending"`
+	Declined      string        `envconfig:"DECLINED" default:"negative" desc:"predictions of inferences the production-role variant flagged (declined; no dispute ever comes): negative: mature like any other, so its catches count as its own false positives; censored: never mature, left out of every ratio until a label (see VERDICT_REVIEW_SOURCES) resolves them"`
+	ReviewSources []string      `envconfig:"REVIEW_SOURCES" desc:"with VERDICT_DECLINED=censored: label sources that resolve declined inferences, e.g. review (empty: any label does)"`
+	MatureEvery   time.Duration `envconfig:"MATURE_EVERY" default:"10s" desc:"how often matured predictions are resolved"`
+}
+
+// WindowSettings are the settings of the sliding windows and what they report (package
+// window).
+type WindowSettings struct {
+	Windows       []string      `envconfig:"WINDOWS" default:"1h,24h,7d" desc:"sliding windows (by prediction time) kept besides all-time"`
+	Bucket        time.Duration `envconfig:"BUCKET" default:"5m" desc:"width of prediction-time buckets; windows move in these steps"`
+	Coverage      float64       `envconfig:"ESTIMABLE_COVERAGE" default:"0.95" desc:"resolved share of a window's flagged predictions (censored aside) before precision and F1 are reported; below it they are null (absent on /metrics and CloudWatch) with bounds, and recall is marked early"`
+	CohortHorizon time.Duration `envconfig:"COHORT_HORIZON" desc:"how far back daily cohorts are kept for /v1/coverage and min_age windows (default: VERDICT_MATURITY + the longest window)"`
+}
+
+// JudgeSettings are the settings of the comparisons of candidates with the baseline
+// (package judge).
+type JudgeSettings struct {
+	Baseline       string   `envconfig:"BASELINE" desc:"baseline variant for comparisons (e.g. the production model)"`
+	Candidates     []string `envconfig:"CANDIDATES" desc:"candidate variants judged against the baseline on /metrics (segment regressions, deltas)"`
+	JudgeWindow    string   `envconfig:"JUDGE_WINDOW" default:"period" desc:"what the judge reads by default (/v1/judge, /metrics, CloudWatch): period = the comparison period since the candidate's first prediction (decisions hold however often a gate asks), or a sliding window such as 24h (one look)"`
+	JudgeSince     string   `envconfig:"JUDGE_SINCE" desc:"RFC 3339 start of the comparison period (e.g. the rollout's start) instead of the candidate's first prediction"`
+	JudgeAlpha     float64  `envconfig:"JUDGE_ALPHA" default:"0.01" desc:"false-fail rate of a whole comparison period, across every metric and segment and however often it is asked"`
+	JudgeBeta      float64  `envconfig:"JUDGE_BETA" default:"0.05" desc:"false-pass rate: chance of passing a candidate worse than the tolerance in a required scope"`
+	JudgeTolerance float64  `envconfig:"JUDGE_TOLERANCE" default:"0.02" desc:"non-inferiority margin overall: pass needs the candidate shown worse by less than this (absolute)"`
+	JudgeSegTol    float64  `envconfig:"JUDGE_SEGMENT_TOLERANCE" default:"0.05" desc:"non-inferiority margin in segments"`
+	JudgeSegShare  float64  `envconfig:"JUDGE_MIN_SEGMENT_SHARE" default:"0.05" desc:"segments with at least this share of predictions or labeled positives must pass too (negative: none by share)"`
+	JudgeSegments  []string `envconfig:"JUDGE_REQUIRED_SEGMENTS" desc:"segments that must pass whatever their share, e.g. merchant_category=electronics"`
+	JudgeMAR       bool     `envconfig:"JUDGE_LABELS_MISSING_AT_RANDOM" default:"false" desc:"true when a prediction's label does not depend on the flags (no declines); false (fraud): a pass must hold even if every unlabeled prediction the baseline flagged was fraud the candidate missed"`
+	JudgePassOn    []string `envconfig:"JUDGE_PASS_METRICS" default:"recall" desc:"metrics a required scope must show non-inferior to pass: recall, precision (any significant drop fails either way)"`
+}
+
+// CloudWatchSettings are the settings of the metric sinks, the CloudWatch publisher
+// with its shift signals, and the local alarm watch (packages publish/cloudwatch,
+// alarms/watch).
+type CloudWatchSettings struct {
+	Sinks           []string          `envconfig:"SINKS" default:"prometheus" desc:"metric sinks: prometheus (always on /metrics), cloudwatch"`
+	CWNamespace     string            `envconfig:"CLOUDWATCH_NAMESPACE" default:"Verdict" desc:"CloudWatch namespace (must match the alarm spec)"`
+	CWEndpoint      string            `envconfig:"CLOUDWATCH_ENDPOINT_NAME" desc:"SageMaker endpoint name: the EndpointName dimension (required with the cloudwatch sink)"`
+	CWWindow        string            `envconfig:"CLOUDWATCH_WINDOW" default:"1h" desc:"window the published values are computed over"`
+	CWInterval      time.Duration     `envconfig:"CLOUDWATCH_INTERVAL" default:"60s" desc:"publish interval"`
+	CWHighRes       bool              `envconfig:"CLOUDWATCH_HIGH_RESOLUTION" default:"false" desc:"publish 1-second-resolution metrics (costs more)"`
+	CWOmitTimestamp bool              `envconfig:"CLOUDWATCH_OMIT_TIMESTAMP" default:"false" desc:"local emulators only (kumo cannot read timestamps); never in production"`
+	CWVariantNames  map[string]string `envconfig:"CLOUDWATCH_VARIANT_NAMES" desc:"VariantName dimension per variant, e.g. v5:AllTraffic,v6:AllTraffic (default: the variant id)"`
+	CWTopSegments   map[string]int    `envconfig:"CLOUDWATCH_TOP_SEGMENTS" desc:"per-segment metrics for the N busiest values of a key, e.g. merchant_category:10 (custom metrics cost money)"`
+	RefSince        string            `envconfig:"REFERENCE_SINCE" desc:"RFC 3339 start of the reference period (the shadow stage) the shift signals compare with; with VERDICT_REFERENCE_UNTIL, the cloudwatch sink publishes them (docs/alarms.md)"`
+	RefUntil        string            `envconfig:"REFERENCE_UNTIL" desc:"RFC 3339 end of the reference period: where the shadow stage ended and the traffic shift starts"`
+	ShiftMinPreds   int64             `envconfig:"SHIFT_MIN_PREDICTIONS" default:"1000" desc:"predictions each variant needs in a segment, live and in the reference, to enter the worst-segment shift signals"`
+	ShiftAlpha      float64           `envconfig:"SHIFT_ALPHA" default:"0.001" desc:"chance per look that a segment of a candidate moving like the baseline is shown to shift (split over the segments)"`
+	AlarmSpec       string            `envconfig:"ALARM_SPEC" desc:"alarm spec (YAML, docs/alarms.md) whose alarms the dashboard and GET /v1/alarms evaluate locally, with CloudWatch's semantics, over what the CloudWatch publisher would send every VERDICT_CLOUDWATCH_INTERVAL (no AWS needed; SageMaker's own metrics are not evaluated)"`
+}
+
+// LogSettings are the settings of the log.
+type LogSettings struct {
+	LogLevel  string `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	LogFormat string `envconfig:"LOG_FORMAT" default:"text" desc:"text or json"`
 }
 
 func loadConfig() (settings, error) {
@@ -402,7 +462,7 @@ func (c settings) validate() error {
 }
 
 // spans are the configured windows plus all-time.
-func (c settings) spans() ([]window.Span, error) {
+func (c WindowSettings) spans() ([]window.Span, error) {
 	out := []window.Span{window.AllTime}
 	for _, s := range c.Windows {
 		sp, err := window.ParseSpan(strings.TrimSpace(s))
@@ -419,7 +479,7 @@ func (c settings) spans() ([]window.Span, error) {
 	return out, nil
 }
 
-func (c settings) longest() time.Duration {
+func (c WindowSettings) longest() time.Duration {
 	spans, _ := c.spans()
 	var l time.Duration
 	for _, s := range spans {
@@ -441,7 +501,7 @@ func (c settings) cohortHorizon() time.Duration {
 func (c settings) tallyHorizon() time.Duration { return c.cohortHorizon() + 24*time.Hour }
 
 // rule is the estimability rule of every snapshot.
-func (c settings) rule() window.Rule { return window.Rule{Coverage: c.Coverage} }
+func (c WindowSettings) rule() window.Rule { return window.Rule{Coverage: c.Coverage} }
 
 // newWindows are the service's windows: the configured ones, daily cohorts to the
 // cohort horizon, the estimability rule.
@@ -459,12 +519,18 @@ func (c settings) labelPolicy() query.LabelPolicy {
 }
 
 func (c settings) joinConfig() labels.Config {
+	return c.JoinSettings.labels(c.Bucket, c.tallyHorizon())
+}
+
+// labels is the join's configuration: buckets of width bucket, tallies restored
+// back to longest.
+func (c JoinSettings) labels(bucket, longest time.Duration) labels.Config {
 	declined, _ := labels.ParseDeclined(c.Declined) // validated
 	jc := labels.Config{
 		SegmentKeys:      c.SegmentKeys,
 		MaxSegmentValues: c.MaxSegments,
-		Bucket:           c.Bucket,
-		Longest:          c.tallyHorizon(),
+		Bucket:           bucket,
+		Longest:          longest,
 		Declined:         declined,
 		ReviewSources:    c.ReviewSources,
 	}
@@ -500,28 +566,39 @@ func judgeRange(win, since string) (judge.Range, error) {
 // joinSpec is the join store VERDICT_STORE names, the join's rules and windows,
 // the windows the join feeds.
 func (c settings) joinSpec(log *slog.Logger, windows *window.Windows) joinSpec {
-	retention := c.Retention
-	if retention == 0 {
-		retention = dynamo.Forever
-	}
 	return joinSpec{
-		store: c.Store,
-		dir:   c.DataDir,
-		embedded: embedded.Options{
-			CacheBytes:   c.StoreCacheMB << 20,
-			NoSync:       !c.StoreSync,
-			Logger:       log,
-			MinFreeBytes: c.StoreMinFreeMB << 20,
-			Salvage:      c.StoreRecovery == "salvage",
-			FS:           c.storeFS,
-		},
+		store:        c.Store,
+		dir:          c.DataDir,
+		embedded:     c.StoreSettings.embedded(log, c.storeFS),
 		retention:    c.Retention,
-		dynamo:       dynamo.Config{Table: c.DynamoTable, WriterID: c.workerID(), Retention: retention, Logger: log},
+		dynamo:       c.StoreSettings.dynamo(log),
 		refreshEvery: c.RefreshEvery,
 		join:         c.joinConfig(),
 		windows:      windows,
 		log:          log,
 	}
+}
+
+// embedded is the embedded store's options, on fs (nil: the operating system's).
+func (c StoreSettings) embedded(log *slog.Logger, fs vfs.FS) embedded.Options {
+	return embedded.Options{
+		CacheBytes:   c.StoreCacheMB << 20,
+		NoSync:       !c.StoreSync,
+		Logger:       log,
+		MinFreeBytes: c.StoreMinFreeMB << 20,
+		Salvage:      c.StoreRecovery == "salvage",
+		FS:           fs,
+	}
+}
+
+// dynamo is the DynamoDB store's configuration; VERDICT_RETENTION=0 keeps records
+// forever.
+func (c StoreSettings) dynamo(log *slog.Logger) dynamo.Config {
+	retention := c.Retention
+	if retention == 0 {
+		retention = dynamo.Forever
+	}
+	return dynamo.Config{Table: c.DynamoTable, WriterID: c.workerID(), Retention: retention, Logger: log}
 }
 
 // reference reads VERDICT_REFERENCE_SINCE and VERDICT_REFERENCE_UNTIL; both zero
@@ -548,11 +625,14 @@ func (c settings) reference() (since, until time.Time, err error) {
 	return since, until, nil
 }
 
-func (c settings) shiftConfig() judge.ShiftConfig {
+func (c CloudWatchSettings) shiftConfig() judge.ShiftConfig {
 	return judge.ShiftConfig{MinPredictions: c.ShiftMinPreds, Alpha: c.ShiftAlpha}
 }
 
-func (c settings) judgeConfig() (judge.Config, error) {
+func (c settings) judgeConfig() (judge.Config, error) { return c.JudgeSettings.judge(c.rule()) }
+
+// judge is the judge's configuration, with estimable the windows' estimability rule.
+func (c JudgeSettings) judge(estimable window.Rule) (judge.Config, error) {
 	rng, err := judgeRange(c.JudgeWindow, c.JudgeSince)
 	if err != nil {
 		return judge.Config{}, err
@@ -568,7 +648,7 @@ func (c settings) judgeConfig() (judge.Config, error) {
 		Alpha: c.JudgeAlpha, Beta: c.JudgeBeta,
 		RecallTolerance: tol, PrecisionTolerance: tol, SegmentRecallTolerance: segTol, SegmentPrecisionTolerance: segTol,
 		MinSegmentShare: zeroIsNone(c.JudgeSegShare), RequiredSegments: c.JudgeSegments, Range: rng,
-		Estimable: window.Rule{Coverage: c.Coverage}, MissingAtRandom: c.JudgeMAR,
+		Estimable: estimable, MissingAtRandom: c.JudgeMAR,
 	}
 	for _, m := range c.JudgePassOn {
 		jc.PassMetrics = append(jc.PassMetrics, judge.Metric(strings.TrimSpace(m)))
@@ -581,7 +661,7 @@ func (c settings) judgeConfig() (judge.Config, error) {
 
 // judgePairs are the (baseline, candidate) comparisons /metrics carries, over the
 // judge's default range.
-func (c settings) judgePairs() []judge.Pair {
+func (c JudgeSettings) judgePairs() []judge.Pair {
 	rng, _ := judgeRange(c.JudgeWindow, c.JudgeSince)
 	var out []judge.Pair
 	for _, cand := range c.Candidates {
@@ -632,7 +712,7 @@ func readVariantMapFile(path string, into ingest.VariantMap) error {
 	return ingest.ReadVariantMap(f, path, into)
 }
 
-func (c settings) decoderConfig() ingest.DecoderConfig {
+func (c IngestSettings) decoderConfig() ingest.DecoderConfig {
 	roles := map[string]ingest.Role{}
 	for v, r := range c.Roles {
 		roles[v] = ingest.Role(r)
@@ -676,7 +756,7 @@ func (s *selectors) Decode(v string) error {
 }
 
 // s3Problems checks the VERDICT_S3_* settings for VERDICT_SOURCES=s3.
-func (c settings) s3Problems() []string {
+func (c S3Settings) s3Problems() []string {
 	var problems []string
 	if len(c.S3Captures) == 0 && len(c.S3Labels) == 0 {
 		problems = append(problems, "VERDICT_SOURCES=s3 needs VERDICT_S3_CAPTURE_PREFIXES and/or VERDICT_S3_LABEL_PREFIXES")
@@ -729,16 +809,16 @@ func parsePrefix(p string) (bucket, prefix string, err error) {
 	return "", p, nil
 }
 
-func (c settings) source(name string) bool {
+func (c IngestSettings) source(name string) bool {
 	return slices.ContainsFunc(c.Sources, func(s string) bool { return strings.TrimSpace(s) == name })
 }
 
-func (c settings) sink(name string) bool {
+func (c CloudWatchSettings) sink(name string) bool {
 	return slices.ContainsFunc(c.Sinks, func(s string) bool { return strings.TrimSpace(s) == name })
 }
 
 // workerID names this process in shared tables: VERDICT_WORKER_ID, else hostname-pid.
-func (c settings) workerID() string {
+func (c StoreSettings) workerID() string {
 	if c.WorkerID != "" {
 		return c.WorkerID
 	}
@@ -757,7 +837,7 @@ func parseLevel(s string) (slog.Level, error) {
 	return l, nil
 }
 
-func (c settings) logger(w io.Writer) *slog.Logger {
+func (c LogSettings) logger(w io.Writer) *slog.Logger {
 	level, _ := parseLevel(c.LogLevel)
 	opts := &slog.HandlerOptions{Level: level}
 	if c.LogFormat == "json" {
