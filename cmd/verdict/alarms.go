@@ -12,10 +12,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
-
 	"github.com/verdictml/verdict/alarms"
 )
 
@@ -95,10 +91,11 @@ func runAlarms(ctx context.Context, args []string, out io.Writer) error {
 			return errors.New("-at needs -metrics: CloudWatch reports the states as they are now")
 		}
 	}
-	cw, err := alarmsCloudWatchClient(ctx, *endpointURL)
+	awsCfg, err := loadAWS(ctx)
 	if err != nil {
 		return err
 	}
+	cw := cloudWatchClient(awsCfg, *endpointURL)
 	if sub == "status" {
 		states, err := alarms.LiveStatus(ctx, cw, spec)
 		if err != nil {
@@ -128,20 +125,6 @@ func runAlarms(ctx context.Context, args []string, out io.Writer) error {
 		"created", plan.Count(alarms.ActionCreate), "updated", plan.Count(alarms.ActionUpdate), "deleted", plan.Count(alarms.ActionDelete))
 	fmt.Fprintln(out, "\napplied")
 	return nil
-}
-
-// alarmsCloudWatchClient builds a CloudWatch client from the standard AWS
-// configuration chain, optionally pointed at another endpoint.
-func alarmsCloudWatchClient(ctx context.Context, endpointURL string) (*cloudwatch.Client, error) {
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	return cloudwatch.NewFromConfig(cfg, func(o *cloudwatch.Options) {
-		if endpointURL != "" {
-			o.BaseEndpoint = aws.String(endpointURL)
-		}
-	}), nil
 }
 
 func alarmsStatus(ctx context.Context, out io.Writer, spec *alarms.Spec, metricsPath, atFlag string) error {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
 
@@ -412,19 +411,9 @@ func deployPlan(out io.Writer, r *deploy.Rollout, startFlag string) error {
 // deployClients builds SageMaker and CloudWatch clients from the standard AWS
 // configuration chain, optionally pointed at other endpoints.
 func deployClients(ctx context.Context, smURL, cwURL string) (*sagemaker.Client, *cloudwatch.Client, error) {
-	cfg, err := config.LoadDefaultConfig(ctx)
+	cfg, err := loadAWS(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("load AWS configuration: %w", err)
+		return nil, nil, err
 	}
-	sm := sagemaker.NewFromConfig(cfg, func(o *sagemaker.Options) {
-		if smURL != "" {
-			o.BaseEndpoint = aws.String(smURL)
-		}
-	})
-	cw := cloudwatch.NewFromConfig(cfg, func(o *cloudwatch.Options) {
-		if cwURL != "" {
-			o.BaseEndpoint = aws.String(cwURL)
-		}
-	})
-	return sm, cw, nil
+	return sageMakerClient(cfg, smURL), cloudWatchClient(cfg, cwURL), nil
 }

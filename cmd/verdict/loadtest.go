@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/verdictml/verdict/deploy"
 	"github.com/verdictml/verdict/ingest"
@@ -366,9 +365,9 @@ func loadtestTarget(ctx context.Context, f loadtestFlags) (loadtest.Target, stri
 		}
 		return t, f.url, nil
 	}
-	cfg, err := config.LoadDefaultConfig(ctx)
+	cfg, err := loadAWS(ctx)
 	if err != nil {
-		return nil, "", fmt.Errorf("--endpoint: load AWS configuration: %w", err)
+		return nil, "", fmt.Errorf("--endpoint: %w", err)
 	}
 	if f.endpointURL != "" {
 		cfg.BaseEndpoint = aws.String(f.endpointURL)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	cw "github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	kds "github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -30,17 +29,6 @@ import (
 	"github.com/verdictml/verdict/publish/cloudwatch"
 	"github.com/verdictml/verdict/window"
 )
-
-// loadAWS reads the standard AWS configuration: credentials chain, AWS_REGION, and
-// endpoint overrides such as AWS_ENDPOINT_URL_KINESIS / AWS_ENDPOINT_URL_DYNAMODB
-// (how the tests point verdict at local emulators).
-func loadAWS(ctx context.Context) (aws.Config, error) {
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		return cfg, fmt.Errorf("aws configuration: %w", err)
-	}
-	return cfg, nil
-}
 
 // kinesisSources builds one consumer per configured stream (predictions, labels),
 // each feeding the join through a kinesis.SinkHandler. They share one lease table
