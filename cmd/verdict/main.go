@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
 )
 
@@ -38,6 +39,55 @@ func commands() map[string]command {
 		"dataset":  {"write a recorded dataset (predictions, labels) from the demo's generator on simulated time", runDataset},
 		"loadtest": {"replay captured requests against the candidate at a scheduled rate (open loop): latency, errors, SLO verdict", runLoadtest},
 	}
+}
+
+// subcommand is one command of a group such as `verdict alarms` or `verdict
+// deploy`: like a command, it parses its own flags (and answers -help) and runs.
+type subcommand struct {
+	name    string
+	summary string // its line(s) in the group's usage
+	run     func(ctx context.Context, args []string, out io.Writer) error
+}
+
+// commandGroup is a command made of subcommands, listed in its usage in order.
+type commandGroup struct {
+	name string
+	// intro is the usage above the list of subcommands, outro below it.
+	intro, outro string
+	// column is where the summaries start in the list.
+	column int
+	subs   []subcommand
+}
+
+// usage writes the group's usage: intro, one entry a subcommand, outro.
+func (g commandGroup) usage(out io.Writer) {
+	fmt.Fprint(out, g.intro)
+	for _, c := range g.subs {
+		lines := strings.Split(c.summary, "\n")
+		fmt.Fprintf(out, "  %-*s%s\n", g.column-2, c.name, lines[0])
+		for _, l := range lines[1:] {
+			fmt.Fprintf(out, "%*s%s\n", g.column, "", l)
+		}
+	}
+	fmt.Fprint(out, g.outro)
+}
+
+// run runs the subcommand args[0] names with the rest of args.
+func (g commandGroup) run(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+		g.usage(out)
+		if len(args) == 0 {
+			return fmt.Errorf("missing %s command", g.name)
+		}
+		return flag.ErrHelp
+	}
+	for _, c := range g.subs {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], out)
+		}
+	}
+	g.usage(out)
+	return fmt.Errorf("unknown %s command %q", g.name, args[0])
 }
 
 var version = "dev"
