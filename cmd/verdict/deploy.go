@@ -19,167 +19,202 @@ import (
 	"github.com/verdictml/verdict/judge"
 )
 
-const deployUsage = `usage: verdict deploy <plan|apply|watch|promote-shadow|weights> [flags]
+func runDeploy(ctx context.Context, args []string, out io.Writer) error {
+	return deployCommands().run(ctx, args, out)
+}
+
+// deployCommands are the deploy subcommands, each with its own flags.
+func deployCommands() commandGroup {
+	return commandGroup{
+		name: "deploy",
+		intro: `usage: verdict deploy <plan|apply|watch|promote-shadow|weights> [flags]
 
 Builds, validates and applies the SageMaker requests of a rollout spec or of
 an A/B split spec (YAML, see docs/deploy.md).
 
-  plan            print the requests of each stage and the expected timeline
-                  (a split spec: its endpoint config and traffic shares)
-  apply           send one stage: -stage shadow (candidate as shadow variant)
-                  or -stage shift (blue/green shift or rolling update with
-                  rollback alarms);
-                  a split spec: its endpoint config and the update to it
-  watch           follow the endpoint's deployment to roll-forward, rollback
-                  (and the alarm that fired) or failure; -stage shadow (or a
-                  split spec) follows an update without traffic shifting
-  promote-shadow  shift traffic from production to the candidate that ran as
-                  the shadow, with the rollout's routing and rollback alarms,
-                  once the shadow gate (shadow.gate) lets it through
-  weights         move a stable A/B split: -spec split.yaml (or -endpoint E)
-                  -set v4=0.9,v5=0.1; prints the split before and after
-
+`,
+		outro: `
 Run "verdict deploy <command> -help" for a command's flags.
-`
+`,
+		column: 18,
+		subs: []subcommand{
+			{"plan", "print the requests of each stage and the expected timeline\n" +
+				"(a split spec: its endpoint config and traffic shares)", runDeployPlan},
+			{"apply", "send one stage: -stage shadow (candidate as shadow variant)\n" +
+				"or -stage shift (blue/green shift or rolling update with\n" +
+				"rollback alarms);\n" +
+				"a split spec: its endpoint config and the update to it", runDeployApply},
+			{"watch", "follow the endpoint's deployment to roll-forward, rollback\n" +
+				"(and the alarm that fired) or failure; -stage shadow (or a\n" +
+				"split spec) follows an update without traffic shifting", runDeployWatch},
+			{"promote-shadow", "shift traffic from production to the candidate that ran as\n" +
+				"the shadow, with the rollout's routing and rollback alarms,\n" +
+				"once the shadow gate (shadow.gate) lets it through", runDeployPromoteShadow},
+			{"weights", "move a stable A/B split: -spec split.yaml (or -endpoint E)\n" +
+				"-set v4=0.9,v5=0.1; prints the split before and after", runDeployWeights},
+		},
+	}
+}
 
-func runDeploy(ctx context.Context, args []string, out io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(out, deployUsage)
-		if len(args) == 0 {
-			return errors.New("missing deploy command")
-		}
-		return flag.ErrHelp
-	}
-	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("deploy "+sub, flag.ContinueOnError)
-	fs.SetOutput(out)
-	endpointURL := fs.String("endpoint-url", "", "SageMaker endpoint URL; default from the AWS environment")
-	var (
-		specPath    = new(string)
-		stage       = new(string)
-		start       = new(string)
-		interval    = new(time.Duration)
-		timeout     = new(time.Duration)
-		cwURL       = new(string)
-		endpoint    = new(string)
-		set         = new(string)
-		watchAfter  = new(bool)
-		needRollout = true
-		gf          gateFlags
-	)
-	switch sub {
-	case "plan":
-		fs.StringVar(specPath, "spec", "", "rollout spec file (YAML); required")
-		fs.StringVar(start, "start", "", "time the traffic shift starts, HH:MM or RFC 3339, for the timeline; default now")
-	case "apply", "promote-shadow":
-		fs.StringVar(specPath, "spec", "", "rollout spec file (YAML); required")
-		if sub == "apply" {
-			fs.StringVar(stage, "stage", "", "stage to apply: shadow or shift; required")
-		}
-		fs.BoolVar(watchAfter, "watch", false, "watch the deployment after applying")
-		gf.add(fs)
-	case "watch":
-		fs.StringVar(specPath, "spec", "", "rollout spec file (YAML); required")
-		fs.StringVar(stage, "stage", string(deploy.StageShift), "stage being deployed: shadow (an update without traffic shifting) or shift")
-	case "weights":
-		needRollout = false
-		fs.StringVar(specPath, "spec", "", "A/B split spec file (YAML): the endpoint and the variants -set may name")
-		fs.StringVar(endpoint, "endpoint", "", "endpoint name, without -spec")
-		fs.StringVar(set, "set", "", "desired weights, variant=weight,...; required")
-	default:
-		fmt.Fprint(out, deployUsage)
-		return fmt.Errorf("unknown deploy command %q", sub)
-	}
-	if sub != "plan" && sub != "weights" {
-		fs.DurationVar(interval, "interval", 30*time.Second, "DescribeEndpoint polling interval while watching")
-		fs.DurationVar(timeout, "timeout", 0, "give up watching after this long; default the rollout's max execution timeout plus 30m")
-		fs.StringVar(cwURL, "cloudwatch-endpoint-url", "", "CloudWatch endpoint URL, to name the alarm that fired on rollback")
-	}
-	fs.Usage = func() {
+// deployFlags are the flags of the deploy commands; each command registers those
+// it takes.
+type deployFlags struct {
+	*flag.FlagSet
+	sub                                    string
+	endpointURL, spec, stage, start, cwURL string
+	interval, timeout                      time.Duration
+	watch                                  bool
+	gate                                   gateFlags
+}
+
+// newDeployFlags has the flag every deploy command takes: SageMaker's endpoint.
+func newDeployFlags(sub string, out io.Writer) *deployFlags {
+	f := &deployFlags{FlagSet: flag.NewFlagSet("deploy "+sub, flag.ContinueOnError), sub: sub}
+	f.SetOutput(out)
+	f.StringVar(&f.endpointURL, "endpoint-url", "", "SageMaker endpoint URL; default from the AWS environment")
+	f.Usage = func() {
 		fmt.Fprintf(out, "usage: verdict deploy %s [flags]\n\nflags:\n", sub)
-		fs.PrintDefaults()
+		f.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	return f
+}
+
+// rolloutSpec adds -spec, a rollout (or split) spec.
+func (f *deployFlags) rolloutSpec() {
+	f.StringVar(&f.spec, "spec", "", "rollout spec file (YAML); required")
+}
+
+// watching adds the flags of the commands that watch a deployment.
+func (f *deployFlags) watching() {
+	f.DurationVar(&f.interval, "interval", 30*time.Second, "DescribeEndpoint polling interval while watching")
+	f.DurationVar(&f.timeout, "timeout", 0, "give up watching after this long; default the rollout's max execution timeout plus 30m")
+	f.StringVar(&f.cwURL, "cloudwatch-endpoint-url", "", "CloudWatch endpoint URL, to name the alarm that fired on rollback")
+}
+
+func runDeployPlan(ctx context.Context, args []string, out io.Writer) error {
+	f := newDeployFlags("plan", out)
+	f.rolloutSpec()
+	f.StringVar(&f.start, "start", "", "time the traffic shift starts, HH:MM or RFC 3339, for the timeline; default now")
+	return deployRollout(ctx, out, f, args)
+}
+
+func runDeployApply(ctx context.Context, args []string, out io.Writer) error {
+	f := newDeployFlags("apply", out)
+	f.rolloutSpec()
+	f.StringVar(&f.stage, "stage", "", "stage to apply: shadow or shift; required")
+	f.BoolVar(&f.watch, "watch", false, "watch the deployment after applying")
+	f.gate.add(f.FlagSet)
+	f.watching()
+	return deployRollout(ctx, out, f, args)
+}
+
+func runDeployWatch(ctx context.Context, args []string, out io.Writer) error {
+	f := newDeployFlags("watch", out)
+	f.rolloutSpec()
+	f.StringVar(&f.stage, "stage", string(deploy.StageShift), "stage being deployed: shadow (an update without traffic shifting) or shift")
+	f.watching()
+	return deployRollout(ctx, out, f, args)
+}
+
+func runDeployPromoteShadow(ctx context.Context, args []string, out io.Writer) error {
+	f := newDeployFlags("promote-shadow", out)
+	f.rolloutSpec()
+	f.BoolVar(&f.watch, "watch", false, "watch the deployment after applying")
+	f.gate.add(f.FlagSet)
+	f.watching()
+	return deployRollout(ctx, out, f, args)
+}
+
+func runDeployWeights(ctx context.Context, args []string, out io.Writer) error {
+	f := newDeployFlags("weights", out)
+	specPath := f.String("spec", "", "A/B split spec file (YAML): the endpoint and the variants -set may name")
+	endpoint := f.String("endpoint", "", "endpoint name, without -spec")
+	set := f.String("set", "", "desired weights, variant=weight,...; required")
+	if err := f.Parse(args); err != nil {
 		return err
 	}
-
-	if !needRollout {
-		if (*endpoint == "") == (*specPath == "") || *set == "" {
-			fs.Usage()
-			return errors.New("-set and one of -spec and -endpoint are required")
-		}
-		var split *deploy.Split
-		if *specPath != "" {
-			var err error
-			if split, err = deploy.LoadSplit(*specPath); err != nil {
-				return err
-			}
-			*endpoint = split.Endpoint
-		}
-		sm, _, err := deployClients(ctx, *endpointURL, "")
-		if err != nil {
+	if (*endpoint == "") == (*specPath == "") || *set == "" {
+		f.Usage()
+		return errors.New("-set and one of -spec and -endpoint are required")
+	}
+	var split *deploy.Split
+	if *specPath != "" {
+		var err error
+		if split, err = deploy.LoadSplit(*specPath); err != nil {
 			return err
 		}
-		return deployWeights(ctx, out, sm, *endpoint, split, *set)
+		*endpoint = split.Endpoint
 	}
+	sm, _, err := deployClients(ctx, f.endpointURL, "")
+	if err != nil {
+		return err
+	}
+	return deployWeights(ctx, out, sm, *endpoint, split, *set)
+}
 
-	if *specPath == "" {
-		fs.Usage()
+// deployRollout runs plan, apply, watch or promote-shadow (f.sub) on the spec f
+// names: a rollout spec, or an A/B split spec (deploySplit).
+func deployRollout(ctx context.Context, out io.Writer, f *deployFlags, args []string) error {
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if f.spec == "" {
+		f.Usage()
 		return errors.New("-spec is required")
 	}
-	kind, err := deploy.KindOf(*specPath)
+	kind, err := deploy.KindOf(f.spec)
 	if err != nil {
 		return err
 	}
 	if kind == deploy.KindSplit {
-		return deploySplit(ctx, out, sub, *specPath, *endpointURL, *interval, *timeout, *watchAfter)
+		return deploySplit(ctx, out, f.sub, f.spec, f.endpointURL, f.interval, f.timeout, f.watch)
 	}
-	r, err := deploy.LoadRollout(*specPath)
+	r, err := deploy.LoadRollout(f.spec)
 	if err != nil {
 		return err
 	}
-	if sub == "plan" {
-		return deployPlan(out, r, *start)
+	if f.sub == "plan" {
+		return deployPlan(out, r, f.start)
 	}
 	writeWarnings(out, r)
 
-	sm, cw, err := deployClients(ctx, *endpointURL, *cwURL)
+	sm, cw, err := deployClients(ctx, f.endpointURL, f.cwURL)
 	if err != nil {
 		return err
 	}
 	var req *deploy.Requests
 	switch {
-	case sub == "watch" && *stage == string(deploy.StageShadow):
+	case f.sub == "watch" && f.stage == string(deploy.StageShadow):
 		if r.Shadow == nil {
 			return errors.New("-stage shadow: the rollout has no shadow stage")
 		}
-	case sub == "watch" && *stage != string(deploy.StageShift):
-		return fmt.Errorf("-stage %q: want shadow or shift", *stage)
-	case sub == "watch":
-	case sub == "promote-shadow":
+	case f.sub == "watch" && f.stage != string(deploy.StageShift):
+		return fmt.Errorf("-stage %q: want shadow or shift", f.stage)
+	case f.sub == "watch":
+	case f.sub == "promote-shadow":
 		if req, err = r.PromoteShadowRequests(); err != nil {
 			return err
 		}
-		if err := gf.admit(ctx, out, r); err != nil {
+		if err := f.gate.admit(ctx, out, r); err != nil {
 			return err
 		}
-	case *stage == string(deploy.StageShadow):
+	case f.stage == string(deploy.StageShadow):
 		if req, err = r.ShadowRequests(); err != nil {
 			return err
 		}
-	case *stage == string(deploy.StageShift):
+	case f.stage == string(deploy.StageShift):
 		req = r.ShiftRequests()
 		// A shift that follows a shadow stage is a promotion of the shadow.
 		if r.Shadow != nil {
-			if err := gf.admit(ctx, out, r); err != nil {
+			if err := f.gate.admit(ctx, out, r); err != nil {
 				return err
 			}
 		}
 	default:
-		return fmt.Errorf("-stage %q: want shadow or shift", *stage)
+		return fmt.Errorf("-stage %q: want shadow or shift", f.stage)
 	}
 	target := r.Candidate.EndpointConfig
-	if sub == "watch" && *stage == string(deploy.StageShadow) {
+	if f.sub == "watch" && f.stage == string(deploy.StageShadow) {
 		target = r.Shadow.EndpointConfig
 	}
 	if req != nil {
@@ -189,17 +224,17 @@ func runDeploy(ctx context.Context, args []string, out io.Writer) error {
 		target = aws.ToString(req.UpdateEndpoint.EndpointConfigName)
 		slog.InfoContext(ctx, "deployment started", "endpoint", r.Endpoint, "stage", req.Stage, "endpoint_config", target)
 		fmt.Fprintf(out, "%s stage started: %s is updating to %s\n", req.Stage, r.Endpoint, target)
-		if !*watchAfter {
+		if !f.watch {
 			return nil
 		}
 	}
-	if *timeout == 0 {
-		*timeout = r.Traffic.MaxExecutionTimeout + 30*time.Minute
+	if f.timeout == 0 {
+		f.timeout = r.Traffic.MaxExecutionTimeout + 30*time.Minute
 	}
-	wctx, cancel := context.WithTimeout(ctx, *timeout)
+	wctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	w := &deploy.Watcher{SageMaker: sm, CloudWatch: cw, AlarmNames: r.Alarms.Names, Interval: *interval, Out: out}
-	if (req != nil && req.Stage == deploy.StageShadow) || (sub == "watch" && *stage == string(deploy.StageShadow)) {
+	w := &deploy.Watcher{SageMaker: sm, CloudWatch: cw, AlarmNames: r.Alarms.Names, Interval: f.interval, Out: out}
+	if (req != nil && req.Stage == deploy.StageShadow) || (f.sub == "watch" && f.stage == string(deploy.StageShadow)) {
 		// The shadow stage shifts no traffic and has no rollback alarms.
 		return watchUpdate(wctx, w, r.Endpoint, target)
 	}
