@@ -20,6 +20,7 @@ import (
 	"github.com/verdictml/verdict/labels"
 	"github.com/verdictml/verdict/labels/dynamo"
 	"github.com/verdictml/verdict/tally"
+	"github.com/verdictml/verdict/window"
 )
 
 // What the shared store costs: the join on the DynamoDB store against kumo, with every
@@ -357,17 +358,15 @@ func benchDynamo(ctx context.Context, out io.Writer, endpoint string, n int, bat
 		batch := kind.batch
 		m := newMeteredDynamo(client)
 		table := fmt.Sprintf("verdict-bench-%d-%d", batch, time.Now().UnixNano())
-		st, err := dynamo.New(m, dynamo.Config{Table: table, WriterID: "bench", Retention: 90 * 24 * time.Hour})
+		jn, err := openJoin(ctx, joinSpec{
+			store: storeDynamo, dynamoAPI: m, dynamo: dynamo.Config{Table: table, WriterID: "bench", Retention: 90 * 24 * time.Hour},
+			join:    labels.Config{SegmentKeys: []string{"merchant_category"}, Maturity: 30 * 24 * time.Hour},
+			windows: window.New(5*time.Minute, 7*24*time.Hour),
+		})
 		if err != nil {
-			return err
-		}
-		if err := st.EnsureTables(ctx); err != nil {
 			return fmt.Errorf("dynamodb at %s: %w", endpoint, err)
 		}
-		j, err := labels.Open(ctx, st, labels.Config{SegmentKeys: []string{"merchant_category"}, Maturity: 30 * 24 * time.Hour}, nil)
-		if err != nil {
-			return err
-		}
+		st, j := jn.store, jn.join
 		rng := rand.New(rand.NewPCG(9, uint64(batch)))
 		now := time.Now()
 		r := row{batch: batch, together: kind.together}
@@ -454,7 +453,7 @@ func benchDynamo(ctx context.Context, out io.Writer, endpoint string, n int, bat
 			return err
 		}
 		r.reloadRCU, r.hot = c5.sub(c4).rcu(), m.capacity().sub(c5).rcu()
-		j.Close()
+		jn.close()
 		largest, recSum, recN := 0, 0, 0
 		m.mu.Lock()
 		for k, attrs := range m.items {
