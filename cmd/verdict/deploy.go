@@ -84,6 +84,14 @@ func (f *deployFlags) rolloutSpec() {
 	f.StringVar(&f.spec, "spec", "", "rollout spec file (YAML); required")
 }
 
+// applying adds the flags of the commands that start a deployment: -watch, the
+// shadow gate's, and the watching ones.
+func (f *deployFlags) applying() {
+	f.BoolVar(&f.watch, "watch", false, "watch the deployment after applying")
+	f.gate.add(f.FlagSet)
+	f.watching()
+}
+
 // watching adds the flags of the commands that watch a deployment.
 func (f *deployFlags) watching() {
 	f.DurationVar(&f.interval, "interval", 30*time.Second, "DescribeEndpoint polling interval while watching")
@@ -102,9 +110,7 @@ func runDeployApply(ctx context.Context, args []string, out io.Writer) error {
 	f := newDeployFlags("apply", out)
 	f.rolloutSpec()
 	f.StringVar(&f.stage, "stage", "", "stage to apply: shadow or shift; required")
-	f.BoolVar(&f.watch, "watch", false, "watch the deployment after applying")
-	f.gate.add(f.FlagSet)
-	f.watching()
+	f.applying()
 	return deployRollout(ctx, out, f, args)
 }
 
@@ -119,9 +125,7 @@ func runDeployWatch(ctx context.Context, args []string, out io.Writer) error {
 func runDeployPromoteShadow(ctx context.Context, args []string, out io.Writer) error {
 	f := newDeployFlags("promote-shadow", out)
 	f.rolloutSpec()
-	f.BoolVar(&f.watch, "watch", false, "watch the deployment after applying")
-	f.gate.add(f.FlagSet)
-	f.watching()
+	f.applying()
 	return deployRollout(ctx, out, f, args)
 }
 
