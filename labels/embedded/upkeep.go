@@ -31,13 +31,13 @@ type Upkeep struct {
 // Options.Logger) and retried; they never stop it.
 func (u Upkeep) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { u.prune(ctx); return nil })
-	g.Go(func() error { u.recover(ctx); return nil })
+	g.Go(func() error { u.pruneLoop(ctx); return nil })
+	g.Go(func() error { u.reopenLoop(ctx); return nil })
 	return g.Wait()
 }
 
-// prune drops old bucket tallies and expires old records at once, then hourly.
-func (u Upkeep) prune(ctx context.Context) {
+// pruneLoop drops old bucket tallies and expires old records at once, then hourly.
+func (u Upkeep) pruneLoop(ctx context.Context) {
 	s := u.Store
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -74,8 +74,8 @@ func (u Upkeep) prune(ctx context.Context) {
 // reopenEvery is how often a failed store is tried again.
 const reopenEvery = time.Second
 
-// recover reopens the store while it has failed (or the last Reopen did).
-func (u Upkeep) recover(ctx context.Context) {
+// reopenLoop reopens the store while it has failed (or the last Reopen did).
+func (u Upkeep) reopenLoop(ctx context.Context) {
 	s := u.Store
 	reopen := u.Reopen
 	if reopen == nil {
