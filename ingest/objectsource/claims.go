@@ -31,7 +31,11 @@ type Claim interface {
 type Claims interface {
 	// Run asks keys for the partitions (at start and periodically) and calls work in a
 	// goroutine of its own for each partition this instance claims, with a context that
-	// ends when the claim ends. It returns when ctx ends and every work has returned.
+	// ends when the claim ends. It returns when ctx ends and every work has returned,
+	// or — Leased — once the lease group's ShutdownTimeout has passed: the leases are
+	// then released while a stuck work may still run. Nothing counts twice if another
+	// instance reads the same object meanwhile (the join is idempotent); its key is
+	// recorded only by whoever commits it.
 	Run(ctx context.Context, keys func(context.Context) ([]string, error), work func(context.Context, Claim)) error
 }
 
