@@ -30,10 +30,9 @@ type Backtest struct {
 	Judge judge.BacktestOptions
 	// Alarms are evaluated when set, on Publisher's values every Interval
 	// (default cloudwatch.DefaultInterval), which must divide Every.
-	Alarms         []alarms.Alarm
-	Publisher      cloudwatch.Config
-	PublisherJudge cloudwatch.Judge
-	Interval       time.Duration
+	Alarms    []alarms.Alarm
+	Publisher cloudwatch.Config
+	Interval  time.Duration
 	// Join is the join's configuration; Longest its longest window; Rule decides
 	// when statistics are estimable.
 	Join    labels.Config
@@ -174,7 +173,7 @@ func (b *Backtest) Run(ctx context.Context, rec *Recording) (BacktestReport, err
 			return BacktestReport{}, fmt.Errorf("backtest: publish interval %s must divide the look interval %s and the alarm period %s", interval, every, period)
 		}
 		step = interval
-		pub = &Publisher{Config: b.Publisher, Judge: b.PublisherJudge, Samples: NewMetricHistory()}
+		pub = &Publisher{Config: b.Publisher, Samples: NewMetricHistory()}
 	}
 	first, last := rec.Span()
 	from, to := b.From, b.To

@@ -14,7 +14,6 @@ import (
 	"github.com/verdictml/verdict/ingest"
 	"github.com/verdictml/verdict/judge"
 	"github.com/verdictml/verdict/labels"
-	"github.com/verdictml/verdict/publish/cloudwatch"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -67,15 +66,13 @@ func gapBacktest(t *testing.T, regressionStart time.Time, r judge.Range) *Backte
 		t.Fatal(err)
 	}
 	jc := judge.Config{Alpha: 0.05, Range: r}
-	pj, err := cloudwatch.NewJudge(jc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	span := window.Span(time.Hour)
+	pub := PublisherFor(spec, "v5", "v6", span)
+	pub.Judge = jc
 	return &Backtest{
 		Baseline: "v5", Candidate: "v6", Window: span, Every: 5 * time.Minute,
 		Judge:  judge.BacktestOptions{Config: jc, RegressionStart: regressionStart},
-		Alarms: as, Publisher: PublisherFor(spec, "v5", "v6", span), PublisherJudge: pj, Interval: time.Minute,
+		Alarms: as, Publisher: pub, Interval: time.Minute,
 		Join: labels.Config{SegmentKeys: []string{"merchant_category"}, Bucket: 5 * time.Minute}, Longest: time.Hour,
 		Dir: t.TempDir(),
 	}

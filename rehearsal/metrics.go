@@ -12,6 +12,7 @@ import (
 
 	"github.com/verdictml/verdict/alarms"
 	"github.com/verdictml/verdict/cwmetric"
+	"github.com/verdictml/verdict/judge"
 	"github.com/verdictml/verdict/publish/cloudwatch"
 	"github.com/verdictml/verdict/window"
 )
@@ -20,10 +21,9 @@ import (
 // metric history the local alarm evaluator reads.
 type Publisher struct {
 	// Config is the CloudWatch publisher's configuration: namespace, endpoint,
-	// window, variant dimensions and baseline pairs.
+	// window, variant dimensions, baseline pairs and the thresholds they are
+	// judged with.
 	Config cloudwatch.Config
-	// Judge computes the baseline metrics of Config.Pairs.
-	Judge cloudwatch.Judge
 	// Reference is the reference period of Config.Shift's signals.
 	Reference cloudwatch.Reference
 	// Samples receives the published values.
@@ -40,7 +40,7 @@ type published struct {
 
 // Publish records one flush at now of the windows' Config.Window snapshot.
 func (p *Publisher) Publish(now time.Time, w *window.Windows) error {
-	datums, err := cloudwatch.FlushDatums(p.Config, w, p.Judge, p.Reference, now)
+	datums, err := cloudwatch.FlushDatums(p.Config, w, p.Reference, now)
 	if err != nil {
 		return fmt.Errorf("rehearsal: metrics at %s: %w", now.Format(time.RFC3339), err)
 	}
@@ -75,7 +75,8 @@ func (p *Publisher) Repeat(now time.Time) {
 
 // PublisherFor is the publisher configuration the alarms of spec read: the spec's
 // namespace and endpoint, and the candidate's and baseline's verdict variant ids
-// published under the spec's variant names.
+// published under the spec's variant names. Its Judge is judge's defaults: set the
+// thresholds in force.
 func PublisherFor(spec *alarms.Spec, baseline, candidate string, span window.Span) cloudwatch.Config {
 	cfg := cloudwatch.Config{
 		Namespace:    spec.Namespace,
@@ -87,7 +88,7 @@ func PublisherFor(spec *alarms.Spec, baseline, candidate string, span window.Spa
 	}
 	if spec.Baseline.Variant != "" && baseline != "" {
 		cfg.Variants[baseline] = cloudwatch.Variant{VariantName: spec.Baseline.Variant}
-		cfg.Pairs = []cloudwatch.Pair{{Baseline: baseline, Candidate: candidate}}
+		cfg.Pairs = []judge.Pair{{Baseline: baseline, Candidate: candidate}}
 	}
 	return cfg
 }

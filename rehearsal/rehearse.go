@@ -40,10 +40,9 @@ type Rehearsal struct {
 	Baseline, Candidate string
 	// Alarms are the rollback alarms (the rollout's AutoRollbackConfiguration).
 	Alarms []alarms.Alarm
-	// Publisher is the CloudWatch publisher's configuration (PublisherFor);
-	// Judge computes its baseline metrics.
+	// Publisher is the CloudWatch publisher's configuration (PublisherFor, with
+	// the judge's thresholds).
 	Publisher cloudwatch.Config
-	Judge     cloudwatch.Judge
 	// Gate, when set, is the shadow-stage gate the shift must pass; its judgement
 	// uses JudgeConfig's thresholds. Override, when not empty, is the reason to shift
 	// although the gate blocks.
@@ -215,7 +214,7 @@ func (r *Rehearsal) Run(ctx context.Context, rec *Recording) (Outcome, error) {
 	// no earlier: the clock starts there (the events before it are applied at
 	// the first tick), however long the shadow stage before it was.
 	from = later(from, s.Start.Truncate(period).Add(-lookback(r.Alarms, period)).Truncate(interval))
-	pub := &Publisher{Config: r.Publisher, Judge: r.Judge, Reference: ref, Samples: NewMetricHistory()}
+	pub := &Publisher{Config: r.Publisher, Reference: ref, Samples: NewMetricHistory()}
 	eval := &alarms.Evaluator{Source: pub.Samples, ExtraPeriods: extraPeriods}
 	states := make([]alarms.State, len(r.Alarms))
 	for i := range states {

@@ -152,13 +152,9 @@ alarms: {names: [a]}
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := cloudwatch.Config{EndpointName: "e", Pairs: []cloudwatch.Pair{{Baseline: "v5", Candidate: "v6"}}, Shift: &judge.ShiftConfig{}}
-	j, err := cloudwatch.NewJudge(judge.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := cloudwatch.Config{EndpointName: "e", Pairs: []judge.Pair{{Baseline: "v5", Candidate: "v6"}}, Shift: &judge.ShiftConfig{}}
 	return &Rehearsal{Schedule: NewSchedule(r, shadowFrom.Add(time.Hour)), Baseline: "v5", Candidate: "v6", Alarms: shiftAlarms(t),
-		Publisher: cfg, Judge: j, Gate: r.ShadowGate(), Override: override,
+		Publisher: cfg, Gate: r.ShadowGate(), Override: override,
 		Join: labels.Config{SegmentKeys: []string{"merchant_category"}, Bucket: 5 * time.Minute}, Longest: time.Hour, Dir: t.TempDir()}
 }
 

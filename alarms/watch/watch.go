@@ -42,10 +42,9 @@ type Config struct {
 	Spec *alarms.Spec
 	File string
 	// Publisher is the CloudWatch publisher's configuration: the same namespace,
-	// endpoint, window, variant names, pairs and top segments as the real one.
+	// endpoint, window, variant names, pairs, judge thresholds and top segments as
+	// the real one.
 	Publisher cloudwatch.Config
-	// Judge computes the pairs' baseline metrics (cloudwatch.NewJudge).
-	Judge cloudwatch.Judge
 	// Reference is the reference period of Publisher.Shift's signals (the shift
 	// alarms' reference); required when Publisher.Shift is set.
 	Reference cloudwatch.Reference
@@ -82,9 +81,6 @@ func New(cfg Config, w *window.Windows, log *slog.Logger) (*Watch, error) {
 	if err := cfg.Publisher.Validate(); err != nil {
 		return nil, fmt.Errorf("watch: publisher configuration: %w", err)
 	}
-	if len(cfg.Publisher.Pairs) > 0 && cfg.Judge == nil {
-		return nil, errors.New("watch: publisher pairs need a Judge")
-	}
 	if cfg.Publisher.Shift != nil && cfg.Reference == nil {
 		return nil, errors.New("watch: shift signals need a Reference")
 	}
@@ -97,7 +93,7 @@ func New(cfg Config, w *window.Windows, log *slog.Logger) (*Watch, error) {
 	history := rehearsal.NewMetricHistory()
 	wt := &Watch{
 		cfg: cfg, alarms: built, windows: w, log: log, now: time.Now,
-		pub:    &rehearsal.Publisher{Config: cfg.Publisher, Judge: cfg.Judge, Reference: cfg.Reference, Samples: history},
+		pub:    &rehearsal.Publisher{Config: cfg.Publisher, Reference: cfg.Reference, Samples: history},
 		eval:   &alarms.Evaluator{Source: history, ExtraPeriods: extraPeriods},
 		states: map[string]alarms.State{},
 	}

@@ -54,13 +54,10 @@ func newWatch(t *testing.T, now *time.Time) (*Watch, *window.Windows) {
 		t.Fatal(err)
 	}
 	w := window.New(time.Minute, time.Hour, window.Clock(func() time.Time { return *now }))
-	j, err := cloudwatch.NewJudge(judge.Config{Range: judge.Sliding(window.Span(time.Hour))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wt, err := New(Config{Spec: s, File: "alarms.yaml", Judge: j, Every: 10 * time.Second, Publisher: cloudwatch.Config{
+	wt, err := New(Config{Spec: s, File: "alarms.yaml", Every: 10 * time.Second, Publisher: cloudwatch.Config{
 		Namespace: s.Namespace, EndpointName: s.Endpoint, Window: window.Span(time.Hour),
-		Pairs: []cloudwatch.Pair{{Baseline: "v5", Candidate: "v6"}},
+		Pairs: []judge.Pair{{Baseline: "v5", Candidate: "v6"}},
+		Judge: judge.Config{Range: judge.Sliding(window.Span(time.Hour))},
 	}}, w, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -15,7 +15,6 @@ import (
 
 	"github.com/verdictml/verdict/alarms"
 	"github.com/verdictml/verdict/judge"
-	"github.com/verdictml/verdict/publish/cloudwatch"
 	"github.com/verdictml/verdict/rehearsal"
 )
 
@@ -124,9 +123,7 @@ flags:
 	if spec != nil {
 		bt.Alarms = built
 		bt.Publisher = rehearsal.PublisherFor(spec, *baseline, *candidate, rf.window)
-		if bt.PublisherJudge, err = cloudwatch.NewJudge(env.judge); err != nil {
-			return err
-		}
+		bt.Publisher.Judge = env.judge
 	}
 	if *regression != "" && *regression != "none" {
 		if bt.Judge.RegressionStart, err = parseStart(*regression, rec.FirstPrediction()); err != nil {

@@ -156,19 +156,16 @@ flags:
 		return fmt.Errorf("--from %s is after the shift starts (--start %s): the rehearsal needs the traffic before the shift",
 			rec.from.Format(time.RFC3339), shiftStart.Format(time.RFC3339))
 	}
-	judgeFn, err := cloudwatch.NewJudge(env.judge)
-	if err != nil {
-		return err
-	}
 	sched := rehearsal.NewSchedule(rollout, shiftStart)
 	pcfg := rehearsal.PublisherFor(spec, *baseline, *candidate, rf.window)
+	pcfg.Judge = env.judge
 	// The recording before the shift is the shadow stage: the reference period of
 	// the shift signals, as VERDICT_REFERENCE_SINCE/UNTIL would name it.
 	pcfg.Shift = &env.shift
 	r := &rehearsal.Rehearsal{
 		Schedule: sched, Baseline: *baseline, Candidate: *candidate, Alarms: watched,
 		Publisher: pcfg, JudgeConfig: env.judge, Override: *override, ShadowStart: rec.from,
-		Judge: judgeFn, Interval: rf.interval, Join: env.join, Longest: env.longest, Rule: env.rule,
+		Interval: rf.interval, Join: env.join, Longest: env.longest, Rule: env.rule,
 		From: rec.from, ReplayProgress: replayProgress(rf.quiet, "rehearse"),
 	}
 	if g := rollout.ShadowGate(); g != nil {

@@ -266,15 +266,12 @@ func cloudWatchPublisher(ctx context.Context, cfg settings, log *slog.Logger, re
 	if err != nil {
 		return nil, err
 	}
-	judgeFn, err := cloudwatch.NewJudge(jcfg)
-	if err != nil {
-		return nil, err
-	}
+	cwc.Judge = jcfg
 	client := cw.NewFromConfig(awsCfg, func(o *cw.Options) {
 		// A hung endpoint must not hold a request for the whole send timeout.
 		o.HTTPClient = awshttp.NewBuildableClient().WithTimeout(10 * time.Second)
 	})
-	deps := cloudwatch.Deps{Client: client, Snapshots: windows, Judge: judgeFn, Leader: leader, Registerer: reg, Log: log}
+	deps := cloudwatch.Deps{Client: client, Snapshots: windows, Leader: leader, Registerer: reg, Log: log}
 	if ref != nil {
 		deps.Reference = *ref
 		log.Info("cloudwatch: shift signals against the reference period", "since", ref.Since, "until", ref.Until)
@@ -300,9 +297,11 @@ func cloudWatchConfig(cfg settings, windows *window.Windows) (cloudwatch.Config,
 	for id, name := range cfg.CWVariantNames {
 		variants[id] = cloudwatch.Variant{VariantName: name}
 	}
-	var pairs []cloudwatch.Pair
+	// Without their Range: the publisher judges each pair over the comparison
+	// period since the candidate's first prediction.
+	var pairs []judge.Pair
 	for _, p := range cfg.judgePairs() {
-		pairs = append(pairs, cloudwatch.Pair{Baseline: p.Baseline, Candidate: p.Candidate})
+		pairs = append(pairs, judge.Pair{Baseline: p.Baseline, Candidate: p.Candidate})
 	}
 	pcfg := cloudwatch.Config{
 		Namespace: cfg.CWNamespace, EndpointName: cfg.CWEndpoint, Window: span,
@@ -337,11 +336,8 @@ func alarmWatch(cfg settings, w *window.Windows, jcfg judge.Config, log *slog.Lo
 	}
 	// Recorded, not sent: timestamps are the recording's own.
 	cwc.OmitTimestamp = false
-	judgeFn, err := cloudwatch.NewJudge(jcfg)
-	if err != nil {
-		return nil, err
-	}
-	wcfg := watch.Config{Spec: spec, File: cfg.AlarmSpec, Publisher: cwc, Judge: judgeFn, Every: cfg.CWInterval}
+	cwc.Judge = jcfg
+	wcfg := watch.Config{Spec: spec, File: cfg.AlarmSpec, Publisher: cwc, Every: cfg.CWInterval}
 	if ref != nil {
 		wcfg.Reference = *ref
 	}

@@ -45,8 +45,14 @@ type Config struct {
 	// listed is published with VariantName = its id.
 	Variants map[string]Variant
 	// Pairs are the candidates published against their baseline (PrecisionDelta,
-	// RecallDelta, SegmentRegressions, WorstSegmentRecallDelta). They need a Judge.
-	Pairs []Pair
+	// RecallDelta, SegmentRegressions, WorstSegmentRecallDelta), each judged over
+	// its Range of the windows — the zero Range: the comparison period since the
+	// candidate's first prediction, so the SegmentRegressions an alarm reads every
+	// minute keep the judge's error rates however long the rollout runs.
+	Pairs []judge.Pair
+	// Judge holds the thresholds the pairs are judged with: the same ones the
+	// Prometheus collector and /v1/judge use. The zero value is judge's defaults.
+	Judge judge.Config
 	// TopSegments maps a segment key (e.g. "merchant_category") to how many of its
 	// segments get per-segment metrics: the N with the most predictions in the window,
 	// summed over all variants, so every variant publishes the same segments. Keys not
@@ -80,12 +86,6 @@ type Variant struct {
 	// variant's metrics. The alarms that verdict generates read EndpointName and
 	// VariantName only, so leave it empty for variants those alarms watch.
 	EndpointConfigName string
-}
-
-// Pair is a candidate variant published against its baseline (verdict ids).
-type Pair struct {
-	Baseline  string
-	Candidate string
 }
 
 func (c Config) withDefaults() Config {
@@ -152,6 +152,9 @@ func (c Config) Validate() error {
 		case p.Baseline == p.Candidate:
 			bad(fmt.Sprintf("Pairs[%d]", i), "baseline and candidate are both %q", p.Baseline)
 		}
+	}
+	if err := c.Judge.Validate(); err != nil {
+		bad("Judge", "%v", err)
 	}
 	if c.Shift != nil {
 		if len(c.Pairs) == 0 {

@@ -15,27 +15,16 @@ import (
 	"github.com/verdictml/verdict/window"
 )
 
-// Judge compares each pair's candidate with its baseline over the pair's range of the
-// windows — by default the comparison period since the candidate's first prediction,
-// so the SegmentRegressions an alarm reads every minute keep the judge's error rates
-// however long the rollout runs. NewJudge adapts package judge.
-type Judge interface {
-	Regressions(snaps judge.Snapshots, pairs []judge.Pair) ([]judge.SegmentRegression, error)
-}
-
-// NewJudge returns the Judge of package judge with the given thresholds (the same
-// ones the Prometheus collector and /v1/judge use).
-func NewJudge(cfg judge.Config) (Judge, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
+// regressions judges cfg's pairs with cfg.Judge; nil without pairs.
+func regressions(cfg Config, snaps Snapshots) ([]judge.SegmentRegression, error) {
+	if len(cfg.Pairs) == 0 {
+		return nil, nil
 	}
-	return judgeWith{cfg}, nil
-}
-
-type judgeWith struct{ cfg judge.Config }
-
-func (j judgeWith) Regressions(snaps judge.Snapshots, pairs []judge.Pair) ([]judge.SegmentRegression, error) {
-	return judge.Regressions(snaps, pairs, j.cfg)
+	regs, err := judge.Regressions(snaps, cfg.Pairs, cfg.Judge)
+	if err != nil {
+		return nil, fmt.Errorf("judge baseline pairs over %s: %w", cfg.Window, err)
+	}
+	return regs, nil
 }
 
 // skipped is a series left out of a flush because CloudWatch would reject it.

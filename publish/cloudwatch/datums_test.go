@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 
 	"github.com/verdictml/verdict/cwmetric"
+	"github.com/verdictml/verdict/judge"
 	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
@@ -42,7 +43,7 @@ func TestFlushKeepsTheMetricContract(t *testing.T) {
 	v5 := dims("EndpointName=fraud-detector", "VariantName=fraud-v5")
 	v4 := dims("EndpointName=fraud-detector", "VariantName=fraud-v4")
 	vs := dims("EndpointName=fraud-detector", "VariantName=fraud-v5", "BaselineVariant=fraud-v4")
-	pair := []Pair{{Baseline: "fraud-v4", Candidate: "fraud-v5"}}
+	pair := []judge.Pair{{Baseline: "fraud-v4", Candidate: "fraud-v5"}}
 
 	tests := []struct {
 		name   string
@@ -266,11 +267,7 @@ func TestFlushKeepsTheMetricContract(t *testing.T) {
 				tc.cfg(&cfg)
 			}
 			rec := &recorder{}
-			deps := Deps{Client: rec, Snapshots: endAt{windowsOf(tc.series...), flushAt}}
-			if len(cfg.Pairs) > 0 {
-				deps.Judge = realJudge(t)
-			}
-			p, err := New(cfg, deps)
+			p, err := New(cfg, Deps{Client: rec, Snapshots: endAt{windowsOf(tc.series...), flushAt}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -364,7 +361,7 @@ func TestConfigValidateNamesEveryBadField(t *testing.T) {
 		EndpointName: "",
 		Interval:     time.Millisecond,
 		Variants:     map[string]Variant{"v": {VariantName: "naïve"}},
-		Pairs:        []Pair{{Baseline: "a", Candidate: "a"}, {Candidate: "b"}},
+		Pairs:        []judge.Pair{{Baseline: "a", Candidate: "a"}, {Candidate: "b"}},
 		TopSegments:  map[string]int{"mcc": -1},
 		QueueSize:    -1,
 	}.Validate()

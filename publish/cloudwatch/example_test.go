@@ -21,21 +21,16 @@ func ExampleNew() {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	windows := window.New(5*time.Minute, 7*24*time.Hour)
-	j, err := cloudwatch.NewJudge(judge.Config{})
-	if err != nil {
-		slog.Error("judge config", "err", err)
-		return
-	}
 	var awsCfg aws.Config // config.LoadDefaultConfig(ctx) in main
 	p, err := cloudwatch.New(cloudwatch.Config{
 		EndpointName: "fraud-detector",
 		Variants:     map[string]cloudwatch.Variant{"fraud-v5": {VariantName: "fraud-v5"}},
-		Pairs:        []cloudwatch.Pair{{Baseline: "fraud-v4", Candidate: "fraud-v5"}},
+		Pairs:        []judge.Pair{{Baseline: "fraud-v4", Candidate: "fraud-v5"}},
 		TopSegments:  map[string]int{"merchant_category": 10},
+		Judge:        judge.Config{}, // the service's thresholds
 	}, cloudwatch.Deps{
 		Client:     awscw.NewFromConfig(awsCfg),
 		Snapshots:  windows,
-		Judge:      j,
 		Registerer: prometheus.NewRegistry(),
 		Log:        slog.Default(),
 	})

@@ -1,11 +1,13 @@
 package cloudwatch
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/verdictml/verdict/cwmetric"
+	"github.com/verdictml/verdict/judge"
 )
 
 func TestFlushDatumsAreWhatFlushSends(t *testing.T) {
@@ -15,12 +17,12 @@ func TestFlushDatumsAreWhatFlushSends(t *testing.T) {
 		series{variant: "v6", counts: counts(250, 60, 70, 5000)},
 		series{variant: "v6", segmentKey: "merchant_category", segment: "electronics", counts: counts(30, 5, 40, 500)},
 	)
-	cfg := Config{EndpointName: "fraud-detector", Pairs: []Pair{{Baseline: "v5", Candidate: "v6"}},
+	cfg := Config{EndpointName: "fraud-detector", Pairs: []judge.Pair{{Baseline: "v5", Candidate: "v6"}},
 		Variants: map[string]Variant{"v6": {VariantName: "AllTraffic"}}, TopSegments: map[string]int{"merchant_category": 3}}
 	snaps := endAt{w, flushAt}
 
 	rec := &recorder{}
-	p, err := New(cfg, Deps{Client: rec, Snapshots: snaps, Judge: realJudge(t)})
+	p, err := New(cfg, Deps{Client: rec, Snapshots: snaps})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +36,7 @@ func TestFlushDatumsAreWhatFlushSends(t *testing.T) {
 	p.deliver(t.Context(), f)
 	sent := rec.datums()
 
-	got, err := FlushDatums(cfg, snaps, realJudge(t), nil, flushAt)
+	got, err := FlushDatums(cfg, snaps, nil, flushAt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,12 +55,12 @@ func TestFlushDatumsAreWhatFlushSends(t *testing.T) {
 	}
 }
 
-func TestFlushDatumsNeedsAJudgeForPairs(t *testing.T) {
-	cfg := Config{EndpointName: "e", Pairs: []Pair{{Baseline: "v5", Candidate: "v6"}}}
-	if _, err := FlushDatums(cfg, oneSnapshot{}, nil, nil, time.Unix(0, 0)); err == nil {
-		t.Error("FlushDatums with Pairs and no Judge: no error")
+func TestFlushDatumsValidatesTheConfig(t *testing.T) {
+	cfg := Config{EndpointName: "e", Pairs: []judge.Pair{{Baseline: "v5", Candidate: "v6"}}, Judge: judge.Config{Alpha: 2}}
+	if _, err := FlushDatums(cfg, oneSnapshot{}, nil, time.Unix(0, 0)); err == nil || !strings.Contains(err.Error(), "Alpha") {
+		t.Errorf("FlushDatums with a bad judge config: %v, want it named", err)
 	}
-	if _, err := FlushDatums(Config{}, oneSnapshot{}, nil, nil, time.Unix(0, 0)); err == nil {
+	if _, err := FlushDatums(Config{}, oneSnapshot{}, nil, time.Unix(0, 0)); err == nil {
 		t.Error("FlushDatums without EndpointName: no error")
 	}
 }

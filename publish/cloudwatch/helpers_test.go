@@ -17,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/verdictml/verdict/internal/cborwire"
-	"github.com/verdictml/verdict/judge"
 	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
@@ -80,16 +79,6 @@ type oneSnapshot struct{ snap window.Snapshot }
 func (o oneSnapshot) Snapshot(window.Span) window.Snapshot      { return o.snap }
 func (o oneSnapshot) Period(time.Time) (window.Snapshot, error) { return o.snap, nil }
 func (o oneSnapshot) FirstSeen(string) (time.Time, bool)        { return time.Time{}, false }
-
-// realJudge is package judge with its defaults.
-func realJudge(t *testing.T) Judge {
-	t.Helper()
-	j, err := NewJudge(judge.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return j
-}
 
 // dims turns "Name=Value" pairs into a map.
 func dims(kv ...string) map[string]string {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/verdictml/verdict/cwmetric"
 	"github.com/verdictml/verdict/internal/emulatortest"
+	"github.com/verdictml/verdict/judge"
 )
 
 // tee records each request it forwards to a real client.
@@ -68,11 +69,11 @@ func TestKumoShowsThePublishedMetrics(t *testing.T) {
 	p, err := New(Config{
 		Namespace: namespace, EndpointName: "fraud-detector",
 		Variants:      map[string]Variant{"fraud-v5": {VariantName: "fraud-v5-AllTraffic"}},
-		Pairs:         []Pair{{Baseline: "fraud-v4", Candidate: "fraud-v5"}},
+		Pairs:         []judge.Pair{{Baseline: "fraud-v4", Candidate: "fraud-v5"}},
 		TopSegments:   map[string]int{"merchant_category": 2},
 		Interval:      time.Hour,
 		OmitTimestamp: true,
-	}, Deps{Client: sent, Snapshots: w, Judge: realJudge(t), Registerer: reg, Log: testLog(t)})
+	}, Deps{Client: sent, Snapshots: w, Registerer: reg, Log: testLog(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,8 +54,6 @@ type Deps struct {
 	Client API
 	// Snapshots are the windows to publish. Required.
 	Snapshots Snapshots
-	// Judge computes the baseline comparisons; required when Config.Pairs is set.
-	Judge Judge
 	// Reference is the reference period of the shift signals; required when
 	// Config.Shift is set.
 	Reference Reference
@@ -89,11 +87,9 @@ type Publisher struct {
 	cfg     Config
 	client  API
 	snaps   Snapshots
-	judge   Judge
 	ref     Reference
 	leader  Leader
 	log     *slog.Logger
-	pairs   []judge.Pair
 	retryer aws.Retryer
 	queue   *queue
 	now     func() time.Time
@@ -118,8 +114,6 @@ func New(cfg Config, deps Deps) (*Publisher, error) {
 		return nil, errors.New("cloudwatch publisher: nil Client")
 	case deps.Snapshots == nil:
 		return nil, errors.New("cloudwatch publisher: nil Snapshots")
-	case len(cfg.Pairs) > 0 && deps.Judge == nil:
-		return nil, errors.New("cloudwatch publisher: Pairs configured but no Judge")
 	case cfg.Shift != nil && deps.Reference == nil:
 		return nil, errors.New("cloudwatch publisher: Shift configured but no Reference")
 	}
@@ -128,7 +122,7 @@ func New(cfg Config, deps Deps) (*Publisher, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := &Publisher{
-		cfg: cfg, client: deps.Client, snaps: deps.Snapshots, judge: deps.Judge, ref: deps.Reference, leader: deps.Leader,
+		cfg: cfg, client: deps.Client, snaps: deps.Snapshots, ref: deps.Reference, leader: deps.Leader,
 		log:   log.With("sink", "cloudwatch", "namespace", cfg.Namespace),
 		queue: newQueue(cfg.QueueSize),
 		now:   time.Now,
@@ -138,9 +132,6 @@ func New(cfg Config, deps Deps) (*Publisher, error) {
 		}),
 	}
 	p.started = p.now()
-	for _, pr := range cfg.Pairs {
-		p.pairs = append(p.pairs, judge.Pair{Baseline: pr.Baseline, Candidate: pr.Candidate})
-	}
 	if err := p.registerHealth(deps.Registerer); err != nil {
 		return nil, err
 	}
@@ -247,16 +238,11 @@ func (p *Publisher) Flush(ctx context.Context) error {
 		at = p.now()
 	}
 	at = at.Truncate(time.Millisecond)
-	var regs []judge.SegmentRegression
 	var flushErr error
-	if len(p.pairs) > 0 {
-		r, err := p.judge.Regressions(p.snaps, p.pairs)
-		if err != nil {
-			p.errors.WithLabelValues(ReasonJudge).Inc()
-			flushErr = fmt.Errorf("cloudwatch publisher: judge baseline pairs over %s: %w", p.cfg.Window, err)
-		} else {
-			regs = r
-		}
+	regs, err := regressions(p.cfg, p.snaps)
+	if err != nil {
+		p.errors.WithLabelValues(ReasonJudge).Inc()
+		flushErr = fmt.Errorf("cloudwatch publisher: %w", err)
 	}
 	sh, err := shifts(p.cfg, p.snaps, p.ref)
 	switch {

@@ -203,19 +203,23 @@ func TestOnlyTheLeaderPublishes(t *testing.T) {
 	}
 }
 
-type failingJudge struct{ err error }
-
-func (f failingJudge) Regressions(judge.Snapshots, []judge.Pair) ([]judge.SegmentRegression, error) {
-	return nil, f.err
+// failingPeriods are windows whose comparison periods cannot be read, so judging
+// a pair over its period fails.
+type failingPeriods struct {
+	*window.Windows
+	err error
 }
+
+func (f failingPeriods) FirstSeen(string) (time.Time, bool)        { return time.Unix(0, 0), true }
+func (f failingPeriods) Period(time.Time) (window.Snapshot, error) { return window.Snapshot{}, f.err }
 
 func TestJudgeFailureStillPublishesTheVariants(t *testing.T) {
 	rec := &recorder{}
 	reg := prometheus.NewRegistry()
 	boom := errors.New("boom")
 	p, err := New(Config{EndpointName: "fraud-detector", Interval: time.Hour,
-		Pairs: []Pair{{Baseline: "fraud-v4", Candidate: "fraud-v5"}}},
-		Deps{Client: rec, Snapshots: oneVariant(), Judge: failingJudge{boom}, Registerer: reg})
+		Pairs: []judge.Pair{{Baseline: "fraud-v4", Candidate: "fraud-v5"}}},
+		Deps{Client: rec, Snapshots: failingPeriods{oneVariant(), boom}, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,15 +243,10 @@ func TestJudgeFailureStillPublishesTheVariants(t *testing.T) {
 func TestNewRejectsMissingDependencies(t *testing.T) {
 	cfg := Config{EndpointName: "fraud-detector"}
 	for name, deps := range map[string]Deps{
-		"no client":          {Snapshots: oneVariant()},
-		"no snapshots":       {Client: &recorder{}},
-		"pairs but no judge": {Client: &recorder{}, Snapshots: oneVariant()},
+		"no client":    {Snapshots: oneVariant()},
+		"no snapshots": {Client: &recorder{}},
 	} {
-		c := cfg
-		if name == "pairs but no judge" {
-			c.Pairs = []Pair{{Baseline: "a", Candidate: "b"}}
-		}
-		if _, err := New(c, deps); err == nil {
+		if _, err := New(cfg, deps); err == nil {
 			t.Errorf("%s: New accepted it", name)
 		}
 	}

@@ -35,10 +35,10 @@ func bigFlush(t *testing.T, segments int) []types.MetricDatum {
 			series{variant: "fraud-v5", segmentKey: "merchant_category", segment: seg, counts: counts(30, 10, 20, 940)})
 	}
 	w := windowsOf(ss...)
-	cfg := Config{EndpointName: "fraud-detector", Pairs: []Pair{{Baseline: "fraud-v4", Candidate: "fraud-v5"}},
+	cfg := Config{EndpointName: "fraud-detector", Pairs: []judge.Pair{{Baseline: "fraud-v4", Candidate: "fraud-v5"}},
 		TopSegments: map[string]int{"merchant_category": segments}, Shift: &judge.ShiftConfig{}}.withDefaults()
 	snap := w.Snapshot(cfg.Window)
-	regs, err := realJudge(t).Regressions(w, []judge.Pair{{Baseline: "fraud-v4", Candidate: "fraud-v5"}})
+	regs, err := judge.Regressions(w, cfg.Pairs, cfg.Judge)
 	if err != nil {
 		t.Fatal(err)
 	}

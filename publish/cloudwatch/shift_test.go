@@ -64,7 +64,7 @@ func shiftWindows() *window.Windows {
 func shiftConfig() Config {
 	return Config{
 		EndpointName: "fraud-detector", Window: window.Span(2 * time.Hour),
-		Pairs:       []Pair{{Baseline: "fraud-v4", Candidate: "fraud-v5"}},
+		Pairs:       []judge.Pair{{Baseline: "fraud-v4", Candidate: "fraud-v5"}},
 		TopSegments: map[string]int{"merchant_category": 1},
 		Shift:       &judge.ShiftConfig{},
 	}
@@ -76,7 +76,7 @@ func storedReference(w *window.Windows, now time.Time) StoredReference {
 
 func TestShiftSignalsAgainstTheStoredReference(t *testing.T) {
 	w := shiftWindows()
-	got, err := FlushDatums(shiftConfig(), w, realJudge(t), storedReference(w, shiftNow), shiftNow)
+	got, err := FlushDatums(shiftConfig(), w, storedReference(w, shiftNow), shiftNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestShiftsNameTheSegmentsBehindTheSummaries(t *testing.T) {
 
 func TestShiftSignalsWaitForTheReferenceToEnd(t *testing.T) {
 	w := shiftWindows()
-	got, err := FlushDatums(shiftConfig(), w, realJudge(t), storedReference(w, shiftStart.Add(-time.Minute)), shiftNow)
+	got, err := FlushDatums(shiftConfig(), w, storedReference(w, shiftStart.Add(-time.Minute)), shiftNow)
 	if err != nil {
 		t.Fatalf("a reference that has not ended is no error: %v", err)
 	}
@@ -204,7 +204,7 @@ func TestAFixedReferenceEndingAfterTheWindowsIsPending(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref.End = shiftNow.Add(time.Hour) // a shift that starts after the windows' now
-	got, err := FlushDatums(shiftConfig(), w, realJudge(t), FixedReference(ref), shiftNow)
+	got, err := FlushDatums(shiftConfig(), w, FixedReference(ref), shiftNow)
 	if err != nil {
 		t.Fatalf("a reference ending after now is pending, not an error: %v", err)
 	}
@@ -218,7 +218,7 @@ func TestAReferenceThatCannotBeReadIsCountedAndTheRestPublished(t *testing.T) {
 	rec := &recorder{}
 	reg := prometheus.NewRegistry()
 	ref := StoredReference{Ranges: w, Since: shiftNow.Add(-48 * time.Hour), Until: shiftStart, Now: func() time.Time { return shiftNow }}
-	p, err := New(shiftConfig(), Deps{Client: rec, Snapshots: w, Judge: realJudge(t), Reference: ref, Registerer: reg})
+	p, err := New(shiftConfig(), Deps{Client: rec, Snapshots: w, Reference: ref, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +236,7 @@ func TestAReferenceThatCannotBeReadIsCountedAndTheRestPublished(t *testing.T) {
 	if _, ok := find(rec.datums(), cwmetric.SegmentRegressions, dims("EndpointName=fraud-detector", "VariantName=fraud-v5", "BaselineVariant=fraud-v4")); !ok {
 		t.Error("SegmentRegressions missing from the flush")
 	}
-	if _, err := New(shiftConfig(), Deps{Client: rec, Snapshots: w, Judge: realJudge(t)}); err == nil {
+	if _, err := New(shiftConfig(), Deps{Client: rec, Snapshots: w}); err == nil {
 		t.Error("Shift without a Reference must be refused")
 	}
 	cfg := shiftConfig()
@@ -251,8 +251,8 @@ func TestABaselineOfTwoCandidatesIsPublishedOnce(t *testing.T) {
 	w.Observe([]tally.Delta{{Key: tally.Key{Variant: "fraud-v6"}, Bucket: shadowFrom.Unix(), Counts: flagged(30000, 1400)},
 		{Key: tally.Key{Variant: "fraud-v6"}, Bucket: shiftStart.Unix(), Counts: flagged(2000, 100)}})
 	cfg := shiftConfig()
-	cfg.Pairs = append(cfg.Pairs, Pair{Baseline: "fraud-v4", Candidate: "fraud-v6"})
-	got, err := FlushDatums(cfg, w, realJudge(t), storedReference(w, shiftNow), shiftNow)
+	cfg.Pairs = append(cfg.Pairs, judge.Pair{Baseline: "fraud-v4", Candidate: "fraud-v6"})
+	got, err := FlushDatums(cfg, w, storedReference(w, shiftNow), shiftNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +279,7 @@ func TestShiftSignalsWireRequestMatchesGolden(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	cfg := shiftConfig()
 	cfg.Interval = time.Hour
-	p, err := New(cfg, Deps{Client: wireClient(srv.URL), Snapshots: w, Judge: realJudge(t), Reference: storedReference(w, shiftNow), Registerer: reg})
+	p, err := New(cfg, Deps{Client: wireClient(srv.URL), Snapshots: w, Reference: storedReference(w, shiftNow), Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/verdictml/verdict/internal/golden"
+	"github.com/verdictml/verdict/judge"
 )
 
 func wireClient(url string) *cloudwatch.Client {
@@ -58,11 +59,11 @@ func TestPutMetricDataWireRequestMatchesGolden(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	p, err := New(Config{
 		EndpointName: "fraud-detector",
-		Pairs:        []Pair{{Baseline: "fraud-v4", Candidate: "fraud-v5"}},
+		Pairs:        []judge.Pair{{Baseline: "fraud-v4", Candidate: "fraud-v5"}},
 		TopSegments:  map[string]int{"merchant_category": 1},
 		Interval:     time.Hour, // flushes only when the test asks
 	}, Deps{
-		Client: wireClient(srv.URL), Snapshots: endAt{w, flushAt}, Judge: realJudge(t), Registerer: reg,
+		Client: wireClient(srv.URL), Snapshots: endAt{w, flushAt}, Registerer: reg,
 	})
 	if err != nil {
 		t.Fatal(err)
