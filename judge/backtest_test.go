@@ -6,17 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verdictml/verdict/internal/shadowsim"
 	"github.com/verdictml/verdict/window"
 )
-
-// shrink scales every category's traffic by f: one replay step is a slice of it.
-func shrink(segs []segmentSim, f float64) []segmentSim {
-	out := append([]segmentSim(nil), segs...)
-	for i := range out {
-		out[i].predictions = int(float64(out[i].predictions) * f)
-	}
-	return out
-}
 
 // replay builds looks every 5 minutes over accumulating traffic; from look
 // regressFrom on (negative: never), the candidate regresses on electronics.
@@ -24,14 +16,14 @@ func replay(seed uint64, looks, regressFrom int) ([]Look, time.Time) {
 	w := window.New(5*time.Minute, 24*time.Hour)
 	rng := rand.New(rand.NewPCG(seed, 0xbac7))
 	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	step := shrink(categories(), 0.1)
+	step := shadowsim.Shrink(shadowsim.Categories(), 0.1)
 	var out []Look
 	for i := range looks {
 		cand := step
 		if regressFrom >= 0 && i >= regressFrom {
-			cand = regress(step, "electronics", 0.55)
+			cand = shadowsim.Regress(step, "electronics", 0.55)
 		}
-		simulate(w, rng, step, cand, true)
+		shadowsim.Simulate(w, rng, step, cand, true)
 		out = append(out, Look{At: t0.Add(time.Duration(i) * 5 * time.Minute), Snapshot: w.Snapshot(window.AllTime)})
 	}
 	start := time.Time{}
@@ -103,12 +95,12 @@ func TestBacktestRejectsBadTimelines(t *testing.T) {
 }
 
 func TestBacktestAlarmNeedsEnoughFailures(t *testing.T) {
-	base := row("v5", "", 800, 200, 200, 8800)
-	bad := row("v6", "", 600, 200, 400, 8800)
-	good := row("v6", "", 800, 200, 200, 8800)
+	base := shadowsim.Row("v5", "", 800, 200, 200, 8800)
+	bad := shadowsim.Row("v6", "", 600, 200, 400, 8800)
+	good := shadowsim.Row("v6", "", 800, 200, 200, 8800)
 	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	look := func(i int, cand window.Row) Look {
-		return Look{At: t0.Add(time.Duration(i) * time.Minute), Snapshot: snapshotOf(base, cand)}
+		return Look{At: t0.Add(time.Duration(i) * time.Minute), Snapshot: shadowsim.SnapshotOf(base, cand)}
 	}
 	looks := []Look{look(0, good), look(1, bad), look(2, good), look(3, bad), look(4, bad)}
 	res, err := Backtest(looks, "v5", "v6", BacktestOptions{FailuresToAlarm: 3, RegressionStart: t0.Add(2 * time.Minute)})
@@ -121,12 +113,12 @@ func TestBacktestAlarmNeedsEnoughFailures(t *testing.T) {
 }
 
 func TestBacktestCountsFalsePassesAndTheFirstDecision(t *testing.T) {
-	base := row("v5", "", 80000, 20000, 20000, 880000)
-	same := row("v6", "", 80000, 20000, 20000, 880000)
-	few := row("v6", "", 8, 2, 2, 88)
+	base := shadowsim.Row("v5", "", 80000, 20000, 20000, 880000)
+	same := shadowsim.Row("v6", "", 80000, 20000, 20000, 880000)
+	few := shadowsim.Row("v6", "", 8, 2, 2, 88)
 	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	look := func(i int, cand window.Row) Look {
-		return Look{At: t0.Add(time.Duration(i) * time.Minute), Snapshot: snapshotOf(base, cand)}
+		return Look{At: t0.Add(time.Duration(i) * time.Minute), Snapshot: shadowsim.SnapshotOf(base, cand)}
 	}
 	// Inconclusive, then pass twice; the regression is said to start at look 2.
 	looks := []Look{look(0, few), look(1, same), look(2, same)}

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/verdictml/verdict/internal/shadowsim"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -92,9 +93,9 @@ func TestCollectorPublishesTheJudgementAtScrapeTime(t *testing.T) {
 }
 
 func TestCollectorOmitsDeltasWithoutLabels(t *testing.T) {
-	unlabeled := row("v6", "", 0, 0, 0, 0)
+	unlabeled := shadowsim.Row("v6", "", 0, 0, 0, 0)
 	unlabeled.Counts.Predictions, unlabeled.Counts.Flagged = 60, 11
-	snaps := &fixedSnapshots{snap: snapshotOf(row("v5", "", 800, 200, 200, 8800), unlabeled)}
+	snaps := &fixedSnapshots{snap: shadowsim.SnapshotOf(shadowsim.Row("v5", "", 800, 200, 200, 8800), unlabeled)}
 	c, err := NewCollector(snaps, []Pair{{Baseline: "v5", Candidate: "v6", Range: Sliding(window.Span(24 * time.Hour))}}, Config{}, nil)
 	if err != nil {
 		t.Fatal(err)

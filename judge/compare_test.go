@@ -3,6 +3,8 @@ package judge
 import (
 	"strings"
 	"testing"
+
+	"github.com/verdictml/verdict/internal/shadowsim"
 )
 
 func TestCompareOrdersSegments(t *testing.T) {
@@ -46,7 +48,7 @@ func abs64(x float64) float64 {
 }
 
 func TestCompareRowCarriesBothVariantsNumbers(t *testing.T) {
-	snap := snapshotOf(row("v5", "", 800, 200, 200, 8800), row("v6", "", 600, 100, 400, 8900))
+	snap := shadowsim.SnapshotOf(shadowsim.Row("v5", "", 800, 200, 200, 8800), shadowsim.Row("v6", "", 600, 100, 400, 8900))
 	rep, err := Compare(snap, "v5", "v6", "", Config{})
 	if err != nil {
 		t.Fatal(err)

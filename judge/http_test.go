@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verdictml/verdict/internal/shadowsim"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -43,14 +44,14 @@ func (f *fixedSnapshots) FirstSeen(string) (time.Time, bool) {
 }
 
 func regressedSnapshots() *fixedSnapshots {
-	return &fixedSnapshots{snap: simSnapshot(1, categories(), regress(categories(), "electronics", 0.60))}
+	return &fixedSnapshots{snap: shadowsim.Snapshot(1, shadowsim.Categories(), shadowsim.Regress(shadowsim.Categories(), "electronics", 0.60))}
 }
 
 // healthySnapshots is shadow data with enough labels to show the candidate is not
 // worse, overall and in every category.
 func healthySnapshots() *fixedSnapshots {
-	big := shrink(categories(), 4)
-	return &fixedSnapshots{snap: simSnapshot(1, big, big)}
+	big := shadowsim.Shrink(shadowsim.Categories(), 4)
+	return &fixedSnapshots{snap: shadowsim.Snapshot(1, big, big)}
 }
 
 func serve(t *testing.T, h http.Handler, method, target, body string) *httptest.ResponseRecorder {
@@ -62,7 +63,7 @@ func serve(t *testing.T, h http.Handler, method, target, body string) *httptest.
 }
 
 func TestJudgeHandlerGates(t *testing.T) {
-	few := &fixedSnapshots{snap: snapshotOf(row("v5", "", 800, 200, 200, 8800), row("v6", "", 10, 1, 2, 50))}
+	few := &fixedSnapshots{snap: shadowsim.SnapshotOf(shadowsim.Row("v5", "", 800, 200, 200, 8800), shadowsim.Row("v6", "", 10, 1, 2, 50))}
 	for _, tc := range []struct {
 		name       string
 		snaps      *fixedSnapshots

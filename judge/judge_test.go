@@ -5,8 +5,8 @@ import (
 	"math"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/verdictml/verdict/internal/shadowsim"
 	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
@@ -22,7 +22,7 @@ func failingSegments(j Judgement) []string {
 }
 
 func TestJudgeFailsTheRegressingCategoryOnly(t *testing.T) {
-	snap := simSnapshot(1, categories(), regress(categories(), "electronics", 0.60))
+	snap := shadowsim.Snapshot(1, shadowsim.Categories(), shadowsim.Regress(shadowsim.Categories(), "electronics", 0.60))
 	j, err := Judge(snap, "v5", "v6", Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +48,7 @@ func TestJudgeFailsTheRegressingCategoryOnly(t *testing.T) {
 }
 
 func TestJudgeNeverFailsWithoutRegression(t *testing.T) {
-	j, err := Judge(simSnapshot(1, categories(), categories()), "v5", "v6", Config{})
+	j, err := Judge(shadowsim.Snapshot(1, shadowsim.Categories(), shadowsim.Categories()), "v5", "v6", Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,25 +63,9 @@ func TestJudgeNeverFailsWithoutRegression(t *testing.T) {
 	}
 }
 
-// row builds a snapshot row from confusion counts.
-func row(variant, segment string, tp, fp, fn, tn int64) window.Row {
-	k := tally.Key{Variant: variant}
-	if segment != "" {
-		k.SegmentKey, k.Segment = "merchant_category", segment
-	}
-	c := tally.Counts{TP: tp, FP: fp, FN: fn, TN: tn, Predictions: tp + fp + fn + tn, Flagged: tp + fp}
-	c.ScoreSum = 0.9*float64(tp+fp) + 0.1*float64(fn+tn)
-	c.Bins[9], c.Bins[1] = tp+fp, fn+tn
-	return window.Row{Key: k, Counts: c, Stats: window.Derive(c)}
-}
-
-func snapshotOf(rows ...window.Row) window.Snapshot {
-	return window.Snapshot{Span: window.Span(24 * time.Hour), Rows: rows}
-}
-
 func TestJudgeDecisions(t *testing.T) {
 	segs := func(v string, overall, fuel, travel, tiny [4]int64) []window.Row {
-		r := func(seg string, c [4]int64) window.Row { return row(v, seg, c[0], c[1], c[2], c[3]) }
+		r := func(seg string, c [4]int64) window.Row { return shadowsim.Row(v, seg, c[0], c[1], c[2], c[3]) }
 		return []window.Row{r("", overall), r("fuel", fuel), r("travel", travel), r("tiny", tiny)}
 	}
 	even := [4]int64{80000, 20000, 20000, 880000}
@@ -94,51 +78,51 @@ func TestJudgeDecisions(t *testing.T) {
 		inReason string
 	}{
 		{"candidate without data is inconclusive and lists the variants",
-			snapshotOf(row("v5", "", 800, 200, 200, 8800)), Config{},
+			shadowsim.SnapshotOf(shadowsim.Row("v5", "", 800, 200, 200, 8800)), Config{},
 			Inconclusive, `no data for candidate "v6" in 24h (variants with data: v5)`},
 		{"baseline without data is inconclusive",
-			snapshotOf(row("v6", "", 800, 200, 200, 8800)), Config{},
+			shadowsim.SnapshotOf(shadowsim.Row("v6", "", 800, 200, 200, 8800)), Config{},
 			Inconclusive, `no data for baseline "v5"`},
 		{"a candidate that looks as good on few labels is inconclusive, not pass, and says what it needs",
-			snapshotOf(row("v5", "", 800, 200, 200, 8800), row("v6", "", 48, 10, 12, 900)), Config{},
+			shadowsim.SnapshotOf(shadowsim.Row("v5", "", 800, 200, 200, 8800), shadowsim.Row("v6", "", 48, 10, 12, 900)), Config{},
 			Inconclusive, "recall in overall: recall 0.800 → 0.800 (+0.000; difference in ["},
 		{"the inconclusive reason counts the labels still needed",
-			snapshotOf(row("v5", "", 800, 200, 200, 8800), row("v6", "", 48, 10, 12, 900)), Config{},
+			shadowsim.SnapshotOf(shadowsim.Row("v5", "", 800, 200, 200, 8800), shadowsim.Row("v6", "", 48, 10, 12, 900)), Config{},
 			Inconclusive, "more labeled positives (TP+FN)"},
 		{"equal performance on many labels passes",
-			snapshotOf(row("v5", "", 80000, 20000, 20000, 880000), row("v6", "", 80000, 20000, 20000, 880000)), Config{},
+			shadowsim.SnapshotOf(shadowsim.Row("v5", "", 80000, 20000, 20000, 880000), shadowsim.Row("v6", "", 80000, 20000, 20000, 880000)), Config{},
 			Pass, "shown not worse"},
 		{"a clearly better candidate passes",
-			snapshotOf(row("v5", "", 700, 300, 300, 8700), row("v6", "", 850, 150, 150, 8850)), Config{},
+			shadowsim.SnapshotOf(shadowsim.Row("v5", "", 700, 300, 300, 8700), shadowsim.Row("v6", "", 850, 150, 150, 8850)), Config{},
 			Pass, ""},
 		{"a drop fails",
-			snapshotOf(row("v5", "", 8000, 2000, 2000, 88000), row("v6", "", 7000, 2000, 3000, 88000)), Config{},
+			shadowsim.SnapshotOf(shadowsim.Row("v5", "", 8000, 2000, 2000, 88000), shadowsim.Row("v6", "", 7000, 2000, 3000, 88000)), Config{},
 			Fail, "recall in overall 0.800 → 0.700"},
 		{"a drop far inside the tolerance passes",
-			snapshotOf(row("v5", "", 80000, 20000, 20000, 880000), row("v6", "", 79900, 20000, 20100, 880000)), Config{},
+			shadowsim.SnapshotOf(shadowsim.Row("v5", "", 80000, 20000, 20000, 880000), shadowsim.Row("v6", "", 79900, 20000, 20100, 880000)), Config{},
 			Pass, ""},
 		{"with zero tolerance an equal candidate can never pass",
-			snapshotOf(row("v5", "", 80000, 20000, 20000, 880000), row("v6", "", 80000, 20000, 20000, 880000)),
+			shadowsim.SnapshotOf(shadowsim.Row("v5", "", 80000, 20000, 20000, 880000), shadowsim.Row("v6", "", 80000, 20000, 20000, 880000)),
 			Config{RecallTolerance: -1},
 			Inconclusive, "it can pass only if that shrinks below the tolerance"},
 		{"a segment regression fails and is named",
-			snapshotOf(append(segs("v5", [4]int64{160008, 40002, 40002, 1760088}, even, even, tinyOK),
+			shadowsim.SnapshotOf(append(segs("v5", [4]int64{160008, 40002, 40002, 1760088}, even, even, tinyOK),
 				segs("v6", [4]int64{140008, 40002, 60002, 1760088}, even, [4]int64{60000, 20000, 40000, 880000}, tinyOK)...)...),
 			Config{},
 			Fail, "recall in merchant_category=travel 0.800 → 0.600"},
 		{"a tiny segment is not required for a pass",
-			snapshotOf(append(segs("v5", [4]int64{160008, 40002, 40002, 1760088}, even, even, tinyOK),
+			shadowsim.SnapshotOf(append(segs("v5", [4]int64{160008, 40002, 40002, 1760088}, even, even, tinyOK),
 				segs("v6", [4]int64{160006, 40002, 40004, 1760088}, even, even, [4]int64{6, 2, 4, 88})...)...),
 			Config{},
 			Pass, "in 2 required segment(s)"},
 		{"a segment required by name must pass too",
-			snapshotOf(append(segs("v5", [4]int64{160008, 40002, 40002, 1760088}, even, even, tinyOK),
+			shadowsim.SnapshotOf(append(segs("v5", [4]int64{160008, 40002, 40002, 1760088}, even, even, tinyOK),
 				segs("v6", [4]int64{160006, 40002, 40004, 1760088}, even, even, [4]int64{6, 2, 4, 88})...)...),
 			Config{RequiredSegments: []string{"merchant_category=tiny"}},
 			Inconclusive, "recall in merchant_category=tiny"},
 		{"a required segment the candidate has no labels in keeps it inconclusive",
-			snapshotOf(append(segs("v5", [4]int64{160008, 40002, 40002, 1760088}, even, even, tinyOK),
-				row("v6", "", 80000, 20000, 20000, 880000), row("v6", "fuel", 80000, 20000, 20000, 880000))...),
+			shadowsim.SnapshotOf(append(segs("v5", [4]int64{160008, 40002, 40002, 1760088}, even, even, tinyOK),
+				shadowsim.Row("v6", "", 80000, 20000, 20000, 880000), shadowsim.Row("v6", "fuel", 80000, 20000, 20000, 880000))...),
 			Config{},
 			Inconclusive, "recall in merchant_category=travel: no labels yet"},
 	} {
@@ -174,12 +158,12 @@ func TestPairedDesignUsesTheSameLabels(t *testing.T) {
 	// Both variants: 1000 labeled positives; v5 catches 900, v6 880. Unpaired, 20
 	// fewer catches in 1000 is noise; paired, 30 catches only v5 made against 10
 	// only v6 made is evidence the candidate is worse — and the judge says where.
-	rows := []window.Row{row("v5", "", 900, 100, 100, 8900), row("v6", "", 880, 100, 120, 8900)}
-	unpaired, err := Judge(snapshotOf(rows...), "v5", "v6", Config{RecallTolerance: 0.05})
+	rows := []window.Row{shadowsim.Row("v5", "", 900, 100, 100, 8900), shadowsim.Row("v6", "", 880, 100, 120, 8900)}
+	unpaired, err := Judge(shadowsim.SnapshotOf(rows...), "v5", "v6", Config{RecallTolerance: 0.05})
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap := snapshotOf(rows...)
+	snap := shadowsim.SnapshotOf(rows...)
 	snap.Pairs = []window.PairRow{pairRow("", 30, 10, 870, 90)}
 	paired, err := Judge(snap, "v5", "v6", Config{RecallTolerance: 0.05})
 	if err != nil {
@@ -210,7 +194,7 @@ func TestPairedDesignUsesTheSameLabels(t *testing.T) {
 }
 
 func TestJudgeRejectsUnjudgeableInput(t *testing.T) {
-	snap := snapshotOf(row("v5", "", 1, 1, 1, 1))
+	snap := shadowsim.SnapshotOf(shadowsim.Row("v5", "", 1, 1, 1, 1))
 	for _, tc := range []struct {
 		name, base, cand string
 		cfg              Config
@@ -236,12 +220,12 @@ func TestJudgeRejectsUnjudgeableInput(t *testing.T) {
 
 func TestJudgeLabelFreeSignals(t *testing.T) {
 	// Same labels, but the candidate flags twice as often and its scores moved up.
-	base := row("v5", "", 800, 200, 200, 8800)
-	cand := row("v6", "", 800, 200, 200, 8800)
+	base := shadowsim.Row("v5", "", 800, 200, 200, 8800)
+	cand := shadowsim.Row("v6", "", 800, 200, 200, 8800)
 	cand.Counts.Flagged = 2000
 	cand.Counts.Bins = [tally.ScoreBins]int64{0, 0, 0, 0, 0, 0, 0, 0, 9000, 1000}
 	cand.Counts.ScoreSum = 8000
-	j, err := Judge(snapshotOf(base, cand), "v5", "v6", Config{RecallTolerance: 0.1})
+	j, err := Judge(shadowsim.SnapshotOf(base, cand), "v5", "v6", Config{RecallTolerance: 0.1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,13 +248,13 @@ func TestJudgeLabelFreeSignals(t *testing.T) {
 }
 
 func TestJudgeSurvivesCorruptCounts(t *testing.T) {
-	bad := row("v6", "", 800, 200, 200, 8800)
+	bad := shadowsim.Row("v6", "", 800, 200, 200, 8800)
 	bad.Counts.Flagged = bad.Counts.Predictions + 5
 	bad.Counts.TP = -3
 	bad.Counts.ScoreSum = math.NaN()
 	bad.Counts.Bins[0] = -1
-	for _, cand := range []window.Row{bad, row("v6", "", 0, 0, 0, 0)} {
-		j, err := Judge(snapshotOf(row("v5", "", 800, 200, 200, 8800), cand), "v5", "v6", Config{})
+	for _, cand := range []window.Row{bad, shadowsim.Row("v6", "", 0, 0, 0, 0)} {
+		j, err := Judge(shadowsim.SnapshotOf(shadowsim.Row("v5", "", 800, 200, 200, 8800), cand), "v5", "v6", Config{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -287,13 +271,13 @@ func TestPrecisionIsNotJudgedWhileNotEstimable(t *testing.T) {
 	// Positive-only early labels: 80 flagged predictions of which 70 labeled fraud and
 	// 10 still open, for both variants; the candidate's resolved precision looks
 	// worse (60/70 against 70/70), but most of its open flags could be fraud too.
-	base := row("v5", "", 70, 0, 10, 0)
-	cand := row("v6", "", 60, 10, 20, 0)
+	base := shadowsim.Row("v5", "", 70, 0, 10, 0)
+	cand := shadowsim.Row("v6", "", 60, 10, 20, 0)
 	for _, r := range []*window.Row{&base, &cand} {
 		r.Counts.Predictions += 1000
 		r.Counts.Flagged += 10 // open flagged predictions: precision not estimable
 	}
-	j, err := Judge(snapshotOf(base, cand), "v5", "v6", Config{})
+	j, err := Judge(shadowsim.SnapshotOf(base, cand), "v5", "v6", Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verdictml/verdict/internal/shadowsim"
 	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
@@ -156,9 +157,9 @@ func TestFetchReportFromARunningServer(t *testing.T) {
 func TestReportMarksPrecisionThatIsNotEstimable(t *testing.T) {
 	// v5: every flagged prediction resolved; v6: positive-only early labels, 20 of
 	// 100 flagged predictions resolved.
-	v6 := row("v6", "", 20, 0, 5, 0)
+	v6 := shadowsim.Row("v6", "", 20, 0, 5, 0)
 	v6.Counts.Flagged, v6.Counts.Predictions = 100, 1000
-	rep, err := Compare(snapshotOf(row("v5", "", 80, 20, 20, 880), v6), "v5", "v6", "", Config{})
+	rep, err := Compare(shadowsim.SnapshotOf(shadowsim.Row("v5", "", 80, 20, 20, 880), v6), "v5", "v6", "", Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

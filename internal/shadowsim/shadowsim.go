@@ -1,4 +1,8 @@
-package judge
+// Package shadowsim draws synthetic shadow traffic for tests: a baseline and a
+// candidate scoring the same (or split) requests in several merchant categories,
+// counted into window snapshots from a deterministic seed; and snapshot rows built
+// from confusion counts.
+package shadowsim
 
 import (
 	"math"
@@ -9,21 +13,21 @@ import (
 	"github.com/verdictml/verdict/window"
 )
 
-// segmentSim describes one merchant category of synthetic traffic: how many
+// Segment describes one merchant category of synthetic traffic: how many
 // predictions each variant sees, the fraud prevalence, and the mean score of
 // positives and negatives (scores are normal with sd 0.18, clamped to [0, 1]).
-type segmentSim struct {
-	name        string
-	predictions int
-	prevalence  float64
-	posMean     float64
-	negMean     float64
+type Segment struct {
+	Name        string
+	Predictions int
+	Prevalence  float64
+	PosMean     float64
+	NegMean     float64
 }
 
-// categories is the demo's shape: several merchant categories of different size
+// Categories is the demo's shape: several merchant categories of different size
 // and difficulty.
-func categories() []segmentSim {
-	return []segmentSim{
+func Categories() []Segment {
+	return []Segment{
 		{"grocery", 5000, 0.12, 0.72, 0.30},
 		{"electronics", 4000, 0.18, 0.74, 0.30},
 		{"travel", 3500, 0.15, 0.70, 0.32},
@@ -33,13 +37,13 @@ func categories() []segmentSim {
 	}
 }
 
-// regress lowers the positives' mean score of one category: the candidate misses
+// Regress lowers the positives' mean score of one category: the candidate misses
 // more fraud there (recall drops), as the V4 release did.
-func regress(segs []segmentSim, name string, posMean float64) []segmentSim {
-	out := append([]segmentSim(nil), segs...)
+func Regress(segs []Segment, name string, posMean float64) []Segment {
+	out := append([]Segment(nil), segs...)
 	for i := range out {
-		if out[i].name == name {
-			out[i].posMean = posMean
+		if out[i].Name == name {
+			out[i].PosMean = posMean
 		}
 	}
 	return out
@@ -52,11 +56,11 @@ const simThreshold = 0.5
 // family).
 const simCorrelation = 0.9
 
-// simulate scores synthetic traffic and feeds the outcome counts to w through the
+// Simulate scores synthetic traffic and feeds the outcome counts to w through the
 // windows' Observe, as the join does after each commit: every inference labeled.
 // Paired (a shadow): both variants score every inference and the pair cells are
 // counted too; otherwise (a canary) each inference goes to one of them, half each.
-func simulate(w *window.Windows, rng *rand.Rand, base, cand []segmentSim, paired bool) {
+func Simulate(w *window.Windows, rng *rand.Rand, base, cand []Segment, paired bool) {
 	bucket := time.Now().Unix()
 	type acc struct{ b, c tally.Counts }
 	var all acc
@@ -65,15 +69,15 @@ func simulate(w *window.Windows, rng *rand.Rand, base, cand []segmentSim, paired
 	for i, s := range base {
 		var seg acc
 		var segPair tally.PairCounts
-		n := s.predictions
+		n := s.Predictions
 		if !paired {
 			n *= 2
 		}
 		for range n {
-			positive := rng.Float64() < s.prevalence
-			mb, mc := s.negMean, cand[i].negMean
+			positive := rng.Float64() < s.Prevalence
+			mb, mc := s.NegMean, cand[i].NegMean
 			if positive {
-				mb, mc = s.posMean, cand[i].posMean
+				mb, mc = s.PosMean, cand[i].PosMean
 			}
 			z1, z2 := rng.NormFloat64(), rng.NormFloat64()
 			sb := math.Min(1, math.Max(0, mb+0.18*z1))
@@ -94,7 +98,7 @@ func simulate(w *window.Windows, rng *rand.Rand, base, cand []segmentSim, paired
 			}
 		}
 		key := func(v string) tally.Key {
-			return tally.Key{Variant: v, SegmentKey: "merchant_category", Segment: s.name}
+			return tally.Key{Variant: v, SegmentKey: "merchant_category", Segment: s.Name}
 		}
 		deltas = append(deltas,
 			tally.Delta{Key: key("v5"), Bucket: bucket, Counts: seg.b},
@@ -146,16 +150,43 @@ func count(c *tally.Counts, score float64, positive bool) {
 	}
 }
 
-// simSnapshot is all-time shadow data: baseline v5 and candidate v6 scoring the same
+// Snapshot is all-time shadow data: baseline v5 and candidate v6 scoring the same
 // traffic, drawn from a deterministic seed.
-func simSnapshot(seed uint64, base, cand []segmentSim) window.Snapshot {
-	return simSnapshotDesign(seed, base, cand, true)
+func Snapshot(seed uint64, base, cand []Segment) window.Snapshot {
+	return SnapshotDesign(seed, base, cand, true)
 }
 
-// simSnapshotDesign is simSnapshot, paired (shadow) or split (canary).
-func simSnapshotDesign(seed uint64, base, cand []segmentSim, paired bool) window.Snapshot {
+// SnapshotDesign is Snapshot, paired (shadow) or split (canary).
+func SnapshotDesign(seed uint64, base, cand []Segment, paired bool) window.Snapshot {
 	w := window.New(5*time.Minute, 24*time.Hour)
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
-	simulate(w, rng, base, cand, paired)
+	Simulate(w, rng, base, cand, paired)
 	return w.Snapshot(window.AllTime)
+}
+
+// Shrink scales every category's traffic by f: one replay step is a slice of it.
+func Shrink(segs []Segment, f float64) []Segment {
+	out := append([]Segment(nil), segs...)
+	for i := range out {
+		out[i].Predictions = int(float64(out[i].Predictions) * f)
+	}
+	return out
+}
+
+// Row builds a snapshot row from confusion counts (segment "" is the variant's
+// overall row; others are merchant categories).
+func Row(variant, segment string, tp, fp, fn, tn int64) window.Row {
+	k := tally.Key{Variant: variant}
+	if segment != "" {
+		k.SegmentKey, k.Segment = "merchant_category", segment
+	}
+	c := tally.Counts{TP: tp, FP: fp, FN: fn, TN: tn, Predictions: tp + fp + fn + tn, Flagged: tp + fp}
+	c.ScoreSum = 0.9*float64(tp+fp) + 0.1*float64(fn+tn)
+	c.Bins[9], c.Bins[1] = tp+fp, fn+tn
+	return window.Row{Key: k, Counts: c, Stats: window.Derive(c)}
+}
+
+// SnapshotOf is a 24h snapshot of rows.
+func SnapshotOf(rows ...window.Row) window.Snapshot {
+	return window.Snapshot{Span: window.Span(24 * time.Hour), Rows: rows}
 }
