@@ -4,11 +4,21 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/verdictml/verdict/window"
 )
+
+// Snapshots is what the judge reads from the windows: a sliding window, a
+// comparison period, and where a variant's data begins. *window.Windows implements
+// it.
+type Snapshots interface {
+	Snapshot(span window.Span) window.Snapshot
+	Period(start time.Time) (window.Snapshot, error)
+	FirstSeen(variant string) (time.Time, bool)
+}
 
 // Pair is one candidate judged against one baseline over one range of data (the
 // zero Range: the comparison period since the candidate's first prediction).

@@ -44,7 +44,7 @@ func series(name string, m *dto.Metric) string {
 }
 
 func TestCollectorPublishesTheJudgementAtScrapeTime(t *testing.T) {
-	snaps := regressedSnapshots()
+	snaps := shadowsim.Regressed()
 	c, err := NewCollector(snaps, []Pair{
 		{Baseline: "v5", Candidate: "v6", Range: Sliding(window.Span(24 * time.Hour))},
 		{Baseline: "v5", Candidate: "v6", Range: Sliding(window.AllTime)},
@@ -81,21 +81,21 @@ func TestCollectorPublishesTheJudgementAtScrapeTime(t *testing.T) {
 			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
 		}
 	}
-	snaps.asked = snaps.asked[:2] // the Judge call above asked one more
-	if len(snaps.asked) != 2 || snaps.asked[0] != window.Span(24*time.Hour) || snaps.asked[1] != window.AllTime {
-		t.Errorf("one scrape asked %v, want one snapshot per window", snaps.asked)
+	snaps.Asked = snaps.Asked[:2] // the Judge call above asked one more
+	if len(snaps.Asked) != 2 || snaps.Asked[0] != window.Span(24*time.Hour) || snaps.Asked[1] != window.AllTime {
+		t.Errorf("one scrape asked %v, want one snapshot per window", snaps.Asked)
 	}
 	// A second scrape reads the windows again: no cached copy.
 	gather(t, c)
-	if len(snaps.asked) != 4 {
-		t.Errorf("second scrape did not read the snapshots again (%d asks)", len(snaps.asked))
+	if len(snaps.Asked) != 4 {
+		t.Errorf("second scrape did not read the snapshots again (%d asks)", len(snaps.Asked))
 	}
 }
 
 func TestCollectorOmitsDeltasWithoutLabels(t *testing.T) {
 	unlabeled := shadowsim.Row("v6", "", 0, 0, 0, 0)
 	unlabeled.Counts.Predictions, unlabeled.Counts.Flagged = 60, 11
-	snaps := &fixedSnapshots{snap: shadowsim.SnapshotOf(shadowsim.Row("v5", "", 800, 200, 200, 8800), unlabeled)}
+	snaps := &shadowsim.Fixed{Snap: shadowsim.SnapshotOf(shadowsim.Row("v5", "", 800, 200, 200, 8800), unlabeled)}
 	c, err := NewCollector(snaps, []Pair{{Baseline: "v5", Candidate: "v6", Range: Sliding(window.Span(24 * time.Hour))}}, Config{}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +115,7 @@ func TestCollectorOmitsDeltasWithoutLabels(t *testing.T) {
 }
 
 func TestRegressionsSummarizesEachPair(t *testing.T) {
-	rs, err := Regressions(regressedSnapshots(), []Pair{{Baseline: "v5", Candidate: "v6", Range: Sliding(window.AllTime)}}, Config{})
+	rs, err := Regressions(shadowsim.Regressed(), []Pair{{Baseline: "v5", Candidate: "v6", Range: Sliding(window.AllTime)}}, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,13 @@ func TestRegressionsSummarizesEachPair(t *testing.T) {
 	if r.Decision != Fail || r.Segments != 1 || r.WorstSegment.Segment != "electronics" || r.RecallDelta == nil || *r.WorstRecallDelta > -0.1 {
 		t.Errorf("summary %+v", r)
 	}
-	if _, err := Regressions(regressedSnapshots(), []Pair{{Baseline: "v5", Candidate: "v5"}}, Config{}); err == nil {
+	if _, err := Regressions(shadowsim.Regressed(), []Pair{{Baseline: "v5", Candidate: "v5"}}, Config{}); err == nil {
 		t.Error("want an error for a pair of one variant")
+	}
+}
+
+func TestNewCollectorRejectsAPairOfOneVariant(t *testing.T) {
+	if _, err := NewCollector(shadowsim.Healthy(), []Pair{{Baseline: "v5", Candidate: "v5"}}, Config{}, nil); err == nil {
+		t.Error("pair of one variant accepted")
 	}
 }

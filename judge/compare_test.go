@@ -8,7 +8,7 @@ import (
 )
 
 func TestCompareOrdersSegments(t *testing.T) {
-	snap := regressedSnapshots().snap
+	snap := shadowsim.Regressed().Snap
 	for _, tc := range []struct {
 		sort  string
 		first string

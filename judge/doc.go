@@ -6,10 +6,9 @@
 // score-distribution PSI). Each comparison ends as pass, fail or inconclusive with
 // the numbers behind it and a reason; docs/decisions.md explains the rules.
 //
-// The package also serves the decisions: a Prometheus collector (segment
-// regressions, deltas, the current decision), the rollout-gate handler
-// (GET /v1/judge, shaped for Argo Rollouts' web metric provider and Flagger
-// webhooks) and the analyst's shadow comparison (GET /v1/compare). All of them read
-// window snapshots through the one-method Snapshots interface at request or scrape
-// time and keep no state of their own.
+// Beside the decisions it keeps a Prometheus collector (segment regressions,
+// deltas, the current decision) that judges at scrape time. The decisions are
+// served over HTTP by package api (GET /v1/judge, /v1/compare); everything here
+// reads window snapshots through the Snapshots interface and keeps no state of its
+// own.
 package judge

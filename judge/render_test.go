@@ -2,17 +2,13 @@ package judge
 
 import (
 	"bytes"
-	"context"
 	"encoding/csv"
 	"encoding/json"
 	"math"
-	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/verdictml/verdict/internal/shadowsim"
 	"github.com/verdictml/verdict/tally"
@@ -21,7 +17,7 @@ import (
 
 func regressedReport(t *testing.T) Report {
 	t.Helper()
-	rep, err := Compare(regressedSnapshots().snap, "v5", "v6", "", Config{})
+	rep, err := Compare(shadowsim.Regressed().Snap, "v5", "v6", "", Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,53 +103,6 @@ func TestHTMLReportEscapesSegmentNames(t *testing.T) {
 	}
 }
 
-func TestFetchReportFromARunningServer(t *testing.T) {
-	ch, err := NewCompareHandler(regressedSnapshots(), Config{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "Bearer s3cret" {
-			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = w.Write([]byte(`{"error":"wrong bearer token"}`))
-			return
-		}
-		if r.URL.Path != "/v1/compare" {
-			http.NotFound(w, r)
-			return
-		}
-		ch.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
-	ctx := context.Background()
-	for _, tc := range []struct {
-		name    string
-		req     CompareRequest
-		wantErr string
-	}{
-		{"fetches and decodes", CompareRequest{Server: srv.URL + "/", Token: "s3cret", Baseline: "v5", Candidate: "v6", Window: "7d", Sort: "recall"}, ""},
-		{"names the server's complaint", CompareRequest{Server: srv.URL, Token: "s3cret", Baseline: "v5", Candidate: "v6", Window: "soon"}, `400 Bad Request: window: window "soon"`},
-		{"reports a refused token", CompareRequest{Server: srv.URL, Token: "nope", Baseline: "v5", Candidate: "v6"}, "401 Unauthorized: wrong bearer token"},
-		{"rejects a server that is not a URL", CompareRequest{Server: "127.0.0.1:8080", Baseline: "v5", Candidate: "v6"}, `server "127.0.0.1:8080"`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			rep, raw, err := FetchReport(ctx, srv.Client(), tc.req)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err %v, want %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if rep.Window != "7d" || rep.Sort != "recall" || rep.Segments[0].Segment != "electronics" || !json.Valid(raw) {
-				t.Errorf("report window %s sort %s first %s", rep.Window, rep.Sort, rep.Segments[0].Segment)
-			}
-		})
-	}
-}
-
 func TestReportMarksPrecisionThatIsNotEstimable(t *testing.T) {
 	// v5: every flagged prediction resolved; v6: positive-only early labels, 20 of
 	// 100 flagged predictions resolved.
@@ -181,33 +130,6 @@ func TestReportMarksPrecisionThatIsNotEstimable(t *testing.T) {
 	}
 	if strings.Contains(b.String(), "n/e") {
 		t.Errorf("n/e shown although every precision is estimable:\n%s", b.String())
-	}
-}
-
-func TestFetchJudgementFromARunningServer(t *testing.T) {
-	snaps := regressedSnapshots()
-	jh, err := NewJudgeHandler(snaps, Config{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(jh)
-	defer srv.Close()
-	since := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
-	j, err := FetchJudgement(context.Background(), srv.Client(), JudgeRequest{Server: srv.URL, Baseline: "v5", Candidate: "v6", Since: since})
-	if err != nil {
-		t.Fatal(err)
-	}
-	direct, err := Judge(snaps.snap, "v5", "v6", Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if j.Decision != Fail || j.Decision != direct.Decision || j.Segments[0].Segment != "electronics" ||
-		j.Segments[0].FlagRate.Candidate.N != direct.Segments[0].FlagRate.Candidate.N || len(snaps.since) != 1 || !snaps.since[0].Equal(since) {
-		t.Errorf("fetched %s first %s (since asked %v), want %s as judged directly", j.Decision, j.Segments[0].Segment, snaps.since, direct.Decision)
-	}
-	if _, err := FetchJudgement(context.Background(), srv.Client(), JudgeRequest{Server: srv.URL, Baseline: "v5", Candidate: "v5"}); err == nil ||
-		!strings.Contains(err.Error(), "400 Bad Request") {
-		t.Errorf("err %v, want the server's 400 for the same variant twice", err)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/verdictml/verdict/alarms"
+	"github.com/verdictml/verdict/api"
 	"github.com/verdictml/verdict/dashboard"
 	"github.com/verdictml/verdict/ingest"
 	"github.com/verdictml/verdict/ingest/objectsource/s3bucket"
@@ -24,7 +25,6 @@ import (
 	"github.com/verdictml/verdict/labels/dynamo"
 	"github.com/verdictml/verdict/labels/embedded"
 	"github.com/verdictml/verdict/publish/cloudwatch"
-	"github.com/verdictml/verdict/query"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -510,8 +510,8 @@ func (c settings) newWindows() *window.Windows {
 }
 
 // labelPolicy is how labels resolve predictions, as the API reports it.
-func (c settings) labelPolicy() query.LabelPolicy {
-	p := query.LabelPolicy{Declined: c.Declined, ReviewSources: c.ReviewSources, Coverage: c.Coverage}
+func (c settings) labelPolicy() api.LabelPolicy {
+	p := api.LabelPolicy{Declined: c.Declined, ReviewSources: c.ReviewSources, Coverage: c.Coverage}
 	if c.MaturityMode == "negative" {
 		p.Maturity = c.Maturity
 	}

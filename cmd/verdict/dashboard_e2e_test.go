@@ -22,8 +22,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/verdictml/verdict/api"
 	"github.com/verdictml/verdict/internal/emulatortest"
-	"github.com/verdictml/verdict/query"
 )
 
 // chromium finds the browser: VERDICT_CHROMIUM, else chromium on PATH. Without one
@@ -278,7 +278,7 @@ func compareWithAPI(t *testing.T, s *server, shown page) []string {
 		}
 	}
 
-	var m query.Response
+	var m api.MetricsResponse
 	getJSON("/v1/metrics?window=1h", &m)
 	cells := map[[2]string]string{}
 	for _, c := range shown.Variants {
@@ -380,7 +380,7 @@ func compareWithAPI(t *testing.T, s *server, shown page) []string {
 		}
 	}
 
-	var ser query.SeriesResponse
+	var ser api.SeriesResponse
 	getJSON("/v1/series?window=1h&metric=precision,recall,flag_rate,label_coverage", &ser)
 	if len(shown.Charts) != 4 {
 		bad("%d charts, want precision, recall, flag rate and label coverage", len(shown.Charts))

@@ -19,7 +19,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/verdictml/verdict/query"
+	"github.com/verdictml/verdict/api"
 )
 
 func runDemo(ctx context.Context, args []string, out io.Writer) error {
@@ -259,8 +259,8 @@ func (c *demoClient) post(ctx context.Context, path string, lines [][]byte) (int
 	return len(r.Rejected), nil
 }
 
-func (c *demoClient) metrics(ctx context.Context, window string) (query.Response, error) {
-	var r query.Response
+func (c *demoClient) metrics(ctx context.Context, window string) (api.MetricsResponse, error) {
+	var r api.MetricsResponse
 	err := c.getJSON(ctx, "/v1/metrics?by=segment&segment_key=merchant_category&window="+window, &r)
 	return r, err
 }
@@ -278,7 +278,7 @@ func printDemoReport(ctx context.Context, out io.Writer, c *demoClient, d *demoT
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "variant\tsegment\tpredictions\tresolved\tflag rate\tprecision\trecall\trecall 95% CI\t")
 	marked := false
-	row := func(s query.Series, seg string) {
+	row := func(s api.Series, seg string) {
 		ci := "-"
 		if s.RecallCI != nil {
 			ci = fmt.Sprintf("[%.2f, %.2f]", s.RecallCI.Lower, s.RecallCI.Upper)
@@ -299,7 +299,7 @@ func printDemoReport(ctx context.Context, out io.Writer, c *demoClient, d *demoT
 	for _, s := range r.Variants {
 		row(s, "(all)")
 	}
-	segs := append([]query.Series(nil), r.Segments...)
+	segs := append([]api.Series(nil), r.Segments...)
 	sort.SliceStable(segs, func(i, j int) bool {
 		if segs[i].Segment != segs[j].Segment {
 			return segs[i].Segment < segs[j].Segment

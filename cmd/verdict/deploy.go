@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
 
+	"github.com/verdictml/verdict/api"
 	"github.com/verdictml/verdict/deploy"
-	"github.com/verdictml/verdict/judge"
 )
 
 func runDeploy(ctx context.Context, args []string, out io.Writer) error {
@@ -289,7 +289,7 @@ func (g *gateFlags) admit(ctx context.Context, out io.Writer, r *deploy.Rollout)
 	if token == "" {
 		token = os.Getenv("VERDICT_API_TOKEN")
 	}
-	j, err := judge.FetchJudgement(ctx, &http.Client{Timeout: g.timeout}, judge.JudgeRequest{
+	j, err := api.FetchJudgement(ctx, &http.Client{Timeout: g.timeout}, api.JudgeRequest{
 		Server: g.server, Token: token, Baseline: gate.Baseline, Candidate: gate.Candidate, Since: since})
 	if err != nil {
 		return fmt.Errorf("shadow gate: ask verdict's judge (-server %s): %w", g.server, err)

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/verdictml/verdict/api"
 	"github.com/verdictml/verdict/judge"
 )
 
@@ -85,7 +86,7 @@ func runShadowReport(ctx context.Context, args []string, out io.Writer) error {
 	if *since != "" {
 		*window = ""
 	}
-	rep, raw, err := judge.FetchReport(ctx, &http.Client{Timeout: *timeout}, judge.CompareRequest{
+	rep, raw, err := api.FetchReport(ctx, &http.Client{Timeout: *timeout}, api.CompareRequest{
 		Server: *server, Token: *token, Baseline: *baseline, Candidate: *candidate, Window: *window, Sort: *sortBy, Since: *since,
 	})
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/verdictml/verdict/alarms/watch"
+	"github.com/verdictml/verdict/api"
 	"github.com/verdictml/verdict/dashboard"
 	"github.com/verdictml/verdict/ingest"
 	"github.com/verdictml/verdict/ingest/httpingest"
@@ -28,7 +29,6 @@ import (
 	"github.com/verdictml/verdict/labels"
 	"github.com/verdictml/verdict/publish/cloudwatch"
 	"github.com/verdictml/verdict/publish/prom"
-	"github.com/verdictml/verdict/query"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -165,11 +165,11 @@ func openService(ctx context.Context, cfg settings, log *slog.Logger) (svc *serv
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
 	reg.MustRegister(judgeMetrics)
-	judgeAPI, err := judge.NewJudgeHandler(s.windows, jcfg, log)
+	judgeAPI, err := api.NewJudgeHandler(s.windows, jcfg, log)
 	if err != nil {
 		return nil, err
 	}
-	compareAPI, err := judge.NewCompareHandler(s.windows, jcfg, log)
+	compareAPI, err := api.NewCompareHandler(s.windows, jcfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -205,26 +205,26 @@ func openService(ctx context.Context, cfg settings, log *slog.Logger) (svc *serv
 		alarmsAPI = wt
 	}
 
-	api := http.NewServeMux()
+	v1 := http.NewServeMux()
 	if cfg.source("http") {
 		hcfg := httpingest.Config{MaxBodyBytes: cfg.MaxBodyBytes, Metrics: im, Logger: log,
 			Limit: httpingest.NewLimit(cfg.MaxIngest), BodyTimeout: cfg.BodyTimeout}
-		api.Handle("/v1/predictions", httpingest.Predictions(dec, s.join, hcfg))
-		api.Handle("/v1/labels", httpingest.Labels(dec, s.join, hcfg))
+		v1.Handle("/v1/predictions", httpingest.Predictions(dec, s.join, hcfg))
+		v1.Handle("/v1/labels", httpingest.Labels(dec, s.join, hcfg))
 	}
-	api.Handle("/v1/metrics", query.NewMetrics(s.windows, s.store.Unmatched, log, query.WithPolicy(policy)))
-	api.Handle("/v1/coverage", query.NewCoverage(s.windows, log, query.WithPolicy(policy)))
-	api.Handle("/v1/series", query.NewSeries(s.windows, log, query.WithPolicy(policy)))
-	api.Handle("/v1/judge", judgeAPI)
-	api.Handle("/v1/compare", compareAPI)
-	api.Handle("/v1/alarms", alarmsAPI)
+	v1.Handle("/v1/metrics", api.NewMetricsHandler(s.windows, s.store.Unmatched, log, api.WithPolicy(policy)))
+	v1.Handle("/v1/coverage", api.NewCoverageHandler(s.windows, log, api.WithPolicy(policy)))
+	v1.Handle("/v1/series", api.NewSeriesHandler(s.windows, log, api.WithPolicy(policy)))
+	v1.Handle("/v1/judge", judgeAPI)
+	v1.Handle("/v1/compare", compareAPI)
+	v1.Handle("/v1/alarms", alarmsAPI)
 	ingestHealth := dashboard.NewIngestHealth(reg, log)
 	s.background = append(s.background, ingestHealth.Run)
-	api.Handle("/v1/ingest", ingestHealth)
-	api.Handle("/v1/dashboard", dashboard.SettingsHandler(cfg.dashboardSettings()))
+	v1.Handle("/v1/ingest", ingestHealth)
+	v1.Handle("/v1/dashboard", dashboard.SettingsHandler(cfg.dashboardSettings()))
 
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", requireToken(cfg.APIToken, wellFormedQuery(api)))
+	mux.Handle("/v1/", requireToken(cfg.APIToken, wellFormedQuery(v1)))
 	// A metric that cannot be read (the unmatched count of a failed store) must not
 	// take the rest of /metrics, verdict_ready included, down with it.
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
@@ -326,19 +326,19 @@ func (s *service) probes(next http.Handler) http.Handler {
 
 // healthz is liveness: the process serves requests. It stays 200 while the store
 // cannot commit (a restart would not free the disk); /readyz says that.
-func healthz(w http.ResponseWriter, _ *http.Request) {
-	query.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+func healthz(w http.ResponseWriter, r *http.Request) {
+	api.WriteJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // readyz is readiness: 200 while verdict can commit what it receives, 503 with the
 // reason while it cannot (disk below the reserve, store failed and not yet reopened).
-func (s *service) readyz(w http.ResponseWriter, _ *http.Request) {
+func (s *service) readyz(w http.ResponseWriter, r *http.Request) {
 	if err := s.ready(); err != nil {
 		w.Header().Set("Retry-After", "5")
-		query.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+		api.WriteJSON(w, r, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
 		return
 	}
-	query.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	api.WriteJSON(w, r, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 // matureLoop resolves predictions that reached label maturity unlabeled.
@@ -389,7 +389,7 @@ func requireToken(token string, next http.Handler) http.Handler {
 			if isBearer {
 				reason = "wrong bearer token"
 			}
-			query.WriteJSON(w, http.StatusUnauthorized, query.ErrorBody{Error: reason})
+			api.WriteJSON(w, r, http.StatusUnauthorized, api.ErrorBody{Error: reason})
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -407,10 +407,10 @@ func bearerToken(header string) (string, bool) {
 }
 
 // wellFormedQuery refuses, for every /v1/ endpoint, a query string that does not
-// parse or gives a parameter twice (query.ReadQuery).
+// parse or gives a parameter twice (api.ReadQuery).
 func wellFormedQuery(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := query.ReadQuery(w, r); ok {
+		if _, ok := api.ReadQuery(w, r); ok {
 			next.ServeHTTP(w, r)
 		}
 	})
@@ -431,7 +431,7 @@ func (s *service) recoverPanics(next http.Handler) http.Handler {
 			s.panics.Inc()
 			s.log.ErrorContext(r.Context(), "http handler panicked (a bug); answered 500", "method", r.Method, "path", r.URL.Path,
 				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			query.WriteJSON(w, http.StatusInternalServerError, query.ErrorBody{Error: "internal error (logged with its stack); retrying is safe, ingest is idempotent"})
+			api.WriteJSON(w, r, http.StatusInternalServerError, api.ErrorBody{Error: "internal error (logged with its stack); retrying is safe, ingest is idempotent"})
 		}()
 		next.ServeHTTP(w, r)
 	})

@@ -190,3 +190,50 @@ func Row(variant, segment string, tp, fp, fn, tn int64) window.Row {
 func SnapshotOf(rows ...window.Row) window.Snapshot {
 	return window.Snapshot{Span: window.Span(24 * time.Hour), Rows: rows}
 }
+
+// Fixed serves one snapshot for any window or period and records what was asked:
+// the windows (a period as -1) and the periods' starts. FirstSeen answers First
+// (none when zero).
+type Fixed struct {
+	Snap  window.Snapshot
+	Asked []window.Span
+	Since []time.Time
+	First time.Time
+}
+
+// Snapshot serves Snap as a window of span.
+func (f *Fixed) Snapshot(span window.Span) window.Snapshot {
+	f.Asked = append(f.Asked, span)
+	s := f.Snap
+	s.Span = span
+	return s
+}
+
+// Period serves Snap as a period from start.
+func (f *Fixed) Period(start time.Time) (window.Snapshot, error) {
+	f.Asked = append(f.Asked, -1)
+	f.Since = append(f.Since, start)
+	s := f.Snap
+	s.Start, s.Period = start, true
+	return s, nil
+}
+
+// FirstSeen answers First.
+func (f *Fixed) FirstSeen(string) (time.Time, bool) {
+	if f.First.IsZero() {
+		return time.Time{}, false
+	}
+	return f.First, true
+}
+
+// Regressed is shadow data in which the candidate's recall dropped in electronics.
+func Regressed() *Fixed {
+	return &Fixed{Snap: Snapshot(1, Categories(), Regress(Categories(), "electronics", 0.60))}
+}
+
+// Healthy is shadow data with enough labels to show the candidate is not worse,
+// overall and in every category.
+func Healthy() *Fixed {
+	big := Shrink(Categories(), 4)
+	return &Fixed{Snap: Snapshot(1, big, big)}
+}

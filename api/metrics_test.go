@@ -1,4 +1,4 @@
-package query
+package api
 
 import (
 	"encoding/json"
@@ -25,7 +25,7 @@ func testWindows() *window.Windows {
 }
 
 func TestMetricsEndpoint(t *testing.T) {
-	h := NewMetrics(testWindows(), nil, nil)
+	h := NewMetricsHandler(testWindows(), nil, nil)
 	tests := []struct {
 		name, query  string
 		status       int
@@ -55,7 +55,7 @@ func TestMetricsEndpoint(t *testing.T) {
 				}
 				return
 			}
-			var r Response
+			var r MetricsResponse
 			if err := json.Unmarshal(rec.Body.Bytes(), &r); err != nil {
 				t.Fatal(err)
 			}
@@ -68,7 +68,7 @@ func TestMetricsEndpoint(t *testing.T) {
 
 func TestMetricsUndefinedStatisticsAreNull(t *testing.T) {
 	rec := httptest.NewRecorder()
-	NewMetrics(testWindows(), nil, nil).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/metrics?variant=v6", nil))
+	NewMetricsHandler(testWindows(), nil, nil).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/metrics?variant=v6", nil))
 	body := rec.Body.String()
 	for _, want := range []string{`"precision": null`, `"recall": null`, `"recall_ci": null`, `"flag_rate": 0`, `"start": null`} {
 		if !strings.Contains(body, want) {
@@ -76,8 +76,8 @@ func TestMetricsUndefinedStatisticsAreNull(t *testing.T) {
 		}
 	}
 	rec = httptest.NewRecorder()
-	NewMetrics(testWindows(), nil, nil).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/metrics?variant=v5", nil))
-	var r Response
+	NewMetricsHandler(testWindows(), nil, nil).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/metrics?variant=v5", nil))
+	var r MetricsResponse
 	json.Unmarshal(rec.Body.Bytes(), &r)
 	if v := r.Variants[0]; v.Precision == nil || *v.Precision != 0.75 || v.Recall == nil || *v.Recall != 0.75 || v.Resolved != 10 {
 		t.Errorf("v5: %+v, want precision 0.75, recall 0.75, resolved 10", v)

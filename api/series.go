@@ -1,7 +1,6 @@
-package query
+package api
 
 import (
-	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -52,8 +51,8 @@ type SeriesHandler struct {
 	opts      options
 }
 
-// NewSeries returns the handler.
-func NewSeries(tl Timelines, log *slog.Logger, opts ...Option) *SeriesHandler {
+// NewSeriesHandler returns the handler. log may be nil.
+func NewSeriesHandler(tl Timelines, log *slog.Logger, opts ...Option) *SeriesHandler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -116,23 +115,16 @@ type Statistic struct {
 
 // ServeHTTP implements http.Handler.
 func (h *SeriesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		WriteJSON(w, http.StatusMethodNotAllowed, ErrorBody{Error: "use GET"})
+	if !allowMethod(w, r, http.MethodGet, http.MethodHead) {
 		return
 	}
-	q, ok := ReadQuery(w, r)
-	if !ok {
+	q, err := params(r.URL.RawQuery, seriesParameters...)
+	if err != nil {
+		badRequest(w, r, err, h.log)
 		return
 	}
 	bad := func(param, format string, args ...any) {
-		WriteJSON(w, http.StatusBadRequest, ErrorBody{Error: param + ": " + fmt.Sprintf(format, args...), Parameter: param})
-	}
-	for name := range q {
-		if !slices.Contains(seriesParameters, name) {
-			bad(name, "unknown parameter; use %s", strings.Join(seriesParameters, ", "))
-			return
-		}
+		badRequest(w, r, badParam(param, format, args...), h.log)
 	}
 	longest, bucket := h.timelines.Longest(), h.timelines.Bucket()
 	span := min(defaultSeriesSpan, longest)
@@ -206,7 +198,7 @@ func (h *SeriesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		resp.Series = append(resp.Series, out)
 	}
-	WriteJSON(w, http.StatusOK, resp)
+	writeJSON(w, r, http.StatusOK, resp, h.log)
 }
 
 // defaultStep is the shortest multiple of the bucket width that cuts span into at

@@ -1,4 +1,4 @@
-package judge
+package api
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/verdictml/verdict/judge"
 )
 
 // CompareRequest names a shadow comparison to fetch from a running verdict.
@@ -41,7 +43,7 @@ const maxReportBody = 64 << 20
 
 // FetchReport gets GET /v1/compare from a running verdict and returns the decoded
 // report and the raw JSON body. client nil means http.DefaultClient.
-func FetchReport(ctx context.Context, client *http.Client, req CompareRequest) (Report, []byte, error) {
+func FetchReport(ctx context.Context, client *http.Client, req CompareRequest) (judge.Report, []byte, error) {
 	q := url.Values{"baseline": {req.Baseline}, "candidate": {req.Candidate}}
 	if req.Window != "" {
 		q.Set("window", req.Window)
@@ -52,33 +54,33 @@ func FetchReport(ctx context.Context, client *http.Client, req CompareRequest) (
 	if req.Sort != "" {
 		q.Set("sort", req.Sort)
 	}
-	var rep Report
+	var rep judge.Report
 	body, err := fetch(ctx, client, req.Server, req.Token, "/v1/compare", q, "report", &rep)
 	if err != nil {
 		if body == nil {
-			return Report{}, nil, fmt.Errorf("fetch shadow report: %w", err)
+			return judge.Report{}, nil, fmt.Errorf("fetch shadow report: %w", err)
 		}
-		return Report{}, nil, err
+		return judge.Report{}, nil, err
 	}
 	return rep, body, nil
 }
 
 // FetchJudgement gets GET /v1/judge from a running verdict: the judgement a rollout
 // gate reads. client nil means http.DefaultClient.
-func FetchJudgement(ctx context.Context, client *http.Client, req JudgeRequest) (Judgement, error) {
+func FetchJudgement(ctx context.Context, client *http.Client, req JudgeRequest) (judge.Judgement, error) {
 	q := url.Values{"baseline": {req.Baseline}, "candidate": {req.Candidate}}
 	if req.Since.IsZero() {
 		q.Set("window", "period")
 	} else {
 		q.Set("since", req.Since.UTC().Format(time.RFC3339))
 	}
-	var j Judgement
+	var j judge.Judgement
 	body, err := fetch(ctx, client, req.Server, req.Token, "/v1/judge", q, "judgement", &j)
 	if err != nil {
 		if body == nil {
-			return Judgement{}, fmt.Errorf("fetch judgement: %w", err)
+			return judge.Judgement{}, fmt.Errorf("fetch judgement: %w", err)
 		}
-		return Judgement{}, err
+		return judge.Judgement{}, err
 	}
 	return j, nil
 }

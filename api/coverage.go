@@ -1,11 +1,9 @@
-package query
+package api
 
 import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/verdictml/verdict/window"
@@ -17,22 +15,22 @@ type Cohorts interface {
 	DefaultAges(maturity time.Duration) []time.Duration
 }
 
-// Coverage serves GET /v1/coverage: per variant (and segment), the predictions of
+// CoverageHandler serves GET /v1/coverage[?by=segment][&variant=v6][&segment_key=merchant_category]: per variant (and segment), the predictions of
 // each age class of prediction time and how many of them are resolved, by label
 // class. It shows what is still missing: fraud negatives arrive by maturity, weeks
 // after the positives.
-type Coverage struct {
+type CoverageHandler struct {
 	cohorts Cohorts
 	log     *slog.Logger
 	opts    options
 }
 
-// NewCoverage returns the handler.
-func NewCoverage(cohorts Cohorts, log *slog.Logger, opts ...Option) *Coverage {
+// NewCoverageHandler returns the handler. log may be nil.
+func NewCoverageHandler(cohorts Cohorts, log *slog.Logger, opts ...Option) *CoverageHandler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Coverage{cohorts: cohorts, log: log}
+	c := &CoverageHandler{cohorts: cohorts, log: log}
 	for _, o := range opts {
 		o(&c.opts)
 	}
@@ -91,25 +89,18 @@ type CohortClass struct {
 var coverageParameters = []string{"by", "variant", "segment_key"}
 
 // ServeHTTP implements http.Handler.
-func (h *Coverage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		WriteJSON(w, http.StatusMethodNotAllowed, ErrorBody{Error: "use GET"})
+func (h *CoverageHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !allowMethod(w, r, http.MethodGet, http.MethodHead) {
 		return
 	}
-	q, ok := ReadQuery(w, r)
-	if !ok {
+	q, err := params(r.URL.RawQuery, coverageParameters...)
+	if err != nil {
+		badRequest(w, r, err, h.log)
 		return
-	}
-	for name := range q {
-		if !slices.Contains(coverageParameters, name) {
-			WriteJSON(w, http.StatusBadRequest, ErrorBody{Error: fmt.Sprintf("%s: unknown parameter; use %s", name, strings.Join(coverageParameters, ", ")), Parameter: name})
-			return
-		}
 	}
 	by := q.Get("by")
 	if by != "" && by != "segment" && by != "variant" {
-		WriteJSON(w, http.StatusBadRequest, ErrorBody{Error: `by: want "variant" or "segment"`, Parameter: "by"})
+		badRequest(w, r, badParam("by", `want "variant" or "segment"`), h.log)
 		return
 	}
 	variant, segKey := q.Get("variant"), q.Get("segment_key")
@@ -118,7 +109,7 @@ func (h *Coverage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	snap, err := h.cohorts.Cohorts(ages)
 	if err != nil {
 		h.log.Error("age classes", "err", err)
-		WriteJSON(w, http.StatusInternalServerError, ErrorBody{Error: fmt.Sprintf("age classes: %v", err)})
+		writeJSON(w, r, http.StatusInternalServerError, ErrorBody{Error: fmt.Sprintf("age classes: %v", err)}, h.log)
 		return
 	}
 	resp := CoverageResponse{End: snap.End, Labels: h.opts.policy.json(), Variants: []CoverageRow{}}
@@ -150,7 +141,7 @@ func (h *Coverage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if by == "segment" && resp.Segments == nil {
 		resp.Segments = []CoverageRow{}
 	}
-	WriteJSON(w, http.StatusOK, resp)
+	writeJSON(w, r, http.StatusOK, resp, h.log)
 }
 
 func classOf(cl window.AgeClass, maturity time.Duration) CohortClass {

@@ -1,27 +1,18 @@
-// Package query is the analysts' JSON API over verdict's windows:
-// GET /v1/metrics?window=1h[&by=segment][&variant=v6][&segment_key=merchant_category][&min_age=30d]
-// and GET /v1/coverage (label coverage by cohort age).
-//
-// The schema is documented in docs/api.md and is stable: fields are only ever added.
-package query
+package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
-// Snapshots is what the API needs from the windows.
+// Snapshots is what GET /v1/metrics needs from the windows.
 type Snapshots interface {
 	Snapshot(span window.Span) window.Snapshot
 	// Longest is the longest span whose buckets are kept.
@@ -74,31 +65,35 @@ func WithPolicy(p LabelPolicy) Option { return func(o *options) { o.policy = p }
 // UnmatchedFunc reports the labels waiting for their first prediction.
 type UnmatchedFunc func(ctx context.Context) (int64, error)
 
-// parameters are the query parameters GET /v1/metrics reads; others are refused.
-var parameters = []string{"window", "by", "variant", "segment_key", "min_age"}
+// metricsParameters are the query parameters GET /v1/metrics reads; others are
+// refused.
+var metricsParameters = []string{"window", "by", "variant", "segment_key", "min_age"}
 
-// Metrics serves GET /v1/metrics.
-type Metrics struct {
+// MetricsHandler serves
+// GET /v1/metrics?window=1h[&by=segment][&variant=v6][&segment_key=merchant_category][&min_age=30d]:
+// per variant (and segment), the counts over a window and the statistics derived
+// from them.
+type MetricsHandler struct {
 	snaps     Snapshots
 	unmatched UnmatchedFunc
 	log       *slog.Logger
 	opts      options
 }
 
-// NewMetrics returns the handler. unmatched may be nil.
-func NewMetrics(snaps Snapshots, unmatched UnmatchedFunc, log *slog.Logger, opts ...Option) *Metrics {
+// NewMetricsHandler returns the handler. unmatched and log may be nil.
+func NewMetricsHandler(snaps Snapshots, unmatched UnmatchedFunc, log *slog.Logger, opts ...Option) *MetricsHandler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := &Metrics{snaps: snaps, unmatched: unmatched, log: log}
+	m := &MetricsHandler{snaps: snaps, unmatched: unmatched, log: log}
 	for _, o := range opts {
 		o(&m.opts)
 	}
 	return m
 }
 
-// Response is the body of GET /v1/metrics.
-type Response struct {
+// MetricsResponse is the body of GET /v1/metrics.
+type MetricsResponse struct {
 	Window string     `json:"window"`
 	Start  *time.Time `json:"start"` // null for window=all
 	End    time.Time  `json:"end"`
@@ -164,12 +159,6 @@ func countsOf(c tally.Counts) Counts {
 		Pending: c.Pending(), Censored: c.Censored}
 }
 
-// ErrorBody is the body of every 4xx/5xx answer.
-type ErrorBody struct {
-	Error     string `json:"error"`
-	Parameter string `json:"parameter,omitempty"`
-}
-
 func seriesOf(r window.Row) Series {
 	s := r.Stats
 	return Series{
@@ -183,58 +172,45 @@ func seriesOf(r window.Row) Series {
 }
 
 // ServeHTTP implements http.Handler.
-func (m *Metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		WriteJSON(w, http.StatusMethodNotAllowed, ErrorBody{Error: "use GET"})
+func (m *MetricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !allowMethod(w, r, http.MethodGet, http.MethodHead) {
 		return
 	}
-	q, ok := ReadQuery(w, r)
-	if !ok {
+	q, err := params(r.URL.RawQuery, metricsParameters...)
+	if err != nil {
+		badRequest(w, r, err, m.log)
 		return
-	}
-	for name := range q {
-		if !slices.Contains(parameters, name) {
-			WriteJSON(w, http.StatusBadRequest, ErrorBody{Error: fmt.Sprintf("%s: unknown parameter; use %s", name, strings.Join(parameters, ", ")), Parameter: name})
-			return
-		}
 	}
 	span, err := window.ParseSpan(q.Get("window"))
 	if err != nil {
-		WriteJSON(w, http.StatusBadRequest, ErrorBody{Error: err.Error(), Parameter: "window"})
+		badRequest(w, r, &paramError{"window", err.Error()}, m.log)
 		return
 	}
 	if longest := m.snaps.Longest(); span != window.AllTime && span > longest {
-		WriteJSON(w, http.StatusBadRequest, ErrorBody{
-			Error:     fmt.Sprintf("window %s is longer than the %s verdict keeps (VERDICT_WINDOWS); use window=all or a shorter one", span, longest),
-			Parameter: "window",
-		})
+		badRequest(w, r, &paramError{"window", fmt.Sprintf("window %s is longer than the %s verdict keeps (VERDICT_WINDOWS); use window=all or a shorter one", span, longest)}, m.log)
 		return
 	}
 	by := q.Get("by")
 	if by != "" && by != "segment" && by != "variant" {
-		WriteJSON(w, http.StatusBadRequest, ErrorBody{Error: `by: want "variant" or "segment"`, Parameter: "by"})
+		badRequest(w, r, badParam("by", `want "variant" or "segment"`), m.log)
 		return
 	}
 	minAge, err := parseMinAge(q.Get("min_age"), m.opts.policy.Maturity)
 	if err != nil {
-		WriteJSON(w, http.StatusBadRequest, ErrorBody{Error: err.Error(), Parameter: "min_age"})
+		badRequest(w, r, &paramError{"min_age", err.Error()}, m.log)
 		return
 	}
 	variant, segKey := q.Get("variant"), q.Get("segment_key")
 	if segKey != "" && by != "segment" {
-		WriteJSON(w, http.StatusBadRequest, ErrorBody{Error: "segment_key: only applies with by=segment", Parameter: "segment_key"})
+		badRequest(w, r, badParam("segment_key", "only applies with by=segment"), m.log)
 		return
 	}
 	snap, err := m.snaps.SnapshotAged(span, minAge)
 	if err != nil {
-		WriteJSON(w, http.StatusBadRequest, ErrorBody{
-			Error:     fmt.Sprintf("min_age: %v (VERDICT_COHORT_HORIZON); use a shorter window or min_age", err),
-			Parameter: "min_age",
-		})
+		badRequest(w, r, badParam("min_age", "%v (VERDICT_COHORT_HORIZON); use a shorter window or min_age", err), m.log)
 		return
 	}
-	resp := Response{Window: span.String(), End: snap.End.UTC(), Variants: []Series{}, Labels: m.opts.policy.json()}
+	resp := MetricsResponse{Window: span.String(), End: snap.End.UTC(), Variants: []Series{}, Labels: m.opts.policy.json()}
 	if minAge > 0 {
 		resp.MinAge = window.Span(minAge).String()
 	}
@@ -263,7 +239,7 @@ func (m *Metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			resp.LabelsUnmatched = &n
 		}
 	}
-	WriteJSON(w, http.StatusOK, resp)
+	writeJSON(w, r, http.StatusOK, resp, m.log)
 }
 
 // parseMinAge reads min_age: empty (none), "matured" (VERDICT_MATURITY) or a
@@ -283,41 +259,4 @@ func parseMinAge(s string, maturity time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("min_age %q: want an age like 30d or 36h, or matured", s)
 	}
 	return time.Duration(sp), nil
-}
-
-// ReadQuery parses the request's query string strictly: a pair that does not parse
-// (url.Values would drop it, so "window=1h;by=segment" would answer for another
-// window) or a parameter given twice gets a 400 naming the parameter, and ok is false.
-func ReadQuery(w http.ResponseWriter, r *http.Request) (q url.Values, ok bool) {
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		param := ""
-		for _, pair := range strings.Split(r.URL.RawQuery, "&") {
-			if _, perr := url.ParseQuery(pair); perr != nil {
-				param, _, _ = strings.Cut(pair, "=")
-				break
-			}
-		}
-		WriteJSON(w, http.StatusBadRequest, ErrorBody{
-			Error:     fmt.Sprintf("%s: the query string %q cannot be read (%v); separate parameters with '&' and escape values", param, r.URL.RawQuery, err),
-			Parameter: param,
-		})
-		return nil, false
-	}
-	for name, vs := range q {
-		if len(vs) > 1 {
-			WriteJSON(w, http.StatusBadRequest, ErrorBody{Error: fmt.Sprintf("%s: given %d times; give it once", name, len(vs)), Parameter: name})
-			return nil, false
-		}
-	}
-	return q, true
-}
-
-// WriteJSON writes v as the JSON body with the given status.
-func WriteJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v) // the client went away; nothing to do
 }

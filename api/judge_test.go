@@ -1,4 +1,4 @@
-package judge
+package api
 
 import (
 	"encoding/json"
@@ -9,50 +9,9 @@ import (
 	"time"
 
 	"github.com/verdictml/verdict/internal/shadowsim"
+	"github.com/verdictml/verdict/judge"
 	"github.com/verdictml/verdict/window"
 )
-
-// fixedSnapshots serves one snapshot for any window and records the windows asked.
-type fixedSnapshots struct {
-	snap  window.Snapshot
-	asked []window.Span
-	since []time.Time
-	first time.Time
-}
-
-func (f *fixedSnapshots) Snapshot(span window.Span) window.Snapshot {
-	f.asked = append(f.asked, span)
-	s := f.snap
-	s.Span = span
-	return s
-}
-
-// Period serves the snapshot as a period from start; periods are recorded as -1.
-func (f *fixedSnapshots) Period(start time.Time) (window.Snapshot, error) {
-	f.asked = append(f.asked, -1)
-	f.since = append(f.since, start)
-	s := f.snap
-	s.Start, s.Period = start, true
-	return s, nil
-}
-
-func (f *fixedSnapshots) FirstSeen(string) (time.Time, bool) {
-	if f.first.IsZero() {
-		return time.Time{}, false
-	}
-	return f.first, true
-}
-
-func regressedSnapshots() *fixedSnapshots {
-	return &fixedSnapshots{snap: shadowsim.Snapshot(1, shadowsim.Categories(), shadowsim.Regress(shadowsim.Categories(), "electronics", 0.60))}
-}
-
-// healthySnapshots is shadow data with enough labels to show the candidate is not
-// worse, overall and in every category.
-func healthySnapshots() *fixedSnapshots {
-	big := shadowsim.Shrink(shadowsim.Categories(), 4)
-	return &fixedSnapshots{snap: shadowsim.Snapshot(1, big, big)}
-}
 
 func serve(t *testing.T, h http.Handler, method, target, body string) *httptest.ResponseRecorder {
 	t.Helper()
@@ -63,37 +22,37 @@ func serve(t *testing.T, h http.Handler, method, target, body string) *httptest.
 }
 
 func TestJudgeHandlerGates(t *testing.T) {
-	few := &fixedSnapshots{snap: shadowsim.SnapshotOf(shadowsim.Row("v5", "", 800, 200, 200, 8800), shadowsim.Row("v6", "", 10, 1, 2, 50))}
+	few := &shadowsim.Fixed{Snap: shadowsim.SnapshotOf(shadowsim.Row("v5", "", 800, 200, 200, 8800), shadowsim.Row("v6", "", 10, 1, 2, 50))}
 	for _, tc := range []struct {
 		name       string
-		snaps      *fixedSnapshots
+		snaps      *shadowsim.Fixed
 		method     string
 		target     string
 		body       string
 		wantStatus int
-		wantDec    Decision
+		wantDec    judge.Decision
 	}{
-		{"argo: a fail is still 200 with the decision in the body", regressedSnapshots(), "GET",
-			"/v1/judge?baseline=v5&candidate=v6&window=24h", "", 200, Fail},
-		{"argo: pass", healthySnapshots(), "GET", "/v1/judge?baseline=v5&candidate=v6", "", 200, Pass},
-		{"flagger: fail halts with 412", regressedSnapshots(), "GET",
-			"/v1/judge?baseline=v5&candidate=v6&gate=flagger", "", 412, Fail},
-		{"flagger: pass proceeds with 200", healthySnapshots(), "GET",
-			"/v1/judge?baseline=v5&candidate=v6&gate=flagger", "", 200, Pass},
+		{"argo: a fail is still 200 with the decision in the body", shadowsim.Regressed(), "GET",
+			"/v1/judge?baseline=v5&candidate=v6&window=24h", "", 200, judge.Fail},
+		{"argo: pass", shadowsim.Healthy(), "GET", "/v1/judge?baseline=v5&candidate=v6", "", 200, judge.Pass},
+		{"flagger: fail halts with 412", shadowsim.Regressed(), "GET",
+			"/v1/judge?baseline=v5&candidate=v6&gate=flagger", "", 412, judge.Fail},
+		{"flagger: pass proceeds with 200", shadowsim.Healthy(), "GET",
+			"/v1/judge?baseline=v5&candidate=v6&gate=flagger", "", 200, judge.Pass},
 		{"flagger: inconclusive proceeds by default", few, "GET",
-			"/v1/judge?baseline=v5&candidate=v6&gate=flagger", "", 200, Inconclusive},
+			"/v1/judge?baseline=v5&candidate=v6&gate=flagger", "", 200, judge.Inconclusive},
 		{"flagger: inconclusive halts when asked", few, "GET",
-			"/v1/judge?baseline=v5&candidate=v6&gate=flagger&inconclusive=halt", "", 412, Inconclusive},
-		{"flagger: webhook POST takes the variants from metadata", regressedSnapshots(), "POST",
+			"/v1/judge?baseline=v5&candidate=v6&gate=flagger&inconclusive=halt", "", 412, judge.Inconclusive},
+		{"flagger: webhook POST takes the variants from metadata", shadowsim.Regressed(), "POST",
 			"/v1/judge?gate=flagger",
 			`{"name":"fraud","namespace":"prod","phase":"Progressing","checksum":"abc","metadata":{"baseline":"v5","candidate":"v6","window":"1h"}}`,
-			412, Fail},
-		{"flagger: query parameters win over metadata", healthySnapshots(), "POST",
+			412, judge.Fail},
+		{"flagger: query parameters win over metadata", shadowsim.Healthy(), "POST",
 			"/v1/judge?gate=flagger&baseline=v5&candidate=v6",
-			`{"name":"fraud","metadata":{"baseline":"nope","candidate":"nope2"}}`, 200, Pass},
+			`{"name":"fraud","metadata":{"baseline":"nope","candidate":"nope2"}}`, 200, judge.Pass},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h, err := NewJudgeHandler(tc.snaps, Config{}, nil)
+			h, err := NewJudgeHandler(tc.snaps, judge.Config{}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -102,8 +61,8 @@ func TestJudgeHandlerGates(t *testing.T) {
 				t.Errorf("status %d, want %d: %s", rec.Code, tc.wantStatus, rec.Body)
 			}
 			var j struct {
-				Decision Decision `json:"decision"`
-				Reason   string   `json:"reason"`
+				Decision judge.Decision `json:"decision"`
+				Reason   string         `json:"reason"`
 			}
 			if err := json.Unmarshal(rec.Body.Bytes(), &j); err != nil {
 				t.Fatalf("body is not JSON: %v\n%s", err, rec.Body)
@@ -119,29 +78,29 @@ func TestJudgeHandlerGates(t *testing.T) {
 }
 
 func TestJudgeHandlerAsksForTheRequestedWindow(t *testing.T) {
-	snaps := healthySnapshots()
-	h, err := NewJudgeHandler(snaps, Config{Range: Sliding(window.Span(3600e9))}, nil)
+	snaps := shadowsim.Healthy()
+	h, err := NewJudgeHandler(snaps, judge.Config{Range: judge.Sliding(window.Span(3600e9))}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	serve(t, h, "GET", "/v1/judge?baseline=v5&candidate=v6&window=7d", "")
 	serve(t, h, "GET", "/v1/judge?baseline=v5&candidate=v6", "")
-	if len(snaps.asked) != 2 || snaps.asked[0].String() != "7d" || snaps.asked[1].String() != "1h" {
-		t.Errorf("windows asked %v, want [7d 1h] (the default from Config.Range)", snaps.asked)
+	if len(snaps.Asked) != 2 || snaps.Asked[0].String() != "7d" || snaps.Asked[1].String() != "1h" {
+		t.Errorf("windows asked %v, want [7d 1h] (the default from Config.Range)", snaps.Asked)
 	}
 }
 
 func TestJudgeHandlerReadsComparisonPeriods(t *testing.T) {
 	first := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
-	snaps := healthySnapshots()
-	snaps.first = first
-	h, err := NewJudgeHandler(snaps, Config{}, nil)
+	snaps := shadowsim.Healthy()
+	snaps.First = first
+	h, err := NewJudgeHandler(snaps, judge.Config{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Default (Config{}): the period since the candidate's first prediction.
+	// Default (judge.Config{}): the period since the candidate's first prediction.
 	rec := serve(t, h, "GET", "/v1/judge?baseline=v5&candidate=v6", "")
-	var j Judgement
+	var j judge.Judgement
 	if err := json.Unmarshal(rec.Body.Bytes(), &j); err != nil {
 		t.Fatal(err)
 	}
@@ -152,8 +111,8 @@ func TestJudgeHandlerReadsComparisonPeriods(t *testing.T) {
 	serve(t, h, "GET", "/v1/judge?baseline=v5&candidate=v6&since=2026-12-02T10:00:00Z", "")
 	serve(t, h, "GET", "/v1/judge?baseline=v5&candidate=v6&window=period", "")
 	want := []time.Time{first, time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC), first}
-	if len(snaps.since) != 3 || !snaps.since[0].Equal(want[0]) || !snaps.since[1].Equal(want[1]) || !snaps.since[2].Equal(want[2]) {
-		t.Errorf("periods asked from %v, want %v", snaps.since, want)
+	if len(snaps.Since) != 3 || !snaps.Since[0].Equal(want[0]) || !snaps.Since[1].Equal(want[1]) || !snaps.Since[2].Equal(want[2]) {
+		t.Errorf("periods asked from %v, want %v", snaps.Since, want)
 	}
 	for _, bad := range []string{"since=yesterday", "since=2026-12-02T10:00:00Z&window=1h"} {
 		if rec := serve(t, h, "GET", "/v1/judge?baseline=v5&candidate=v6&"+bad, ""); rec.Code != 400 || !strings.Contains(rec.Body.String(), `"parameter": "since"`) {
@@ -163,11 +122,11 @@ func TestJudgeHandlerReadsComparisonPeriods(t *testing.T) {
 }
 
 func TestHandlersRejectBadParametersNamingThem(t *testing.T) {
-	jh, err := NewJudgeHandler(healthySnapshots(), Config{}, nil)
+	jh, err := NewJudgeHandler(shadowsim.Healthy(), judge.Config{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch, err := NewCompareHandler(healthySnapshots(), Config{}, nil)
+	ch, err := NewCompareHandler(shadowsim.Healthy(), judge.Config{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,20 +171,17 @@ func TestHandlersRejectBadParametersNamingThem(t *testing.T) {
 }
 
 func TestConstructorsRejectBadSetup(t *testing.T) {
-	if _, err := NewJudgeHandler(nil, Config{}, nil); err == nil {
+	if _, err := NewJudgeHandler(nil, judge.Config{}, nil); err == nil {
 		t.Error("nil snapshots accepted")
 	}
-	if _, err := NewCompareHandler(healthySnapshots(), Config{Alpha: 2}, nil); err == nil || !strings.Contains(err.Error(), "Alpha") {
+	if _, err := NewCompareHandler(shadowsim.Healthy(), judge.Config{Alpha: 2}, nil); err == nil || !strings.Contains(err.Error(), "Alpha") {
 		t.Errorf("bad alpha: %v", err)
-	}
-	if _, err := NewCollector(healthySnapshots(), []Pair{{Baseline: "v5", Candidate: "v5"}}, Config{}, nil); err == nil {
-		t.Error("pair of one variant accepted")
 	}
 }
 
 func TestCompareHandlerSortsByDivergence(t *testing.T) {
 	// The candidate's electronics scores moved; that segment diverges most.
-	h, err := NewCompareHandler(regressedSnapshots(), Config{}, nil)
+	h, err := NewCompareHandler(shadowsim.Regressed(), judge.Config{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,11 +189,11 @@ func TestCompareHandlerSortsByDivergence(t *testing.T) {
 	if rec.Code != 200 {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
 	}
-	var rep Report
+	var rep judge.Report
 	if err := json.Unmarshal(rec.Body.Bytes(), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Window != "7d" || rep.Sort != SortDivergence || len(rep.Segments) != 6 {
+	if rep.Window != "7d" || rep.Sort != judge.SortDivergence || len(rep.Segments) != 6 {
 		t.Fatalf("report window %s sort %s segments %d", rep.Window, rep.Sort, len(rep.Segments))
 	}
 	if rep.Segments[0].Segment != "electronics" {
@@ -249,7 +205,7 @@ func TestCompareHandlerSortsByDivergence(t *testing.T) {
 		}
 	}
 	first := rep.Segments[0]
-	if first.Baseline.Predictions == 0 || first.Candidate.MeanScore == nil || first.RecallPValue == nil || first.Decision != Fail {
+	if first.Baseline.Predictions == 0 || first.Candidate.MeanScore == nil || first.RecallPValue == nil || first.Decision != judge.Fail {
 		t.Errorf("row lacks numbers: %+v", first)
 	}
 }
@@ -260,7 +216,7 @@ func FuzzJudgeHandler(f *testing.F) {
 	f.Add("baseline=v5&candidate=v6&window=24h", "")
 	f.Add("gate=flagger&inconclusive=halt", `{"metadata":{"baseline":"v5","candidate":"v6","window":"7d"}}`)
 	f.Add("baseline=%ff&candidate=\x00&window=99999999999d", `{"metadata":null}`)
-	h, err := NewJudgeHandler(healthySnapshots(), Config{}, nil)
+	h, err := NewJudgeHandler(shadowsim.Healthy(), judge.Config{}, nil)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -282,7 +238,7 @@ func FuzzJudgeHandler(f *testing.F) {
 
 func TestJudgeRefusesWindowsLongerThanKept(t *testing.T) {
 	w := window.New(5*time.Minute, 24*time.Hour)
-	h, err := NewJudgeHandler(w, Config{}, nil)
+	h, err := NewJudgeHandler(w, judge.Config{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

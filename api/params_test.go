@@ -1,4 +1,4 @@
-package query
+package api
 
 import (
 	"encoding/json"
@@ -9,7 +9,7 @@ import (
 )
 
 func TestUnknownAndMalformedParametersAreRefused(t *testing.T) {
-	h := NewMetrics(testWindows(), nil, nil)
+	h := NewMetricsHandler(testWindows(), nil, nil)
 	tests := []struct {
 		name, query, parameter, reason string
 	}{
@@ -33,7 +33,7 @@ func TestUnknownAndMalformedParametersAreRefused(t *testing.T) {
 }
 
 func TestCoverageRefusesUnknownParameters(t *testing.T) {
-	h := NewCoverage(testWindows(), nil)
+	h := NewCoverageHandler(testWindows(), nil)
 	for _, q := range []string{"windw=1h", "by=segment;variant=v5"} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/coverage?"+q, nil))

@@ -1,4 +1,4 @@
-package query
+package api
 
 import (
 	"encoding/json"
@@ -48,7 +48,7 @@ func getJSON(t *testing.T, h http.Handler, url string, v any) int {
 
 func TestMetricsMarkWhatIsNotEstimable(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	h := NewMetrics(agedWindows(now), nil, nil, WithPolicy(LabelPolicy{Maturity: 30 * day, Declined: "negative", Coverage: 0.95}))
+	h := NewMetricsHandler(agedWindows(now), nil, nil, WithPolicy(LabelPolicy{Maturity: 30 * day, Declined: "negative", Coverage: 0.95}))
 	tests := []struct {
 		name, query string
 		// want: predictions, tp, fp; precision estimable (then equal to tp/(tp+fp));
@@ -66,7 +66,7 @@ func TestMetricsMarkWhatIsNotEstimable(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var r Response
+			var r MetricsResponse
 			if code := getJSON(t, h, "/v1/metrics?"+tc.query, &r); code != http.StatusOK {
 				t.Fatalf("status %d: %+v", code, r)
 			}
@@ -113,8 +113,8 @@ func TestMetricsMarkWhatIsNotEstimable(t *testing.T) {
 
 func TestMinAgeParameter(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	withMaturity := NewMetrics(agedWindows(now), nil, nil, WithPolicy(LabelPolicy{Maturity: 30 * day}))
-	noMaturity := NewMetrics(agedWindows(now), nil, nil)
+	withMaturity := NewMetricsHandler(agedWindows(now), nil, nil, WithPolicy(LabelPolicy{Maturity: 30 * day}))
+	noMaturity := NewMetricsHandler(agedWindows(now), nil, nil)
 	tests := []struct {
 		name  string
 		h     http.Handler
@@ -146,7 +146,7 @@ func TestCoverageByCohortAge(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	w := agedWindows(now)
 	w.Observe([]tally.Delta{{Key: tally.Key{Variant: "v5", SegmentKey: "mcc", Segment: "5411"}, Bucket: now.Unix() / 300 * 300, Counts: tally.Counts{Predictions: 1}}})
-	h := NewCoverage(w, nil, WithPolicy(LabelPolicy{Maturity: 30 * day, Declined: "censored"}))
+	h := NewCoverageHandler(w, nil, WithPolicy(LabelPolicy{Maturity: 30 * day, Declined: "censored"}))
 	var r CoverageResponse
 	if code := getJSON(t, h, "/v1/coverage", &r); code != http.StatusOK {
 		t.Fatalf("status %d", code)

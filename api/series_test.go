@@ -1,4 +1,4 @@
-package query
+package api
 
 import (
 	"encoding/json"
@@ -26,7 +26,7 @@ func TestSeriesEndpoint(t *testing.T) {
 		{Key: seg("v6"), Bucket: at(11, 0), Counts: tally.Counts{Predictions: 10, Flagged: 1, TP: 1, FN: 4, TN: 5}},
 		{Key: seg("v5"), Bucket: at(11, 0), Counts: tally.Counts{Predictions: 10, Flagged: 5, TP: 5, TN: 5}},
 	})
-	h := NewSeries(w, nil)
+	h := NewSeriesHandler(w, nil)
 	get := func(t *testing.T, q string) (int, SeriesResponse, ErrorBody) {
 		t.Helper()
 		rec := httptest.NewRecorder()

@@ -1,9 +1,8 @@
-package judge
+package api
 
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,16 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/verdictml/verdict/judge"
 	"github.com/verdictml/verdict/window"
 )
-
-// Snapshots is what the judge needs from the windows: a sliding window, a comparison
-// period, and where a variant's data begins. *window.Windows implements it.
-type Snapshots interface {
-	Snapshot(span window.Span) window.Snapshot
-	Period(start time.Time) (window.Snapshot, error)
-	FirstSeen(variant string) (time.Time, bool)
-}
 
 // Gates: how the judge handler maps a decision to an HTTP status.
 const (
@@ -50,49 +42,37 @@ const DecisionHeader = "X-Verdict-Decision"
 // maxWebhookBody bounds a Flagger webhook body.
 const maxWebhookBody = 64 << 10
 
-// ErrorBody is the JSON answer to a bad request.
-type ErrorBody struct {
-	Error     string `json:"error"`
-	Parameter string `json:"parameter,omitempty"`
-}
-
-type paramError struct{ param, msg string }
-
-func (e *paramError) Error() string { return e.param + ": " + e.msg }
-
-func badParam(param, format string, args ...any) error {
-	return &paramError{param: param, msg: fmt.Sprintf(format, args...)}
-}
-
-type handler struct {
-	snaps Snapshots
-	cfg   Config
+// judgeHandler is what the judge and compare endpoints share: the windows they read
+// and the judge's thresholds.
+type judgeHandler struct {
+	snaps judge.Snapshots
+	cfg   judge.Config
 	log   *slog.Logger
 }
 
-func newHandler(snaps Snapshots, cfg Config, log *slog.Logger) (handler, error) {
+func newJudgeHandler(snaps judge.Snapshots, cfg judge.Config, log *slog.Logger) (judgeHandler, error) {
 	if snaps == nil {
-		return handler{}, errors.New("judge: nil Snapshots")
+		return judgeHandler{}, errors.New("api: nil Snapshots")
 	}
 	if err := cfg.Validate(); err != nil {
-		return handler{}, err
+		return judgeHandler{}, err
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return handler{snaps: snaps, cfg: cfg.withDefaults(), log: log}, nil
+	return judgeHandler{snaps: snaps, cfg: cfg, log: log}, nil
 }
 
 // JudgeHandler serves GET /v1/judge?baseline=v5&candidate=v6&window=24h: the
 // Judgement as JSON. With gate=flagger it also accepts Flagger's webhook POST (the
 // variants and window may then come from the webhook's metadata) and answers 412
 // when the candidate must not proceed.
-type JudgeHandler struct{ h handler }
+type JudgeHandler struct{ h judgeHandler }
 
 // NewJudgeHandler returns the judge endpoint over snaps with cfg's thresholds.
 // log may be nil.
-func NewJudgeHandler(snaps Snapshots, cfg Config, log *slog.Logger) (*JudgeHandler, error) {
-	h, err := newHandler(snaps, cfg, log)
+func NewJudgeHandler(snaps judge.Snapshots, cfg judge.Config, log *slog.Logger) (*JudgeHandler, error) {
+	h, err := newJudgeHandler(snaps, cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -112,8 +92,8 @@ func (jh *JudgeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !allowMethod(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
 		return
 	}
-	q := r.URL.Query()
-	if err := onlyParams(q, "baseline", "candidate", "window", "since", "gate", "inconclusive"); err != nil {
+	q, err := params(r.URL.RawQuery, "baseline", "candidate", "window", "since", "gate", "inconclusive")
+	if err != nil {
 		h.badRequest(w, r, err)
 		return
 	}
@@ -163,28 +143,28 @@ func (jh *JudgeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.badRequest(w, r, err)
 		return
 	}
-	j, err := Judge(snap, base, cand, h.cfg)
+	j, err := judge.Judge(snap, base, cand, h.cfg)
 	if err != nil {
 		h.badRequest(w, r, err)
 		return
 	}
 	status := http.StatusOK
-	if gate == GateFlagger && (j.Decision == Fail || (j.Decision == Inconclusive && inconclusive == InconclusiveHalt)) {
+	if gate == GateFlagger && (j.Decision == judge.Fail || (j.Decision == judge.Inconclusive && inconclusive == InconclusiveHalt)) {
 		status = http.StatusPreconditionFailed
 	}
 	w.Header().Set(DecisionHeader, string(j.Decision))
-	h.log.Debug("judge: decision", "baseline", base, "candidate", cand, "window", j.Window, "decision", j.Decision, "reason", j.Reason)
+	h.log.Debug("api: judge decision", "baseline", base, "candidate", cand, "window", j.Window, "decision", j.Decision, "reason", j.Reason)
 	writeJSON(w, r, status, j, h.log)
 }
 
 // CompareHandler serves GET /v1/compare?baseline=v5&candidate=v6&window=7d&sort=divergence:
 // the shadow Report as JSON.
-type CompareHandler struct{ h handler }
+type CompareHandler struct{ h judgeHandler }
 
 // NewCompareHandler returns the shadow comparison endpoint over snaps with cfg's
 // thresholds. log may be nil.
-func NewCompareHandler(snaps Snapshots, cfg Config, log *slog.Logger) (*CompareHandler, error) {
-	h, err := newHandler(snaps, cfg, log)
+func NewCompareHandler(snaps judge.Snapshots, cfg judge.Config, log *slog.Logger) (*CompareHandler, error) {
+	h, err := newJudgeHandler(snaps, cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -196,14 +176,14 @@ func (ch *CompareHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !allowMethod(w, r, http.MethodGet, http.MethodHead) {
 		return
 	}
-	q := r.URL.Query()
-	if err := onlyParams(q, "baseline", "candidate", "window", "since", "sort"); err != nil {
+	q, err := params(r.URL.RawQuery, "baseline", "candidate", "window", "since", "sort")
+	if err != nil {
 		h.badRequest(w, r, err)
 		return
 	}
 	sortBy := q.Get("sort")
-	if sortBy != "" && !slices.Contains(SortOrders(), sortBy) {
-		h.badRequest(w, r, badParam("sort", "%q: want one of %s", sortBy, strings.Join(SortOrders(), ", ")))
+	if sortBy != "" && !slices.Contains(judge.SortOrders(), sortBy) {
+		h.badRequest(w, r, badParam("sort", "%q: want one of %s", sortBy, strings.Join(judge.SortOrders(), ", ")))
 		return
 	}
 	base, cand, snap, err := h.pairParams(q)
@@ -211,7 +191,7 @@ func (ch *CompareHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.badRequest(w, r, err)
 		return
 	}
-	rep, err := Compare(snap, base, cand, sortBy, h.cfg)
+	rep, err := judge.Compare(snap, base, cand, sortBy, h.cfg)
 	if err != nil {
 		h.badRequest(w, r, err)
 		return
@@ -222,7 +202,7 @@ func (ch *CompareHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // pairParams reads the variants and the range: since=<RFC 3339> starts a comparison
 // period there, window=<span> is a sliding window (window=period the default
 // period), and neither means the configured default.
-func (h handler) pairParams(q url.Values) (base, cand string, snap window.Snapshot, err error) {
+func (h judgeHandler) pairParams(q url.Values) (base, cand string, snap window.Snapshot, err error) {
 	base, cand = q.Get("baseline"), q.Get("candidate")
 	switch {
 	case base == "":
@@ -243,9 +223,9 @@ func (h handler) pairParams(q url.Values) (base, cand string, snap window.Snapsh
 		if err != nil {
 			return "", "", snap, badParam("since", "%q: want an RFC 3339 time such as 2026-12-04T10:00:00Z (the rollout's start)", since)
 		}
-		rng = Period(t)
+		rng = judge.Period(t)
 	case s == "period":
-		rng = Period(time.Time{})
+		rng = judge.Period(time.Time{})
 	case s != "":
 		span, err := window.ParseSpan(s)
 		if err != nil {
@@ -256,62 +236,15 @@ func (h handler) pairParams(q url.Values) (base, cand string, snap window.Snapsh
 		if l, ok := h.snaps.(interface{ Longest() window.Span }); ok && span != window.AllTime && span > l.Longest() {
 			return "", "", snap, badParam("window", "%s is longer than the %s verdict keeps (VERDICT_WINDOWS); use window=all or a shorter one", span, l.Longest())
 		}
-		rng = Sliding(span)
+		rng = judge.Sliding(span)
 	}
-	snap, err = RangeSnapshot(h.snaps, rng, cand)
+	snap, err = judge.RangeSnapshot(h.snaps, rng, cand)
 	if err != nil {
 		return "", "", snap, badParam(param, "%v", err)
 	}
 	return base, cand, snap, nil
 }
 
-func onlyParams(q url.Values, known ...string) error {
-	var unknown []string
-	for k, vs := range q {
-		if !slices.Contains(known, k) {
-			unknown = append(unknown, k)
-		} else if len(vs) > 1 {
-			return badParam(k, "given %d times; give it once", len(vs))
-		}
-	}
-	if len(unknown) > 0 {
-		slices.Sort(unknown)
-		return badParam(unknown[0], "unknown parameter; want %s", strings.Join(known, ", "))
-	}
-	return nil
-}
-
-func allowMethod(w http.ResponseWriter, r *http.Request, methods ...string) bool {
-	if slices.Contains(methods, r.Method) {
-		return true
-	}
-	w.Header().Set("Allow", strings.Join(methods, ", "))
-	writeJSON(w, r, http.StatusMethodNotAllowed, ErrorBody{Error: fmt.Sprintf("method %s not allowed; use %s", r.Method, strings.Join(methods, " or "))}, nil)
-	return false
-}
-
-func (h handler) badRequest(w http.ResponseWriter, r *http.Request, err error) {
-	body := ErrorBody{Error: err.Error()}
-	if pe, ok := errors.AsType[*paramError](err); ok {
-		body.Parameter = pe.param
-	}
-	h.log.Debug("judge: bad request", "url", r.URL.String(), "err", err)
-	writeJSON(w, r, http.StatusBadRequest, body, h.log)
-}
-
-func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any, log *slog.Logger) {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		// Every value written here is plain data; failing to encode it is a bug.
-		if log != nil {
-			log.Error("judge: encode answer", "err", err)
-		}
-		status, b = http.StatusInternalServerError, []byte(`{"error":"encoding the answer failed"}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(append(b, '\n'))
-	}
+func (h judgeHandler) badRequest(w http.ResponseWriter, r *http.Request, err error) {
+	badRequest(w, r, err, h.log)
 }
