@@ -8,7 +8,7 @@
 //
 // Beside the decisions it keeps a Prometheus collector (segment regressions,
 // deltas, the current decision) that judges at scrape time. The decisions are
-// served over HTTP by package api (GET /v1/judge, /v1/compare); everything here
-// reads window snapshots through the Snapshots interface and keeps no state of its
-// own.
+// served over HTTP by package api (GET /v1/judge, /v1/compare) and rendered for
+// people by package report; everything here reads window snapshots through the
+// Snapshots interface and keeps no state of its own.
 package judge

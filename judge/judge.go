@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/verdictml/verdict/internal/numfmt"
 	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
@@ -756,15 +757,15 @@ func (s *ScopeJudgement) warnings() []string {
 	var w []string
 	if s.Score.Level == LevelWarn || s.Score.Level == LevelAlert {
 		w = append(w, fmt.Sprintf("%s: score distribution shifted, PSI %s (%s; mean score %s)",
-			s.Scope, num(s.Score.PSI, 3), s.Score.Level, pair(s.Score.BaselineMean, s.Score.CandidateMean, 3)))
+			s.Scope, numfmt.Num(s.Score.PSI, 3), s.Score.Level, numfmt.Pair(s.Score.BaselineMean, s.Score.CandidateMean, 3)))
 	}
 	if s.FlagRate.Level == LevelWarn {
 		w = append(w, fmt.Sprintf("%s: flag rate changed %s (adjusted p %s)",
-			s.Scope, pair(s.FlagRate.Baseline.Value, s.FlagRate.Candidate.Value, 4), pval(s.FlagRate.AdjustedPValue)))
+			s.Scope, numfmt.Pair(s.FlagRate.Baseline.Value, s.FlagRate.Candidate.Value, 4), numfmt.PValue(s.FlagRate.AdjustedPValue)))
 	}
 	if d := s.Discordance; d != nil && d.Level == LevelWarn {
 		w = append(w, fmt.Sprintf("%s: the models disagree one way: only the baseline flagged %d, only the candidate %d of %d paired inferences (p %s)",
-			s.Scope, d.OnlyBaseline, d.OnlyCandidate, d.Pairs, pval(d.PValue)))
+			s.Scope, d.OnlyBaseline, d.OnlyCandidate, d.Pairs, numfmt.PValue(d.PValue)))
 	}
 	return w
 }

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/verdictml/verdict/internal/numfmt"
 	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
@@ -295,5 +296,5 @@ func fmtPtr(p *float64) string {
 	if p == nil {
 		return "nil"
 	}
-	return num(p, 4)
+	return numfmt.Num(p, 4)
 }

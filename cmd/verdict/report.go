@@ -16,6 +16,7 @@ import (
 
 	"github.com/verdictml/verdict/api"
 	"github.com/verdictml/verdict/judge"
+	"github.com/verdictml/verdict/report"
 )
 
 const reportUsage = `usage: verdict report shadow --baseline VARIANT --candidate VARIANT [flags]
@@ -54,7 +55,7 @@ func runShadowReport(ctx context.Context, args []string, out io.Writer) error {
 	window := fs.String("window", "period", "period (the comparison period since the candidate's first prediction, as the judge's gates read it), or a sliding window of prediction time: 1h, 24h, 7d, ... or all")
 	since := fs.String("since", "", "start of the comparison period, RFC 3339 (e.g. the shadow stage's start); replaces --window")
 	sortBy := fs.String("sort", judge.SortDivergence, "segment order: "+strings.Join(judge.SortOrders(), ", "))
-	format := fs.String("format", judge.FormatTable, "output: "+strings.Join(judge.Formats(), ", ")+" (html is one self-contained page with charts)")
+	format := fs.String("format", report.FormatTable, "output: "+strings.Join(report.Formats(), ", ")+" (html is one self-contained page with charts)")
 	outPath := fs.String("out", "", "write the report to this file instead of standard output")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up on the server after this long")
 	fs.Usage = func() {
@@ -73,8 +74,8 @@ func runShadowReport(ctx context.Context, args []string, out io.Writer) error {
 		return errors.New("--baseline is required")
 	case *candidate == "":
 		return errors.New("--candidate is required")
-	case !slices.Contains(judge.Formats(), *format):
-		return fmt.Errorf("--format %q: want one of %s", *format, strings.Join(judge.Formats(), ", "))
+	case !slices.Contains(report.Formats(), *format):
+		return fmt.Errorf("--format %q: want one of %s", *format, strings.Join(report.Formats(), ", "))
 	case *since != "" && *window != "period":
 		return errors.New("--since starts a comparison period; it cannot be combined with a sliding --window")
 	case !slices.Contains(judge.SortOrders(), *sortBy):
@@ -93,13 +94,13 @@ func runShadowReport(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	var buf bytes.Buffer
-	if *format == judge.FormatJSON {
+	if *format == report.FormatJSON {
 		// The server's JSON as sent, so fields newer than this binary survive.
 		if err := json.Indent(&buf, raw, "", "  "); err != nil {
 			return fmt.Errorf("server's report: %w", err)
 		}
 		buf.WriteByte('\n')
-	} else if err := judge.WriteReport(&buf, rep, *format); err != nil {
+	} else if err := report.Write(&buf, rep, *format); err != nil {
 		return err
 	}
 	if *outPath == "" {

@@ -1,4 +1,7 @@
-package judge
+// Package report renders a shadow comparison (judge.Report, what GET /v1/compare
+// answers) for people: a terminal table, JSON, CSV, or one self-contained HTML page
+// with inline SVG charts. verdict report shadow prints it.
+package report
 
 import (
 	"encoding/csv"
@@ -11,9 +14,12 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/verdictml/verdict/internal/numfmt"
+	"github.com/verdictml/verdict/judge"
 )
 
-// Report output formats.
+// Output formats.
 const (
 	FormatTable = "table"
 	FormatJSON  = "json"
@@ -21,12 +27,12 @@ const (
 	FormatHTML  = "html"
 )
 
-// Formats lists the accepted report formats.
+// Formats lists the accepted formats.
 func Formats() []string { return []string{FormatTable, FormatJSON, FormatCSV, FormatHTML} }
 
-// WriteReport renders rep to w as a terminal table, JSON, CSV or a self-contained
-// HTML page with inline SVG charts (no external assets or scripts).
-func WriteReport(w io.Writer, rep Report, format string) error {
+// Write renders rep to w as a terminal table, JSON, CSV or a self-contained HTML
+// page with inline SVG charts (no external assets or scripts).
+func Write(w io.Writer, rep judge.Report, format string) error {
 	var err error
 	switch format {
 	case FormatTable:
@@ -49,35 +55,15 @@ func WriteReport(w io.Writer, rep Report, format string) error {
 	return nil
 }
 
-func (r Report) rows() []ReportRow { return append([]ReportRow{r.Overall}, r.Segments...) }
-
-func num(p *float64, digits int) string {
-	if p == nil {
-		return "—"
-	}
-	return strconv.FormatFloat(*p, 'f', digits, 64)
+// rows are the report's overall row, then its segments.
+func rows(r judge.Report) []judge.ReportRow {
+	return append([]judge.ReportRow{r.Overall}, r.Segments...)
 }
-
-func pval(p *float64) string {
-	if p == nil {
-		return "—"
-	}
-	return strconv.FormatFloat(*p, 'g', 2, 64)
-}
-
-func signed(p *float64) string {
-	if p == nil {
-		return "—"
-	}
-	return fmt.Sprintf("%+.3f", *p)
-}
-
-func pair(b, c *float64, digits int) string { return num(b, digits) + " → " + num(c, digits) }
 
 // notEstimable reports whether any row shows a precision that is not estimable.
-func (r Report) notEstimable() bool {
-	for _, x := range r.rows() {
-		for _, v := range []VariantSummary{x.Baseline, x.Candidate} {
+func notEstimable(r judge.Report) bool {
+	for _, x := range rows(r) {
+		for _, v := range []judge.VariantSummary{x.Baseline, x.Candidate} {
 			if v.Precision == nil && v.PrecisionBounds != nil {
 				return true
 			}
@@ -88,29 +74,31 @@ func (r Report) notEstimable() bool {
 
 // precisionOf is a variant's precision, or "n/e" while it is not estimable from the
 // labels so far (too few flagged predictions resolved).
-func precisionOf(v VariantSummary) string {
+func precisionOf(v judge.VariantSummary) string {
 	if v.Precision == nil && v.PrecisionBounds != nil {
 		return "n/e"
 	}
-	return num(v.Precision, 3)
+	return numfmt.Num(v.Precision, 3)
 }
 
-func precisionPair(b, c VariantSummary) string { return precisionOf(b) + " → " + precisionOf(c) }
+func precisionPair(b, c judge.VariantSummary) string {
+	return precisionOf(b) + " → " + precisionOf(c)
+}
 
 // disagreement is a paired scope's discordance: the rate and how many only each
 // model flagged.
-func disagreement(d *Discordance) string {
+func disagreement(d *judge.Discordance) string {
 	if d == nil || d.Rate == nil {
 		return "—"
 	}
 	s := fmt.Sprintf("%.1f%% (%d / %d)", 100**d.Rate, d.OnlyBaseline, d.OnlyCandidate)
-	if d.Level == LevelWarn {
+	if d.Level == judge.LevelWarn {
 		s += " warn"
 	}
 	return s
 }
 
-func (r Report) heading() string {
+func heading(r judge.Report) string {
 	span := r.Window
 	if r.WindowStart != nil {
 		span += fmt.Sprintf(", %s to %s", r.WindowStart.UTC().Format(time.RFC3339), r.WindowEnd.UTC().Format(time.RFC3339))
@@ -118,27 +106,27 @@ func (r Report) heading() string {
 	return fmt.Sprintf("shadow comparison: candidate %s against baseline %s, window %s, sorted by %s", r.Candidate, r.Baseline, span, r.Sort)
 }
 
-func writeTable(w io.Writer, r Report) error {
-	fmt.Fprintln(w, r.heading())
+func writeTable(w io.Writer, r judge.Report) error {
+	fmt.Fprintln(w, heading(r))
 	fmt.Fprintf(w, "decision: %s: %s\n\n", strings.ToUpper(string(r.Decision)), r.Reason)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEGMENT\tPREDICTIONS\tLABELED\tMEAN SCORE\tPSI\tFLAG RATE\tDISAGREE (ONLY B / ONLY C)\tPRECISION\tRECALL\tΔ RECALL (p)\tΔ PRECISION (p)\tDECISION")
-	for _, x := range r.rows() {
-		psi := num(x.PSI, 3)
-		if x.PSILevel == LevelWarn || x.PSILevel == LevelAlert {
+	for _, x := range rows(r) {
+		psi := numfmt.Num(x.PSI, 3)
+		if x.PSILevel == judge.LevelWarn || x.PSILevel == judge.LevelAlert {
 			psi += " " + string(x.PSILevel)
 		}
 		fmt.Fprintf(tw, "%s\t%d / %d\t%d / %d\t%s\t%s\t%s\t%s\t%s\t%s\t%s (%s)\t%s (%s)\t%s\n",
 			x.Scope, x.Baseline.Predictions, x.Candidate.Predictions, x.Baseline.Resolved, x.Candidate.Resolved,
-			pair(x.Baseline.MeanScore, x.Candidate.MeanScore, 3), psi,
-			pair(x.Baseline.FlagRate, x.Candidate.FlagRate, 4), disagreement(x.Discordance),
-			precisionPair(x.Baseline, x.Candidate), pair(x.Baseline.Recall, x.Candidate.Recall, 3),
-			signed(x.RecallDelta), pval(x.RecallPValue), signed(x.PrecisionDelta), pval(x.PrecisionPValue), x.Decision)
+			numfmt.Pair(x.Baseline.MeanScore, x.Candidate.MeanScore, 3), psi,
+			numfmt.Pair(x.Baseline.FlagRate, x.Candidate.FlagRate, 4), disagreement(x.Discordance),
+			precisionPair(x.Baseline, x.Candidate), numfmt.Pair(x.Baseline.Recall, x.Candidate.Recall, 3),
+			numfmt.Signed(x.RecallDelta), numfmt.PValue(x.RecallPValue), numfmt.Signed(x.PrecisionDelta), numfmt.PValue(x.PrecisionPValue), x.Decision)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if r.notEstimable() {
+	if notEstimable(r) {
 		fmt.Fprintln(w, "\nn/e: precision not estimable yet: too few of the flagged predictions are labeled or matured, and the early labels are mostly positives (/v1/metrics gives its bounds)")
 	}
 	fmt.Fprintf(w, "\nvalues are baseline → candidate; p: always-valid p-value that the candidate is worse, over its share of α %g; pass: shown within tolerance %g recall / %g precision overall, %g / %g in segments (β %g)\n",
@@ -156,7 +144,7 @@ var csvHeader = []string{"scope", "segment_key", "segment",
 	"baseline_precision", "candidate_precision", "precision_delta", "precision_p_value",
 	"baseline_recall", "candidate_recall", "recall_delta", "recall_p_value", "decision", "reason"}
 
-func writeCSV(w io.Writer, r Report) error {
+func writeCSV(w io.Writer, r judge.Report) error {
 	f := func(p *float64) string {
 		if p == nil {
 			return ""
@@ -168,7 +156,7 @@ func writeCSV(w io.Writer, r Report) error {
 	if err := cw.Write(csvHeader); err != nil {
 		return err
 	}
-	for _, x := range r.rows() {
+	for _, x := range rows(r) {
 		rec := []string{x.Scope.String(), x.SegmentKey, x.Segment,
 			i(x.Baseline.Predictions), i(x.Candidate.Predictions), i(x.Baseline.Resolved), i(x.Candidate.Resolved),
 			f(x.Baseline.MeanScore), f(x.Candidate.MeanScore), f(x.MeanScoreDelta), f(x.PSI), string(x.PSILevel),
@@ -222,7 +210,7 @@ type barRow struct {
 	Y     float64
 	Width float64
 	Value string
-	Level Level
+	Level judge.Level
 }
 
 type psiChart struct {
@@ -242,9 +230,9 @@ type histogram struct {
 
 type htmlPage struct {
 	Title, Heading string
-	Report         Report
+	Report         judge.Report
 	Generated      string
-	Rows           []ReportRow
+	Rows           []judge.ReportRow
 	Recall         dotChart
 	Precision      dotChart
 	PSI            psiChart
@@ -261,13 +249,13 @@ func unitTicks() []tick {
 	return t
 }
 
-func dotChartOf(title string, rows []ReportRow, pick func(VariantSummary) (*float64, Interval), failed func(ReportRow) bool) dotChart {
+func dotChartOf(title string, rows []judge.ReportRow, pick func(judge.VariantSummary) (*float64, judge.Interval), failed func(judge.ReportRow) bool) dotChart {
 	c := dotChart{Title: title, Ticks: unitTicks(), Height: chartTop + rowHeight*float64(len(rows)) + 24}
 	for i, x := range rows {
 		r := dotRow{Label: x.Scope.String(), Y: chartTop + rowHeight*float64(i) + rowHeight/2, Fail: failed(x)}
 		for _, side := range []struct {
 			m    *mark
-			v    VariantSummary
+			v    judge.VariantSummary
 			name string
 		}{{&r.Base, x.Baseline, "baseline"}, {&r.Cand, x.Candidate, "candidate"}} {
 			if p, ci := pick(side.v); p != nil {
@@ -280,7 +268,7 @@ func dotChartOf(title string, rows []ReportRow, pick func(VariantSummary) (*floa
 	return c
 }
 
-func psiChartOf(rows []ReportRow, m Method) psiChart {
+func psiChartOf(rows []judge.ReportRow, m judge.Method) psiChart {
 	top := math.Max(m.PSIAlert*1.2, 0.3)
 	for _, x := range rows {
 		if x.PSI != nil {
@@ -297,7 +285,7 @@ func psiChartOf(rows []ReportRow, m Method) psiChart {
 		Warn:  tick{X: xOf(m.PSIWarn, top), Label: fmt.Sprintf("warn %g", m.PSIWarn)},
 		Alert: tick{X: xOf(m.PSIAlert, top), Label: fmt.Sprintf("alert %g", m.PSIAlert)}}
 	for i, x := range rows {
-		b := barRow{Label: x.Scope.String(), Y: chartTop + rowHeight*float64(i) + 5, Value: num(x.PSI, 3), Level: x.PSILevel}
+		b := barRow{Label: x.Scope.String(), Y: chartTop + rowHeight*float64(i) + 5, Value: numfmt.Num(x.PSI, 3), Level: x.PSILevel}
 		if x.PSI != nil {
 			b.Width = xOf(*x.PSI, top) - labelWidth
 		}
@@ -306,7 +294,7 @@ func psiChartOf(rows []ReportRow, m Method) psiChart {
 	return c
 }
 
-func histogramOf(x ReportRow) histogram {
+func histogramOf(x judge.ReportRow) histogram {
 	const w, h, gap = 200.0, 80.0, 2.0
 	top := 0.0
 	for i := range x.Baseline.ScoreHistogram {
@@ -315,7 +303,7 @@ func histogramOf(x ReportRow) histogram {
 	if top == 0 {
 		top = 1
 	}
-	hg := histogram{Label: x.Scope.String(), PSI: num(x.PSI, 3)}
+	hg := histogram{Label: x.Scope.String(), PSI: numfmt.Num(x.PSI, 3)}
 	bin := w / float64(len(x.Baseline.ScoreHistogram))
 	for i := range x.Baseline.ScoreHistogram {
 		for _, side := range []struct {
@@ -330,26 +318,26 @@ func histogramOf(x ReportRow) histogram {
 	return hg
 }
 
-func writeHTML(w io.Writer, r Report) error {
-	rows := r.rows()
+func writeHTML(w io.Writer, r judge.Report) error {
+	rs := rows(r)
 	page := htmlPage{
 		Title:   fmt.Sprintf("verdict shadow report: %s vs %s (%s)", r.Candidate, r.Baseline, r.Window),
-		Heading: r.heading(), Report: r, Rows: rows, Generated: r.WindowEnd.UTC().Format(time.RFC3339),
-		Recall: dotChartOf("recall", rows, func(v VariantSummary) (*float64, Interval) { return v.Recall, v.RecallCI },
-			func(x ReportRow) bool {
-				return x.Decision == Fail && x.RecallDelta != nil && strings.Contains(x.Reason, "recall")
+		Heading: heading(r), Report: r, Rows: rs, Generated: r.WindowEnd.UTC().Format(time.RFC3339),
+		Recall: dotChartOf("recall", rs, func(v judge.VariantSummary) (*float64, judge.Interval) { return v.Recall, v.RecallCI },
+			func(x judge.ReportRow) bool {
+				return x.Decision == judge.Fail && x.RecallDelta != nil && strings.Contains(x.Reason, "recall")
 			}),
-		Precision: dotChartOf("precision", rows, func(v VariantSummary) (*float64, Interval) { return v.Precision, v.PrecisionCI },
-			func(x ReportRow) bool {
-				return x.Decision == Fail && x.PrecisionDelta != nil && strings.Contains(x.Reason, "precision")
+		Precision: dotChartOf("precision", rs, func(v judge.VariantSummary) (*float64, judge.Interval) { return v.Precision, v.PrecisionCI },
+			func(x judge.ReportRow) bool {
+				return x.Decision == judge.Fail && x.PrecisionDelta != nil && strings.Contains(x.Reason, "precision")
 			}),
-		PSI: psiChartOf(rows, r.Method),
+		PSI: psiChartOf(rs, r.Method),
 	}
-	for _, x := range rows {
+	for _, x := range rs {
 		page.Histograms = append(page.Histograms, histogramOf(x))
 	}
 	t, err := template.New("report").Funcs(template.FuncMap{
-		"num": num, "pval": pval, "signed": signed, "pair": pair, "upper": strings.ToUpper, "precisionPair": precisionPair,
+		"num": numfmt.Num, "pval": numfmt.PValue, "signed": numfmt.Signed, "pair": numfmt.Pair, "upper": strings.ToUpper, "precisionPair": precisionPair,
 		"disagreement": disagreement,
 	}).Parse(reportHTML)
 	if err != nil {

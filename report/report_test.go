@@ -1,4 +1,4 @@
-package judge
+package report
 
 import (
 	"bytes"
@@ -11,13 +11,14 @@ import (
 	"testing"
 
 	"github.com/verdictml/verdict/internal/shadowsim"
+	"github.com/verdictml/verdict/judge"
 	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
-func regressedReport(t *testing.T) Report {
+func regressedReport(t *testing.T) judge.Report {
 	t.Helper()
-	rep, err := Compare(shadowsim.Regressed().Snap, "v5", "v6", "", Config{})
+	rep, err := judge.Compare(shadowsim.Regressed().Snap, "v5", "v6", "", judge.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,8 +43,8 @@ func TestWriteReportFormats(t *testing.T) {
 			}
 		}},
 		{FormatJSON, func(t *testing.T, out string) {
-			var back Report
-			if err := json.Unmarshal([]byte(out), &back); err != nil || back.Decision != Fail || len(back.Segments) != 6 {
+			var back judge.Report
+			if err := json.Unmarshal([]byte(out), &back); err != nil || back.Decision != judge.Fail || len(back.Segments) != 6 {
 				t.Errorf("JSON does not round-trip: %v", err)
 			}
 		}},
@@ -71,13 +72,13 @@ func TestWriteReportFormats(t *testing.T) {
 	} {
 		t.Run(tc.format, func(t *testing.T) {
 			var b bytes.Buffer
-			if err := WriteReport(&b, rep, tc.format); err != nil {
+			if err := Write(&b, rep, tc.format); err != nil {
 				t.Fatal(err)
 			}
 			tc.check(t, b.String())
 		})
 	}
-	if err := WriteReport(&bytes.Buffer{}, rep, "pdf"); err == nil || !strings.Contains(err.Error(), `format "pdf"`) {
+	if err := Write(&bytes.Buffer{}, rep, "pdf"); err == nil || !strings.Contains(err.Error(), `format "pdf"`) {
 		t.Errorf("unknown format: %v", err)
 	}
 }
@@ -90,12 +91,12 @@ func TestHTMLReportEscapesSegmentNames(t *testing.T) {
 		return tally.Key{Variant: v, SegmentKey: "merchant_category", Segment: `<script>alert("x")</script>`}
 	}
 	snap := window.Snapshot{Rows: []window.Row{{Key: k("v5"), Counts: c}, {Key: k("v6"), Counts: c}}}
-	rep, err := Compare(snap, "v5", "v6", "", Config{})
+	rep, err := judge.Compare(snap, "v5", "v6", "", judge.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var b bytes.Buffer
-	if err := WriteReport(&b, rep, FormatHTML); err != nil {
+	if err := Write(&b, rep, FormatHTML); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(b.String(), "<script") {
@@ -108,7 +109,7 @@ func TestReportMarksPrecisionThatIsNotEstimable(t *testing.T) {
 	// 100 flagged predictions resolved.
 	v6 := shadowsim.Row("v6", "", 20, 0, 5, 0)
 	v6.Counts.Flagged, v6.Counts.Predictions = 100, 1000
-	rep, err := Compare(shadowsim.SnapshotOf(shadowsim.Row("v5", "", 80, 20, 20, 880), v6), "v5", "v6", "", Config{})
+	rep, err := judge.Compare(shadowsim.SnapshotOf(shadowsim.Row("v5", "", 80, 20, 20, 880), v6), "v5", "v6", "", judge.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +118,7 @@ func TestReportMarksPrecisionThatIsNotEstimable(t *testing.T) {
 	}
 	for _, format := range []string{FormatTable, FormatHTML} {
 		var b bytes.Buffer
-		if err := WriteReport(&b, rep, format); err != nil {
+		if err := Write(&b, rep, format); err != nil {
 			t.Fatal(err)
 		}
 		if !strings.Contains(b.String(), "0.800 → n/e") {
@@ -125,7 +126,7 @@ func TestReportMarksPrecisionThatIsNotEstimable(t *testing.T) {
 		}
 	}
 	var b bytes.Buffer
-	if err := WriteReport(&b, regressedReport(t), FormatTable); err != nil {
+	if err := Write(&b, regressedReport(t), FormatTable); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(b.String(), "n/e") {
@@ -139,7 +140,7 @@ func TestReportMarksPrecisionThatIsNotEstimable(t *testing.T) {
 // badges' dark colours are never a row's.
 func TestHTMLReportRowsAreReadable(t *testing.T) {
 	var b bytes.Buffer
-	if err := WriteReport(&b, regressedReport(t), FormatHTML); err != nil {
+	if err := Write(&b, regressedReport(t), FormatHTML); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
@@ -155,12 +156,12 @@ func TestHTMLReportRowsAreReadable(t *testing.T) {
 		return m[1]
 	}
 	reason := rule("td.reason", "color")
-	for _, d := range Decisions() {
+	for _, d := range judge.Decisions() {
 		bg := rule("tbody tr.row-"+string(d), "background")
 		if c := contrast(reason, bg); c < 7 {
 			t.Errorf("%s rows: reason text %s on %s has contrast %.1f, want >= 7", d, reason, bg, c)
 		}
-		if !strings.Contains(out, `<tr class="row-`+string(d)+`">`) && d != Pass {
+		if !strings.Contains(out, `<tr class="row-`+string(d)+`">`) && d != judge.Pass {
 			t.Errorf("no %s row in a report that has one", d)
 		}
 	}
