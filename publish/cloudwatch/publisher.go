@@ -1,8 +1,8 @@
 // Package cloudwatch publishes verdict's window statistics as CloudWatch custom
 // metrics, the data source of the rollback alarms that package alarms generates.
 //
-// Every flush interval the Publisher reads one window snapshot (and the judge's
-// verdict on each configured baseline/candidate pair over the same snapshot),
+// Every flush interval the Publisher reads one window snapshot (and judges each
+// configured baseline/candidate pair over its comparison period with package judge),
 // builds the datums of the metric contract in docs/alarms.md — one timestamp for
 // the whole flush, ratios omitted when undefined, their n's always present —
 // splits them into PutMetricData requests within CloudWatch's limits and hands them
