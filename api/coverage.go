@@ -20,21 +20,13 @@ type Cohorts interface {
 // class. It shows what is still missing: fraud negatives arrive by maturity, weeks
 // after the positives.
 type CoverageHandler struct {
+	reading
 	cohorts Cohorts
-	log     *slog.Logger
-	opts    options
 }
 
 // NewCoverageHandler returns the handler. log may be nil.
 func NewCoverageHandler(cohorts Cohorts, log *slog.Logger, opts ...Option) *CoverageHandler {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	c := &CoverageHandler{cohorts: cohorts, log: log}
-	for _, o := range opts {
-		o(&c.opts)
-	}
-	return c
+	return &CoverageHandler{reading: newReading(log, opts), cohorts: cohorts}
 }
 
 // CoverageResponse is the body of GET /v1/coverage.
@@ -90,12 +82,8 @@ var coverageParameters = []string{"by", "variant", "segment_key"}
 
 // ServeHTTP implements http.Handler.
 func (h *CoverageHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !allowMethod(w, r, http.MethodGet, http.MethodHead) {
-		return
-	}
-	q, err := params(r.URL.RawQuery, coverageParameters...)
-	if err != nil {
-		badRequest(w, r, err, h.log)
+	q, ok := h.query(w, r, coverageParameters...)
+	if !ok {
 		return
 	}
 	by := q.Get("by")
@@ -104,7 +92,7 @@ func (h *CoverageHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	variant, segKey := q.Get("variant"), q.Get("segment_key")
-	maturity := h.opts.policy.Maturity
+	maturity := h.policy.Maturity
 	ages := h.cohorts.DefaultAges(maturity)
 	snap, err := h.cohorts.Cohorts(ages)
 	if err != nil {
@@ -112,7 +100,7 @@ func (h *CoverageHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, r, http.StatusInternalServerError, ErrorBody{Error: fmt.Sprintf("age classes: %v", err)}, h.log)
 		return
 	}
-	resp := CoverageResponse{End: snap.End, Labels: h.opts.policy.json(), Variants: []CoverageRow{}}
+	resp := CoverageResponse{End: snap.End, Labels: h.policy.json(), Variants: []CoverageRow{}}
 	for i := 0; i <= len(ages); i++ {
 		var lo, hi time.Duration
 		if i > 0 {

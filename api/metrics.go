@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/verdictml/verdict/tally"
@@ -62,6 +63,38 @@ type options struct{ policy LabelPolicy }
 // WithPolicy tells the handlers the label policy in force.
 func WithPolicy(p LabelPolicy) Option { return func(o *options) { o.policy = p } }
 
+// reading is what the handlers over the windows share: the label policy in force
+// and the log.
+type reading struct {
+	log    *slog.Logger
+	policy LabelPolicy
+}
+
+func newReading(log *slog.Logger, opts []Option) reading {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	return reading{log: log, policy: o.policy}
+}
+
+// query admits a GET or HEAD whose query string is well formed and names only
+// known parameters; otherwise it answers the request and ok is false.
+func (rd reading) query(w http.ResponseWriter, r *http.Request, known ...string) (q url.Values, ok bool) {
+	if !allowMethod(w, r, http.MethodGet, http.MethodHead) {
+		return nil, false
+	}
+	q, err := params(r.URL.RawQuery, known...)
+	if err != nil {
+		badRequest(w, r, err, rd.log)
+		return nil, false
+	}
+	return q, true
+}
+
 // UnmatchedFunc reports the labels waiting for their first prediction.
 type UnmatchedFunc func(ctx context.Context) (int64, error)
 
@@ -74,22 +107,14 @@ var metricsParameters = []string{"window", "by", "variant", "segment_key", "min_
 // per variant (and segment), the counts over a window and the statistics derived
 // from them.
 type MetricsHandler struct {
+	reading
 	snaps     Snapshots
 	unmatched UnmatchedFunc
-	log       *slog.Logger
-	opts      options
 }
 
 // NewMetricsHandler returns the handler. unmatched and log may be nil.
 func NewMetricsHandler(snaps Snapshots, unmatched UnmatchedFunc, log *slog.Logger, opts ...Option) *MetricsHandler {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	m := &MetricsHandler{snaps: snaps, unmatched: unmatched, log: log}
-	for _, o := range opts {
-		o(&m.opts)
-	}
-	return m
+	return &MetricsHandler{reading: newReading(log, opts), snaps: snaps, unmatched: unmatched}
 }
 
 // MetricsResponse is the body of GET /v1/metrics.
@@ -173,12 +198,8 @@ func seriesOf(r window.Row) Series {
 
 // ServeHTTP implements http.Handler.
 func (m *MetricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !allowMethod(w, r, http.MethodGet, http.MethodHead) {
-		return
-	}
-	q, err := params(r.URL.RawQuery, metricsParameters...)
-	if err != nil {
-		badRequest(w, r, err, m.log)
+	q, ok := m.query(w, r, metricsParameters...)
+	if !ok {
 		return
 	}
 	span, err := window.ParseSpan(q.Get("window"))
@@ -195,7 +216,7 @@ func (m *MetricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, r, badParam("by", `want "variant" or "segment"`), m.log)
 		return
 	}
-	minAge, err := parseMinAge(q.Get("min_age"), m.opts.policy.Maturity)
+	minAge, err := parseMinAge(q.Get("min_age"), m.policy.Maturity)
 	if err != nil {
 		badRequest(w, r, &paramError{"min_age", err.Error()}, m.log)
 		return
@@ -210,7 +231,7 @@ func (m *MetricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, r, badParam("min_age", "%v (VERDICT_COHORT_HORIZON); use a shorter window or min_age", err), m.log)
 		return
 	}
-	resp := MetricsResponse{Window: span.String(), End: snap.End.UTC(), Variants: []Series{}, Labels: m.opts.policy.json()}
+	resp := MetricsResponse{Window: span.String(), End: snap.End.UTC(), Variants: []Series{}, Labels: m.policy.json()}
 	if minAge > 0 {
 		resp.MinAge = window.Span(minAge).String()
 	}

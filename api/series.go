@@ -46,21 +46,13 @@ const (
 // SeriesHandler serves GET /v1/series: per variant (or one segment), the counts and
 // statistics of each step of prediction time over a window.
 type SeriesHandler struct {
+	reading
 	timelines Timelines
-	log       *slog.Logger
-	opts      options
 }
 
 // NewSeriesHandler returns the handler. log may be nil.
 func NewSeriesHandler(tl Timelines, log *slog.Logger, opts ...Option) *SeriesHandler {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	h := &SeriesHandler{timelines: tl, log: log}
-	for _, o := range opts {
-		o(&h.opts)
-	}
-	return h
+	return &SeriesHandler{reading: newReading(log, opts), timelines: tl}
 }
 
 // SeriesResponse is the body of GET /v1/series.
@@ -115,12 +107,8 @@ type Statistic struct {
 
 // ServeHTTP implements http.Handler.
 func (h *SeriesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !allowMethod(w, r, http.MethodGet, http.MethodHead) {
-		return
-	}
-	q, err := params(r.URL.RawQuery, seriesParameters...)
-	if err != nil {
-		badRequest(w, r, err, h.log)
+	q, ok := h.query(w, r, seriesParameters...)
+	if !ok {
 		return
 	}
 	bad := func(param, format string, args ...any) {
@@ -190,7 +178,7 @@ func (h *SeriesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp := SeriesResponse{Window: span.String(), Step: window.Span(step).String(), Start: tls.Start, End: tls.End.UTC(),
-		Metrics: metrics, Labels: h.opts.policy.json(), Series: make([]Timeline, 0, len(tls.Series))}
+		Metrics: metrics, Labels: h.policy.json(), Series: make([]Timeline, 0, len(tls.Series))}
 	for _, tl := range tls.Series {
 		out := Timeline{Variant: tl.Key.Variant, SegmentKey: tl.Key.SegmentKey, Segment: tl.Key.Segment, Points: make([]Point, 0, len(tl.Steps))}
 		for _, st := range tl.Steps {
