@@ -148,8 +148,8 @@ type WindowSettings struct {
 type JudgeSettings struct {
 	Baseline       string   `envconfig:"BASELINE" desc:"baseline variant for comparisons (e.g. the production model)"`
 	Candidates     []string `envconfig:"CANDIDATES" desc:"candidate variants judged against the baseline on /metrics (segment regressions, deltas)"`
-	JudgeWindow    string   `envconfig:"JUDGE_WINDOW" default:"period" desc:"what the judge reads by default (/v1/judge, /metrics, CloudWatch): period = the comparison period since the candidate's first prediction (decisions hold however often a gate asks), or a sliding window such as 24h (one look)"`
-	JudgeSince     string   `envconfig:"JUDGE_SINCE" desc:"RFC 3339 start of the comparison period (e.g. the rollout's start) instead of the candidate's first prediction"`
+	JudgeWindow    string   `envconfig:"JUDGE_WINDOW" default:"period" desc:"what the judge reads by default (/v1/judge, /metrics): period = the comparison period since the candidate's first prediction (decisions hold however often a gate asks), or a sliding window such as 24h (one look); CloudWatch always publishes the period (an alarm looks every minute)"`
+	JudgeSince     string   `envconfig:"JUDGE_SINCE" desc:"RFC 3339 start of the comparison period (e.g. the rollout's start) instead of the candidate's first prediction, for the judge, /metrics and CloudWatch"`
 	JudgeAlpha     float64  `envconfig:"JUDGE_ALPHA" default:"0.01" desc:"false-fail rate of a whole comparison period, across every metric and segment and however often it is asked"`
 	JudgeBeta      float64  `envconfig:"JUDGE_BETA" default:"0.05" desc:"false-pass rate: chance of passing a candidate worse than the tolerance in a required scope"`
 	JudgeTolerance float64  `envconfig:"JUDGE_TOLERANCE" default:"0.02" desc:"non-inferiority margin overall: pass needs the candidate shown worse by less than this (absolute)"`

@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/verdictml/verdict/judge"
 )
 
 func TestEverySubcommandHasHelp(t *testing.T) {
@@ -124,5 +127,41 @@ func TestCaptureVariantMapNamesTheFleet(t *testing.T) {
 	}
 	if _, err := cfg.liveDecoder(); err == nil || !strings.Contains(err.Error(), "VERDICT_CAPTURE_VARIANT_MAP: variant map "+bad+" line 1: want both inference_id and variant") {
 		t.Errorf("err %v", err)
+	}
+}
+
+// The CloudWatch publisher judges its pairs over the comparison period the gate uses:
+// since VERDICT_JUDGE_SINCE when set, else since the candidate's first prediction,
+// and never over a sliding VERDICT_JUDGE_WINDOW (an alarm looks every minute).
+func TestCloudWatchPairsJudgeTheGatesPeriod(t *testing.T) {
+	pinned := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name, window, since string
+		want                judge.Range
+	}{
+		{"default", "", "", judge.Period(time.Time{})},
+		{"pinned start", "period", pinned.Format(time.RFC3339), judge.Period(pinned)},
+		{"sliding gate window", "24h", "", judge.Period(time.Time{})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("VERDICT_BASELINE", "v5")
+			t.Setenv("VERDICT_CANDIDATES", "v6")
+			t.Setenv("VERDICT_JUDGE_WINDOW", tc.window)
+			t.Setenv("VERDICT_JUDGE_SINCE", tc.since)
+			cfg, err := loadConfig()
+			if err != nil {
+				t.Fatal(err)
+			}
+			pc, _, err := cloudWatchConfig(cfg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(pc.Pairs) != 1 || pc.Pairs[0].Candidate != "v6" || pc.Pairs[0].Baseline != "v5" {
+				t.Fatalf("pairs %+v, want v6 vs v5", pc.Pairs)
+			}
+			if got := pc.Pairs[0].Range; got != tc.want {
+				t.Fatalf("range %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

@@ -297,11 +297,17 @@ func cloudWatchConfig(cfg settings, windows *window.Windows) (cloudwatch.Config,
 	for id, name := range cfg.CWVariantNames {
 		variants[id] = cloudwatch.Variant{VariantName: name}
 	}
-	// Without their Range: the publisher judges each pair over the comparison
-	// period since the candidate's first prediction.
+	// The publisher judges each pair over the comparison period — since
+	// VERDICT_JUDGE_SINCE when set, as the gate does, else since the candidate's first
+	// prediction — never over a sliding VERDICT_JUDGE_WINDOW: an alarm looks every
+	// minute, and only the period keeps its error rates under repeated looks.
 	var pairs []judge.Pair
 	for _, p := range cfg.judgePairs() {
-		pairs = append(pairs, judge.Pair{Baseline: p.Baseline, Candidate: p.Candidate})
+		rng := judge.Period(p.Range.Since)
+		if p.Range.Sliding {
+			rng = judge.Period(time.Time{})
+		}
+		pairs = append(pairs, judge.Pair{Baseline: p.Baseline, Candidate: p.Candidate, Range: rng})
 	}
 	pcfg := cloudwatch.Config{
 		Namespace: cfg.CWNamespace, EndpointName: cfg.CWEndpoint, Window: span,
