@@ -139,7 +139,7 @@ func Compare(snap window.Snapshot, baseline, candidate, sortBy string, cfg Confi
 		r.Segments = append(r.Segments, reportRow(s, cfg.Estimable))
 	}
 	slices.SortStableFunc(r.Segments, func(a, b ReportRow) int {
-		bySegment := cmp.Or(strings.Compare(a.SegmentKey, b.SegmentKey), strings.Compare(a.Segment, b.Segment))
+		bySegment := a.Scope.compare(b.Scope)
 		switch sortBy {
 		case SortDivergence:
 			return cmp.Or(desc(a.PSI, b.PSI), desc(abs(a.MeanScoreDelta), abs(b.MeanScoreDelta)), bySegment)

@@ -196,6 +196,36 @@ type Scope struct {
 // Overall reports whether the scope is the variant's overall series.
 func (s Scope) Overall() bool { return s.SegmentKey == "" }
 
+// compare orders scopes by segment key, then segment: the overall scope first.
+func (s Scope) compare(o Scope) int {
+	return cmp.Or(strings.Compare(s.SegmentKey, o.SegmentKey), strings.Compare(s.Segment, o.Segment))
+}
+
+// scopeCounts is the baseline's and the candidate's counts in one scope.
+type scopeCounts struct{ base, cand tally.Counts }
+
+// sumByScope adds each row of baseline and candidate in snap to its scope's counts in
+// scopes (into picks them out of the scope's entry, created when missing).
+func sumByScope[T any](scopes map[Scope]*T, snap window.Snapshot, baseline, candidate string, into func(*T) *scopeCounts) {
+	for _, r := range snap.Rows {
+		if r.Key.Variant != baseline && r.Key.Variant != candidate {
+			continue
+		}
+		sc := Scope{SegmentKey: r.Key.SegmentKey, Segment: r.Key.Segment}
+		t := scopes[sc]
+		if t == nil {
+			t = new(T)
+			scopes[sc] = t
+		}
+		c := into(t)
+		if r.Key.Variant == baseline {
+			c.base.Add(r.Counts)
+		} else {
+			c.cand.Add(r.Counts)
+		}
+	}
+}
+
 func (s Scope) String() string {
 	if s.Overall() {
 		return "overall"
@@ -317,43 +347,23 @@ func Judge(snap window.Snapshot, baseline, candidate string, cfg Config) (Judgem
 		j.WindowStart = &start
 	}
 
-	type pair struct{ base, cand tally.Counts }
-	scopes := map[Scope]*pair{{}: {}}
 	var haveBase, haveCand bool
 	variants := map[string]bool{}
 	for _, r := range snap.Rows {
 		variants[r.Key.Variant] = true
-		if r.Key.Variant != baseline && r.Key.Variant != candidate {
-			continue
-		}
-		sc := Scope{SegmentKey: r.Key.SegmentKey, Segment: r.Key.Segment}
-		p := scopes[sc]
-		if p == nil {
-			p = &pair{}
-			scopes[sc] = p
-		}
-		if r.Key.Variant == baseline {
-			p.base.Add(r.Counts)
-			haveBase = haveBase || r.Counts.Predictions > 0 || r.Counts.Resolved() > 0
-		} else {
-			p.cand.Add(r.Counts)
-			haveCand = haveCand || r.Counts.Predictions > 0 || r.Counts.Resolved() > 0
-		}
+		data := r.Counts.Predictions > 0 || r.Counts.Resolved() > 0
+		haveBase = haveBase || (r.Key.Variant == baseline && data)
+		haveCand = haveCand || (r.Key.Variant == candidate && data)
 	}
+	scopes := map[Scope]*scopeCounts{{}: {}}
+	sumByScope(scopes, snap, baseline, candidate, func(c *scopeCounts) *scopeCounts { return c })
 
 	all := make([]*ScopeJudgement, 0, len(scopes))
 	for sc, p := range scopes {
 		all = append(all, &ScopeJudgement{Scope: sc, base: p.base, cand: p.cand})
 	}
-	slices.SortFunc(all, func(a, b *ScopeJudgement) int {
-		if a.Overall() != b.Overall() {
-			if a.Overall() {
-				return -1
-			}
-			return 1
-		}
-		return cmp.Or(strings.Compare(a.SegmentKey, b.SegmentKey), strings.Compare(a.Segment, b.Segment))
-	})
+	// The overall scope (no segment key) sorts first.
+	slices.SortFunc(all, func(a, b *ScopeJudgement) int { return a.Scope.compare(b.Scope) })
 
 	// Paired when the candidate's predictions in the range were mostly scored on the
 	// baseline's inferences too (a shadow); a canary split has no pairs.

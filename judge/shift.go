@@ -1,12 +1,10 @@
 package judge
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 
 	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
@@ -147,47 +145,22 @@ func CompareShift(live, reference window.Snapshot, baseline, candidate string, c
 	case baseline == candidate:
 		return Shift{}, fmt.Errorf("judge: shift: baseline and candidate are both %q", baseline)
 	}
-	type counts struct{ bl, br, cl, cr tally.Counts }
-	scopes := map[Scope]*counts{{}: {}}
-	add := func(snap window.Snapshot, isLive bool) {
-		for _, r := range snap.Rows {
-			if r.Key.Variant != baseline && r.Key.Variant != candidate {
-				continue
-			}
-			sc := Scope{SegmentKey: r.Key.SegmentKey, Segment: r.Key.Segment}
-			c := scopes[sc]
-			if c == nil {
-				c = &counts{}
-				scopes[sc] = c
-			}
-			switch {
-			case r.Key.Variant == baseline && isLive:
-				c.bl.Add(r.Counts)
-			case r.Key.Variant == baseline:
-				c.br.Add(r.Counts)
-			case isLive:
-				c.cl.Add(r.Counts)
-			default:
-				c.cr.Add(r.Counts)
-			}
-		}
-	}
-	add(live, true)
-	add(reference, false)
+	type sides struct{ live, ref scopeCounts }
+	scopes := map[Scope]*sides{{}: {}}
+	sumByScope(scopes, live, baseline, candidate, func(s *sides) *scopeCounts { return &s.live })
+	sumByScope(scopes, reference, baseline, candidate, func(s *sides) *scopeCounts { return &s.ref })
 
 	s := Shift{Baseline: baseline, Candidate: candidate, Segments: []ScopeShift{}}
 	var segs []*ScopeShift
 	for sc, c := range scopes {
-		ss := newScopeShift(sc, c.bl, c.br, c.cl, c.cr, cfg.MinPredictions)
+		ss := newScopeShift(sc, c.live.base, c.ref.base, c.live.cand, c.ref.cand, cfg.MinPredictions)
 		if sc.Overall() {
 			s.Overall = ss
 			continue
 		}
 		segs = append(segs, &ss)
 	}
-	slices.SortFunc(segs, func(a, b *ScopeShift) int {
-		return cmp.Or(strings.Compare(a.SegmentKey, b.SegmentKey), strings.Compare(a.Segment, b.Segment))
-	})
+	slices.SortFunc(segs, func(a, b *ScopeShift) int { return a.Scope.compare(b.Scope) })
 	eligible := 0
 	for _, ss := range segs {
 		if ss.Eligible {
