@@ -92,6 +92,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 					g(d, *v)
 				}
 			}
+			bounds := func(d *prometheus.Desc, iv *window.Interval) {
+				if iv != nil {
+					g(d, iv.Lower, "lower")
+					g(d, iv.Upper, "upper")
+				}
+			}
 			n := r.Counts
 			g(c.predictions, float64(n.Predictions))
 			g(c.flagged, float64(n.Flagged))
@@ -111,21 +117,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 				}
 				g(c.estimable, v, statistic)
 			})
-			if s.PrecisionBounds != nil {
-				g(c.precisionBounds, s.PrecisionBounds.Lower, "lower")
-				g(c.precisionBounds, s.PrecisionBounds.Upper, "upper")
-			}
+			bounds(c.precisionBounds, s.PrecisionBounds)
 			opt(c.precision, s.Precision)
 			opt(c.recall, s.Recall)
 			opt(c.f1, s.F1)
-			if s.PrecisionCI != nil {
-				g(c.precisionCI, s.PrecisionCI.Lower, "lower")
-				g(c.precisionCI, s.PrecisionCI.Upper, "upper")
-			}
-			if s.RecallCI != nil {
-				g(c.recallCI, s.RecallCI.Lower, "lower")
-				g(c.recallCI, s.RecallCI.Upper, "upper")
-			}
+			bounds(c.precisionCI, s.PrecisionCI)
+			bounds(c.recallCI, s.RecallCI)
 			opt(c.coverage, s.LabelCoverage)
 			opt(c.flagRate, s.FlagRate)
 			opt(c.meanScore, s.MeanScore)

@@ -23,26 +23,7 @@ func TestCollectorReadsTheCurrentSnapshot(t *testing.T) {
 	unmatched := int64(7)
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(NewCollector(w, []window.Span{window.AllTime, window.Span(time.Hour)}, func(context.Context) (int64, error) { return unmatched, nil }, nil))
-	values := func() map[string]float64 {
-		fams, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := map[string]float64{}
-		for _, f := range fams {
-			for _, m := range f.GetMetric() {
-				key := f.GetName()
-				for _, l := range m.GetLabel() {
-					if l.GetValue() != "" {
-						key += "," + l.GetName() + "=" + l.GetValue()
-					}
-				}
-				out[key] = m.GetGauge().GetValue()
-			}
-		}
-		return out
-	}
-	got := values()
+	got := gather(t, reg)
 	want := map[string]float64{
 		"verdict_precision,variant=v5,window=all":                    0.75,
 		"verdict_recall,variant=v5,window=1h":                        0.75,
@@ -53,11 +34,7 @@ func TestCollectorReadsTheCurrentSnapshot(t *testing.T) {
 		"verdict_labels_unmatched":                                   7,
 		"verdict_precision_wilson,bound=upper,variant=v5,window=all": window.Wilson(3, 4, window.Z95).Upper,
 	}
-	for k, v := range want {
-		if g, ok := got[k]; !ok || g != v {
-			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
-		}
-	}
+	hasSamples(t, got, want)
 	for _, absent := range []string{"verdict_precision,variant=v6,window=all", "verdict_recall,variant=v6,window=1h", "verdict_f1,variant=v6,window=all"} {
 		if _, ok := got[absent]; ok {
 			t.Errorf("%s is undefined for v6 and must be absent", absent)
@@ -65,7 +42,7 @@ func TestCollectorReadsTheCurrentSnapshot(t *testing.T) {
 	}
 	// The next scrape sees new commits: no second copy to drift.
 	w.Observe([]tally.Delta{{Key: tally.Key{Variant: "v6"}, Bucket: b, Counts: tally.Counts{Predictions: 1, Flagged: 1, TP: 1}}})
-	if g := values()["verdict_precision,variant=v6,window=all"]; g != 1 {
+	if g := gather(t, reg)["verdict_precision,variant=v6,window=all"]; g != 1 {
 		t.Errorf("after a commit: v6 precision %v, want 1", g)
 	}
 }
@@ -100,6 +77,16 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	return out
 }
 
+// hasSamples checks that got holds every sample of want, with its value.
+func hasSamples(t *testing.T, got, want map[string]float64) {
+	t.Helper()
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
+		}
+	}
+}
+
 func TestNotEstimablePrecisionHasNoSample(t *testing.T) {
 	w := window.New(5*time.Minute, time.Hour)
 	b := time.Now().Unix() / 300 * 300
@@ -129,11 +116,7 @@ func TestNotEstimablePrecisionHasNoSample(t *testing.T) {
 		"verdict_precision,variant=v6,window=all":                               0.75,
 		"verdict_pending,variant=v6,window=all":                                 0,
 	}
-	for k, v := range want {
-		if g, ok := got[k]; !ok || g != v {
-			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
-		}
-	}
+	hasSamples(t, got, want)
 }
 
 func TestCohortCollector(t *testing.T) {
@@ -170,11 +153,7 @@ func TestCohortCollector(t *testing.T) {
 		"verdict_cohort_resolved,age=24h-7d,label=positive,variant=v5": 0,
 		"verdict_cohort_resolved,age=<1h,label=positive,variant=v5":    0,
 	}
-	for k, v := range want {
-		if g, ok := got[k]; !ok || g != v {
-			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
-		}
-	}
+	hasSamples(t, got, want)
 	for k := range got {
 		if strings.Contains(k, "segment") || strings.Contains(k, "5411") {
 			t.Errorf("%s: cohort metrics are per variant only", k)
