@@ -208,48 +208,34 @@ func mcNemarTwoSidedLogE(b, c float64) float64 {
 // upperBound is the smallest θ0 whose null "θ ≥ θ0" is rejected at level: every
 // difference at or above it is ruled out (the candidate is worse by less). 1 when
 // nothing can be ruled out, NaN without data.
-func upperBound(s sample, level float64) float64 {
-	ev := newEvidence(s)
-	if math.IsNaN(ev.est) {
-		return math.NaN()
-	}
-	thr := -math.Log(level)
-	lo, hi := ev.est, 1.0
-	if ev.logE(atLeast, hi) < thr {
-		return 1
-	}
-	for range boundIterations {
-		mid := (lo + hi) / 2
-		if ev.logE(atLeast, mid) >= thr {
-			hi = mid
-		} else {
-			lo = mid
-		}
-	}
-	return hi
-}
+func upperBound(s sample, level float64) float64 { return bound(s, level, atLeast, 1) }
 
 // lowerBound is the largest θ0 whose null "θ ≤ θ0" is rejected at level: the
 // candidate is worse by more than it. −1 when nothing can be ruled out.
-func lowerBound(s sample, level float64) float64 {
+func lowerBound(s sample, level float64) float64 { return bound(s, level, atMost, -1) }
+
+// bound bisects between the estimate and edge (1 for atLeast, −1 for atMost) for
+// the θ0 nearest the estimate whose null "dir θ0" is still rejected at level; edge
+// when not even its null is rejected, NaN without data.
+func bound(s sample, level float64, dir direction, edge float64) float64 {
 	ev := newEvidence(s)
 	if math.IsNaN(ev.est) {
 		return math.NaN()
 	}
 	thr := -math.Log(level)
-	lo, hi := -1.0, ev.est
-	if ev.logE(atMost, lo) < thr {
-		return -1
+	if ev.logE(dir, edge) < thr {
+		return edge
 	}
+	near := ev.est
 	for range boundIterations {
-		mid := (lo + hi) / 2
-		if ev.logE(atMost, mid) >= thr {
-			lo = mid
+		mid := (near + edge) / 2
+		if ev.logE(dir, mid) >= thr {
+			edge = mid
 		} else {
-			hi = mid
+			near = mid
 		}
 	}
-	return lo
+	return edge
 }
 
 // boundIterations bisects [−1, 1] to about 3·10⁻⁵, finer than any displayed digit.
