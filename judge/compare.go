@@ -178,20 +178,14 @@ func abs(p *float64) *float64 {
 }
 
 // asc orders smaller values first and undefined values last.
-func asc(a, b *float64) int {
-	switch {
-	case a == nil && b == nil:
-		return 0
-	case a == nil:
-		return 1
-	case b == nil:
-		return -1
-	}
-	return cmp.Compare(*a, *b)
-}
+func asc(a, b *float64) int { return nilsLast(a, b, false) }
 
 // desc orders larger values first and undefined values last.
-func desc(a, b *float64) int {
+func desc(a, b *float64) int { return nilsLast(a, b, true) }
+
+// nilsLast orders defined values (larger first when descending) before undefined
+// ones.
+func nilsLast(a, b *float64, descending bool) int {
 	switch {
 	case a == nil && b == nil:
 		return 0
@@ -199,6 +193,8 @@ func desc(a, b *float64) int {
 		return 1
 	case b == nil:
 		return -1
+	case descending:
+		return cmp.Compare(*b, *a)
 	}
-	return cmp.Compare(*b, *a)
+	return cmp.Compare(*a, *b)
 }
