@@ -266,20 +266,7 @@ func TestFlushKeepsTheMetricContract(t *testing.T) {
 			if tc.cfg != nil {
 				tc.cfg(&cfg)
 			}
-			rec := &recorder{}
-			p, err := New(cfg, Deps{Client: rec, Snapshots: endAt{windowsOf(tc.series...), flushAt}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := p.Flush(t.Context()); err != nil {
-				t.Fatal(err)
-			}
-			f, ok := p.queue.pop(t.Context())
-			if !ok {
-				t.Fatal("nothing queued")
-			}
-			p.deliver(t.Context(), f)
-			ds := rec.datums()
+			ds := sentDatums(t, cfg, endAt{windowsOf(tc.series...), flushAt})
 			if len(ds) == 0 {
 				t.Fatal("no datums sent")
 			}

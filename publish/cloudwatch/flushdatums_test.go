@@ -21,21 +21,7 @@ func TestFlushDatumsAreWhatFlushSends(t *testing.T) {
 		Variants: map[string]Variant{"v6": {VariantName: "AllTraffic"}}, TopSegments: map[string]int{"merchant_category": 3}}
 	snaps := endAt{w, flushAt}
 
-	rec := &recorder{}
-	p, err := New(cfg, Deps{Client: rec, Snapshots: snaps})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Flush(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	f, ok := p.queue.pop(t.Context())
-	if !ok {
-		t.Fatal("nothing queued")
-	}
-	p.deliver(t.Context(), f)
-	sent := rec.datums()
-
+	sent := sentDatums(t, cfg, snaps)
 	got, err := FlushDatums(cfg, snaps, nil, flushAt)
 	if err != nil {
 		t.Fatal(err)

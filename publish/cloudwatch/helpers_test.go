@@ -146,6 +146,32 @@ func (r *recorder) datums() []types.MetricDatum {
 	return out
 }
 
+// deliverQueued delivers the flush p has queued (no Run needed) and returns every
+// datum rec has received.
+func deliverQueued(t *testing.T, p *Publisher, rec *recorder) []types.MetricDatum {
+	t.Helper()
+	f, ok := p.queue.pop(t.Context())
+	if !ok {
+		t.Fatal("nothing queued")
+	}
+	p.deliver(t.Context(), f)
+	return rec.datums()
+}
+
+// sentDatums is what one flush of a new publisher of cfg over snaps sends.
+func sentDatums(t *testing.T, cfg Config, snaps Snapshots) []types.MetricDatum {
+	t.Helper()
+	rec := &recorder{}
+	p, err := New(cfg, Deps{Client: rec, Snapshots: snaps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return deliverQueued(t, p, rec)
+}
+
 // value reads one sample of a gathered metric; labels are name, value pairs.
 func value(t *testing.T, reg *prometheus.Registry, name string, lv ...string) float64 {
 	t.Helper()

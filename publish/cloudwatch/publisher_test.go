@@ -226,9 +226,7 @@ func TestJudgeFailureStillPublishesTheVariants(t *testing.T) {
 	if err := p.Flush(t.Context()); !errors.Is(err, boom) {
 		t.Fatalf("Flush = %v, want the judge's error", err)
 	}
-	f, _ := p.queue.pop(t.Context())
-	p.deliver(t.Context(), f)
-	ds := rec.datums()
+	ds := deliverQueued(t, p, rec)
 	if _, ok := find(ds, cwmetric.Recall, dims("EndpointName=fraud-detector", "VariantName=fraud-v5")); !ok {
 		t.Error("per-variant Recall not published")
 	}

@@ -2,7 +2,6 @@ package cloudwatch
 
 import (
 	"math"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -273,28 +272,10 @@ func TestABaselineOfTwoCandidatesIsPublishedOnce(t *testing.T) {
 // The shift signals on the wire: names, dimensions in contract order, units.
 func TestShiftSignalsWireRequestMatchesGolden(t *testing.T) {
 	w := shiftWindows()
-	rec := &wireRecorder{}
-	srv := httptest.NewServer(rec)
-	defer srv.Close()
-	reg := prometheus.NewRegistry()
 	cfg := shiftConfig()
 	cfg.Interval = time.Hour
-	p, err := New(cfg, Deps{Client: wireClient(srv.URL), Snapshots: w, Reference: storedReference(w, shiftNow), Registerer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runPublisher(t, p)
-	if err := p.Flush(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the flush to be delivered", func() bool {
-		return value(t, reg, "verdict_cloudwatch_flushes_total", "result", "delivered") == 1
-	})
-	reqs := rec.all()
-	if len(reqs) != 1 {
-		t.Fatalf("%d requests, want 1", len(reqs))
-	}
-	body := reqs[0].Body.(map[string]any)
+	r := flushOverWire(t, prometheus.NewRegistry(), cfg, Deps{Snapshots: w, Reference: storedReference(w, shiftNow)})
+	body := r.Body.(map[string]any)
 	var shift []any
 	for _, d := range body["MetricData"].([]any) {
 		switch d.(map[string]any)["MetricName"] {

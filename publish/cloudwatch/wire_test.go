@@ -40,31 +40,16 @@ func runPublisher(t *testing.T, p *Publisher) {
 	t.Cleanup(func() { cancel(); wg.Wait() })
 }
 
-// The exact PutMetricData request verdict sends, decoded from the wire (kumo cannot
-// take timestamps, so this is where they are checked): namespace, metric names,
-// dimensions in contract order, values, units, the flush timestamp, StorageResolution.
-func TestPutMetricDataWireRequestMatchesGolden(t *testing.T) {
-	flushAt := time.Date(2026, 3, 1, 9, 0, 0, 250e6, time.UTC)
-	w := windowsOf(
-		series{variant: "fraud-v4", counts: counts(800, 200, 200, 18800)},
-		series{variant: "fraud-v5", counts: counts(700, 200, 300, 18800)},
-		series{variant: "fraud-v4", segmentKey: "merchant_category", segment: "travel", counts: counts(400, 100, 100, 9400)},
-		series{variant: "fraud-v5", segmentKey: "merchant_category", segment: "travel", counts: counts(300, 100, 200, 9400)},
-		series{variant: "fraud-v4", segmentKey: "merchant_category", segment: "grocery", counts: counts(40, 10, 10, 940)},
-		series{variant: "fraud-v5", segmentKey: "merchant_category", segment: "grocery", counts: counts(40, 10, 10, 940)},
-	)
+// flushOverWire runs a publisher of cfg and deps, sending to a wireRecorder and
+// registering its health metrics in reg, flushes once and returns the one request
+// the flush sent.
+func flushOverWire(t *testing.T, reg *prometheus.Registry, cfg Config, deps Deps) wireRequest {
+	t.Helper()
 	rec := &wireRecorder{}
 	srv := httptest.NewServer(rec)
-	defer srv.Close()
-	reg := prometheus.NewRegistry()
-	p, err := New(Config{
-		EndpointName: "fraud-detector",
-		Pairs:        []judge.Pair{{Baseline: "fraud-v4", Candidate: "fraud-v5"}},
-		TopSegments:  map[string]int{"merchant_category": 1},
-		Interval:     time.Hour, // flushes only when the test asks
-	}, Deps{
-		Client: wireClient(srv.URL), Snapshots: endAt{w, flushAt}, Registerer: reg,
-	})
+	t.Cleanup(srv.Close)
+	deps.Client, deps.Registerer = wireClient(srv.URL), reg
+	p, err := New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +64,29 @@ func TestPutMetricDataWireRequestMatchesGolden(t *testing.T) {
 	if len(reqs) != 1 {
 		t.Fatalf("%d requests, want 1", len(reqs))
 	}
-	r := reqs[0]
+	return reqs[0]
+}
+
+// The exact PutMetricData request verdict sends, decoded from the wire (kumo cannot
+// take timestamps, so this is where they are checked): namespace, metric names,
+// dimensions in contract order, values, units, the flush timestamp, StorageResolution.
+func TestPutMetricDataWireRequestMatchesGolden(t *testing.T) {
+	flushAt := time.Date(2026, 3, 1, 9, 0, 0, 250e6, time.UTC)
+	w := windowsOf(
+		series{variant: "fraud-v4", counts: counts(800, 200, 200, 18800)},
+		series{variant: "fraud-v5", counts: counts(700, 200, 300, 18800)},
+		series{variant: "fraud-v4", segmentKey: "merchant_category", segment: "travel", counts: counts(400, 100, 100, 9400)},
+		series{variant: "fraud-v5", segmentKey: "merchant_category", segment: "travel", counts: counts(300, 100, 200, 9400)},
+		series{variant: "fraud-v4", segmentKey: "merchant_category", segment: "grocery", counts: counts(40, 10, 10, 940)},
+		series{variant: "fraud-v5", segmentKey: "merchant_category", segment: "grocery", counts: counts(40, 10, 10, 940)},
+	)
+	reg := prometheus.NewRegistry()
+	r := flushOverWire(t, reg, Config{
+		EndpointName: "fraud-detector",
+		Pairs:        []judge.Pair{{Baseline: "fraud-v4", Candidate: "fraud-v5"}},
+		TopSegments:  map[string]int{"merchant_category": 1},
+		Interval:     time.Hour, // flushes only when the test asks
+	}, Deps{Snapshots: endAt{w, flushAt}})
 	if r.Path != "/service/GraniteServiceVersion20100801/operation/PutMetricData" {
 		t.Errorf("path %q", r.Path)
 	}
