@@ -10,12 +10,23 @@ import (
 	"github.com/verdictml/verdict/window"
 )
 
+// firstLook is when the looks of the backtest tests start.
+var firstLook = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+// minuteLooks is a look a minute from firstLook at each candidate row, always against base.
+func minuteLooks(base window.Row, cands ...window.Row) []Look {
+	looks := make([]Look, len(cands))
+	for i, cand := range cands {
+		looks[i] = Look{At: firstLook.Add(time.Duration(i) * time.Minute), Snapshot: shadowsim.SnapshotOf(base, cand)}
+	}
+	return looks
+}
+
 // replay builds looks every 5 minutes over accumulating traffic; from look
 // regressFrom on (negative: never), the candidate regresses on electronics.
 func replay(seed uint64, looks, regressFrom int) ([]Look, time.Time) {
 	w := window.New(5*time.Minute, 24*time.Hour)
 	rng := rand.New(rand.NewPCG(seed, 0xbac7))
-	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	step := shadowsim.Shrink(shadowsim.Categories(), 0.1)
 	var out []Look
 	for i := range looks {
@@ -24,11 +35,11 @@ func replay(seed uint64, looks, regressFrom int) ([]Look, time.Time) {
 			cand = shadowsim.Regress(step, "electronics", 0.55)
 		}
 		shadowsim.Simulate(w, rng, step, cand, true)
-		out = append(out, Look{At: t0.Add(time.Duration(i) * 5 * time.Minute), Snapshot: w.Snapshot(window.AllTime)})
+		out = append(out, Look{At: firstLook.Add(time.Duration(i) * 5 * time.Minute), Snapshot: w.Snapshot(window.AllTime)})
 	}
 	start := time.Time{}
 	if regressFrom >= 0 {
-		start = t0.Add(time.Duration(regressFrom) * 5 * time.Minute)
+		start = firstLook.Add(time.Duration(regressFrom) * 5 * time.Minute)
 	}
 	return out, start
 }
@@ -98,12 +109,8 @@ func TestBacktestAlarmNeedsEnoughFailures(t *testing.T) {
 	base := shadowsim.Row("v5", "", 800, 200, 200, 8800)
 	bad := shadowsim.Row("v6", "", 600, 200, 400, 8800)
 	good := shadowsim.Row("v6", "", 800, 200, 200, 8800)
-	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	look := func(i int, cand window.Row) Look {
-		return Look{At: t0.Add(time.Duration(i) * time.Minute), Snapshot: shadowsim.SnapshotOf(base, cand)}
-	}
-	looks := []Look{look(0, good), look(1, bad), look(2, good), look(3, bad), look(4, bad)}
-	res, err := Backtest(looks, "v5", "v6", BacktestOptions{FailuresToAlarm: 3, RegressionStart: t0.Add(2 * time.Minute)})
+	looks := minuteLooks(base, good, bad, good, bad, bad)
+	res, err := Backtest(looks, "v5", "v6", BacktestOptions{FailuresToAlarm: 3, RegressionStart: firstLook.Add(2 * time.Minute)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,21 +123,17 @@ func TestBacktestCountsFalsePassesAndTheFirstDecision(t *testing.T) {
 	base := shadowsim.Row("v5", "", 80000, 20000, 20000, 880000)
 	same := shadowsim.Row("v6", "", 80000, 20000, 20000, 880000)
 	few := shadowsim.Row("v6", "", 8, 2, 2, 88)
-	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	look := func(i int, cand window.Row) Look {
-		return Look{At: t0.Add(time.Duration(i) * time.Minute), Snapshot: shadowsim.SnapshotOf(base, cand)}
-	}
 	// Inconclusive, then pass twice; the regression is said to start at look 2.
-	looks := []Look{look(0, few), look(1, same), look(2, same)}
-	res, err := Backtest(looks, "v5", "v6", BacktestOptions{RegressionStart: t0.Add(2 * time.Minute)})
+	looks := minuteLooks(base, few, same, same)
+	res, err := Backtest(looks, "v5", "v6", BacktestOptions{RegressionStart: firstLook.Add(2 * time.Minute)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.LooksBefore != 2 || res.LooksAfter != 1 {
 		t.Errorf("looks before/after the regression %d/%d, want 2/1", res.LooksBefore, res.LooksAfter)
 	}
-	if res.FalsePasses != 1 || res.FirstDecisionLook != 2 || res.FirstPassAt == nil || !res.FirstPassAt.Equal(t0.Add(time.Minute)) {
-		t.Errorf("false passes %d, first decision look %d, first pass %v; want 1, 2, %s", res.FalsePasses, res.FirstDecisionLook, res.FirstPassAt, t0.Add(time.Minute))
+	if res.FalsePasses != 1 || res.FirstDecisionLook != 2 || res.FirstPassAt == nil || !res.FirstPassAt.Equal(firstLook.Add(time.Minute)) {
+		t.Errorf("false passes %d, first decision look %d, first pass %v; want 1, 2, %s", res.FalsePasses, res.FirstDecisionLook, res.FirstPassAt, firstLook.Add(time.Minute))
 	}
 }
 
