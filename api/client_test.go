@@ -14,10 +14,7 @@ import (
 )
 
 func TestFetchReportFromARunningServer(t *testing.T) {
-	ch, err := NewCompareHandler(shadowsim.Regressed(), judge.Config{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := testCompareHandler(t, shadowsim.Regressed())
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer s3cret" {
 			w.WriteHeader(http.StatusUnauthorized)
@@ -62,10 +59,7 @@ func TestFetchReportFromARunningServer(t *testing.T) {
 
 func TestFetchJudgementFromARunningServer(t *testing.T) {
 	snaps := shadowsim.Regressed()
-	jh, err := NewJudgeHandler(snaps, judge.Config{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	jh := testJudgeHandler(t, snaps)
 	srv := httptest.NewServer(jh)
 	defer srv.Close()
 	since := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)

@@ -8,20 +8,13 @@ import (
 	"testing"
 
 	"github.com/verdictml/verdict/internal/shadowsim"
-	"github.com/verdictml/verdict/judge"
 )
 
 // handlers are every /v1 handler of the package, with a valid query each.
 func handlers(t *testing.T) map[string]http.Handler {
 	t.Helper()
-	jh, err := NewJudgeHandler(shadowsim.Healthy(), judge.Config{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch, err := NewCompareHandler(shadowsim.Healthy(), judge.Config{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	jh := testJudgeHandler(t, shadowsim.Healthy())
+	ch := testCompareHandler(t, shadowsim.Healthy())
 	w := testWindows()
 	return map[string]http.Handler{
 		"/v1/metrics?window=1h":                NewMetricsHandler(w, nil, nil),

@@ -52,10 +52,7 @@ func TestJudgeHandlerGates(t *testing.T) {
 			`{"name":"fraud","metadata":{"baseline":"nope","candidate":"nope2"}}`, 200, judge.Pass},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h, err := NewJudgeHandler(tc.snaps, judge.Config{}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			h := testJudgeHandler(t, tc.snaps)
 			rec := serve(t, h, tc.method, tc.target, tc.body)
 			if rec.Code != tc.wantStatus {
 				t.Errorf("status %d, want %d: %s", rec.Code, tc.wantStatus, rec.Body)
@@ -94,10 +91,7 @@ func TestJudgeHandlerReadsComparisonPeriods(t *testing.T) {
 	first := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
 	snaps := shadowsim.Healthy()
 	snaps.First = first
-	h, err := NewJudgeHandler(snaps, judge.Config{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := testJudgeHandler(t, snaps)
 	// Default (judge.Config{}): the period since the candidate's first prediction.
 	rec := serve(t, h, "GET", "/v1/judge?baseline=v5&candidate=v6", "")
 	var j judge.Judgement
@@ -121,15 +115,29 @@ func TestJudgeHandlerReadsComparisonPeriods(t *testing.T) {
 	}
 }
 
+// testJudgeHandler is the /v1/judge handler over snaps with the default config.
+func testJudgeHandler(tb testing.TB, snaps judge.Snapshots) *JudgeHandler {
+	tb.Helper()
+	h, err := NewJudgeHandler(snaps, judge.Config{}, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return h
+}
+
+// testCompareHandler is the /v1/compare handler over snaps with the default config.
+func testCompareHandler(tb testing.TB, snaps judge.Snapshots) *CompareHandler {
+	tb.Helper()
+	h, err := NewCompareHandler(snaps, judge.Config{}, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return h
+}
+
 func TestHandlersRejectBadParametersNamingThem(t *testing.T) {
-	jh, err := NewJudgeHandler(shadowsim.Healthy(), judge.Config{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch, err := NewCompareHandler(shadowsim.Healthy(), judge.Config{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	jh := testJudgeHandler(t, shadowsim.Healthy())
+	ch := testCompareHandler(t, shadowsim.Healthy())
 	for _, tc := range []struct {
 		name, method, target, body string
 		h                          http.Handler
@@ -181,10 +189,7 @@ func TestConstructorsRejectBadSetup(t *testing.T) {
 
 func TestCompareHandlerSortsByDivergence(t *testing.T) {
 	// The candidate's electronics scores moved; that segment diverges most.
-	h, err := NewCompareHandler(shadowsim.Regressed(), judge.Config{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := testCompareHandler(t, shadowsim.Regressed())
 	rec := serve(t, h, "GET", "/v1/compare?baseline=v5&candidate=v6&window=7d", "")
 	if rec.Code != 200 {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
@@ -216,10 +221,7 @@ func FuzzJudgeHandler(f *testing.F) {
 	f.Add("baseline=v5&candidate=v6&window=24h", "")
 	f.Add("gate=flagger&inconclusive=halt", `{"metadata":{"baseline":"v5","candidate":"v6","window":"7d"}}`)
 	f.Add("baseline=%ff&candidate=\x00&window=99999999999d", `{"metadata":null}`)
-	h, err := NewJudgeHandler(shadowsim.Healthy(), judge.Config{}, nil)
-	if err != nil {
-		f.Fatal(err)
-	}
+	h := testJudgeHandler(f, shadowsim.Healthy())
 	f.Fuzz(func(t *testing.T, query, body string) {
 		req := httptest.NewRequest("POST", "/v1/judge", strings.NewReader(body))
 		req.URL.RawQuery = query
@@ -238,10 +240,7 @@ func FuzzJudgeHandler(f *testing.F) {
 
 func TestJudgeRefusesWindowsLongerThanKept(t *testing.T) {
 	w := window.New(5*time.Minute, 24*time.Hour)
-	h, err := NewJudgeHandler(w, judge.Config{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := testJudgeHandler(t, w)
 	for q, want := range map[string]int{"window=7d": http.StatusBadRequest, "window=24h": http.StatusOK, "window=all": http.StatusOK} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/judge?baseline=v5&candidate=v6&"+q, nil))
