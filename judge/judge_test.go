@@ -68,6 +68,10 @@ func TestJudgeDecisions(t *testing.T) {
 		r := func(seg string, c [4]int64) window.Row { return shadowsim.Row(v, seg, c[0], c[1], c[2], c[3]) }
 		return []window.Row{r("", overall), r("fuel", fuel), r("travel", travel), r("tiny", tiny)}
 	}
+	// overallOnly is the baseline's and the candidate's overall counts, no segments.
+	overallOnly := func(b, c [4]int64) window.Snapshot {
+		return shadowsim.SnapshotOf(shadowsim.Row("v5", "", b[0], b[1], b[2], b[3]), shadowsim.Row("v6", "", c[0], c[1], c[2], c[3]))
+	}
 	even := [4]int64{80000, 20000, 20000, 880000}
 	tinyOK := [4]int64{8, 2, 2, 88}
 	for _, tc := range []struct {
@@ -84,25 +88,25 @@ func TestJudgeDecisions(t *testing.T) {
 			shadowsim.SnapshotOf(shadowsim.Row("v6", "", 800, 200, 200, 8800)), Config{},
 			Inconclusive, `no data for baseline "v5"`},
 		{"a candidate that looks as good on few labels is inconclusive, not pass, and says what it needs",
-			shadowsim.SnapshotOf(shadowsim.Row("v5", "", 800, 200, 200, 8800), shadowsim.Row("v6", "", 48, 10, 12, 900)), Config{},
+			overallOnly([4]int64{800, 200, 200, 8800}, [4]int64{48, 10, 12, 900}), Config{},
 			Inconclusive, "recall in overall: recall 0.800 → 0.800 (+0.000; difference in ["},
 		{"the inconclusive reason counts the labels still needed",
-			shadowsim.SnapshotOf(shadowsim.Row("v5", "", 800, 200, 200, 8800), shadowsim.Row("v6", "", 48, 10, 12, 900)), Config{},
+			overallOnly([4]int64{800, 200, 200, 8800}, [4]int64{48, 10, 12, 900}), Config{},
 			Inconclusive, "more labeled positives (TP+FN)"},
 		{"equal performance on many labels passes",
-			shadowsim.SnapshotOf(shadowsim.Row("v5", "", 80000, 20000, 20000, 880000), shadowsim.Row("v6", "", 80000, 20000, 20000, 880000)), Config{},
+			overallOnly(even, even), Config{},
 			Pass, "shown not worse"},
 		{"a clearly better candidate passes",
-			shadowsim.SnapshotOf(shadowsim.Row("v5", "", 700, 300, 300, 8700), shadowsim.Row("v6", "", 850, 150, 150, 8850)), Config{},
+			overallOnly([4]int64{700, 300, 300, 8700}, [4]int64{850, 150, 150, 8850}), Config{},
 			Pass, ""},
 		{"a drop fails",
-			shadowsim.SnapshotOf(shadowsim.Row("v5", "", 8000, 2000, 2000, 88000), shadowsim.Row("v6", "", 7000, 2000, 3000, 88000)), Config{},
+			overallOnly([4]int64{8000, 2000, 2000, 88000}, [4]int64{7000, 2000, 3000, 88000}), Config{},
 			Fail, "recall in overall 0.800 → 0.700"},
 		{"a drop far inside the tolerance passes",
-			shadowsim.SnapshotOf(shadowsim.Row("v5", "", 80000, 20000, 20000, 880000), shadowsim.Row("v6", "", 79900, 20000, 20100, 880000)), Config{},
+			overallOnly([4]int64{80000, 20000, 20000, 880000}, [4]int64{79900, 20000, 20100, 880000}), Config{},
 			Pass, ""},
 		{"with zero tolerance an equal candidate can never pass",
-			shadowsim.SnapshotOf(shadowsim.Row("v5", "", 80000, 20000, 20000, 880000), shadowsim.Row("v6", "", 80000, 20000, 20000, 880000)),
+			overallOnly(even, even),
 			Config{RecallTolerance: -1},
 			Inconclusive, "it can pass only if that shrinks below the tolerance"},
 		{"a segment regression fails and is named",
