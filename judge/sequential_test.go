@@ -71,44 +71,34 @@ func TestEValuesAreAnytimeValid(t *testing.T) {
 		alpha = 0.05
 	)
 	thr := -math.Log(alpha)
+	// twoSampleRun adds one inference to each arm a step, a success with
+	// probability pb (baseline) and pc (candidate); true when "dir θ0" is rejected
+	// at some step.
+	twoSampleRun := func(pb, pc float64, dir direction, theta0 float64) func(rng *rand.Rand) bool {
+		return func(rng *rand.Rand) bool {
+			var s twoSample
+			for range steps {
+				s.nb++
+				s.nc++
+				if rng.Float64() < pb {
+					s.xb++
+				}
+				if rng.Float64() < pc {
+					s.xc++
+				}
+				if logE(s, dir, theta0) >= thr {
+					return true
+				}
+			}
+			return false
+		}
+	}
 	cases := []struct {
 		name string
 		run  func(rng *rand.Rand) bool
 	}{
-		{"two-sample at the boundary θ = 0", func(rng *rand.Rand) bool {
-			var s twoSample
-			for range steps {
-				s.nb++
-				s.nc++
-				if rng.Float64() < 0.8 {
-					s.xb++
-				}
-				if rng.Float64() < 0.8 {
-					s.xc++
-				}
-				if logE(s, atMost, 0) >= thr {
-					return true
-				}
-			}
-			return false
-		}},
-		{"two-sample non-inferiority at the boundary θ = 0.1", func(rng *rand.Rand) bool {
-			var s twoSample
-			for range steps {
-				s.nb++
-				s.nc++
-				if rng.Float64() < 0.85 {
-					s.xb++
-				}
-				if rng.Float64() < 0.75 {
-					s.xc++
-				}
-				if logE(s, atLeast, 0.1) >= thr {
-					return true
-				}
-			}
-			return false
-		}},
+		{"two-sample at the boundary θ = 0", twoSampleRun(0.8, 0.8, atMost, 0)},
+		{"two-sample non-inferiority at the boundary θ = 0.1", twoSampleRun(0.85, 0.75, atLeast, 0.1)},
 		{"paired non-inferiority at the boundary θ = 0.05", func(rng *rand.Rand) bool {
 			var s pairedSample
 			for range steps {
