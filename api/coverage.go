@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/verdictml/verdict/tally"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -86,12 +87,11 @@ func (h *CoverageHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	by := q.Get("by")
-	if by != "" && by != "segment" && by != "variant" {
-		badRequest(w, r, badParam("by", `want "variant" or "segment"`), h.log)
+	rows, err := parseRowFilter(q)
+	if err != nil {
+		badRequest(w, r, err, h.log)
 		return
 	}
-	variant, segKey := q.Get("variant"), q.Get("segment_key")
 	maturity := h.policy.Maturity
 	ages := h.cohorts.DefaultAges(maturity)
 	snap, err := h.cohorts.Cohorts(ages)
@@ -100,7 +100,7 @@ func (h *CoverageHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, r, http.StatusInternalServerError, ErrorBody{Error: fmt.Sprintf("age classes: %v", err)}, h.log)
 		return
 	}
-	resp := CoverageResponse{End: snap.End, Labels: h.policy.json(), Variants: []CoverageRow{}}
+	resp := CoverageResponse{End: snap.End, Labels: h.policy.json()}
 	for i := 0; i <= len(ages); i++ {
 		var lo, hi time.Duration
 		if i > 0 {
@@ -111,24 +111,13 @@ func (h *CoverageHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		resp.Ages = append(resp.Ages, window.AgeName(lo, hi))
 	}
-	for _, row := range snap.Rows {
-		if variant != "" && row.Key.Variant != variant {
-			continue
-		}
+	resp.Variants, resp.Segments = splitRows(rows, snap.Rows, func(row window.CohortRow) tally.Key { return row.Key }, func(row window.CohortRow) CoverageRow {
 		out := CoverageRow{Variant: row.Key.Variant, SegmentKey: row.Key.SegmentKey, Segment: row.Key.Segment}
 		for _, cl := range row.Classes {
 			out.Classes = append(out.Classes, classOf(cl, maturity))
 		}
-		switch {
-		case row.Key.Overall():
-			resp.Variants = append(resp.Variants, out)
-		case by == "segment" && (segKey == "" || row.Key.SegmentKey == segKey):
-			resp.Segments = append(resp.Segments, out)
-		}
-	}
-	if by == "segment" && resp.Segments == nil {
-		resp.Segments = []CoverageRow{}
-	}
+		return out
+	})
 	writeJSON(w, r, http.StatusOK, resp, h.log)
 }
 

@@ -95,6 +95,46 @@ func (rd reading) query(w http.ResponseWriter, r *http.Request, known ...string)
 	return q, true
 }
 
+// rowFilter is the by, variant and segment_key parameters of /v1/metrics and
+// /v1/coverage: whose rows to answer with, and whether segments too.
+type rowFilter struct {
+	bySegment           bool
+	variant, segmentKey string
+}
+
+// parseRowFilter reads by (variant, the default, or segment), variant and
+// segment_key.
+func parseRowFilter(q url.Values) (rowFilter, error) {
+	by := q.Get("by")
+	if by != "" && by != "segment" && by != "variant" {
+		return rowFilter{}, badParam("by", `want "variant" or "segment"`)
+	}
+	return rowFilter{bySegment: by == "segment", variant: q.Get("variant"), segmentKey: q.Get("segment_key")}, nil
+}
+
+// splitRows answers with rows as f asks: each variant's overall row (of the one
+// variant, when given) and, by segment, its segment rows (of the one segment key,
+// when given); segments is nil unless by segment.
+func splitRows[R, T any](f rowFilter, rows []R, key func(R) tally.Key, answer func(R) T) (variants, segments []T) {
+	variants = []T{}
+	if f.bySegment {
+		segments = []T{}
+	}
+	for _, row := range rows {
+		k := key(row)
+		if f.variant != "" && k.Variant != f.variant {
+			continue
+		}
+		switch {
+		case k.Overall():
+			variants = append(variants, answer(row))
+		case f.bySegment && (f.segmentKey == "" || k.SegmentKey == f.segmentKey):
+			segments = append(segments, answer(row))
+		}
+	}
+	return variants, segments
+}
+
 // UnmatchedFunc reports the labels waiting for their first prediction.
 type UnmatchedFunc func(ctx context.Context) (int64, error)
 
@@ -211,9 +251,9 @@ func (m *MetricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, r, &paramError{"window", fmt.Sprintf("window %s is longer than the %s verdict keeps (VERDICT_WINDOWS); use window=all or a shorter one", span, longest)}, m.log)
 		return
 	}
-	by := q.Get("by")
-	if by != "" && by != "segment" && by != "variant" {
-		badRequest(w, r, badParam("by", `want "variant" or "segment"`), m.log)
+	rows, err := parseRowFilter(q)
+	if err != nil {
+		badRequest(w, r, err, m.log)
 		return
 	}
 	minAge, err := parseMinAge(q.Get("min_age"), m.policy.Maturity)
@@ -221,8 +261,7 @@ func (m *MetricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, r, &paramError{"min_age", err.Error()}, m.log)
 		return
 	}
-	variant, segKey := q.Get("variant"), q.Get("segment_key")
-	if segKey != "" && by != "segment" {
+	if rows.segmentKey != "" && !rows.bySegment {
 		badRequest(w, r, badParam("segment_key", "only applies with by=segment"), m.log)
 		return
 	}
@@ -231,27 +270,14 @@ func (m *MetricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, r, badParam("min_age", "%v (VERDICT_COHORT_HORIZON); use a shorter window or min_age", err), m.log)
 		return
 	}
-	resp := MetricsResponse{Window: span.String(), End: snap.End.UTC(), Variants: []Series{}, Labels: m.policy.json()}
+	resp := MetricsResponse{Window: span.String(), End: snap.End.UTC(), Labels: m.policy.json()}
+	resp.Variants, resp.Segments = splitRows(rows, snap.Rows, func(row window.Row) tally.Key { return row.Key }, seriesOf)
 	if minAge > 0 {
 		resp.MinAge = window.Span(minAge).String()
 	}
 	if !snap.Start.IsZero() {
 		s := snap.Start.UTC()
 		resp.Start = &s
-	}
-	for _, row := range snap.Rows {
-		if variant != "" && row.Key.Variant != variant {
-			continue
-		}
-		switch {
-		case row.Key.Overall():
-			resp.Variants = append(resp.Variants, seriesOf(row))
-		case by == "segment" && (segKey == "" || row.Key.SegmentKey == segKey):
-			resp.Segments = append(resp.Segments, seriesOf(row))
-		}
-	}
-	if by == "segment" && resp.Segments == nil {
-		resp.Segments = []Series{}
 	}
 	if m.unmatched != nil {
 		if n, err := m.unmatched(r.Context()); err != nil {
