@@ -125,11 +125,7 @@ func (w *Windows) SnapshotAged(span Span, minAge time.Duration) (Snapshot, error
 				}
 			})
 		}
-		if k.Paired() {
-			snap.Pairs = append(snap.Pairs, PairRow{Key: k, Counts: c.Pair})
-			continue
-		}
-		snap.Rows = append(snap.Rows, Row{Key: k, Counts: c})
+		snap.add(k, c)
 	}
 	w.mu.RUnlock()
 	if span != AllTime {

@@ -332,14 +332,19 @@ func (w *Windows) snapshot(snap Snapshot, from, to int64, allTime bool) Snapshot
 				}
 			}
 		}
-		if k.Paired() {
-			snap.Pairs = append(snap.Pairs, PairRow{Key: k, Counts: c.Pair})
-			continue
-		}
-		snap.Rows = append(snap.Rows, Row{Key: k, Counts: c})
+		snap.add(k, c)
 	}
 	w.mu.RUnlock()
 	return w.finish(snap)
+}
+
+// add files series k's counts: a pair's cells among the pairs, else a row.
+func (s *Snapshot) add(k tally.Key, c tally.Counts) {
+	if k.Paired() {
+		s.Pairs = append(s.Pairs, PairRow{Key: k, Counts: c.Pair})
+		return
+	}
+	s.Rows = append(s.Rows, Row{Key: k, Counts: c})
 }
 
 // finish derives the rows' statistics and sorts rows and pairs.
