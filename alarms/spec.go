@@ -1,19 +1,16 @@
 package alarms
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/verdictml/verdict/cwmetric"
-	"go.yaml.in/yaml/v3"
+	"github.com/verdictml/verdict/internal/strictyaml"
 )
 
 // Spec is a reviewed alarm spec: which endpoint and candidate the alarms watch,
@@ -178,34 +175,13 @@ const (
 
 // LoadSpec reads, defaults and validates an alarm spec file.
 func LoadSpec(path string) (*Spec, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("alarms: read spec: %w", err)
-	}
-	s, err := ParseSpec(b)
-	if err != nil {
-		return nil, fmt.Errorf("alarms: spec %s: %w", path, err)
-	}
-	return s, nil
+	return strictyaml.Load(path, "alarms", "spec", ParseSpec)
 }
 
 // ParseSpec decodes YAML strictly (unknown fields are errors), applies defaults
 // and validates.
 func ParseSpec(b []byte) (*Spec, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	var s Spec
-	if err := dec.Decode(&s); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, errors.New("empty spec")
-		}
-		return nil, fmt.Errorf("decode yaml: %w", err)
-	}
-	s.applyDefaults()
-	if err := s.Validate(); err != nil {
-		return nil, err
-	}
-	return &s, nil
+	return strictyaml.Parse(b, "spec", (*Spec).applyDefaults, (*Spec).Validate)
 }
 
 func (s *Spec) applyDefaults() {

@@ -6,12 +6,9 @@
 package deploy
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -21,9 +18,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/verdictml/verdict/alarms"
+	"github.com/verdictml/verdict/internal/strictyaml"
 )
 
 // Rollout is a reviewed rollout spec (YAML); see testdata/rollout.yaml and
@@ -188,75 +185,60 @@ const (
 // LoadRollout reads a rollout spec, resolves alarms.from_spec relative to it,
 // applies defaults and validates.
 func LoadRollout(path string) (*Rollout, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("deploy: read rollout spec: %w", err)
-	}
-	r, err := decodeRollout(b)
-	if err != nil {
-		return nil, fmt.Errorf("deploy: rollout spec %s: %w", path, err)
-	}
-	if r.Alarms.FromSpec != "" {
-		p := r.Alarms.FromSpec
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(filepath.Dir(path), p)
-		}
-		s, err := alarms.LoadSpec(p)
-		if err != nil {
-			return nil, fmt.Errorf("deploy: rollout spec %s: alarms.from_spec: %w", path, err)
-		}
-		for _, n := range s.AlarmNames() {
-			if !slices.Contains(r.Alarms.Names, n) {
-				r.Alarms.Names = append(r.Alarms.Names, n)
+	return strictyaml.Load(path, "deploy", "rollout spec", func(b []byte) (*Rollout, error) {
+		return strictyaml.Parse(b, "rollout spec", (*Rollout).applyDefaults, func(r *Rollout) error {
+			if err := r.loadAlarmSpec(path); err != nil {
+				return err
 			}
-		}
-		r.verdictAlarms = s.VerdictMetricAlarmNames()
-		r.alarmSpecVariants = [2]string{s.Candidate.Variant, s.Baseline.Variant}
-		r.alarmSpecKnown = true
-		// The alarms watch the same two models the shadow gate compares.
-		if g := r.ShadowGate(); g != nil {
-			if g.Baseline == "" {
-				g.Baseline = s.Baseline.Variant
-			}
-			if g.Candidate == "" {
-				g.Candidate = s.Candidate.Variant
-			}
-		}
-	}
-	if err := r.Validate(); err != nil {
-		return nil, fmt.Errorf("deploy: rollout spec %s: %w", path, err)
-	}
-	return r, nil
+			return r.Validate()
+		})
+	})
 }
 
 // ParseRollout decodes and validates a rollout spec whose alarms are given by
 // name (alarms.from_spec needs LoadRollout to resolve the file).
 func ParseRollout(b []byte) (*Rollout, error) {
-	r, err := decodeRollout(b)
-	if err != nil {
-		return nil, err
-	}
-	if r.Alarms.FromSpec != "" {
-		return nil, errors.New("alarms.from_spec: load the rollout from its file to resolve it")
-	}
-	if err := r.Validate(); err != nil {
-		return nil, err
-	}
-	return r, nil
+	return strictyaml.Parse(b, "rollout spec", (*Rollout).applyDefaults, func(r *Rollout) error {
+		if r.Alarms.FromSpec != "" {
+			return errors.New("alarms.from_spec: load the rollout from its file to resolve it")
+		}
+		return r.Validate()
+	})
 }
 
-func decodeRollout(b []byte) (*Rollout, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	var r Rollout
-	if err := dec.Decode(&r); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, errors.New("empty rollout spec")
-		}
-		return nil, fmt.Errorf("decode yaml: %w", err)
+// loadAlarmSpec resolves alarms.from_spec, relative to the rollout spec at path:
+// the alarm spec's alarms join the rollback alarms, and its variants fill in the
+// shadow gate's where the rollout leaves them out.
+func (r *Rollout) loadAlarmSpec(path string) error {
+	if r.Alarms.FromSpec == "" {
+		return nil
 	}
-	r.applyDefaults()
-	return &r, nil
+	p := r.Alarms.FromSpec
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(filepath.Dir(path), p)
+	}
+	s, err := alarms.LoadSpec(p)
+	if err != nil {
+		return fmt.Errorf("alarms.from_spec: %w", err)
+	}
+	for _, n := range s.AlarmNames() {
+		if !slices.Contains(r.Alarms.Names, n) {
+			r.Alarms.Names = append(r.Alarms.Names, n)
+		}
+	}
+	r.verdictAlarms = s.VerdictMetricAlarmNames()
+	r.alarmSpecVariants = [2]string{s.Candidate.Variant, s.Baseline.Variant}
+	r.alarmSpecKnown = true
+	// The alarms watch the same two models the shadow gate compares.
+	if g := r.ShadowGate(); g != nil {
+		if g.Baseline == "" {
+			g.Baseline = s.Baseline.Variant
+		}
+		if g.Candidate == "" {
+			g.Candidate = s.Candidate.Variant
+		}
+	}
+	return nil
 }
 
 func (r *Rollout) applyDefaults() {

@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/verdictml/verdict/internal/strictyaml"
 )
 
 // Split is a stable A/B split (see testdata/split.yaml and docs/deploy.md): one
@@ -79,33 +80,12 @@ func KindOf(path string) (SpecKind, error) {
 
 // LoadSplit reads, defaults and validates a split spec.
 func LoadSplit(path string) (*Split, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("deploy: read split spec: %w", err)
-	}
-	s, err := ParseSplit(b)
-	if err != nil {
-		return nil, fmt.Errorf("deploy: split spec %s: %w", path, err)
-	}
-	return s, nil
+	return strictyaml.Load(path, "deploy", "split spec", ParseSplit)
 }
 
 // ParseSplit decodes, defaults and validates a split spec.
 func ParseSplit(b []byte) (*Split, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	var s Split
-	if err := dec.Decode(&s); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, errors.New("empty split spec")
-		}
-		return nil, fmt.Errorf("decode yaml: %w", err)
-	}
-	s.DataCapture.applyDefaults()
-	if err := s.Validate(); err != nil {
-		return nil, err
-	}
-	return &s, nil
+	return strictyaml.Parse(b, "split spec", func(s *Split) { s.DataCapture.applyDefaults() }, (*Split).Validate)
 }
 
 // Validate reports everything CreateEndpointConfig would reject, and a split
