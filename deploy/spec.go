@@ -392,29 +392,36 @@ var (
 	instanceTypeRE = regexp.MustCompile(`^ml\.[a-z0-9]+\.[a-z0-9]+$`)
 )
 
+// checkName reports, through bad, a SageMaker resource name (an endpoint, endpoint
+// config, model or variant) that is missing or that SageMaker would reject.
+func checkName(bad func(field, format string, args ...any), field, v string) {
+	switch {
+	case v == "":
+		bad(field, "is required")
+	case !resourceNameRE.MatchString(v):
+		bad(field, "%q must be 1-63 letters, digits and hyphens, starting and ending with a letter or digit", v)
+	}
+}
+
+// checkInstances reports, through bad, the instance type and count of a fleet
+// (field.instance_type, field.instance_count) that SageMaker would reject.
+func checkInstances(bad func(field, format string, args ...any), field, instanceType string, count int) {
+	if !instanceTypeRE.MatchString(instanceType) {
+		bad(field+".instance_type", "%q must be a SageMaker instance type such as ml.c5.xlarge", instanceType)
+	}
+	if count < 1 {
+		bad(field+".instance_count", "%d must be at least 1", count)
+	}
+}
+
 // Validate reports everything SageMaker would reject, each problem naming its field.
 func (r *Rollout) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
 	}
-	name := func(field, v string) {
-		if !resourceNameRE.MatchString(v) {
-			if v == "" {
-				bad(field, "is required")
-				return
-			}
-			bad(field, "%q must be 1-63 letters, digits and hyphens, starting and ending with a letter or digit", v)
-		}
-	}
-	fleet := func(field, instanceType string, count int) {
-		if !instanceTypeRE.MatchString(instanceType) {
-			bad(field+".instance_type", "%q must be a SageMaker instance type such as ml.c5.xlarge", instanceType)
-		}
-		if count < 1 {
-			bad(field+".instance_count", "%d must be at least 1", count)
-		}
-	}
+	name := func(field, v string) { checkName(bad, field, v) }
+	fleet := func(field, instanceType string, count int) { checkInstances(bad, field, instanceType, count) }
 	name("endpoint", r.Endpoint)
 	name("production.variant", r.Production.Variant)
 	name("production.model", r.Production.Model)

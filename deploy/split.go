@@ -95,14 +95,7 @@ func (s *Split) Validate() error {
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
 	}
-	name := func(field, v string) {
-		switch {
-		case v == "":
-			bad(field, "is required")
-		case !resourceNameRE.MatchString(v):
-			bad(field, "%q must be 1-63 letters, digits and hyphens, starting and ending with a letter or digit", v)
-		}
-	}
+	name := func(field, v string) { checkName(bad, field, v) }
 	name("endpoint", s.Endpoint)
 	name("endpoint_config", s.EndpointConfig)
 	if n := len(s.Variants); n < minSplitVariants || n > maxSplitVariants {
@@ -118,12 +111,7 @@ func (s *Split) Validate() error {
 			bad(f+".name", "%q is also variants[%d]; variant names must be distinct", v.Name, j)
 		}
 		seen[v.Name] = i
-		if !instanceTypeRE.MatchString(v.InstanceType) {
-			bad(f+".instance_type", "%q must be a SageMaker instance type such as ml.c5.xlarge", v.InstanceType)
-		}
-		if v.InstanceCount < 1 {
-			bad(f+".instance_count", "%d must be at least 1", v.InstanceCount)
-		}
+		checkInstances(bad, f, v.InstanceType, v.InstanceCount)
 		switch {
 		case v.Weight == nil:
 			bad(f+".weight", "is required")
