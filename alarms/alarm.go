@@ -6,12 +6,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+
 	"github.com/verdictml/verdict/cwmetric"
+	"github.com/verdictml/verdict/internal/numfmt"
 )
 
 // Alarm is one CloudWatch metric alarm as verdict defines it: either a single
@@ -157,7 +158,7 @@ func (s *Spec) build(k Kind) Alarm {
 		return []Query{stat("nc", cwmetric.ShiftPredictionCount, "Minimum", cand), stat("nb", cwmetric.ShiftPredictionCount, "Minimum", base)}
 	}
 	since := "since the shift started (against the reference period, the shadow stage)"
-	window := fmt.Sprintf("%d of %d periods of %s", s.Evaluation.DatapointsToAlarm, s.Evaluation.EvaluationPeriods, fmtDuration(s.Evaluation.Period))
+	window := fmt.Sprintf("%d of %d periods of %s", s.Evaluation.DatapointsToAlarm, s.Evaluation.EvaluationPeriods, numfmt.Duration(s.Evaluation.Period))
 	who := fmt.Sprintf("%s on endpoint %s", s.Candidate.Variant, s.Endpoint)
 
 	switch k {
@@ -291,18 +292,6 @@ func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
 // round4 rounds to four decimals, for descriptions.
 func round4(f float64) float64 { return math.Round(f*1e4) / 1e4 }
-
-// fmtDuration prints 5m rather than 5m0s.
-func fmtDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
 
 // Input is the PutMetricAlarm request for the alarm.
 func (a Alarm) Input() *cloudwatch.PutMetricAlarmInput {

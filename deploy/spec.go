@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
 
 	"github.com/verdictml/verdict/alarms"
+	"github.com/verdictml/verdict/internal/numfmt"
 	"github.com/verdictml/verdict/internal/strictyaml"
 )
 
@@ -656,10 +657,10 @@ func (r *Rollout) RequiredExecutionTime() time.Duration {
 func (r *Rollout) executionBreakdown() string {
 	t := r.Traffic
 	if t.Type == Rolling {
-		return fmt.Sprintf("%d batch(es) x (provisioning %s + wait_interval %s)", r.Steps(), fmtDuration(t.Provisioning), fmtDuration(t.WaitInterval))
+		return fmt.Sprintf("%d batch(es) x (provisioning %s + wait_interval %s)", r.Steps(), numfmt.Duration(t.Provisioning), numfmt.Duration(t.WaitInterval))
 	}
 	return fmt.Sprintf("provisioning %s + %d step(s) x wait_interval %s + termination_wait %s",
-		fmtDuration(t.Provisioning), r.Steps(), fmtDuration(t.WaitInterval), fmtDuration(t.TerminationWait))
+		numfmt.Duration(t.Provisioning), r.Steps(), numfmt.Duration(t.WaitInterval), numfmt.Duration(t.TerminationWait))
 }
 
 // Warnings are what a reviewer of the rollout should know that is not an error:

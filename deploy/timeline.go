@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/verdictml/verdict/internal/numfmt"
 	"github.com/verdictml/verdict/internal/wirejson"
 )
 
@@ -41,10 +42,10 @@ func (r *Rollout) WriteTimeline(w io.Writer, start time.Time) error {
 	b.WriteString("\n\n")
 	if rolling {
 		fmt.Fprintf(&b, "  (each batch) SageMaker provisions the batch's new instances (allowed %s: traffic.provisioning), turns its traffic on, bakes, then terminates as many old instances; times below assume batch 1 takes traffic at %s and each batch's instances are up when the previous bake ends\n",
-			fmtDuration(t.Provisioning), start.Format("15:04"))
+			numfmt.Duration(t.Provisioning), start.Format("15:04"))
 	} else {
 		fmt.Fprintf(&b, "  (before) UpdateEndpoint; SageMaker provisions the new fleet (allowed %s: traffic.provisioning); times below assume shifting starts at %s\n",
-			fmtDuration(t.Provisioning), start.Format("15:04"))
+			numfmt.Duration(t.Provisioning), start.Format("15:04"))
 	}
 	at := start
 	step := "step"
@@ -54,18 +55,18 @@ func (r *Rollout) WriteTimeline(w io.Writer, start time.Time) error {
 	for i, share := range r.Shares() {
 		instances := int(share*float64(n)/100 + 0.5)
 		fmt.Fprintf(&b, "  %s  %s %d: %d of %d instances, %s of traffic on the new fleet, %s on the old; bake %s\n",
-			at.Format("15:04"), step, i+1, instances, n, pct(share), pct(100-share), fmtDuration(wait))
+			at.Format("15:04"), step, i+1, instances, n, pct(share), pct(100-share), numfmt.Duration(wait))
 		at = at.Add(wait)
 	}
 	if rolling {
 		fmt.Fprintf(&b, "  %s  update complete; endpoint InService on %s\n", at.Format("15:04"), r.Candidate.EndpointConfig)
 	} else {
-		fmt.Fprintf(&b, "  %s  shift complete; old fleet kept for termination wait %s\n", at.Format("15:04"), fmtDuration(t.TerminationWait))
+		fmt.Fprintf(&b, "  %s  shift complete; old fleet kept for termination wait %s\n", at.Format("15:04"), numfmt.Duration(t.TerminationWait))
 		at = at.Add(t.TerminationWait)
 		fmt.Fprintf(&b, "  %s  old fleet terminated; endpoint InService on %s\n", at.Format("15:04"), r.Candidate.EndpointConfig)
 	}
 	fmt.Fprintf(&b, "  deadline: SageMaker stops the deployment %s after it starts (max execution timeout; it can take %s: %s)\n",
-		fmtDuration(t.MaxExecutionTimeout), fmtDuration(r.RequiredExecutionTime()), r.executionBreakdown())
+		numfmt.Duration(t.MaxExecutionTimeout), numfmt.Duration(r.RequiredExecutionTime()), r.executionBreakdown())
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -83,17 +84,6 @@ func pct(p float64) string {
 		return fmt.Sprintf("%d%%", int(p))
 	}
 	return fmt.Sprintf("%.1f%%", p)
-}
-
-func fmtDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 // WriteRequests prints a stage's requests as JSON with SageMaker's member

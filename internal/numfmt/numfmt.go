@@ -1,6 +1,7 @@
 // Package numfmt writes the optional numbers of a judgement the way verdict shows
 // them to people, in the judge's reasons and warnings and in the rendered reports
-// alike: an absent value (nil) is an em dash.
+// alike: an absent value (nil) is an em dash. Duration writes the durations of
+// rollout plans and alarm descriptions.
 package numfmt
 
 import (
