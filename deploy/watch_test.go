@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -54,6 +55,53 @@ func (a alarmsInState) DescribeAlarms(_ context.Context, in *cloudwatch.Describe
 	return out, nil
 }
 
+// describing is a SageMaker whose DescribeEndpoint answers responses, one per call,
+// repeating the last.
+func describing(t *testing.T, responses ...json.RawMessage) EndpointDescriber {
+	t.Helper()
+	srv := httptest.NewServer(&describeEndpointServer{responses: responses})
+	t.Cleanup(srv.Close)
+	return testSageMakerClient(srv.URL)
+}
+
+// endpointIn is fraud-detector in status on fraud-detector-v4, with no
+// deployment in progress.
+func endpointIn(status string) json.RawMessage {
+	return json.RawMessage(`{"EndpointName":"fraud-detector","EndpointStatus":"` + status + `","EndpointConfigName":"fraud-detector-v4"}`)
+}
+
+// replaying is a Watcher of the DescribeEndpoint responses recorded in
+// testdata/watch/<recording>.json, printing to out on a clock that starts at start
+// and moves a minute a line.
+func replaying(t *testing.T, recording string, start time.Time, out io.Writer) *Watcher {
+	t.Helper()
+	b, err := os.ReadFile("testdata/watch/" + recording + ".json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var responses []json.RawMessage
+	if err := json.Unmarshal(b, &responses); err != nil {
+		t.Fatal(err)
+	}
+	clock := start
+	return &Watcher{
+		SageMaker: describing(t, responses...),
+		Interval:  time.Millisecond,
+		Out:       out,
+		Now:       func() time.Time { clock = clock.Add(time.Minute); return clock },
+	}
+}
+
+// checkTrace checks a watch's printed trace: it holds want, and it is the golden
+// watch_<recording>.txt.
+func checkTrace(t *testing.T, recording string, out *bytes.Buffer, want string) {
+	t.Helper()
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("trace lacks %q:\n%s", want, out.String())
+	}
+	golden.Check(t, "watch_"+recording+".txt", out.Bytes())
+}
+
 func TestWatchPlaysRecordedDeployments(t *testing.T) {
 	cases := []struct {
 		recording   string
@@ -71,26 +119,10 @@ func TestWatchPlaysRecordedDeployments(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.recording, func(t *testing.T) {
-			b, err := os.ReadFile("testdata/watch/" + tc.recording + ".json")
-			if err != nil {
-				t.Fatal(err)
-			}
-			fake := &describeEndpointServer{}
-			if err := json.Unmarshal(b, &fake.responses); err != nil {
-				t.Fatal(err)
-			}
-			srv := httptest.NewServer(fake)
-			defer srv.Close()
-			clock := time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)
 			var out bytes.Buffer
-			w := &Watcher{
-				SageMaker:  testSageMakerClient(srv.URL),
-				CloudWatch: alarmsInState{alarm: []string{"verdict-fraud-v5-recall-floor"}},
-				AlarmNames: []string{"verdict-fraud-v5-precision-floor", "verdict-fraud-v5-recall-floor"},
-				Interval:   time.Millisecond,
-				Out:        &out,
-				Now:        func() time.Time { clock = clock.Add(time.Minute); return clock },
-			}
+			w := replaying(t, tc.recording, time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC), &out)
+			w.CloudWatch = alarmsInState{alarm: []string{"verdict-fraud-v5-recall-floor"}}
+			w.AlarmNames = []string{"verdict-fraud-v5-precision-floor", "verdict-fraud-v5-recall-floor"}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			res, err := w.Watch(ctx, "fraud-detector", "fraud-detector-v5")
@@ -100,35 +132,22 @@ func TestWatchPlaysRecordedDeployments(t *testing.T) {
 			if res.Outcome != tc.want || res.Config != tc.wantConfig || !slices.Equal(res.FiredAlarms, tc.wantAlarms) {
 				t.Errorf("result = %+v, want %s on %s with alarms %v", res, tc.want, tc.wantConfig, tc.wantAlarms)
 			}
-			if !strings.Contains(out.String(), tc.wantInTrace) {
-				t.Errorf("trace lacks %q:\n%s", tc.wantInTrace, out.String())
-			}
-			golden.Check(t, "watch_"+tc.recording+".txt", out.Bytes())
+			checkTrace(t, tc.recording, &out, tc.wantInTrace)
 		})
 	}
 }
 
 func TestWatchRefusesAnEndpointWithNoDeployment(t *testing.T) {
-	fake := &describeEndpointServer{responses: []json.RawMessage{
-		json.RawMessage(`{"EndpointName":"fraud-detector","EndpointStatus":"InService","EndpointConfigName":"fraud-detector-v4"}`),
-	}}
-	srv := httptest.NewServer(fake)
-	defer srv.Close()
-	w := &Watcher{SageMaker: testSageMakerClient(srv.URL), Interval: time.Millisecond, Out: &bytes.Buffer{}}
+	w := &Watcher{SageMaker: describing(t, endpointIn("InService")), Interval: time.Millisecond, Out: &bytes.Buffer{}}
 	if _, err := w.Watch(context.Background(), "fraud-detector", "fraud-detector-v5"); err == nil || !strings.Contains(err.Error(), "no deployment in progress") {
 		t.Fatalf("err = %v, want no deployment in progress", err)
 	}
 }
 
 func TestWatchStopsWithTheContext(t *testing.T) {
-	fake := &describeEndpointServer{responses: []json.RawMessage{
-		json.RawMessage(`{"EndpointName":"fraud-detector","EndpointStatus":"Updating","EndpointConfigName":"fraud-detector-v4"}`),
-	}}
-	srv := httptest.NewServer(fake)
-	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	w := &Watcher{SageMaker: testSageMakerClient(srv.URL), Interval: 5 * time.Millisecond, Out: &bytes.Buffer{}}
+	w := &Watcher{SageMaker: describing(t, endpointIn("Updating")), Interval: 5 * time.Millisecond, Out: &bytes.Buffer{}}
 	if _, err := w.Watch(ctx, "fraud-detector", "fraud-detector-v5"); err == nil {
 		t.Fatal("watch of an endless update returned without error")
 	}
@@ -152,24 +171,8 @@ func TestWatchUpdateFollowsTheShadowStage(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := os.ReadFile("testdata/watch/" + tc.recording + ".json")
-			if err != nil {
-				t.Fatal(err)
-			}
-			fake := &describeEndpointServer{}
-			if err := json.Unmarshal(b, &fake.responses); err != nil {
-				t.Fatal(err)
-			}
-			srv := httptest.NewServer(fake)
-			defer srv.Close()
-			clock := time.Date(2025, 2, 24, 9, 0, 0, 0, time.UTC)
 			var out bytes.Buffer
-			w := &Watcher{
-				SageMaker: testSageMakerClient(srv.URL),
-				Interval:  time.Millisecond,
-				Out:       &out,
-				Now:       func() time.Time { clock = clock.Add(time.Minute); return clock },
-			}
+			w := replaying(t, tc.recording, time.Date(2025, 2, 24, 9, 0, 0, 0, time.UTC), &out)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			res, err := w.WatchUpdate(ctx, "fraud-detector", "fraud-detector-v5-shadow")
@@ -179,21 +182,13 @@ func TestWatchUpdateFollowsTheShadowStage(t *testing.T) {
 			if res.Outcome != tc.want || res.Config != tc.wantConfig || res.Reason != tc.wantReason || res.FiredAlarms != nil {
 				t.Errorf("result = %+v, want %s on %s with reason %q", res, tc.want, tc.wantConfig, tc.wantReason)
 			}
-			if !strings.Contains(out.String(), tc.wantInTrace) {
-				t.Errorf("trace lacks %q:\n%s", tc.wantInTrace, out.String())
-			}
-			golden.Check(t, "watch_"+tc.recording+".txt", out.Bytes())
+			checkTrace(t, tc.recording, &out, tc.wantInTrace)
 		})
 	}
 }
 
 func TestWatchUpdateRefusesAnEndpointWithNoUpdate(t *testing.T) {
-	fake := &describeEndpointServer{responses: []json.RawMessage{
-		json.RawMessage(`{"EndpointName":"fraud-detector","EndpointStatus":"InService","EndpointConfigName":"fraud-detector-v4"}`),
-	}}
-	srv := httptest.NewServer(fake)
-	defer srv.Close()
-	w := &Watcher{SageMaker: testSageMakerClient(srv.URL), Interval: time.Millisecond, Out: &bytes.Buffer{}}
+	w := &Watcher{SageMaker: describing(t, endpointIn("InService")), Interval: time.Millisecond, Out: &bytes.Buffer{}}
 	if _, err := w.WatchUpdate(context.Background(), "fraud-detector", "fraud-detector-v5-shadow"); err == nil || !strings.Contains(err.Error(), "no deployment in progress") {
 		t.Fatalf("err = %v, want no deployment in progress", err)
 	}
