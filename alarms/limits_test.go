@@ -4,18 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/verdictml/verdict/internal/spectest"
 )
-
-// limitCase sets one input to a size and says whether the spec must pass.
-type limitCase struct {
-	size int
-	ok   bool
-}
-
-// around is the boundary table of a limit: one below, at, one above.
-func around(limit int) []limitCase {
-	return []limitCase{{limit - 1, true}, {limit, true}, {limit + 1, false}}
-}
 
 func arns(n int) []string {
 	out := make([]string, n)
@@ -83,20 +74,12 @@ func TestSpecLimitBoundaries(t *testing.T) {
 		{"namespace length", "namespace", 255, func(_ *testing.T, s *Spec, n int) { s.Namespace = strings.Repeat("n", n) }},
 	}
 	for _, l := range limits {
-		for _, c := range around(l.limit) {
-			t.Run(fmt.Sprintf("%s/%d", l.name, c.size), func(t *testing.T) {
+		for _, c := range spectest.Around(l.limit) {
+			t.Run(fmt.Sprintf("%s/%d", l.name, c.N), func(t *testing.T) {
 				s := mustSpec(t, "testdata/spec.yaml")
-				l.set(t, s, c.size)
-				err := s.Validate()
-				switch {
-				case c.ok && err != nil:
-					t.Fatalf("%d (limit %d) refused: %v", c.size, l.limit, err)
-				case !c.ok && err == nil:
-					t.Fatalf("%d (limit %d) accepted", c.size, l.limit)
-				case !c.ok && !strings.Contains(err.Error(), l.field+":"):
-					t.Fatalf("error does not name %s: %v", l.field, err)
-				}
-				if c.ok {
+				l.set(t, s, c.N)
+				spectest.Limit(t, s.Validate(), l.field, c)
+				if c.OK {
 					if _, err := Build(s); err != nil {
 						t.Fatalf("Build: %v", err)
 					}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/verdictml/verdict/cwmetric"
+	"github.com/verdictml/verdict/internal/spectest"
 )
 
 func TestParseSpecAppliesDefaults(t *testing.T) {
@@ -83,15 +84,7 @@ func TestSpecValidation(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.edit(s)
-			err = s.Validate()
-			switch {
-			case tc.wantErr == "" && err != nil:
-				t.Fatalf("unexpected error: %v", err)
-			case tc.wantErr != "" && err == nil:
-				t.Fatalf("want error containing %q, got none", tc.wantErr)
-			case tc.wantErr != "" && !strings.Contains(err.Error(), tc.wantErr):
-				t.Fatalf("error %q does not contain %q", err, tc.wantErr)
-			}
+			spectest.Err(t, s.Validate(), tc.wantErr)
 		})
 	}
 }

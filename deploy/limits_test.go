@@ -8,19 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/verdictml/verdict/internal/spectest"
 	"github.com/verdictml/verdict/internal/wirejson"
 )
-
-// limitCase is one size of an input and whether SageMaker takes it.
-type limitCase struct {
-	size int
-	ok   bool
-}
-
-// around is a limit's boundary table: one below, at, one above.
-func around(limit int) []limitCase {
-	return []limitCase{{limit - 1, true}, {limit, true}, {limit + 1, false}}
-}
 
 // specLimit is a size-limited input of both spec kinds: its field, limit and how to
 // set it on the tags and data capture every spec kind shares.
@@ -61,33 +51,21 @@ var sharedLimits = []specLimit{
 // and one above (SageMaker API reference; the limits in spec.go).
 func TestSpecLimitBoundaries(t *testing.T) {
 	for _, l := range sharedLimits {
-		for _, c := range around(l.limit) {
-			t.Run(fmt.Sprintf("rollout/%s/%d", l.name, c.size), func(t *testing.T) {
+		for _, c := range spectest.Around(l.limit) {
+			t.Run(fmt.Sprintf("rollout/%s/%d", l.name, c.N), func(t *testing.T) {
 				r := mustRollout(t)
 				if r.DataCapture == nil {
 					r.DataCapture = &DataCapture{Destination: "s3://b/p", SamplingPercentage: new(int), Capture: []string{"Input", "Output"}}
 				}
-				l.set(&r.Tags, r.DataCapture, c.size)
-				checkLimit(t, r.Validate(), l, c)
+				l.set(&r.Tags, r.DataCapture, c.N)
+				spectest.Limit(t, r.Validate(), l.field, c)
 			})
-			t.Run(fmt.Sprintf("split/%s/%d", l.name, c.size), func(t *testing.T) {
+			t.Run(fmt.Sprintf("split/%s/%d", l.name, c.N), func(t *testing.T) {
 				s := mustSplit(t)
-				l.set(&s.Tags, s.DataCapture, c.size)
-				checkLimit(t, s.Validate(), l, c)
+				l.set(&s.Tags, s.DataCapture, c.N)
+				spectest.Limit(t, s.Validate(), l.field, c)
 			})
 		}
-	}
-}
-
-func checkLimit(t *testing.T, err error, l specLimit, c limitCase) {
-	t.Helper()
-	switch {
-	case c.ok && err != nil:
-		t.Fatalf("%d (limit %d) refused: %v", c.size, l.limit, err)
-	case !c.ok && err == nil:
-		t.Fatalf("%d (limit %d) accepted", c.size, l.limit)
-	case !c.ok && !strings.Contains(err.Error(), l.field+":"):
-		t.Fatalf("error does not name %s: %v", l.field, err)
 	}
 }
 
@@ -114,13 +92,7 @@ func TestTagAndCaptureRules(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := mustSplit(t)
 			tc.edit(&s.Tags, s.DataCapture)
-			err := s.Validate()
-			switch {
-			case tc.wantErr == "" && err != nil:
-				t.Fatalf("unexpected error: %v", err)
-			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
-				t.Fatalf("error %v, want %q", err, tc.wantErr)
-			}
+			spectest.Err(t, s.Validate(), tc.wantErr)
 		})
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/verdictml/verdict/internal/spectest"
 )
 
 func mustRollout(t *testing.T) *Rollout {
@@ -89,15 +91,7 @@ func TestRolloutValidationEnforcesSageMakerLimits(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := mustRollout(t)
 			tc.edit(r)
-			err := r.Validate()
-			switch {
-			case tc.wantErr == "" && err != nil:
-				t.Fatalf("unexpected error: %v", err)
-			case tc.wantErr != "" && err == nil:
-				t.Fatalf("want error containing %q, got none", tc.wantErr)
-			case tc.wantErr != "" && !strings.Contains(err.Error(), tc.wantErr):
-				t.Fatalf("error %q does not contain %q", err, tc.wantErr)
-			}
+			spectest.Err(t, r.Validate(), tc.wantErr)
 		})
 	}
 }

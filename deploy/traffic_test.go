@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/verdictml/verdict/internal/spectest"
 )
 
 // trafficLimit is one limit of the traffic section: set puts a value of size n
@@ -12,13 +14,8 @@ import (
 // below, at and one above the limit, each expected to pass or to fail naming field.
 type trafficLimit struct {
 	name, field string
-	cases       []limitCase
+	cases       []spectest.Size
 	set         func(r *Rollout, n int)
-}
-
-// below is the boundary table of a lower limit: one below fails, at and one above pass.
-func below(limit int) []limitCase {
-	return []limitCase{{limit - 1, false}, {limit, true}, {limit + 1, true}}
 }
 
 func linear(r *Rollout, instances int, step Size) {
@@ -47,77 +44,69 @@ func secs(n int) time.Duration { return time.Duration(n) * time.Second }
 // and provisioning rules of spec.go).
 func TestTrafficLimitBoundaries(t *testing.T) {
 	limits := []trafficLimit{
-		{"linear step percent, lower (10 instances)", "traffic.step.capacity_percent", below(10),
+		{"linear step percent, lower (10 instances)", "traffic.step.capacity_percent", spectest.Below(10),
 			func(r *Rollout, n int) { linear(r, 10, Size{CapacityPercent: n}) }},
-		{"linear step percent, upper", "traffic.step.capacity_percent", around(50),
+		{"linear step percent, upper", "traffic.step.capacity_percent", spectest.Around(50),
 			func(r *Rollout, n int) { linear(r, 10, Size{CapacityPercent: n}) }},
-		{"linear step of at least one whole instance (4 instances: 25%)", "traffic.step.capacity_percent", below(25),
+		{"linear step of at least one whole instance (4 instances: 25%)", "traffic.step.capacity_percent", spectest.Below(25),
 			func(r *Rollout, n int) { linear(r, 4, Size{CapacityPercent: n}) }},
-		{"linear step in instances, upper (10 instances: 5 is 50%)", "traffic.step.instance_count", around(5),
+		{"linear step in instances, upper (10 instances: 5 is 50%)", "traffic.step.instance_count", spectest.Around(5),
 			func(r *Rollout, n int) { linear(r, 10, Size{InstanceCount: n}) }},
-		{"linear step in instances, lower (20 instances: 2 is 10%)", "traffic.step.instance_count", below(2),
+		{"linear step in instances, lower (20 instances: 2 is 10%)", "traffic.step.instance_count", spectest.Below(2),
 			func(r *Rollout, n int) { linear(r, 20, Size{InstanceCount: n}) }},
-		{"canary percent, upper", "traffic.canary.capacity_percent", around(50),
+		{"canary percent, upper", "traffic.canary.capacity_percent", spectest.Around(50),
 			func(r *Rollout, n int) { canary(r, 100, Size{CapacityPercent: n}) }},
-		{"canary percent, lower (100 instances; 0 is unset)", "traffic.canary", below(1),
+		{"canary percent, lower (100 instances; 0 is unset)", "traffic.canary", spectest.Below(1),
 			func(r *Rollout, n int) { canary(r, 100, Size{CapacityPercent: n}) }},
-		{"canary of at least one whole instance (4 instances: 25%)", "traffic.canary.capacity_percent", below(25),
+		{"canary of at least one whole instance (4 instances: 25%)", "traffic.canary.capacity_percent", spectest.Below(25),
 			func(r *Rollout, n int) { canary(r, 4, Size{CapacityPercent: n}) }},
-		{"rolling batch percent, lower (20 instances)", "traffic.batch.capacity_percent", below(5),
+		{"rolling batch percent, lower (20 instances)", "traffic.batch.capacity_percent", spectest.Below(5),
 			func(r *Rollout, n int) { rolling(r, 20, Size{CapacityPercent: n}) }},
-		{"rolling batch percent, upper", "traffic.batch.capacity_percent", around(50),
+		{"rolling batch percent, upper", "traffic.batch.capacity_percent", spectest.Around(50),
 			func(r *Rollout, n int) { rolling(r, 20, Size{CapacityPercent: n}) }},
-		{"rolling batch of at least one whole instance (4 instances: 25%)", "traffic.batch.capacity_percent", below(25),
+		{"rolling batch of at least one whole instance (4 instances: 25%)", "traffic.batch.capacity_percent", spectest.Below(25),
 			func(r *Rollout, n int) { rolling(r, 4, Size{CapacityPercent: n}) }},
-		{"rolling batch in instances, upper (4 instances: 2 is 50%)", "traffic.batch.instance_count", around(2),
+		{"rolling batch in instances, upper (4 instances: 2 is 50%)", "traffic.batch.instance_count", spectest.Around(2),
 			func(r *Rollout, n int) { rolling(r, 4, Size{InstanceCount: n}) }},
-		{"rollback batch percent, upper", "traffic.rollback_batch.capacity_percent", around(100), func(r *Rollout, n int) {
+		{"rollback batch percent, upper", "traffic.rollback_batch.capacity_percent", spectest.Around(100), func(r *Rollout, n int) {
 			rolling(r, 4, Size{InstanceCount: 1})
 			r.Traffic.RollbackBatch = &Size{CapacityPercent: n}
 		}},
-		{"rollback batch in instances, upper (the fleet)", "traffic.rollback_batch.instance_count", around(4), func(r *Rollout, n int) {
+		{"rollback batch in instances, upper (the fleet)", "traffic.rollback_batch.instance_count", spectest.Around(4), func(r *Rollout, n int) {
 			rolling(r, 4, Size{InstanceCount: 1})
 			r.Traffic.RollbackBatch = &Size{InstanceCount: n}
 		}},
-		{"wait interval (s)", "traffic.wait_interval", around(3600), func(r *Rollout, n int) {
+		{"wait interval (s)", "traffic.wait_interval", spectest.Around(3600), func(r *Rollout, n int) {
 			linear(r, 4, Size{InstanceCount: 1})
 			r.Traffic.WaitInterval, r.Traffic.MaxExecutionTimeout = secs(n), maxExecutionTimeout
 		}},
-		{"termination wait (s)", "traffic.termination_wait", around(3600), func(r *Rollout, n int) {
+		{"termination wait (s)", "traffic.termination_wait", spectest.Around(3600), func(r *Rollout, n int) {
 			r.Traffic.TerminationWait, r.Traffic.MaxExecutionTimeout = secs(n), maxExecutionTimeout
 		}},
-		{"max execution timeout, upper (s)", "traffic.max_execution_timeout", around(28800), func(r *Rollout, n int) {
+		{"max execution timeout, upper (s)", "traffic.max_execution_timeout", spectest.Around(28800), func(r *Rollout, n int) {
 			r.Traffic.MaxExecutionTimeout = secs(n)
 		}},
-		{"max execution timeout, lower (s; an all-at-once shift without waits)", "traffic.max_execution_timeout", below(600), func(r *Rollout, n int) {
+		{"max execution timeout, lower (s; an all-at-once shift without waits)", "traffic.max_execution_timeout", spectest.Below(600), func(r *Rollout, n int) {
 			r.Traffic.Type, r.Traffic.Step, r.Traffic.WaitInterval, r.Traffic.TerminationWait = AllAtOnce, nil, 0, 0
 			r.Traffic.Provisioning, r.Traffic.MaxExecutionTimeout = MinProvisioning, secs(n)
 		}},
-		{"provisioning allowance (s)", "traffic.provisioning", below(300), func(r *Rollout, n int) {
+		{"provisioning allowance (s)", "traffic.provisioning", spectest.Below(300), func(r *Rollout, n int) {
 			r.Traffic.Provisioning = secs(n)
 		}},
-		{"max execution timeout against provisioning and waits (s; the example needs 45m)", "traffic.max_execution_timeout", below(2700), func(r *Rollout, n int) {
+		{"max execution timeout against provisioning and waits (s; the example needs 45m)", "traffic.max_execution_timeout", spectest.Below(2700), func(r *Rollout, n int) {
 			r.Traffic.MaxExecutionTimeout = secs(n)
 		}},
-		{"max execution timeout against a rolling update's batches (s; 4 x (15m + 5m))", "traffic.max_execution_timeout", below(4800), func(r *Rollout, n int) {
+		{"max execution timeout against a rolling update's batches (s; 4 x (15m + 5m))", "traffic.max_execution_timeout", spectest.Below(4800), func(r *Rollout, n int) {
 			r.Traffic.Type, r.Traffic.Step, r.Traffic.Batch, r.Traffic.TerminationWait = Rolling, nil, &Size{InstanceCount: 1}, 0
 			r.Traffic.MaxExecutionTimeout = secs(n)
 		}},
 	}
 	for _, l := range limits {
 		for _, c := range l.cases {
-			t.Run(fmt.Sprintf("%s/%d", l.name, c.size), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s/%d", l.name, c.N), func(t *testing.T) {
 				r := mustRollout(t)
-				l.set(r, c.size)
-				err := r.Validate()
-				switch {
-				case c.ok && err != nil:
-					t.Fatalf("%d refused: %v", c.size, err)
-				case !c.ok && err == nil:
-					t.Fatalf("%d accepted", c.size)
-				case !c.ok && !strings.Contains(err.Error(), l.field+":"):
-					t.Fatalf("error does not name %s: %v", l.field, err)
-				}
+				l.set(r, c.N)
+				spectest.Limit(t, r.Validate(), l.field, c)
 			})
 		}
 	}
