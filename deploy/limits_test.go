@@ -3,7 +3,6 @@ package deploy
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -115,10 +114,8 @@ func TestLimitSizedEndpointConfigOnTheWire(t *testing.T) {
 	if n := len(req.CreateEndpointConfig.Tags); n != maxResourceTags {
 		t.Fatalf("%d tags sent, want %d", n, maxResourceTags)
 	}
-	rec := &sageMakerRecorder{}
-	srv := httptest.NewServer(rec)
-	defer srv.Close()
-	if err := Apply(context.Background(), testSageMakerClient(srv.URL), req); err != nil {
+	sm, rec := recordingSageMaker(t)
+	if err := Apply(context.Background(), sm, req); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := rec.requests[0].Body, wirejson.Of(req.CreateEndpointConfig); !reflect.DeepEqual(got, want) {

@@ -59,6 +59,41 @@ func testSageMakerClient(url string) *sagemaker.Client {
 	}, func(o *sagemaker.Options) { o.BaseEndpoint = aws.String(url) })
 }
 
+// recordingSageMaker is a SageMaker client whose requests the returned recorder
+// records.
+func recordingSageMaker(t *testing.T) (*sagemaker.Client, *sageMakerRecorder) {
+	t.Helper()
+	rec := &sageMakerRecorder{}
+	srv := httptest.NewServer(rec)
+	t.Cleanup(srv.Close)
+	return testSageMakerClient(srv.URL), rec
+}
+
+// checkRequests checks a stage's requests: printed, they are the golden file;
+// applied through the SDK (which validates required members before sending), the
+// wire bodies are the reviewed ones. It returns the requests on the wire.
+func checkRequests(t *testing.T, file string, req *Requests) []recorded {
+	t.Helper()
+	var b bytes.Buffer
+	if err := WriteRequests(&b, req); err != nil {
+		t.Fatal(err)
+	}
+	golden.Check(t, file, b.Bytes())
+
+	sm, rec := recordingSageMaker(t)
+	if err := Apply(context.Background(), sm, req); err != nil {
+		t.Fatal(err)
+	}
+	want := []recorded{
+		{"SageMaker.CreateEndpointConfig", wirejson.Of(req.CreateEndpointConfig)},
+		{"SageMaker.UpdateEndpoint", wirejson.Of(req.UpdateEndpoint)},
+	}
+	if !reflect.DeepEqual(rec.requests, want) {
+		t.Errorf("wire requests:\n%v\nwant\n%v", rec.requests, want)
+	}
+	return rec.requests
+}
+
 // rollingRollout is the example rollout as a rolling update: batches of one
 // instance, the old fleet back in halves on rollback.
 func rollingRollout(t *testing.T) *Rollout {
@@ -86,30 +121,7 @@ func TestStageRequestsGoldenAndOnTheWire(t *testing.T) {
 		{"requests_shift.json", r.ShiftRequests()},
 		{"requests_rolling.json", rollingRollout(t).ShiftRequests()},
 	} {
-		req := tc.req
-		t.Run(tc.file, func(t *testing.T) {
-			var b bytes.Buffer
-			if err := WriteRequests(&b, req); err != nil {
-				t.Fatal(err)
-			}
-			golden.Check(t, tc.file, b.Bytes())
-
-			// Send them through the SDK (which validates required members
-			// before sending) and check the wire bodies are the reviewed ones.
-			rec := &sageMakerRecorder{}
-			srv := httptest.NewServer(rec)
-			defer srv.Close()
-			if err := Apply(context.Background(), testSageMakerClient(srv.URL), req); err != nil {
-				t.Fatal(err)
-			}
-			want := []recorded{
-				{"SageMaker.CreateEndpointConfig", wirejson.Of(req.CreateEndpointConfig)},
-				{"SageMaker.UpdateEndpoint", wirejson.Of(req.UpdateEndpoint)},
-			}
-			if !reflect.DeepEqual(rec.requests, want) {
-				t.Errorf("wire requests:\n%v\nwant\n%v", rec.requests, want)
-			}
-		})
+		t.Run(tc.file, func(t *testing.T) { checkRequests(t, tc.file, tc.req) })
 	}
 }
 
@@ -124,9 +136,8 @@ func TestShiftRequestKeepsTheProductionVariantName(t *testing.T) {
 }
 
 func TestSDKValidationRejectsIncompleteUpdate(t *testing.T) {
-	srv := httptest.NewServer(&sageMakerRecorder{})
-	defer srv.Close()
-	_, err := testSageMakerClient(srv.URL).UpdateEndpoint(context.Background(), &sagemaker.UpdateEndpointInput{EndpointName: aws.String("e")})
+	sm, _ := recordingSageMaker(t)
+	_, err := sm.UpdateEndpoint(context.Background(), &sagemaker.UpdateEndpointInput{EndpointName: aws.String("e")})
 	if err == nil || !strings.Contains(err.Error(), "EndpointConfigName") {
 		t.Fatalf("err = %v, want a missing EndpointConfigName validation error", err)
 	}
@@ -192,10 +203,8 @@ func TestWeightsRequest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rec := &sageMakerRecorder{}
-			srv := httptest.NewServer(rec)
-			defer srv.Close()
-			if _, err := testSageMakerClient(srv.URL).UpdateEndpointWeightsAndCapacities(context.Background(), in); err != nil {
+			sm, rec := recordingSageMaker(t)
+			if _, err := sm.UpdateEndpointWeightsAndCapacities(context.Background(), in); err != nil {
 				t.Fatal(err)
 			}
 			if got := rec.requests[0].Target; got != "SageMaker.UpdateEndpointWeightsAndCapacities" {

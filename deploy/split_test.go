@@ -2,8 +2,6 @@ package deploy
 
 import (
 	"bytes"
-	"context"
-	"net/http/httptest"
 	"os"
 	"reflect"
 	"strings"
@@ -14,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
 
 	"github.com/verdictml/verdict/internal/golden"
-	"github.com/verdictml/verdict/internal/wirejson"
 )
 
 func mustSplit(t *testing.T) *Split {
@@ -28,27 +25,9 @@ func mustSplit(t *testing.T) *Split {
 
 func TestSplitRequestsGoldenAndOnTheWire(t *testing.T) {
 	req := mustSplit(t).Requests()
-	var b bytes.Buffer
-	if err := WriteRequests(&b, req); err != nil {
-		t.Fatal(err)
-	}
-	golden.Check(t, "requests_split.json", b.Bytes())
-
-	rec := &sageMakerRecorder{}
-	srv := httptest.NewServer(rec)
-	defer srv.Close()
-	if err := Apply(context.Background(), testSageMakerClient(srv.URL), req); err != nil {
-		t.Fatal(err)
-	}
-	want := []recorded{
-		{"SageMaker.CreateEndpointConfig", wirejson.Of(req.CreateEndpointConfig)},
-		{"SageMaker.UpdateEndpoint", wirejson.Of(req.UpdateEndpoint)},
-	}
-	if !reflect.DeepEqual(rec.requests, want) {
-		t.Errorf("wire requests:\n%v\nwant\n%v", rec.requests, want)
-	}
+	wire := checkRequests(t, "requests_split.json", req)
 	// The decoded wire request carries both weighted variants.
-	body := rec.requests[0].Body.(map[string]any)
+	body := wire[0].Body.(map[string]any)
 	pvs := body["ProductionVariants"].([]any)
 	if len(pvs) != 2 {
 		t.Fatalf("wire ProductionVariants = %v, want 2", pvs)
