@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
 
 	"github.com/verdictml/verdict/internal/golden"
+	"github.com/verdictml/verdict/internal/spectest"
 	"github.com/verdictml/verdict/internal/wirejson"
 )
 
@@ -92,6 +93,15 @@ func checkRequests(t *testing.T, file string, req *Requests) []recorded {
 		t.Errorf("wire requests:\n%v\nwant\n%v", rec.requests, want)
 	}
 	return rec.requests
+}
+
+func mustWeights(t *testing.T, s string) []Weight {
+	t.Helper()
+	ws, err := ParseWeights(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ws
 }
 
 // rollingRollout is the example rollout as a rolling update: batches of one
@@ -189,19 +199,10 @@ func TestWeightsRequest(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			ws, err := ParseWeights(tc.weights)
-			if err != nil {
-				t.Fatal(err)
-			}
-			in, err := WeightsRequest("fraud-detector", ws)
+			in, err := WeightsRequest("fraud-detector", mustWeights(t, tc.weights))
+			spectest.Err(t, err, tc.wantErr)
 			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tc.wantErr)
-				}
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			sm, rec := recordingSageMaker(t)
 			if _, err := sm.UpdateEndpointWeightsAndCapacities(context.Background(), in); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
 
 	"github.com/verdictml/verdict/internal/golden"
+	"github.com/verdictml/verdict/internal/spectest"
 )
 
 func mustSplit(t *testing.T) *Split {
@@ -91,15 +92,7 @@ func TestSplitValidationEnforcesSageMakerLimits(t *testing.T) {
 				in = strings.Replace(in, e.from, e.to, 1)
 			}
 			_, err := ParseSplit([]byte(in))
-			if tc.wantErr == "" {
-				if err != nil {
-					t.Fatalf("err = %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Fatalf("err = %v, want %q", err, tc.wantErr)
-			}
+			spectest.Err(t, err, tc.wantErr)
 		})
 	}
 }
@@ -144,20 +137,8 @@ func TestMoveSplit(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			ws, err := ParseWeights(tc.set)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := MoveSplit("fraud-ab", current, ws)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			got, err := MoveSplit("fraud-ab", current, mustWeights(t, tc.set))
+			spectest.Err(t, err, tc.wantErr)
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("after = %v, want %v", got, tc.want)
 			}
