@@ -67,6 +67,34 @@ func builtAlarm(t *testing.T, path string, k Kind) Alarm {
 	return Alarm{}
 }
 
+// missingCase is one row of a missing-data table: what one period published, the
+// datapoint the alarm sees, and the one it saw before the presence guard ("" where
+// the table has no before).
+type missingCase struct {
+	name       string
+	pub        published
+	want, then string
+}
+
+// checkMissingData runs a missing-data table against alarm a and, when it is not
+// nil, against before: a with the expression it had before the presence guard.
+func checkMissingData(t *testing.T, prefix string, a Alarm, before *Alarm, cases []missingCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(prefix+tc.name, func(t *testing.T) {
+			if got := datapoint(t, a, tc.pub); got != tc.want {
+				t.Errorf("datapoint %s, want %s", got, tc.want)
+			}
+			if before == nil {
+				return
+			}
+			if got := datapoint(t, *before, tc.pub); got != tc.then {
+				t.Errorf("before the presence guard: datapoint %s, want %s", got, tc.then)
+			}
+		})
+	}
+}
+
 // The drop alarms' missing-data table (docs/alarms.md, "What each missing-data case
 // evaluates to"): min_n 50, max_recall_drop 0.05. nc, nb = LabeledPositives of the
 // candidate and the baseline, vc, vb = their Recall. "before" is the datapoint of
@@ -75,11 +103,7 @@ func builtAlarm(t *testing.T, path string, k Kind) Alarm {
 func TestDropAlarmMissingDataTable(t *testing.T) {
 	a := builtAlarm(t, "testdata/spec.yaml", KindRecallDrop)
 	before := withExpression(a, "IF((nc >= 50) AND (nb >= 50), (vb - vc) / vb)")
-	cases := []struct {
-		name       string
-		pub        published
-		want, then string
-	}{
+	cases := []missingCase{
 		{"everything present", published{"nc": 80, "nb": 90, "vc": 0.6, "vb": 0.8}, "0.25", "0.25"},
 		{"candidate better: a negative drop", published{"nc": 80, "nb": 90, "vc": 0.9, "vb": 0.8}, "-0.125", "-0.125"},
 		{"candidate recall 0 is a real drop of 1", published{"nc": 80, "nb": 90, "vc": 0, "vb": 0.8}, "1", "1"},
@@ -96,27 +120,14 @@ func TestDropAlarmMissingDataTable(t *testing.T) {
 		{"candidate's n and recall both lost", published{"nb": 90, "vb": 0.8}, "-", "-"},
 		{"nothing published", published{}, "-", "-"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := datapoint(t, a, tc.pub); got != tc.want {
-				t.Errorf("datapoint %s, want %s", got, tc.want)
-			}
-			if got := datapoint(t, before, tc.pub); got != tc.then {
-				t.Errorf("before the presence guard: datapoint %s, want %s", got, tc.then)
-			}
-		})
-	}
+	checkMissingData(t, "", a, &before, cases)
 }
 
 // The floor alarms' missing-data table: precision_floor 0.8, min_n 50.
 func TestFloorAlarmMissingDataTable(t *testing.T) {
 	a := builtAlarm(t, "testdata/spec.yaml", KindPrecisionFloor)
 	before := withExpression(a, "IF(n >= 50, v)")
-	cases := []struct {
-		name       string
-		pub        published
-		want, then string
-	}{
+	cases := []missingCase{
 		{"value and n present", published{"n": 60, "v": 0.7}, "0.7", "0.7"},
 		{"value 0 is a real breach", published{"n": 60, "v": 0}, "0", "0"},
 		{"value missing, n present", published{"n": 60}, "-", "0"},
@@ -125,16 +136,7 @@ func TestFloorAlarmMissingDataTable(t *testing.T) {
 		{"n missing", published{"v": 0.1}, "-", "-"},
 		{"nothing published", published{}, "-", "-"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := datapoint(t, a, tc.pub); got != tc.want {
-				t.Errorf("datapoint %s, want %s", got, tc.want)
-			}
-			if got := datapoint(t, before, tc.pub); got != tc.then {
-				t.Errorf("before the presence guard: datapoint %s, want %s", got, tc.then)
-			}
-		})
-	}
+	checkMissingData(t, "", a, &before, cases)
 }
 
 // The shift alarms' missing-data table: min_predictions 1000. r is the value the
@@ -145,33 +147,19 @@ func TestShiftAlarmMissingDataTable(t *testing.T) {
 		a := builtAlarm(t, "testdata/shift.yaml", k)
 		id := a.Metrics[2].ID // nc, nb, then the value
 		v := func(x float64) published { return published{"nc": 5000, "nb": 5000, id: x} }
-		cases := []struct {
-			name string
-			pub  published
-			want string
-		}{
-			{"value missing, n's present", published{"nc": 5000, "nb": 5000}, "-"},
-			{"candidate n one below min_predictions", published{"nc": 999, "nb": 5000, id: 2}, "-"},
-			{"candidate n at min_predictions", published{"nc": 1000, "nb": 5000, id: 2}, "2"},
-			{"baseline n one below min_predictions", published{"nc": 5000, "nb": 999, id: 2}, "-"},
-			{"baseline n missing", published{"nc": 5000, id: 2}, "-"},
-			{"nothing published", published{}, "-"},
-			{"value present", v(2), "2"},
+		cases := []missingCase{
+			{"value missing, n's present", published{"nc": 5000, "nb": 5000}, "-", ""},
+			{"candidate n one below min_predictions", published{"nc": 999, "nb": 5000, id: 2}, "-", ""},
+			{"candidate n at min_predictions", published{"nc": 1000, "nb": 5000, id: 2}, "2", ""},
+			{"baseline n one below min_predictions", published{"nc": 5000, "nb": 999, id: 2}, "-", ""},
+			{"baseline n missing", published{"nc": 5000, id: 2}, "-", ""},
+			{"nothing published", published{}, "-", ""},
+			{"value present", v(2), "2", ""},
 		}
 		if k == KindFlagRateShift {
-			cases = append(cases, struct {
-				name string
-				pub  published
-				want string
-			}{"a ratio below 1 is folded", v(0.25), "4"})
+			cases = append(cases, missingCase{"a ratio below 1 is folded", v(0.25), "4", ""})
 		}
-		for _, tc := range cases {
-			t.Run(string(k)+"/"+tc.name, func(t *testing.T) {
-				if got := datapoint(t, a, tc.pub); got != tc.want {
-					t.Errorf("datapoint %s, want %s", got, tc.want)
-				}
-			})
-		}
+		checkMissingData(t, string(k)+"/", a, nil, cases)
 	}
 }
 
