@@ -118,11 +118,8 @@ func (d *Decoder) fromCapture(w *wirePrediction) (Prediction, *Rejection) {
 	if p.Role == "" {
 		p.Role = d.defaultRole(p.Variant)
 	}
-	t, rej := parseTime("eventMetadata.inferenceTime", meta.InferenceTime)
+	t, rej := d.eventTime("eventMetadata.inferenceTime", meta.InferenceTime)
 	if rej != nil {
-		return p, rej
-	}
-	if rej := d.checkEventTime("eventMetadata.inferenceTime", t); rej != nil {
 		return p, rej
 	}
 	p.Time = t

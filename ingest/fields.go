@@ -214,6 +214,16 @@ func parseTime(field string, raw json.RawMessage) (time.Time, *Rejection) {
 	return t.UTC(), nil
 }
 
+// eventTime reads an event time (parseTime) and applies the clock rules to it
+// (checkEventTime).
+func (d *Decoder) eventTime(field string, raw json.RawMessage) (time.Time, *Rejection) {
+	t, rej := parseTime(field, raw)
+	if rej != nil {
+		return t, rej
+	}
+	return t, d.checkEventTime(field, t)
+}
+
 // checkEventTime applies the clock rules: not further ahead than MaxClockSkew (a
 // prediction from the future would sit in the current window and never leave it, a
 // label from the future would lock the outcome against the real one), and not older

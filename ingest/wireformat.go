@@ -147,11 +147,8 @@ func (d *Decoder) verdictFields(w *predictionFields) (Prediction, *Rejection) {
 			return p, reject(ClassInvalidField, "role", "%s is not one of production, shadow", quote(w.role))
 		}
 	}
-	t, rej := parseTime("time", w.time)
+	t, rej := d.eventTime("time", w.time)
 	if rej != nil {
-		return p, rej
-	}
-	if rej := d.checkEventTime("time", t); rej != nil {
 		return p, rej
 	}
 	p.Time = t
@@ -272,11 +269,8 @@ func (d *Decoder) labelFields(w *labelMembers) (Label, *Rejection) {
 		return l, rej
 	}
 	l.Positive = positive
-	t, rej := parseTime("time", w.time)
+	t, rej := d.eventTime("time", w.time)
 	if rej != nil {
-		return l, rej
-	}
-	if rej := d.checkEventTime("time", t); rej != nil {
 		return l, rej
 	}
 	l.Time = t
