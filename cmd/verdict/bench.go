@@ -229,47 +229,39 @@ func benchThroughput(ctx context.Context, out io.Writer, dir string, n, batch in
 	j, w := jn.join, jn.windows
 	rng := rand.New(rand.NewPCG(1, 2))
 	now := time.Now()
-	apply := func(b ingest.Batch) error {
+	// feed times add(b, k) for k in [0, n), applying b to the join each time it holds
+	// batch events and once more at the end.
+	feed := func(add func(b *ingest.Batch, k int), progressFormat string) (time.Duration, error) {
+		start := time.Now()
+		var b ingest.Batch
+		for k := range n {
+			add(&b, k)
+			if b.Len() >= batch {
+				if _, err := j.Apply(ctx, b); err != nil {
+					return 0, err
+				}
+				b.Predictions, b.Labels = b.Predictions[:0], b.Labels[:0]
+				if k%50000 == 0 {
+					progress(progressFormat, k, n)
+				}
+			}
+		}
 		_, err := j.Apply(ctx, b)
-		return err
+		return time.Since(start), err
 	}
-	start := time.Now()
-	var b ingest.Batch
-	for i := range n {
+	predDur, err := feed(func(b *ingest.Batch, i int) {
 		b.Predictions = append(b.Predictions, benchPrediction(i, "v5", rng, now), benchPrediction(i, "v6", rng, now))
-		if len(b.Predictions) >= batch {
-			if err := apply(b); err != nil {
-				return err
-			}
-			b.Predictions = b.Predictions[:0]
-			if i%50000 == 0 {
-				progress("throughput: %d/%d inferences predicted", i, n)
-			}
-		}
-	}
-	if err := apply(b); err != nil {
+	}, "throughput: %d/%d inferences predicted")
+	if err != nil {
 		return err
 	}
-	predDur := time.Since(start)
 	order := rng.Perm(n)
-	start = time.Now()
-	b = ingest.Batch{}
-	for k, i := range order {
-		b.Labels = append(b.Labels, ingest.Label{InferenceID: "txn-" + strconv.Itoa(i), Positive: rng.IntN(20) == 0, Time: now.Add(time.Hour)})
-		if len(b.Labels) >= batch {
-			if err := apply(b); err != nil {
-				return err
-			}
-			b.Labels = b.Labels[:0]
-			if k%50000 == 0 {
-				progress("throughput: %d/%d labels", k, n)
-			}
-		}
-	}
-	if err := apply(b); err != nil {
+	labelDur, err := feed(func(b *ingest.Batch, k int) {
+		b.Labels = append(b.Labels, ingest.Label{InferenceID: "txn-" + strconv.Itoa(order[k]), Positive: rng.IntN(20) == 0, Time: now.Add(time.Hour)})
+	}, "throughput: %d/%d labels")
+	if err != nil {
 		return err
 	}
-	labelDur := time.Since(start)
 	fmt.Fprint(os.Stderr, "\r\033[K")
 	row, _ := w.Snapshot(window.AllTime).Row(tally.Key{Variant: "v5"})
 	if row.Counts.Resolved() != int64(n) {
