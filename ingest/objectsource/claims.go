@@ -119,7 +119,7 @@ func (d *DirClaims) Run(ctx context.Context, keys func(context.Context) ([]strin
 }
 
 func (d *DirClaims) load(key string) (*dirClaim, error) {
-	c := &dirClaim{key: key, path: d.path(key)}
+	c := &dirClaim{memClaim: memClaim{key: key}, path: d.path(key)}
 	b, err := os.ReadFile(c.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return c, nil
@@ -135,19 +135,10 @@ func (d *DirClaims) load(key string) (*dirClaim, error) {
 	return c, nil
 }
 
+// dirClaim is a memClaim whose Save also writes the checkpoint to its file.
 type dirClaim struct {
-	key, path string
-	mu        sync.Mutex
-	// checkpoint is the last one saved.
-	checkpoint string
-}
-
-func (c *dirClaim) Key() string { return c.key }
-
-func (c *dirClaim) Checkpoint() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.checkpoint
+	memClaim
+	path string
 }
 
 // Save writes the checkpoint to a new file, syncs it and renames it over the old one,
@@ -201,18 +192,21 @@ func syncDir(dir string) error {
 type memClaim struct {
 	key string
 	mu  sync.Mutex
-	cp  string
+	// checkpoint is the last one saved.
+	checkpoint string
 }
 
 func (c *memClaim) Key() string { return c.key }
+
 func (c *memClaim) Checkpoint() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.cp
+	return c.checkpoint
 }
-func (c *memClaim) Save(_ context.Context, cp string) error {
+
+func (c *memClaim) Save(_ context.Context, checkpoint string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.cp = cp
+	c.checkpoint = checkpoint
 	return nil
 }
