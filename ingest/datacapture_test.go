@@ -160,16 +160,7 @@ func TestDataCaptureRejects(t *testing.T) {
 		{name: "JSON output that is not JSON", cfg: &jsonScore, line: capture(`"score=0.5"`, "JSON", goodMeta), class: ClassInvalidField, field: "captureData.endpointOutput.data", reason: "payload is not JSON"},
 		{name: "base64 payload that is not UTF-8", cfg: &base, line: capture(`"//79"`, "BASE64", goodMeta), class: ClassInvalidField, field: "captureData.endpointOutput.data", reason: "not valid UTF-8"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			d := newTestDecoder(t, *tt.cfg)
-			if tt.captureVariant != "" {
-				d = d.WithCaptureVariant(tt.captureVariant)
-			}
-			_, err := d.DecodePrediction([]byte(tt.line))
-			checkRejection(t, err, tt)
-		})
-	}
+	checkCaptureRejections(t, tests)
 }
 
 func TestDataCaptureAccepts(t *testing.T) {

@@ -259,6 +259,22 @@ func TestDecodePredictionRejects(t *testing.T) {
 	}
 }
 
+// checkCaptureRejections decodes each case's line as a prediction with its cfg, read
+// from a capture file of its captureVariant when it has one, and checks the rejection.
+func checkCaptureRejections(t *testing.T, tests []rejectionCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := newTestDecoder(t, *tt.cfg)
+			if tt.captureVariant != "" {
+				d = d.WithCaptureVariant(tt.captureVariant)
+			}
+			_, err := d.DecodePrediction([]byte(tt.line))
+			checkRejection(t, err, tt)
+		})
+	}
+}
+
 func checkRejection(t *testing.T, err error, tt rejectionCase) {
 	t.Helper()
 	var rej *Rejection

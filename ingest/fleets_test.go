@@ -69,16 +69,7 @@ func TestFleetIdentityRejections(t *testing.T) {
 		{name: "a request without the attribute", cfg: &input, captureVariant: "AllTraffic", line: string(shiftCapture("t", `"{\"mcc\":\"1\"}"`, `"{\"score\":0.3}"`)),
 			class: ClassInvalidField, field: "captureData.endpointInput.data", reason: "variant (input:json:model, VERDICT_CAPTURE_VARIANT_SELECTOR): no such value"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			d := newTestDecoder(t, *tt.cfg)
-			if tt.captureVariant != "" {
-				d = d.WithCaptureVariant(tt.captureVariant)
-			}
-			_, err := d.DecodePrediction([]byte(tt.line))
-			checkRejection(t, err, tt)
-		})
-	}
+	checkCaptureRejections(t, tests)
 	if _, err := NewDecoder(DecoderConfig{DataCapture: DataCaptureConfig{VariantSelector: "request:json:model"}}); err == nil ||
 		!strings.Contains(err.Error(), "optionally after input: or output:") {
 		t.Errorf("a bad side: %v", err)
