@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/verdictml/verdict/ingest"
+	"github.com/verdictml/verdict/internal/promtest"
 )
 
 type fakeSink struct {
@@ -189,8 +190,8 @@ func TestReplayCommitsTheGoodLinesInOrderAndDeadLettersTheRest(t *testing.T) {
 		t.Errorf("final report %+v, want the totals %+v", last, total)
 	}
 
-	acc := gathered(t, reg, "verdict_ingest_events_accepted_total", map[string]string{"kind": "prediction", "source": "file"})
-	rej := gathered(t, reg, "verdict_ingest_events_rejected_total", map[string]string{"kind": "prediction", "source": "file", "class": "malformed_json"})
+	acc := promtest.Counter(t, reg, "verdict_ingest_events_accepted_total", map[string]string{"kind": "prediction", "source": "file"})
+	rej := promtest.Counter(t, reg, "verdict_ingest_events_rejected_total", map[string]string{"kind": "prediction", "source": "file", "class": "malformed_json"})
 	if acc != 5 || rej != 2 {
 		t.Errorf("metrics: accepted %v, malformed %v; want 5 and 2", acc, rej)
 	}
@@ -293,27 +294,4 @@ func TestDeadLetterKeepsTextWhenTruncationCutsACharacter(t *testing.T) {
 	if _, ok := validText([]byte("a\xffb"), false); ok {
 		t.Error("invalid UTF-8 inside a complete line was accepted as text")
 	}
-}
-
-func gathered(t *testing.T, g prometheus.Gatherer, name string, labels map[string]string) float64 {
-	t.Helper()
-	families, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if labels[l.GetName()] != l.GetValue() {
-					continue series
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/verdictml/verdict/ingest"
+	"github.com/verdictml/verdict/internal/promtest"
 )
 
 // fakeSink records every batch and reports events it has seen before as duplicates.
@@ -124,29 +125,6 @@ func (f *fixture) do(t *testing.T, req *http.Request) (int, Response, http.Heade
 	return rec.Code, resp, rec.Header()
 }
 
-func (f *fixture) metric(t *testing.T, name string, labels map[string]string) float64 {
-	t.Helper()
-	families, err := f.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, fam := range families {
-		if fam.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range fam.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if labels[l.GetName()] != l.GetValue() {
-					continue series
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
-}
-
 func pred(id, variant string, score float64) string {
 	return fmt.Sprintf(`{"inference_id":%q,"variant":%q,"score":%v,"time":"2026-03-01T12:00:00Z"}`, id, variant, score)
 }
@@ -203,7 +181,7 @@ func TestMixedBodyCommitsTheGoodLinesAndListsTheBadOnes(t *testing.T) {
 		{"verdict_ingest_events_rejected_total", map[string]string{"kind": "prediction", "source": "http", "class": "malformed_json"}, 1},
 		{"verdict_ingest_events_rejected_total", map[string]string{"kind": "prediction", "source": "http", "class": "unknown_variant"}, 1},
 	} {
-		if got := f.metric(t, c.name, c.labels); got != c.want {
+		if got := promtest.Counter(t, f.reg, c.name, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}
 	}
@@ -220,7 +198,7 @@ func TestCleanBodyIsCommittedOnceAndResendsCountAsDuplicates(t *testing.T) {
 	if code != http.StatusOK || resp.Accepted != 2 || resp.Duplicates != 2 {
 		t.Errorf("resend: %d %+v, want 200 with 2 accepted, 2 duplicates", code, resp)
 	}
-	if got := f.metric(t, "verdict_ingest_events_duplicates_total", map[string]string{"kind": "prediction", "source": "http"}); got != 2 {
+	if got := promtest.Counter(t, f.reg, "verdict_ingest_events_duplicates_total", map[string]string{"kind": "prediction", "source": "http"}); got != 2 {
 		t.Errorf("duplicates counter %v, want 2", got)
 	}
 	p := f.sink.batches[0].Predictions[1]
@@ -269,10 +247,10 @@ func TestSinkFailureIs503(t *testing.T) {
 	if hdr.Get("Retry-After") == "" {
 		t.Error("no Retry-After header")
 	}
-	if got := f.metric(t, "verdict_ingest_sink_errors_total", map[string]string{"kind": "prediction", "source": "http"}); got != 1 {
+	if got := promtest.Counter(t, f.reg, "verdict_ingest_sink_errors_total", map[string]string{"kind": "prediction", "source": "http"}); got != 1 {
 		t.Errorf("sink errors counter %v, want 1", got)
 	}
-	if got := f.metric(t, "verdict_ingest_events_accepted_total", map[string]string{"kind": "prediction", "source": "http"}); got != 0 {
+	if got := promtest.Counter(t, f.reg, "verdict_ingest_events_accepted_total", map[string]string{"kind": "prediction", "source": "http"}); got != 0 {
 		t.Errorf("accepted counter %v, want 0", got)
 	}
 }
@@ -370,7 +348,7 @@ func TestRejectionListIsCapped(t *testing.T) {
 	if code != http.StatusBadRequest || resp.RejectedCount != 1500 || len(resp.Rejected) != 1000 || resp.Rejected[999].Line != 1000 {
 		t.Errorf("%d: count %d, listed %d", code, resp.RejectedCount, len(resp.Rejected))
 	}
-	if got := f.metric(t, "verdict_ingest_events_rejected_total", map[string]string{"kind": "prediction", "source": "http", "class": "malformed_json"}); got != 1500 {
+	if got := promtest.Counter(t, f.reg, "verdict_ingest_events_rejected_total", map[string]string{"kind": "prediction", "source": "http", "class": "malformed_json"}); got != 1500 {
 		t.Errorf("rejected counter %v, want 1500", got)
 	}
 }
@@ -391,7 +369,7 @@ func TestLabelsEndpoint(t *testing.T) {
 	if len(ls) != 2 || ls[0].InferenceID != "a" || !ls[0].Positive || ls[0].Source != "dispute" || ls[1].InferenceID != "c" || ls[1].Positive {
 		t.Errorf("labels %+v", ls)
 	}
-	if got := f.metric(t, "verdict_ingest_events_accepted_total", map[string]string{"kind": "label", "source": "http-labels"}); got != 2 {
+	if got := promtest.Counter(t, f.reg, "verdict_ingest_events_accepted_total", map[string]string{"kind": "label", "source": "http-labels"}); got != 2 {
 		t.Errorf("accepted labels counter %v, want 2", got)
 	}
 }

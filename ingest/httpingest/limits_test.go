@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/verdictml/verdict/ingest"
+	"github.com/verdictml/verdict/internal/promtest"
 )
 
 // trickle is a body that delivers one byte, tells the test it is being read, and
@@ -111,7 +112,7 @@ func TestRequestsBeyondTheCapGet503WithRetryAfter(t *testing.T) {
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), "VERDICT_MAX_CONCURRENT_INGEST") {
 		t.Fatalf("request beyond the cap: %d %s (Retry-After %q), want 503 naming the cap with Retry-After", rec.Code, rec.Body, rec.Header().Get("Retry-After"))
 	}
-	if got := f.metric(t, "verdict_ingest_requests_failed_total", map[string]string{"kind": "label", "source": "http", "reason": "busy"}); got != 1 {
+	if got := promtest.Counter(t, f.reg, "verdict_ingest_requests_failed_total", map[string]string{"kind": "label", "source": "http", "reason": "busy"}); got != 1 {
 		t.Errorf("busy requests counted %v, want 1", got)
 	}
 	close(sink.release)
@@ -149,7 +150,7 @@ func TestSlowBodyGets408AndNothingIsCommitted(t *testing.T) {
 	if len(f.sink.batches) != 0 {
 		t.Error("a stalled body reached the sink")
 	}
-	if got := f.metric(t, "verdict_ingest_requests_failed_total", map[string]string{"kind": "prediction", "source": "http", "reason": "body_timeout"}); got != 1 {
+	if got := promtest.Counter(t, f.reg, "verdict_ingest_requests_failed_total", map[string]string{"kind": "prediction", "source": "http", "reason": "body_timeout"}); got != 1 {
 		t.Errorf("body timeouts counted %v, want 1", got)
 	}
 }
@@ -188,10 +189,10 @@ func TestClientDisconnectIsNotASinkError(t *testing.T) {
 	<-sink.entered
 	cancel() // the client hangs up while its batch commits
 	<-done
-	if got := f.metric(t, "verdict_ingest_sink_errors_total", map[string]string{"kind": "prediction", "source": "http"}); got != 0 {
+	if got := promtest.Counter(t, f.reg, "verdict_ingest_sink_errors_total", map[string]string{"kind": "prediction", "source": "http"}); got != 0 {
 		t.Errorf("a client disconnect counted as %v sink error(s)", got)
 	}
-	if got := f.metric(t, "verdict_ingest_requests_failed_total", map[string]string{"kind": "prediction", "source": "http", "reason": "client_gone"}); got != 1 {
+	if got := promtest.Counter(t, f.reg, "verdict_ingest_requests_failed_total", map[string]string{"kind": "prediction", "source": "http", "reason": "client_gone"}); got != 1 {
 		t.Errorf("client_gone counted %v, want 1", got)
 	}
 	for _, l := range logs.got {
