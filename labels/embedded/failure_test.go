@@ -81,20 +81,13 @@ func metric(t *testing.T, c prometheus.Collector, name string) float64 {
 
 func TestCommitBelowTheReserveIsRefusedAndResumesWhenSpaceReturns(t *testing.T) {
 	fs := faultfs.New()
-	st, err := Open(t.TempDir(), Options{FS: fs, MinFreeBytes: 64 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, j := openJoined(t, t.TempDir(), Options{FS: fs, MinFreeBytes: 64 << 20})
 	defer st.Close()
-	j, err := labels.Open(context.Background(), st, labels.Config{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, err := j.Apply(context.Background(), predictions(0, 10)); err != nil {
 		t.Fatal(err)
 	}
 	fs.SetFree(10 << 20)
-	_, err = j.Apply(context.Background(), predictions(10, 10))
+	_, err := j.Apply(context.Background(), predictions(10, 10))
 	if !errors.Is(err, ErrDiskFull) || !strings.Contains(err.Error(), "10.0 MiB free") || !strings.Contains(err.Error(), "VERDICT_STORE_MIN_FREE_MB") {
 		t.Fatalf("commit with 10 MiB free and a 64 MiB reserve: err = %v, want ErrDiskFull naming the free space and the reserve", err)
 	}
@@ -209,17 +202,25 @@ func TestFailedLogWriteFailsTheStoreUntilReopenAndLosesNothingAcknowledged(t *te
 	}
 }
 
-// writeStore commits n predictions, one synced commit each, and closes the store.
-func writeStore(t *testing.T, dir string, n int) {
+// openJoined opens the store in dir with o and a join over it.
+func openJoined(t *testing.T, dir string, o Options) (*Store, *labels.Join) {
 	t.Helper()
-	st, err := Open(dir, Options{})
+	st, err := Open(dir, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	j, err := labels.Open(context.Background(), st, labels.Config{}, nil)
 	if err != nil {
+		st.Close()
 		t.Fatal(err)
 	}
+	return st, j
+}
+
+// writeStore commits n predictions, one synced commit each, and closes the store.
+func writeStore(t *testing.T, dir string, n int) {
+	t.Helper()
+	st, j := openJoined(t, dir, Options{})
 	for i := range n {
 		if _, err := j.Apply(context.Background(), predictions(i, 1)); err != nil {
 			t.Fatal(err)
@@ -355,14 +356,7 @@ func TestMissingManifestMarkerIsRefusedNotAnEmptyStore(t *testing.T) {
 
 func TestCorruptTableBlockFailsTheReadNotTheProcess(t *testing.T) {
 	dir := t.TempDir()
-	st, err := Open(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := labels.Open(context.Background(), st, labels.Config{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, j := openJoined(t, dir, Options{})
 	for i := 0; i < 4000; i += 500 {
 		if _, err := j.Apply(context.Background(), predictions(i, 500)); err != nil {
 			t.Fatal(err)
