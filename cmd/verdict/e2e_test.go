@@ -29,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	kds "github.com/aws/aws-sdk-go-v2/service/kinesis"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -198,6 +199,30 @@ func (s *server) get(path, token string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
+// metricFamilies reads and parses /metrics.
+func (s *server) metricFamilies(t *testing.T) map[string]*dto.MetricFamily {
+	t.Helper()
+	code, body := s.get("/metrics", "")
+	if code != http.StatusOK {
+		t.Fatalf("GET /metrics: %d", code)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	return families
+}
+
+// labelValues are a sample's labels, by name.
+func labelValues(m *dto.Metric) map[string]string {
+	lv := map[string]string{}
+	for _, l := range m.GetLabel() {
+		lv[l.GetName()] = l.GetValue()
+	}
+	return lv
+}
+
 // ---- the scenario and its recount ----
 
 type tPred struct {
@@ -359,23 +384,11 @@ func metricsAPIWindow(t *testing.T, s *server, token, w string) (map[string]cell
 // prometheusCounts reads verdict_* gauges for window="all" from /metrics.
 func prometheusCounts(t *testing.T, s *server) (map[string]cell, map[string]float64) {
 	t.Helper()
-	code, body := s.get("/metrics", "")
-	if code != http.StatusOK {
-		t.Fatalf("GET /metrics: %d", code)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
-	if err != nil {
-		t.Fatalf("parse /metrics: %v", err)
-	}
 	out := map[string]cell{}
 	other := map[string]float64{}
-	for name, f := range families {
+	for name, f := range s.metricFamilies(t) {
 		for _, m := range f.GetMetric() {
-			lv := map[string]string{}
-			for _, l := range m.GetLabel() {
-				lv[l.GetName()] = l.GetValue()
-			}
+			lv := labelValues(m)
 			v := m.GetGauge().GetValue()
 			if m.GetCounter() != nil {
 				v = m.GetCounter().GetValue()

@@ -5,7 +5,6 @@ package main
 // come from plain recounts written here.
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -14,9 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 )
 
 // apiRow is one /v1/metrics row with the fields these tests read.
@@ -64,25 +60,13 @@ func metricsRows(t *testing.T, s *server, token, query string) map[string]apiRow
 // "name{label=value,...}" with the series labels variant, statistic, bound, age.
 func promSamples(t *testing.T, s *server) map[string]float64 {
 	t.Helper()
-	code, body := s.get("/metrics", "")
-	if code != http.StatusOK {
-		t.Fatalf("GET /metrics: %d", code)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
-	if err != nil {
-		t.Fatalf("parse /metrics: %v", err)
-	}
 	out := map[string]float64{}
-	for name, f := range families {
+	for name, f := range s.metricFamilies(t) {
 		if !strings.HasPrefix(name, "verdict_") {
 			continue
 		}
 		for _, m := range f.GetMetric() {
-			lv := map[string]string{}
-			for _, l := range m.GetLabel() {
-				lv[l.GetName()] = l.GetValue()
-			}
+			lv := labelValues(m)
 			if w, ok := lv["window"]; (ok && w != "all") || lv["segment"] != "" {
 				continue
 			}

@@ -1,19 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 )
 
 // TestGrafanaDashboardQueriesWhatMetricsExposes: every metric the Grafana dashboard
@@ -99,17 +94,8 @@ func TestGrafanaDashboardQueriesWhatMetricsExposes(t *testing.T) {
 			t.Fatalf("POST %s: %d %v", path, code, err)
 		}
 	}
-	code, body := s.get("/metrics", "")
-	if code != http.StatusOK {
-		t.Fatalf("GET /metrics: %d", code)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
 	labelsOf := map[string]map[string]bool{}
-	for name, f := range families {
+	for name, f := range s.metricFamilies(t) {
 		labelsOf[name] = map[string]bool{}
 		for _, m := range f.GetMetric() {
 			for _, l := range m.GetLabel() {

@@ -52,6 +52,19 @@ type s3File struct {
 	lines []string
 }
 
+// body is the file's content: its lines, gzip'd when the key ends in .gz.
+func (f s3File) body() []byte {
+	body := []byte(strings.Join(f.lines, "\n") + "\n")
+	if strings.HasSuffix(f.key, ".gz") {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		zw.Write(body)
+		zw.Close()
+		body = buf.Bytes()
+	}
+	return body
+}
+
 // captureFiles cuts the scenario's predictions (duplicates included, in send order)
 // into capture files of per lines, per variant and hour folder, named as SageMaker
 // names them (mm-ss-mmm-uuid.jsonl); every third is gzip'd. name gives the file
@@ -108,15 +121,7 @@ func labelFiles(labels []tLabel, per int, first int) []s3File {
 func upload(t *testing.T, c *s3.Client, bucket string, files []s3File) {
 	t.Helper()
 	for _, f := range files {
-		body := []byte(strings.Join(f.lines, "\n") + "\n")
-		if strings.HasSuffix(f.key, ".gz") {
-			var buf bytes.Buffer
-			zw := gzip.NewWriter(&buf)
-			zw.Write(body)
-			zw.Close()
-			body = buf.Bytes()
-		}
-		if _, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(f.key), Body: bytes.NewReader(body)}); err != nil {
+		if _, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(f.key), Body: bytes.NewReader(f.body())}); err != nil {
 			t.Fatalf("put %s: %v", f.key, err)
 		}
 	}
@@ -321,15 +326,7 @@ func writeFiles(t *testing.T, root string, files []s3File) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		body := []byte(strings.Join(f.lines, "\n") + "\n")
-		if strings.HasSuffix(f.key, ".gz") {
-			var buf bytes.Buffer
-			zw := gzip.NewWriter(&buf)
-			zw.Write(body)
-			zw.Close()
-			body = buf.Bytes()
-		}
-		if err := os.WriteFile(path, body, 0o644); err != nil {
+		if err := os.WriteFile(path, f.body(), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
