@@ -286,16 +286,7 @@ func benchLatency(ctx context.Context, out io.Writer, dir string, samples int) e
 	defer stop()
 	client := &http.Client{Timeout: 10 * time.Second}
 	post := func(path string, lines []string) error {
-		resp, err := client.Post(base+path, "application/x-ndjson", strings.NewReader(strings.Join(lines, "\n")))
-		if err != nil {
-			return err
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("POST %s: %s", path, resp.Status)
-		}
-		return nil
+		return benchPost(client, base, path, strings.NewReader(strings.Join(lines, "\n")))
 	}
 	tp := func() (int64, error) {
 		resp, err := client.Get(base + "/v1/metrics?window=all&variant=v5")
@@ -380,6 +371,20 @@ func benchLatency(ctx context.Context, out io.Writer, dir string, samples int) e
 	fmt.Fprintln(out, "| p50 | p90 | p99 | max |")
 	fmt.Fprintln(out, "|---:|---:|---:|---:|")
 	fmt.Fprintf(out, "| %s | %s | %s | %s |\n\n", ms(q(0.5)), ms(q(0.9)), ms(q(0.99)), ms(lat[len(lat)-1]))
+	return nil
+}
+
+// benchPost posts an NDJSON body to the service at base and wants 200 OK.
+func benchPost(client *http.Client, base, path string, body io.Reader) error {
+	resp, err := client.Post(base+path, "application/x-ndjson", body)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("POST %s: %s", path, resp.Status)
+	}
 	return nil
 }
 
@@ -537,16 +542,7 @@ func benchHTTP(ctx context.Context, out io.Writer, dir string, n, batch int) err
 	defer stop()
 	client := &http.Client{Timeout: time.Minute}
 	post := func(path string, b []byte) error {
-		resp, err := client.Post(base+path, "application/x-ndjson", bytes.NewReader(b))
-		if err != nil {
-			return err
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("POST %s: %s", path, resp.Status)
-		}
-		return nil
+		return benchPost(client, base, path, bytes.NewReader(b))
 	}
 	overHTTP := func(ph *phaseBodies) (float64, error) {
 		start := time.Now()
