@@ -118,6 +118,20 @@ func labelFiles(labels []tLabel, per int, first int) []s3File {
 	return files
 }
 
+// phaseFiles cuts the scenario into the files of a test's two phases: the capture
+// files of the first cut predictions (early, in key order), those of the rest (late:
+// named to sort before the early ones, in reverse key order), and the labels in two
+// halves.
+func (sc scenario) phaseFiles(cut int) (early, late, labelsA, labelsB []s3File) {
+	early = captureFiles(sc.preds[:cut], 20, func(i int) int { return 30 + i%29 })
+	late = captureFiles(sc.preds[cut:], 20, func(i int) int { return i % 29 })
+	slices.Reverse(late)
+	half := len(sc.labels) / 2
+	labelsA = labelFiles(sc.labels[:half], 40, 0)
+	labelsB = labelFiles(sc.labels[half:], 40, len(labelsA))
+	return early, late, labelsA, labelsB
+}
+
 func upload(t *testing.T, c *s3.Client, bucket string, files []s3File) {
 	t.Helper()
 	for _, f := range files {
@@ -186,13 +200,7 @@ func TestS3SourceCountsMatchRecountThroughACrash(t *testing.T) {
 	// Phase 1: half the labels, then most capture files, in key order. Phase 2 (after
 	// the kill): the other capture files, named to sort before the ones read, uploaded
 	// in reverse key order, and the other labels, plus two bad lines.
-	cut := len(sc.preds) * 2 / 3
-	early := captureFiles(sc.preds[:cut], 20, func(i int) int { return 30 + i%29 })
-	late := captureFiles(sc.preds[cut:], 20, func(i int) int { return i % 29 })
-	slices.Reverse(late)
-	half := len(sc.labels) / 2
-	labelsA := labelFiles(sc.labels[:half], 40, 0)
-	labelsB := labelFiles(sc.labels[half:], 40, len(labelsA))
+	early, late, labelsA, labelsB := sc.phaseFiles(len(sc.preds) * 2 / 3)
 	at := sc.preds[0].Time.UTC()
 	bad := []s3File{
 		{fmt.Sprintf("datacapture/fraud-ep/AllTraffic/%s/00-00-000-bad.jsonl", at.Format("2006/01/02/15")),
@@ -262,13 +270,7 @@ func TestTwoInstancesShareS3PrefixesExactly(t *testing.T) {
 
 	sc := newScenario(7, 800)
 	want := sc.recount(0.5)
-	cut := len(sc.preds) / 2
-	early := captureFiles(sc.preds[:cut], 20, func(i int) int { return 30 + i%29 })
-	late := captureFiles(sc.preds[cut:], 20, func(i int) int { return i % 29 })
-	slices.Reverse(late)
-	half := len(sc.labels) / 2
-	labelsA := labelFiles(sc.labels[:half], 40, 0)
-	labelsB := labelFiles(sc.labels[half:], 40, len(labelsA))
+	early, late, labelsA, labelsB := sc.phaseFiles(len(sc.preds) / 2)
 	at := sc.preds[0].Time.UTC()
 	bad := s3File{fmt.Sprintf("datacapture/fraud-ep/Shadow/%s/00-00-000-bad.jsonl", at.Format("2006/01/02/15")), []string{`{"captureData":{}}`}}
 
