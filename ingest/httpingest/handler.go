@@ -106,12 +106,14 @@ type Response struct {
 
 // Handler serves one endpoint: predictions or labels.
 type Handler struct {
-	kind  ingest.Kind
-	dec   *ingest.Decoder
-	sink  ingest.Sink
-	cfg   Config
-	log   *slog.Logger
-	serve func(*Handler, http.ResponseWriter, *http.Request)
+	kind ingest.Kind
+	dec  *ingest.Decoder
+	sink ingest.Sink
+	cfg  Config
+	log  *slog.Logger
+	// failures logs failed commits, at most one line per failureLogEvery.
+	failures *failureLog
+	serve    func(*Handler, http.ResponseWriter, *http.Request)
 }
 
 // Predictions returns the handler for POST /v1/predictions. dec and sink are
@@ -142,7 +144,8 @@ func newHandler[E ingest.Event](dec *ingest.Decoder, sink ingest.Sink, cfg Confi
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{kind: ingest.KindOf[E](), dec: dec, sink: sink, cfg: cfg, log: log, serve: serve[E]}
+	return &Handler{kind: ingest.KindOf[E](), dec: dec, sink: sink, cfg: cfg, log: log,
+		failures: &failureLog{log: log, now: time.Now}, serve: serve[E]}
 }
 
 // ServeHTTP handles one request. Status codes: 200 all lines accepted; 400 some lines
@@ -201,7 +204,7 @@ func serve[E ingest.Event](h *Handler, w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		// Only the sink fails here: decoding reads from memory.
-		h.log.ErrorContext(r.Context(), "ingest: commit failed", "kind", h.kind, "committed", resp.Accepted, "err", err)
+		h.failures.error(r.Context(), "ingest: commit failed", "kind", h.kind, "committed", resp.Accepted, "err", err)
 		resp.Error = fmt.Sprintf("the join store did not commit the %ss: %v", h.kind, err)
 		resp.Message = fmt.Sprintf("%d event(s) were committed before the failure; resend the body (ingest is idempotent).", resp.Accepted)
 		w.Header().Set("Retry-After", "1")

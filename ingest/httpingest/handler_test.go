@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -372,4 +374,64 @@ func TestLabelsEndpoint(t *testing.T) {
 	if got := promtest.Counter(t, f.reg, "verdict_ingest_events_accepted_total", map[string]string{"kind": "label", "source": "http-labels"}); got != 2 {
 		t.Errorf("accepted labels counter %v, want 2", got)
 	}
+}
+
+// A store that refuses every commit (a full disk) gets every request answered 503 and
+// counted, but logged once per failureLogEvery, the next line saying how many it left
+// out, so the log does not flood the disk that is already full.
+func TestCommitFailuresAreLoggedOncePerInterval(t *testing.T) {
+	var logs logRecorder
+	f := newFixture(t, ingest.KindPrediction, Config{Logger: slog.New(&logs)})
+	f.sink.err = errors.New("pebble: disk full")
+	now := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	f.h.failures.now = func() time.Time { return now }
+	post := func(n int) {
+		for i := range n {
+			if code, _, _ := f.post(t, pred(fmt.Sprint("p", i), "v1", 0.5), "application/x-ndjson"); code != http.StatusServiceUnavailable {
+				t.Fatalf("status %d, want 503", code)
+			}
+		}
+	}
+	post(50)
+	now = now.Add(failureLogEvery - time.Millisecond)
+	post(10)
+	if got := logs.errors(); len(got) != 1 || got[0]["suppressed"] != nil {
+		t.Fatalf("after 60 failures within one interval: error lines %v, want one without a suppressed count", got)
+	}
+	now = now.Add(time.Millisecond)
+	post(1)
+	got := logs.errors()
+	if len(got) != 2 || got[1]["suppressed"] != int64(59) || got[1]["since"] != "2026-12-04T10:00:00Z" {
+		t.Fatalf("error lines %v, want a second one saying 59 were suppressed since 10:00:00", got)
+	}
+	if n := promtest.Counter(t, f.reg, "verdict_ingest_sink_errors_total", map[string]string{"kind": "prediction", "source": "http"}); n != 61 {
+		t.Errorf("sink errors counter %v, want every one of the 61 failures", n)
+	}
+}
+
+// logRecorder keeps the attributes of every ERROR record.
+type logRecorder struct {
+	mu   sync.Mutex
+	recs []map[string]any
+}
+
+func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logRecorder) WithGroup(string) slog.Handler            { return l }
+func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	if r.Level < slog.LevelError {
+		return nil
+	}
+	m := map[string]any{"msg": r.Message}
+	r.Attrs(func(a slog.Attr) bool { m[a.Key] = a.Value.Any(); return true })
+	l.mu.Lock()
+	l.recs = append(l.recs, m)
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *logRecorder) errors() []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]map[string]any(nil), l.recs...)
 }
