@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -20,6 +21,25 @@ func loadAWS(ctx context.Context) (aws.Config, error) {
 		return cfg, fmt.Errorf("load AWS configuration: %w", err)
 	}
 	return cfg, nil
+}
+
+// awsOnce loads the AWS configuration on its first use and hands the same one to
+// every later caller: a service builds several clients (DynamoDB join store, Kinesis,
+// S3 and SQS sources, CloudWatch), and one load means one read of the environment
+// and shared config files and one credential cache for all of them. A nil *awsOnce
+// loads afresh at every call.
+type awsOnce struct {
+	once sync.Once
+	cfg  aws.Config
+	err  error
+}
+
+func (a *awsOnce) load(ctx context.Context) (aws.Config, error) {
+	if a == nil {
+		return loadAWS(ctx)
+	}
+	a.once.Do(func() { a.cfg, a.err = loadAWS(ctx) })
+	return a.cfg, a.err
 }
 
 // cloudWatchClient is a CloudWatch client on cfg, sent to endpointURL when it is set

@@ -36,9 +36,11 @@ type joinSpec struct {
 	// keep them); the DynamoDB store's TTL is dynamo.Retention.
 	retention time.Duration
 	dynamo    dynamo.Config
-	// dynamoAPI is the DynamoDB client; nil means one from the standard AWS
-	// configuration.
+	// dynamoAPI is the DynamoDB client; nil means one from awsConfig.
 	dynamoAPI dynamo.API
+	// awsConfig is the service's AWS configuration, loaded once for all its clients
+	// (nil: loaded for the DynamoDB client alone).
+	awsConfig *awsOnce
 	// refreshEvery is how often the windows reload a shared store's tallies.
 	refreshEvery time.Duration
 	join         labels.Config
@@ -84,7 +86,7 @@ func openJoin(ctx context.Context, spec joinSpec) (_ *joined, err error) {
 	if spec.store == storeDynamo {
 		api := spec.dynamoAPI
 		if api == nil {
-			awsCfg, err := loadAWS(ctx)
+			awsCfg, err := spec.awsConfig.load(ctx)
 			if err != nil {
 				return nil, err
 			}

@@ -108,7 +108,10 @@ func openService(ctx context.Context, cfg settings, log *slog.Logger) (svc *serv
 		}
 	}()
 	start := time.Now()
-	jn, err := openJoin(ctx, cfg.joinSpec(log, s.windows))
+	awsConfig := &awsOnce{} // loaded by the first client that needs it
+	spec := cfg.joinSpec(log, s.windows)
+	spec.awsConfig = awsConfig
+	jn, err := openJoin(ctx, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -174,21 +177,21 @@ func openService(ctx context.Context, cfg settings, log *slog.Logger) (svc *serv
 		return nil, err
 	}
 	if cfg.source("kinesis") {
-		runs, err := kinesisSources(ctx, cfg, log, reg, dec, s.join, im)
+		runs, err := kinesisSources(ctx, cfg, awsConfig, log, reg, dec, s.join, im)
 		if err != nil {
 			return nil, err
 		}
 		s.background = append(s.background, runs...)
 	}
 	if cfg.source("s3") {
-		src, err := objectSource(ctx, cfg, log, reg, dec, s.join, im)
+		src, err := objectSource(ctx, cfg, awsConfig, log, reg, dec, s.join, im)
 		if err != nil {
 			return nil, err
 		}
 		s.background = append(s.background, src.Run)
 	}
 	if cfg.sink("cloudwatch") {
-		pub, err := cloudWatchPublisher(ctx, cfg, log, reg, s.windows, jcfg, leader)
+		pub, err := cloudWatchPublisher(ctx, cfg, awsConfig, log, reg, s.windows, jcfg, leader)
 		if err != nil {
 			return nil, err
 		}

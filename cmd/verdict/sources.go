@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	cw "github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -33,9 +32,9 @@ import (
 // kinesisSources builds one consumer per configured stream (predictions, labels),
 // each feeding the join through a kinesis.SinkHandler. They share one lease table
 // (lease keys include the stream name) and one dead-letter table.
-func kinesisSources(ctx context.Context, cfg settings, log *slog.Logger, reg prometheus.Registerer,
+func kinesisSources(ctx context.Context, cfg settings, awsConfig *awsOnce, log *slog.Logger, reg prometheus.Registerer,
 	dec *ingest.Decoder, sink ingest.Sink, metrics *ingest.Metrics) ([]func(context.Context) error, error) {
-	awsCfg, err := loadAWS(ctx)
+	awsCfg, err := awsConfig.load(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -141,21 +140,10 @@ func variantOfFolder(names map[string]string) func(endpoint, folder string) stri
 // under VERDICT_DATA_DIR/sources. With the DynamoDB store several instances share the
 // variant folders through leases (VERDICT_S3_LEASE_TABLE, checkpoints in the lease
 // items) and dead letters go to VERDICT_DEAD_LETTER_TABLE.
-func objectSource(ctx context.Context, cfg settings, log *slog.Logger, reg prometheus.Registerer,
+func objectSource(ctx context.Context, cfg settings, awsConfig *awsOnce, log *slog.Logger, reg prometheus.Registerer,
 	dec *ingest.Decoder, sink ingest.Sink, metrics *ingest.Metrics) (*objectsource.Source, error) {
-	var awsCfg *aws.Config
-	loadOnce := func() (aws.Config, error) {
-		if awsCfg == nil {
-			c, err := loadAWS(ctx)
-			if err != nil {
-				return c, err
-			}
-			awsCfg = &c
-		}
-		return *awsCfg, nil
-	}
 	prefixes, err := objectPrefixes(cfg, func() (s3bucket.API, error) {
-		c, err := loadOnce()
+		c, err := awsConfig.load(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -173,7 +161,7 @@ func objectSource(ctx context.Context, cfg settings, log *slog.Logger, reg prome
 		srcCfg.Start, _ = time.Parse(time.RFC3339, cfg.S3Start) // validated
 	}
 	if cfg.S3Queue != "" {
-		c, err := loadOnce()
+		c, err := awsConfig.load(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -185,7 +173,7 @@ func objectSource(ctx context.Context, cfg settings, log *slog.Logger, reg prome
 	}
 	switch cfg.Store {
 	case "dynamodb":
-		c, err := loadOnce()
+		c, err := awsConfig.load(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -256,9 +244,9 @@ func (tableDeadLetters) Flush(context.Context, string) error { return nil }
 // configured top segments and baseline comparisons) every VERDICT_CLOUDWATCH_INTERVAL,
 // from the same windows /metrics reads. With a shared store only the lease holder
 // publishes. The endpoint may be overridden with AWS_ENDPOINT_URL_CLOUDWATCH.
-func cloudWatchPublisher(ctx context.Context, cfg settings, log *slog.Logger, reg prometheus.Registerer,
+func cloudWatchPublisher(ctx context.Context, cfg settings, awsConfig *awsOnce, log *slog.Logger, reg prometheus.Registerer,
 	windows *window.Windows, jcfg judge.Config, leader cloudwatch.Leader) (*cloudwatch.Publisher, error) {
-	awsCfg, err := loadAWS(ctx)
+	awsCfg, err := awsConfig.load(ctx)
 	if err != nil {
 		return nil, err
 	}
