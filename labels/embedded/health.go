@@ -120,7 +120,12 @@ func (s *Store) lowDisk() error {
 		return nil
 	}
 	free, ok := s.FreeBytes()
-	if !ok || free >= uint64(s.opts.MinFreeBytes) {
+	return s.belowReserve(free, ok)
+}
+
+// belowReserve is lowDisk for a free space already read (ok false: unknown).
+func (s *Store) belowReserve(free uint64, ok bool) error {
+	if !ok || s.opts.MinFreeBytes <= 0 || free >= uint64(s.opts.MinFreeBytes) {
 		return nil
 	}
 	return fmt.Errorf("%w: %s free in %s, below the reserve of %s (VERDICT_STORE_MIN_FREE_MB); free space or grow the volume and ingest resumes by itself",

@@ -68,12 +68,14 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.compactions, m.Compact.Count)
 	}
 	s.mu.RUnlock()
-	if free, ok := s.FreeBytes(); ok {
+	// One read of the free space serves both free_bytes and writable.
+	free, ok := s.FreeBytes()
+	if ok {
 		gauge(c.free, float64(free))
 	}
 	gauge(c.reserve, float64(max(s.opts.MinFreeBytes, 0)))
 	healthy, salvaged := 1.0, 0.0
-	if s.Health() != nil {
+	if s.failure() != nil || s.belowReserve(free, ok) != nil {
 		healthy = 0
 	}
 	if s.Salvaged() != "" {
