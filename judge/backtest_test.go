@@ -34,7 +34,7 @@ func replay(seed uint64, looks, regressFrom int) ([]Look, time.Time) {
 		if regressFrom >= 0 && i >= regressFrom {
 			cand = shadowsim.Regress(step, "electronics", 0.55)
 		}
-		shadowsim.Simulate(w, rng, step, cand, true)
+		shadowsim.Simulate(w, rng, step, cand)
 		out = append(out, Look{At: firstLook.Add(time.Duration(i) * 5 * time.Minute), Snapshot: w.Snapshot(window.AllTime)})
 	}
 	start := time.Time{}

@@ -56,24 +56,19 @@ const simThreshold = 0.5
 // family).
 const simCorrelation = 0.9
 
-// Simulate scores synthetic traffic and feeds the outcome counts to w through the
-// windows' Observe, as the join does after each commit: every inference labeled.
-// Paired (a shadow): both variants score every inference and the pair cells are
-// counted too; otherwise (a canary) each inference goes to one of them, half each.
-func Simulate(w *window.Windows, rng *rand.Rand, base, cand []Segment, paired bool) {
+// Simulate scores synthetic shadow traffic and feeds the outcome counts to w through
+// the windows' Observe, as the join does after each commit: every inference labeled,
+// both variants scoring every inference, the pair cells counted too.
+func Simulate(w *window.Windows, rng *rand.Rand, base, cand []Segment) {
 	bucket := time.Now().Unix()
 	type acc struct{ b, c tally.Counts }
 	var all acc
-	var allPair tally.PairCounts
+	var allPair tally.Counts // pair cells only
 	var deltas []tally.Delta
 	for i, s := range base {
 		var seg acc
 		var segPair tally.PairCounts
-		n := s.Predictions
-		if !paired {
-			n *= 2
-		}
-		for range n {
+		for range s.Predictions {
 			positive := rng.Float64() < s.Prevalence
 			mb, mc := s.NegMean, cand[i].NegMean
 			if positive {
@@ -82,20 +77,13 @@ func Simulate(w *window.Windows, rng *rand.Rand, base, cand []Segment, paired bo
 			z1, z2 := rng.NormFloat64(), rng.NormFloat64()
 			sb := math.Min(1, math.Max(0, mb+0.18*z1))
 			sc := math.Min(1, math.Max(0, mc+0.18*(simCorrelation*z1+math.Sqrt(1-simCorrelation*simCorrelation)*z2)))
-			toBase := paired || rng.IntN(2) == 0
-			if toBase {
-				count(&seg.b, sb, positive)
+			count(&seg.b, sb, positive)
+			count(&seg.c, sc, positive)
+			class := tally.ClassNegative
+			if positive {
+				class = tally.ClassPositive
 			}
-			if paired || !toBase {
-				count(&seg.c, sc, positive)
-			}
-			if paired {
-				class := tally.ClassNegative
-				if positive {
-					class = tally.ClassPositive
-				}
-				segPair[class][tally.AgreementOf(sb >= simThreshold, sc >= simThreshold)]++
-			}
+			segPair[class][tally.AgreementOf(sb >= simThreshold, sc >= simThreshold)]++
 		}
 		key := func(v string) tally.Key {
 			return tally.Key{Variant: v, SegmentKey: "merchant_category", Segment: s.Name}
@@ -105,29 +93,17 @@ func Simulate(w *window.Windows, rng *rand.Rand, base, cand []Segment, paired bo
 			tally.Delta{Key: key("v6"), Bucket: bucket, Counts: seg.c})
 		all.b.Add(seg.b)
 		all.c.Add(seg.c)
-		if paired {
-			k := key("v5")
-			k.Versus = "v6"
-			deltas = append(deltas, tally.Delta{Key: k, Bucket: bucket, Counts: tally.Counts{Pair: segPair}})
-			allPair = addPairs(allPair, segPair)
-		}
+		k := key("v5")
+		k.Versus = "v6"
+		pair := tally.Counts{Pair: segPair}
+		deltas = append(deltas, tally.Delta{Key: k, Bucket: bucket, Counts: pair})
+		allPair.Add(pair)
 	}
 	deltas = append(deltas,
 		tally.Delta{Key: tally.Key{Variant: "v5"}, Bucket: bucket, Counts: all.b},
 		tally.Delta{Key: tally.Key{Variant: "v6"}, Bucket: bucket, Counts: all.c})
-	if paired {
-		deltas = append(deltas, tally.Delta{Key: tally.Key{Variant: "v5", Versus: "v6"}, Bucket: bucket, Counts: tally.Counts{Pair: allPair}})
-	}
+	deltas = append(deltas, tally.Delta{Key: tally.Key{Variant: "v5", Versus: "v6"}, Bucket: bucket, Counts: allPair})
 	w.Observe(deltas)
-}
-
-func addPairs(a, b tally.PairCounts) tally.PairCounts {
-	for i := range a {
-		for j := range a[i] {
-			a[i][j] += b[i][j]
-		}
-	}
-	return a
 }
 
 // count adds one labeled prediction to c.
@@ -135,7 +111,7 @@ func count(c *tally.Counts, score float64, positive bool) {
 	flagged := score >= simThreshold
 	c.Predictions++
 	c.ScoreSum += score
-	c.Bins[min(int(score*tally.ScoreBins), tally.ScoreBins-1)]++
+	c.Bins[tally.ScoreBin(score)]++
 	switch {
 	case flagged && positive:
 		c.Flagged++
@@ -153,14 +129,9 @@ func count(c *tally.Counts, score float64, positive bool) {
 // Snapshot is all-time shadow data: baseline v5 and candidate v6 scoring the same
 // traffic, drawn from a deterministic seed.
 func Snapshot(seed uint64, base, cand []Segment) window.Snapshot {
-	return SnapshotDesign(seed, base, cand, true)
-}
-
-// SnapshotDesign is Snapshot, paired (shadow) or split (canary).
-func SnapshotDesign(seed uint64, base, cand []Segment, paired bool) window.Snapshot {
 	w := window.New(5*time.Minute, 24*time.Hour)
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
-	Simulate(w, rng, base, cand, paired)
+	Simulate(w, rng, base, cand)
 	return w.Snapshot(window.AllTime)
 }
 
