@@ -635,7 +635,7 @@ func benchMemory(ctx context.Context, out io.Writer, dir string, pending, batch 
 			runtime.GC()
 			var m runtime.MemStats
 			runtime.ReadMemStats(&m)
-			fmt.Fprintf(out, "| %d | %s | %s | %s |\n", i, mib(int64(m.HeapInuse)), mib(rss()), mib(dirSize(dir)))
+			fmt.Fprintf(out, "| %d | %s | %s | %s |\n", i, mib(int64(m.HeapInuse)), mib(rss()), mib(treeSize(dir)))
 			progress("memory: %d/%d pending", i, pending)
 		}
 	}
@@ -664,15 +664,4 @@ func rss() int64 {
 		}
 	}
 	return -1
-}
-
-func dirSize(dir string) int64 {
-	var n int64
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		if info, err := e.Info(); err == nil && !e.IsDir() {
-			n += info.Size()
-		}
-	}
-	return n
 }
