@@ -11,14 +11,14 @@
 package dashboard
 
 import (
-	"bytes"
 	"embed"
-	"encoding/json"
 	"io/fs"
 	"net/http"
 	"path"
 	"strings"
 	"time"
+
+	"github.com/verdictml/verdict/internal/jsonanswer"
 )
 
 //go:embed assets
@@ -94,46 +94,9 @@ func SettingsHandler(s Settings) http.Handler {
 		s.RefreshSeconds = int(DefaultRefresh / time.Second)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !onlyGet(w, r) {
+		if !jsonanswer.OnlyGet(w, r) {
 			return
 		}
-		writeJSON(w, r, http.StatusOK, s)
+		jsonanswer.Write(w, r, http.StatusOK, s)
 	})
-}
-
-// onlyGet answers anything but a GET or HEAD without parameters with an error.
-func onlyGet(w http.ResponseWriter, r *http.Request) bool {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		writeJSON(w, r, http.StatusMethodNotAllowed, errorBody{Error: "use GET"})
-		return false
-	}
-	for k := range r.URL.Query() {
-		writeJSON(w, r, http.StatusBadRequest, errorBody{Error: k + ": unknown parameter; " + r.URL.Path + " takes none", Parameter: k})
-		return false
-	}
-	return true
-}
-
-type errorBody struct {
-	Error     string `json:"error"`
-	Parameter string `json:"parameter,omitempty"`
-}
-
-func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	err := enc.Encode(v)
-	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":"encoding the answer failed"}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(append(b, '\n'))
-	}
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/verdictml/verdict/internal/jsonanswer"
 )
 
 // The Prometheus metrics the ingest health reads: /metrics is the one source of
@@ -131,16 +133,16 @@ type RequestsFailed struct {
 
 // ServeHTTP implements http.Handler.
 func (h *IngestHealth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !onlyGet(w, r) {
+	if !jsonanswer.OnlyGet(w, r) {
 		return
 	}
 	in, err := h.sample()
 	if err != nil {
 		h.log.Warn("ingest health: read metrics", "err", err)
-		writeJSON(w, r, http.StatusInternalServerError, errorBody{Error: fmt.Sprintf("reading the metrics registry: %v", err)})
+		jsonanswer.Write(w, r, http.StatusInternalServerError, jsonanswer.ErrorBody{Error: fmt.Sprintf("reading the metrics registry: %v", err)})
 		return
 	}
-	writeJSON(w, r, http.StatusOK, in)
+	jsonanswer.Write(w, r, http.StatusOK, in)
 }
 
 // sample reads the registry, keeps the reading for rates, and returns the health

@@ -12,9 +12,7 @@
 package watch
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +22,7 @@ import (
 
 	"github.com/verdictml/verdict/alarms"
 	"github.com/verdictml/verdict/cwmetric"
+	"github.com/verdictml/verdict/internal/jsonanswer"
 	"github.com/verdictml/verdict/publish/cloudwatch"
 	"github.com/verdictml/verdict/rehearsal"
 	"github.com/verdictml/verdict/window"
@@ -312,34 +311,7 @@ func Unconfigured() http.Handler {
 }
 
 func serve(w http.ResponseWriter, r *http.Request, st Status) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		writeJSON(w, r, http.StatusMethodNotAllowed, map[string]string{"error": "use GET"})
-		return
-	}
-	if len(r.URL.Query()) > 0 {
-		for k := range r.URL.Query() {
-			writeJSON(w, r, http.StatusBadRequest, map[string]string{"error": k + ": unknown parameter; /v1/alarms takes none", "parameter": k})
-			return
-		}
-	}
-	writeJSON(w, r, http.StatusOK, st)
-}
-
-func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	err := enc.Encode(v)
-	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":"encoding the answer failed"}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(append(b, '\n'))
+	if jsonanswer.OnlyGet(w, r) {
+		jsonanswer.Write(w, r, http.StatusOK, st)
 	}
 }
