@@ -92,6 +92,22 @@ const (
 	GreaterThanOrEqualToThreshold = string(types.ComparisonOperatorGreaterThanOrEqualToThreshold)
 )
 
+// ComparisonSymbol returns the operator of a comparison (<, <=, > or >=): the alarm
+// breaches when value op threshold. Any other comparison gives "".
+func ComparisonSymbol(comparison string) string {
+	switch comparison {
+	case LessThanThreshold:
+		return "<"
+	case LessThanOrEqualToThreshold:
+		return "<="
+	case GreaterThanThreshold:
+		return ">"
+	case GreaterThanOrEqualToThreshold:
+		return ">="
+	}
+	return ""
+}
+
 // maxMetricStats is CloudWatch's limit on metrics in one math alarm.
 const maxMetricStats = 10
 

@@ -181,8 +181,6 @@ func DashboardBody(s *Spec, alarms []Alarm) Dashboard {
 
 // alarmGraph is the graph of what one alarm evaluates, with its threshold.
 func alarmGraph(s *Spec, a Alarm) MetricProperties {
-	ops := map[string]string{LessThanThreshold: "<", LessThanOrEqualToThreshold: "<=",
-		GreaterThanThreshold: ">", GreaterThanOrEqualToThreshold: ">="}
 	period := a.Period
 	if period == 0 {
 		period = int32(alarmPeriod(a) / time.Second)
@@ -196,7 +194,7 @@ func alarmGraph(s *Spec, a Alarm) MetricProperties {
 	p.Annotations = &struct {
 		Horizontal []Annotation `json:"horizontal"`
 	}{[]Annotation{{
-		Label: fmt.Sprintf("ALARM when value %s %s in %d of %d", ops[a.ComparisonOperator], fmtFloat(a.Threshold), a.DatapointsToAlarm, a.EvaluationPeriods),
+		Label: fmt.Sprintf("ALARM when value %s %s in %d of %d", ComparisonSymbol(a.ComparisonOperator), fmtFloat(a.Threshold), a.DatapointsToAlarm, a.EvaluationPeriods),
 		Value: a.Threshold,
 	}}}
 	if a.MetricName != "" {

@@ -286,7 +286,5 @@ func upperFirst(s string) string {
 }
 
 func describeCondition(a Alarm) string {
-	ops := map[string]string{LessThanThreshold: "<", LessThanOrEqualToThreshold: "<=",
-		GreaterThanThreshold: ">", GreaterThanOrEqualToThreshold: ">="}
-	return fmt.Sprintf("[breaching: value %s %s; missing data: %s]", ops[a.ComparisonOperator], fmtFloat(a.Threshold), a.TreatMissingData)
+	return fmt.Sprintf("[breaching: value %s %s; missing data: %s]", ComparisonSymbol(a.ComparisonOperator), fmtFloat(a.Threshold), a.TreatMissingData)
 }

@@ -242,11 +242,6 @@ func pointsOf(ps []alarms.Point) []Point {
 	return out
 }
 
-var operators = map[string]string{
-	alarms.LessThanThreshold: "<", alarms.LessThanOrEqualToThreshold: "<=",
-	alarms.GreaterThanThreshold: ">", alarms.GreaterThanOrEqualToThreshold: ">=",
-}
-
 // baseStatus is the status before any evaluation: every alarm with its
 // definition, local ones in INSUFFICIENT_DATA.
 func (wt *Watch) baseStatus() Status {
@@ -264,7 +259,7 @@ func (wt *Watch) baseStatus() Status {
 	for _, a := range wt.alarms {
 		as := AlarmStatus{
 			Name: a.AlarmName, Description: a.AlarmDescription, Local: !onSageMaker(a),
-			State: string(alarms.StateInsufficientData), Comparison: operators[a.ComparisonOperator], Threshold: a.Threshold,
+			State: string(alarms.StateInsufficientData), Comparison: alarms.ComparisonSymbol(a.ComparisonOperator), Threshold: a.Threshold,
 			EvaluationPeriods: int(a.EvaluationPeriods), DatapointsToAlarm: int(a.DatapointsToAlarm), TreatMissingData: a.TreatMissingData,
 			Points: []Point{},
 		}
