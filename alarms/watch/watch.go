@@ -60,12 +60,11 @@ type Watch struct {
 	log     *slog.Logger
 	now     func() time.Time
 
-	mu       sync.Mutex
-	pub      *rehearsal.Publisher
-	eval     *alarms.Evaluator
-	states   map[string]alarms.State
-	status   Status
-	recorded bool
+	mu     sync.Mutex
+	pub    *rehearsal.Publisher
+	eval   *alarms.Evaluator
+	states map[string]alarms.State
+	status Status
 }
 
 // New builds the alarms of cfg.Spec and a watch over w. log may be nil.
@@ -165,7 +164,6 @@ func (wt *Watch) Record(ctx context.Context, now time.Time) error {
 		}
 	}
 	wt.status = st
-	wt.recorded = true
 	return nil
 }
 
