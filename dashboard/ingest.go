@@ -51,10 +51,8 @@ type IngestHealth struct {
 
 // reading is the counters at one moment.
 type reading struct {
-	at time.Time
-	// accepted and rejected are totals by kind.
-	accepted, rejected map[string]float64
-	ingest             Ingest
+	at     time.Time
+	ingest Ingest
 }
 
 // NewIngestHealth reads g. log may be nil.
@@ -165,8 +163,12 @@ func (h *IngestHealth) sample() (Ingest, error) {
 		dt := now.Sub(oldest.at).Seconds()
 		for i := range in.Kinds {
 			k := &in.Kinds[i]
-			a := math.Max(0, rd.accepted[k.Kind]-oldest.accepted[k.Kind]) / dt
-			rj := math.Max(0, rd.rejected[k.Kind]-oldest.rejected[k.Kind]) / dt
+			var was KindHealth // a kind not seen then had counted nothing
+			if j := slices.IndexFunc(oldest.ingest.Kinds, func(o KindHealth) bool { return o.Kind == k.Kind }); j >= 0 {
+				was = oldest.ingest.Kinds[j]
+			}
+			a := math.Max(0, k.Accepted-was.Accepted) / dt
+			rj := math.Max(0, k.Rejected-was.Rejected) / dt
 			k.AcceptedPerSecond, k.RejectedPerSecond = &a, &rj
 		}
 	}
@@ -174,7 +176,7 @@ func (h *IngestHealth) sample() (Ingest, error) {
 }
 
 func read(fams []*dto.MetricFamily, now time.Time) reading {
-	rd := reading{at: now, accepted: map[string]float64{}, rejected: map[string]float64{}}
+	rd := reading{at: now}
 	in := Ingest{At: now.UTC(), Kinds: []KindHealth{}, Rejections: []Rejections{}, RequestsFailed: []RequestsFailed{}, RateWindow: "1m"}
 	kinds := map[string]*KindHealth{}
 	kind := func(k string) *KindHealth {
@@ -217,7 +219,6 @@ func read(fams []*dto.MetricFamily, now time.Time) reading {
 		}
 	}
 	for _, k := range kinds {
-		rd.accepted[k.Kind], rd.rejected[k.Kind] = k.Accepted, k.Rejected
 		in.Kinds = append(in.Kinds, *k)
 	}
 	slices.SortFunc(in.Kinds, func(a, b KindHealth) int { return cmp.Compare(a.Kind, b.Kind) })
