@@ -63,7 +63,6 @@ type Watch struct {
 	mu     sync.Mutex
 	pub    *rehearsal.Publisher
 	eval   *alarms.Evaluator
-	states map[string]alarms.State
 	status Status
 }
 
@@ -91,9 +90,8 @@ func New(cfg Config, w *window.Windows, log *slog.Logger) (*Watch, error) {
 	history := rehearsal.NewMetricHistory()
 	wt := &Watch{
 		cfg: cfg, alarms: built, windows: w, log: log, now: time.Now,
-		pub:    &rehearsal.Publisher{Config: cfg.Publisher, Reference: cfg.Reference, Samples: history},
-		eval:   &alarms.Evaluator{Source: history, ExtraPeriods: extraPeriods},
-		states: map[string]alarms.State{},
+		pub:  &rehearsal.Publisher{Config: cfg.Publisher, Reference: cfg.Reference, Samples: history},
+		eval: &alarms.Evaluator{Source: history, ExtraPeriods: extraPeriods},
 	}
 	wt.status = wt.baseStatus()
 	return wt, nil
@@ -134,15 +132,13 @@ func (wt *Watch) Record(ctx context.Context, now time.Time) error {
 		if !out.Local {
 			continue
 		}
-		prev, ok := wt.states[a.AlarmName]
-		if !ok {
-			prev = alarms.StateInsufficientData // a new alarm's state
-		}
+		// The state it was in: the last evaluation's, INSUFFICIENT_DATA (a new
+		// alarm's, from baseStatus) before the first.
+		prev := alarms.State(wt.status.Alarms[i].State)
 		j, err := wt.eval.Evaluate(ctx, a, now, prev)
 		if err != nil {
 			return err
 		}
-		wt.states[a.AlarmName] = j.State
 		out.State, out.Reason = string(j.State), j.Reason
 		out.Points = pointsOf(j.Points)
 		n := a.EvaluationPeriods

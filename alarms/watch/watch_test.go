@@ -49,7 +49,13 @@ func regressing(w *window.Windows, at time.Time) {
 
 func newWatch(t *testing.T, now *time.Time) (*Watch, *window.Windows) {
 	t.Helper()
-	s, err := alarms.ParseSpec([]byte(spec))
+	return newWatchOf(t, spec, now)
+}
+
+// newWatchOf is a watch of the alarm spec yaml over windows of one hour.
+func newWatchOf(t *testing.T, yaml string, now *time.Time) (*Watch, *window.Windows) {
+	t.Helper()
+	s, err := alarms.ParseSpec([]byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,5 +163,31 @@ func TestUnconfigured(t *testing.T) {
 	var body Status
 	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Configured || body.Reason == "" || body.Alarms == nil {
 		t.Errorf("unconfigured: %s", rec.Body)
+	}
+}
+
+func TestWatchCarriesTheStateIntoTheNextEvaluation(t *testing.T) {
+	// With treat_missing_data ignore, periods without datapoints keep the state the
+	// alarm was in: the watch must hand each evaluation the one before's.
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	wt, w := newWatchOf(t, spec+"treat_missing_data:\n  recall-floor: ignore\n", &now)
+	for range 24 {
+		regressing(w, now)
+		if err := wt.Record(context.Background(), now); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(10 * time.Second)
+	}
+	if a := alarmNamed(t, wt.Status(), "verdict-demo-v6-recall-floor"); a.State != "ALARM" {
+		t.Fatalf("after four regressing minutes: %s (%s), want ALARM", a.State, a.Reason)
+	}
+	// Two hours later the window is empty: every datapoint is missing.
+	now = now.Add(2 * time.Hour)
+	if err := wt.Record(context.Background(), now); err != nil {
+		t.Fatal(err)
+	}
+	a := alarmNamed(t, wt.Status(), "verdict-demo-v6-recall-floor")
+	if a.State != "ALARM" || a.Current != nil {
+		t.Errorf("with no datapoints and missing data ignored: %s (%s), current %v; want ALARM kept, no datapoint", a.State, a.Reason, a.Current)
 	}
 }
