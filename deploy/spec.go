@@ -636,21 +636,17 @@ func (r *Rollout) Shares() []float64 {
 // Steps is the number of traffic steps (batches, for ROLLING).
 func (r *Rollout) Steps() int { return len(r.Shares()) }
 
-// TotalWait is the waiting a shift adds up to: a bake of WaitInterval after
-// every step (the last one included) plus TerminationWait. SageMaker requires
-// MaximumExecutionTimeoutInSeconds to exceed it.
-func (r *Rollout) TotalWait() time.Duration {
-	return time.Duration(r.Steps())*r.Traffic.WaitInterval + r.Traffic.TerminationWait
-}
-
 // RequiredExecutionTime is what MaxExecutionTimeout must cover: the provisioning
 // allowance — once before a blue/green shift's first step, before every batch of
-// a rolling deployment, which provisions batch by batch — and the total waits.
+// a rolling deployment, which provisions batch by batch — and the total waits: a
+// bake of WaitInterval after every step (the last one included), plus
+// TerminationWait for a blue/green shift.
 func (r *Rollout) RequiredExecutionTime() time.Duration {
-	if r.Traffic.Type == Rolling {
-		return time.Duration(r.Steps()) * (r.Traffic.Provisioning + r.Traffic.WaitInterval)
+	t := r.Traffic
+	if t.Type == Rolling {
+		return time.Duration(r.Steps()) * (t.Provisioning + t.WaitInterval)
 	}
-	return r.Traffic.Provisioning + r.TotalWait()
+	return t.Provisioning + time.Duration(r.Steps())*t.WaitInterval + t.TerminationWait
 }
 
 // executionBreakdown explains RequiredExecutionTime.
