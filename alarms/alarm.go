@@ -108,9 +108,6 @@ func ComparisonSymbol(comparison string) string {
 	return ""
 }
 
-// maxMetricStats is CloudWatch's limit on metrics in one math alarm.
-const maxMetricStats = 10
-
 // Build turns a validated spec into its alarms, in a stable order.
 func Build(s *Spec) ([]Alarm, error) {
 	if err := s.Validate(); err != nil {
@@ -118,23 +115,9 @@ func Build(s *Spec) ([]Alarm, error) {
 	}
 	var out []Alarm
 	for _, k := range s.kinds() {
-		a := s.build(k)
-		if n := a.metricStatCount(); n > maxMetricStats {
-			return nil, fmt.Errorf("alarms: %s: %d metrics in one math alarm; CloudWatch allows %d", a.AlarmName, n, maxMetricStats)
-		}
-		out = append(out, a)
+		out = append(out, s.build(k)) // Validate checked each against PutMetricAlarm's limits
 	}
 	return out, nil
-}
-
-func (a Alarm) metricStatCount() int {
-	n := 0
-	for _, q := range a.Metrics {
-		if q.MetricStat != nil {
-			n++
-		}
-	}
-	return n
 }
 
 func (s *Spec) build(k Kind) Alarm {

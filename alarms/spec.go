@@ -231,6 +231,7 @@ const (
 	maxActions        = 5
 	maxActionLen      = 1024
 	maxMetricQueries  = 20
+	maxMetricStats    = 10
 	maxExpressions    = 10
 	maxExpressionLen  = 2048
 	maxTags           = 50
