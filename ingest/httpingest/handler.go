@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/verdictml/verdict/ingest"
+	"github.com/verdictml/verdict/internal/logevery"
 )
 
 // Defaults for zero Config fields.
@@ -111,8 +112,8 @@ type Handler struct {
 	sink ingest.Sink
 	cfg  Config
 	log  *slog.Logger
-	// failures logs failed commits, at most one line per failureLogEvery.
-	failures *failureLog
+	// failures limits the log of failed commits to one line per failureLogEvery.
+	failures *logevery.Limiter
 	serve    func(*Handler, http.ResponseWriter, *http.Request)
 }
 
@@ -145,7 +146,7 @@ func newHandler[E ingest.Event](dec *ingest.Decoder, sink ingest.Sink, cfg Confi
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Handler{kind: ingest.KindOf[E](), dec: dec, sink: sink, cfg: cfg, log: log,
-		failures: &failureLog{log: log, now: time.Now}, serve: serve[E]}
+		failures: &logevery.Limiter{Every: failureLogEvery}, serve: serve[E]}
 }
 
 // ServeHTTP handles one request. Status codes: 200 all lines accepted; 400 some lines
@@ -204,7 +205,13 @@ func serve[E ingest.Event](h *Handler, w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		// Only the sink fails here: decoding reads from memory.
-		h.failures.error(r.Context(), "ingest: commit failed", "kind", h.kind, "committed", resp.Accepted, "err", err)
+		if ok, skipped, since := h.failures.Allow(); ok {
+			args := []any{"kind", h.kind, "committed", resp.Accepted, "err", err}
+			if skipped > 0 {
+				args = append(args, "suppressed", skipped, "since", since.UTC().Format(time.RFC3339))
+			}
+			h.log.ErrorContext(r.Context(), "ingest: commit failed", args...)
+		}
 		resp.Error = fmt.Sprintf("the join store did not commit the %ss: %v", h.kind, err)
 		resp.Message = fmt.Sprintf("%d event(s) were committed before the failure; resend the body (ingest is idempotent).", resp.Accepted)
 		w.Header().Set("Retry-After", "1")

@@ -384,7 +384,7 @@ func TestCommitFailuresAreLoggedOncePerInterval(t *testing.T) {
 	f := newFixture(t, ingest.KindPrediction, Config{Logger: slog.New(&logs)})
 	f.sink.err = errors.New("pebble: disk full")
 	now := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
-	f.h.failures.now = func() time.Time { return now }
+	f.h.failures.Now = func() time.Time { return now }
 	post := func(n int) {
 		for i := range n {
 			if code, _, _ := f.post(t, pred(fmt.Sprint("p", i), "v1", 0.5), "application/x-ndjson"); code != http.StatusServiceUnavailable {

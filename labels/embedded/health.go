@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/atomicfs"
 	"github.com/cockroachdb/pebble/v2/wal"
+	"github.com/verdictml/verdict/internal/logevery"
 )
 
 // Errors the store's calls wrap, for callers that react to them (errors.Is).
@@ -38,9 +38,8 @@ var (
 type storeEvents struct {
 	failures, refusals, corruptions, backgroundErrors, reopens atomic.Int64
 
-	logMu        sync.Mutex
-	lastLogged   time.Time
-	unloggedErrs int
+	// backgroundLog logs failed background jobs at most every 10 s.
+	backgroundLog logevery.Limiter
 }
 
 // use runs fn with the pebble instance unless the store failed. A panic inside pebble
@@ -441,17 +440,10 @@ const backgroundBackoff = 250 * time.Millisecond
 // job; pebble retries them. It is logged at most every 10 s with a count.
 func (s *Store) onBackgroundError(err error) {
 	s.events.backgroundErrors.Add(1)
-	ev := &s.events
-	ev.logMu.Lock()
-	now := time.Now()
-	if now.Sub(ev.lastLogged) >= 10*time.Second {
-		s.log.Error("join store background job failed (pebble retries it)", "err", err, "similar_since_last_report", ev.unloggedErrs,
+	if ok, skipped, _ := s.events.backgroundLog.Allow(); ok {
+		s.log.Error("join store background job failed (pebble retries it)", "err", err, "similar_since_last_report", skipped,
 			"disk_full", errors.Is(err, syscall.ENOSPC))
-		ev.lastLogged, ev.unloggedErrs = now, 0
-	} else {
-		ev.unloggedErrs++
 	}
-	ev.logMu.Unlock()
 	if errors.Is(err, syscall.ENOSPC) {
 		time.Sleep(backgroundBackoff)
 	}

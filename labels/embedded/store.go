@@ -111,6 +111,7 @@ func Open(dir string, o Options) (*Store, error) {
 		o.CacheBytes = 128 << 20
 	}
 	s := &Store{dir: dir, opts: o, fs: o.FS, write: pebble.Sync, log: o.Logger}
+	s.events.backgroundLog.Every = 10 * time.Second
 	if s.fs == nil {
 		s.fs = vfs.Default
 	}
