@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/verdictml/verdict/ingest"
 	"github.com/verdictml/verdict/ingest/objectsource"
 	"github.com/verdictml/verdict/ingest/objectsource/dirbucket"
@@ -103,6 +105,7 @@ type fixture struct {
 	bucket      *dirbucket.Dir
 	join        *join
 	hour        time.Time
+	reg         prometheus.Registerer // nil: no metrics
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -146,7 +149,8 @@ func (f *fixture) source(t *testing.T, dead objectsource.DeadLetters) *objectsou
 		Variant:      func(_, folder string) string { return map[string]string{"AllTraffic": "v5"}[folder] + folder },
 		Lookback:     2 * time.Hour,
 		PollInterval: 20 * time.Millisecond, BatchSize: 3,
-		Logger: slog.New(slog.DiscardHandler),
+		Logger:     slog.New(slog.DiscardHandler),
+		Registerer: f.reg,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -281,5 +285,79 @@ func TestAFailedCommitReadsTheObjectAgainLater(t *testing.T) {
 	tot := run(t, f.source(t, nil), 1)
 	if p, _, applied := f.join.counts(); p != 4 || applied != 7 || tot.Duplicates != 3 {
 		t.Errorf("%d predictions, %d applications, %d duplicates; want 4 (once each), 7 (3 before the failure, 4 again), 3", p, applied, tot.Duplicates)
+	}
+}
+
+// gauges sums each verdict_objects gauge over the source's partitions.
+func gauges(t *testing.T, g prometheus.Gatherer) map[string]float64 {
+	t.Helper()
+	families, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			if m.GetGauge() != nil {
+				out[f.GetName()] += m.GetGauge().GetValue()
+			}
+		}
+	}
+	return out
+}
+
+func TestObjectsBehindCountWhatTheRoundHasStillToRead(t *testing.T) {
+	f := newFixture(t)
+	reg := prometheus.NewRegistry()
+	f.reg = reg
+	keys := []string{"a.jsonl", "b.jsonl", "c.jsonl"}
+	for h, k := range keys {
+		f.captures(t, "AllTraffic", h, k, fmt.Sprintf("t%d", h))
+	}
+	// Independent recount: the files as written, oldest first.
+	var sizes []int64
+	var mtimes []time.Time
+	for h, k := range keys {
+		path := filepath.Join(f.root, "dc", "fraud-ep", "AllTraffic", filepath.FromSlash(f.hour.Add(time.Duration(h)*time.Hour).Format("2006/01/02/15")), k)
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, fi.Size())
+		mtimes = append(mtimes, fi.ModTime())
+	}
+	// Each object is one batch: at the i-th apply, objects i.. are still to read (the
+	// one being read included).
+	type seen struct {
+		behind, bytes, age, oldestLo, oldestHi float64
+	}
+	var at []seen
+	f.join.fail = func(ingest.Batch) error {
+		i := len(at)
+		lo := time.Since(mtimes[min(i, len(mtimes)-1)]).Seconds()
+		g := gauges(t, reg)
+		hi := time.Since(mtimes[min(i, len(mtimes)-1)]).Seconds()
+		at = append(at, seen{g["verdict_objects_behind"], g["verdict_objects_behind_bytes"], g["verdict_objects_oldest_unread_age_seconds"], lo, hi})
+		return nil
+	}
+	s := f.source(t, nil)
+	run(t, s, len(keys))
+	if len(at) != len(keys) {
+		t.Fatalf("%d applies, want %d (one per object)", len(at), len(keys))
+	}
+	for i, got := range at {
+		var bytes int64
+		for _, n := range sizes[i:] {
+			bytes += n
+		}
+		if got.behind != float64(len(keys)-i) || got.bytes != float64(bytes) {
+			t.Errorf("reading object %d: %v behind, %v bytes; want %d, %d", i, got.behind, got.bytes, len(keys)-i, bytes)
+		}
+		if got.age < got.oldestLo-1 || got.age > got.oldestHi+1 {
+			t.Errorf("reading object %d: oldest unread age %.1f s, want the age of %s (%.1f s)", i, got.age, keys[i], got.oldestHi)
+		}
+	}
+	if g := gauges(t, reg); g["verdict_objects_behind"] != 0 || g["verdict_objects_behind_bytes"] != 0 || g["verdict_objects_oldest_unread_age_seconds"] != 0 {
+		t.Errorf("after the round: %v; want nothing behind", g)
 	}
 }
