@@ -21,10 +21,16 @@ type follower struct {
 	// notices are objects announced by notifications, for this partition.
 	notices chan Notice
 
-	mu          sync.Mutex
-	behind      int
-	behindBytes int64
-	oldest      time.Time
+	mu sync.Mutex
+	// pending are the objects of the current round not read yet (sorted, not
+	// changed after the round starts: a scrape walks them, the round re-slices).
+	pending []candidate
+}
+
+// candidate is an object a round will read, with its order time.
+type candidate struct {
+	o     Object
+	order time.Time
 }
 
 type followerStats struct {
@@ -33,10 +39,29 @@ type followerStats struct {
 	oldest      time.Time
 }
 
+// stats counts the objects this round has still to read, at scrape time.
 func (f *follower) stats() followerStats {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return followerStats{f.behind, f.behindBytes, f.oldest}
+	pending := f.pending
+	f.mu.Unlock()
+	st := followerStats{behind: len(pending)}
+	for _, c := range pending {
+		st.behindBytes += c.o.Size
+		if st.oldest.IsZero() || c.o.LastModified.Before(st.oldest) {
+			st.oldest = c.o.LastModified
+		}
+	}
+	return st
+}
+
+// setPending records the objects still to read in this round.
+func (f *follower) setPending(rest []candidate) {
+	if len(rest) == 0 {
+		rest = nil // let the round's listing go
+	}
+	f.mu.Lock()
+	f.pending = rest
+	f.mu.Unlock()
 }
 
 // follow reads partition p while this instance holds its claim (until ctx ends).
@@ -111,10 +136,6 @@ func (f *follower) round(ctx context.Context) error {
 		// The keys of the floor's hour folder and of later ones sort after this.
 		startAfter = f.p.prefix + floor.UTC().Truncate(time.Hour).Format("2006/01/02/15/")
 	}
-	type candidate struct {
-		o     Object
-		order time.Time
-	}
 	var todo []candidate
 	err := f.p.bucket.List(ctx, f.p.prefix, startAfter, func(objs []Object) error {
 		for _, o := range objs {
@@ -142,7 +163,7 @@ func (f *follower) round(ctx context.Context) error {
 		}
 		return cmp.Compare(a.o.Key, b.o.Key)
 	})
-	setBehindOf(f, todo, func(c candidate) Object { return c.o })
+	f.setPending(todo)
 	for i, c := range todo {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -150,27 +171,9 @@ func (f *follower) round(ctx context.Context) error {
 		if err := f.readAndRecord(ctx, c.o, c.order); err != nil {
 			return err
 		}
-		setBehindOf(f, todo[i+1:], func(c candidate) Object { return c.o })
+		f.setPending(todo[i+1:])
 	}
 	return nil
-}
-
-// setBehindOf records the objects still to read in this round.
-func setBehindOf[T any](f *follower, rest []T, obj func(T) Object) {
-	var n int
-	var bytes int64
-	var oldest time.Time
-	for _, r := range rest {
-		o := obj(r)
-		n++
-		bytes += o.Size
-		if oldest.IsZero() || o.LastModified.Before(oldest) {
-			oldest = o.LastModified
-		}
-	}
-	f.mu.Lock()
-	f.behind, f.behindBytes, f.oldest = n, bytes, oldest
-	f.mu.Unlock()
 }
 
 // readNotified reads an object a notification announced, unless it was read already.
