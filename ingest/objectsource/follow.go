@@ -215,18 +215,11 @@ func (f *follower) readAndRecord(ctx context.Context, o Object, order time.Time)
 	f.s.count(f.p.id, func(st *partitionCounts) {
 		st.objects++
 		st.bytes += res.bytes
+		st.accepted += res.accepted
+		st.duplicates += res.duplicates
+		st.rejected += res.rejected
 		if res.dead {
 			st.deadObjects++
-		}
-	})
-	f.s.add(func(t *Totals) {
-		t.Objects++
-		t.Bytes += res.bytes
-		t.Accepted += res.accepted
-		t.Duplicates += res.duplicates
-		t.Rejected += res.rejected
-		if res.dead {
-			t.DeadObjects++
 		}
 	})
 	if err := f.claim.Save(ctx, f.cp.encode()); err != nil {

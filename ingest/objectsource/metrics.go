@@ -10,6 +10,7 @@ import (
 type partitionCounts struct {
 	objects, deadObjects, failures int
 	bytes                          int64
+	accepted, duplicates, rejected int
 }
 
 func (s *Source) count(id string, f func(*partitionCounts)) {

@@ -191,8 +191,7 @@ type Source struct {
 	known map[string]*partition
 	// following are the partitions this instance reads now, by ID.
 	following map[string]*follower
-	totals    Totals
-	// counts are per-partition counters, for the metrics.
+	// counts are per-partition counters, for the metrics and Totals.
 	counts  map[string]*partitionCounts
 	notices int
 }
@@ -355,37 +354,33 @@ func isYear(s string) bool {
 
 // Totals counts what a source did since it started.
 type Totals struct {
-	Objects        int   // objects read to their end
-	Bytes          int64 // bytes of those objects as stored (compressed, if so)
-	Accepted       int   // valid events committed, duplicates included
-	Duplicates     int   // committed events that changed nothing
-	Rejected       int   // lines rejected
-	DeadObjects    int   // objects that could not be read whole (dead-lettered)
-	ObjectsBehind  int   // listed objects not read yet, over all followed partitions
-	BytesBehind    int64
-	OldestUnreadAt time.Time // LastModified of the oldest unread listed object (zero if none)
+	Objects       int   // objects read to their end
+	Bytes         int64 // bytes of those objects as stored (compressed, if so)
+	Accepted      int   // valid events committed, duplicates included
+	Duplicates    int   // committed events that changed nothing
+	Rejected      int   // lines rejected
+	DeadObjects   int   // objects that could not be read whole (dead-lettered)
+	ObjectsBehind int   // listed objects not read yet, over all followed partitions
 }
 
-// Totals returns what the source did so far and how far behind it is.
+// Totals returns what the source did so far and how far behind it is: the sums of
+// the per-partition counters.
 func (s *Source) Totals() Totals {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t := s.totals
+	var t Totals
+	for _, c := range s.counts {
+		t.Objects += c.objects
+		t.Bytes += c.bytes
+		t.Accepted += c.accepted
+		t.Duplicates += c.duplicates
+		t.Rejected += c.rejected
+		t.DeadObjects += c.deadObjects
+	}
 	for _, f := range s.following {
-		st := f.stats()
-		t.ObjectsBehind += st.behind
-		t.BytesBehind += st.behindBytes
-		if !st.oldest.IsZero() && (t.OldestUnreadAt.IsZero() || st.oldest.Before(t.OldestUnreadAt)) {
-			t.OldestUnreadAt = st.oldest
-		}
+		t.ObjectsBehind += f.stats().behind
 	}
 	return t
-}
-
-func (s *Source) add(f func(*Totals)) {
-	s.mu.Lock()
-	f(&s.totals)
-	s.mu.Unlock()
 }
 
 // Drain reads every object of every prefix once, without checkpoints (a replay of
