@@ -623,10 +623,3 @@ func ParseCaptureKey(key string) (k CaptureKey, ok bool) {
 	}
 	return k, true
 }
-
-// VariantFromCaptureKey reads the endpoint and variant names from the S3 key of a
-// Data Capture file (see ParseCaptureKey).
-func VariantFromCaptureKey(key string) (endpoint, variant string, ok bool) {
-	k, ok := ParseCaptureKey(key)
-	return k.Endpoint, k.Variant, ok
-}

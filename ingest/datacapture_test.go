@@ -237,7 +237,7 @@ func TestDataCaptureInferenceIDWinsOverEventID(t *testing.T) {
 	}
 }
 
-func TestVariantFromCaptureKey(t *testing.T) {
+func TestParseCaptureKeyEndpointAndVariant(t *testing.T) {
 	tests := []struct {
 		key               string
 		endpoint, variant string
@@ -254,9 +254,9 @@ func TestVariantFromCaptureKey(t *testing.T) {
 		{"", "", "", false},
 	}
 	for _, tt := range tests {
-		e, v, ok := VariantFromCaptureKey(tt.key)
-		if e != tt.endpoint || v != tt.variant || ok != tt.ok {
-			t.Errorf("VariantFromCaptureKey(%q) = %q, %q, %v; want %q, %q, %v", tt.key, e, v, ok, tt.endpoint, tt.variant, tt.ok)
+		k, ok := ParseCaptureKey(tt.key)
+		if k.Endpoint != tt.endpoint || k.Variant != tt.variant || ok != tt.ok {
+			t.Errorf("ParseCaptureKey(%q) = endpoint %q, variant %q, %v; want %q, %q, %v", tt.key, k.Endpoint, k.Variant, ok, tt.endpoint, tt.variant, tt.ok)
 		}
 	}
 }
