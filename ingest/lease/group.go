@@ -25,9 +25,6 @@ type GroupConfig struct {
 	// SyncInterval is how often the keys are asked for, to create leases for new ones.
 	// Default 1 min.
 	SyncInterval time.Duration
-	// InitialCheckpoint is the checkpoint of a new lease; it must not be empty
-	// (DynamoDB conditions cannot compare a missing attribute). Default "{}".
-	InitialCheckpoint string
 	// ShutdownTimeout bounds how long a cancelled Run waits for work to return before
 	// it releases the leases anyway. Default 10 s.
 	ShutdownTimeout time.Duration
@@ -44,6 +41,10 @@ type GroupConfig struct {
 	// work has returned or not.
 	Drain bool
 }
+
+// initialCheckpoint is the checkpoint of a new lease; it must not be empty (DynamoDB
+// conditions cannot compare a missing attribute).
+const initialCheckpoint = "{}"
 
 // Group runs one worker's share of a set of leases: it creates leases for the keys it
 // is given, takes free and expired ones and steals toward an even spread (PlanTakes),
@@ -93,9 +94,6 @@ func NewGroup(table *Table, cfg GroupConfig) (*Group, error) {
 	}
 	if cfg.SyncInterval <= 0 {
 		cfg.SyncInterval = time.Minute
-	}
-	if cfg.InitialCheckpoint == "" {
-		cfg.InitialCheckpoint = "{}"
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
@@ -332,7 +330,7 @@ func (g *Group) sync(ctx context.Context, keys func(context.Context) ([]string, 
 		if leased[k] {
 			continue
 		}
-		if err := g.table.Create(ctx, k, nil, g.cfg.InitialCheckpoint); err != nil {
+		if err := g.table.Create(ctx, k, nil, initialCheckpoint); err != nil {
 			return err
 		}
 	}
