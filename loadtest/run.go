@@ -35,10 +35,9 @@ type Config struct {
 	// Compare, when set, scores the candidate's responses to payloads that carry a
 	// production score.
 	Compare *Comparison
-	// Progress, when set, is called every ProgressEvery (default 1 s) while the test
-	// runs, from another goroutine.
-	Progress      func(Progress)
-	ProgressEvery time.Duration
+	// Progress, when set, is called every second while the test runs, from another
+	// goroutine.
+	Progress func(Progress)
 }
 
 // Comparison reads the candidate's score from a response body. Threshold decides
@@ -273,19 +272,15 @@ func (r *runner) phaseAt(offset time.Duration) int {
 	return -1
 }
 
-// reportProgress calls cfg.Progress every ProgressEvery until the returned stop.
+// reportProgress calls cfg.Progress every second until the returned stop.
 func (r *runner) reportProgress(ctx context.Context) (stop func()) {
 	if r.cfg.Progress == nil {
 		return func() {}
 	}
-	every := r.cfg.ProgressEvery
-	if every <= 0 {
-		every = time.Second
-	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		tick := time.NewTicker(every)
+		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
 		last := time.Now()
 		for {
