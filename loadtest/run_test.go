@@ -3,6 +3,7 @@ package loadtest
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"testing"
@@ -168,7 +169,7 @@ func TestScoresAreComparedPerSegmentOncePerPayload(t *testing.T) {
 	if all.Pairs != 4 || el.Pairs != 2 || gr.Pairs != 1 {
 		t.Fatalf("pairs all %d electronics %d grocery %d, want 4, 2, 1", all.Pairs, el.Pairs, gr.Pairs)
 	}
-	if d := el.MeanDiff - 0.2; d > eps || d < -eps || gr.MeanAbsDiff > eps || all.MeanAbsDiff-0.1 > eps {
+	if math.Abs(el.MeanDiff-0.2) > eps || gr.MeanAbsDiff > eps || math.Abs(all.MeanAbsDiff-0.1) > eps {
 		t.Errorf("electronics mean diff %v grocery %v all %v; want 0.2, 0, 0.1", el.MeanDiff, gr.MeanAbsDiff, all.MeanAbsDiff)
 	}
 	// Production electronics scores 0.1 and 0.3 (below 0.35), candidate 0.3 and 0.5.
