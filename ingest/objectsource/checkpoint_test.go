@@ -1,6 +1,8 @@
 package objectsource
 
 import (
+	"maps"
+	"slices"
 	"testing"
 	"time"
 )
@@ -42,8 +44,8 @@ func TestCheckpointFloorAndForgetting(t *testing.T) {
 	for i := range 5 {
 		small.done(string(rune('a'+i)), h(10).Add(time.Duration(i)*time.Minute), limit, 24*time.Hour, false, 3)
 	}
-	if len(small.Done) != 3 || small.Done["a"] != 0 || small.Done["e"] == 0 {
-		t.Errorf("maxDone kept %v, want c, d, e", small.Done)
+	if kept := slices.Sorted(maps.Keys(small.Done)); !slices.Equal(kept, []string{"c", "d", "e"}) {
+		t.Errorf("maxDone kept %v, want c, d, e", kept)
 	}
 	back, err := decodeCheckpoint(cp.encode())
 	if err != nil || !back.Newest.Equal(cp.Newest) || len(back.Done) != len(cp.Done) {
