@@ -86,7 +86,7 @@ func TestReadVariantMap(t *testing.T) {
 	if err := ReadVariantMap(strings.NewReader(good), "app.jsonl", m); err != nil {
 		t.Fatal(err)
 	}
-	if len(m) != 2 || m["txn-2"] != "fraud-v6" {
+	if len(m) != 2 || m["txn-1"] != "fraud-v5" || m["txn-2"] != "fraud-v6" {
 		t.Errorf("map %v", m)
 	}
 	for _, tc := range []struct{ name, in, want string }{
