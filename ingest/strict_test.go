@@ -164,9 +164,17 @@ func TestNewestEventTimeNeverRunsAheadOfTheClock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	before := time.Now()
 	m.Committed(SourceHTTP, Batch{Predictions: []Prediction{{Time: time.Now().Add(4 * time.Minute)}}}, Result{Applied: 1})
-	got, _ := gathered(t, reg, "verdict_ingest_newest_event_timestamp_seconds", map[string]string{"kind": "prediction"})
+	got, ok := gathered(t, reg, "verdict_ingest_newest_event_timestamp_seconds", map[string]string{"kind": "prediction"})
+	if !ok {
+		t.Fatal("no newest event timestamp for the committed prediction")
+	}
 	if limit := float64(time.Now().Unix()) + 1; got > limit {
 		t.Fatalf("newest event timestamp %v is ahead of the clock (%v): the lag alert would read negative", got, limit)
+	}
+	// Held at the clock, not dropped: the event still moves the newest time to now.
+	if floor := float64(before.Unix()); got < floor {
+		t.Fatalf("newest event timestamp %v is before the commit (%v): an event dated ahead must count as now", got, floor)
 	}
 }
