@@ -185,13 +185,29 @@ type gateOutcome struct {
 }
 
 func runGate(seed uint64, paired, regress bool) (gateOutcome, error) {
+	return runGateFrom(seed, paired, regress, 0)
+}
+
+// runGateFrom is runGate over a comparison period pinned at from (a fraction of the
+// rollout, as VERDICT_JUDGE_SINCE pins it): only inferences arriving from then on
+// count, and the looks are spread over the rest of the rollout.
+func runGateFrom(seed uint64, paired, regress bool, from float64) (gateOutcome, error) {
 	rng := rand.New(rand.NewPCG(seed, 0x9a7e))
 	evs := gateEvents(rng, paired, regress)
+	if from > 0 {
+		kept := evs[:0]
+		for _, e := range evs {
+			if e.arrive >= from {
+				kept = append(kept, e)
+			}
+		}
+		evs = kept
+	}
 	start := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	var out gateOutcome
 	var last Decision
 	for look := 1; look <= gateLooks; look++ {
-		snap := gateRecount(evs, float64(look)/gateLooks, paired, start, 2*time.Hour)
+		snap := gateRecount(evs, from+(1-from)*float64(look)/gateLooks, paired, start, 2*time.Hour)
 		// Labels here arrive whatever the models flagged (no declines).
 		j, err := Judge(snap, "v5", "v6", Config{MissingAtRandom: true})
 		if err != nil {
@@ -386,5 +402,46 @@ func TestGateNeverPassesOnSelectiveLabels(t *testing.T) {
 		rollouts, passed[false], passed[true])
 	if passed[false] > 0 {
 		t.Errorf("%d of %d rollouts passed a regressed candidate on selective labels", passed[false], rollouts)
+	}
+}
+
+// TestPinnedPeriodKeepsTheErrorRates: VERDICT_JUDGE_SINCE pins the comparison period
+// the gate and the published SegmentRegressions are judged over. A period that starts
+// mid-rollout (here at a quarter of it, so labels of earlier inferences that arrive
+// later never count) is the same anytime-valid test on fewer events: over 200 shadow
+// rollouts each way and 12 looks, clean ones fail at most α·N + 3σ times, regressed
+// ones pass at no more than 5 %, and most are still caught.
+func TestPinnedPeriodKeepsTheErrorRates(t *testing.T) {
+	const from = 0.25
+	var falseFails, falsePasses, detected int
+	for seed := uint64(1); seed <= gateRollouts; seed++ {
+		n, err := runGateFrom(seed, true, false, from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := runGateFrom(seed, true, true, from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n.anyFail {
+			falseFails++
+		}
+		if r.anyPass {
+			falsePasses++
+		}
+		if r.anyFail {
+			detected++
+		}
+	}
+	t.Logf("period pinned at %.0f %% of the rollout: %d of %d clean rollouts failed at some look, %d regressed passed at some look, %d detected",
+		from*100, falseFails, gateRollouts, falsePasses, detected)
+	if limit := DefaultAlpha*gateRollouts + 3*math.Sqrt(gateRollouts*DefaultAlpha*(1-DefaultAlpha)); float64(falseFails) > limit {
+		t.Errorf("%d of %d clean rollouts failed at some look, more than α·N + 3σ = %.1f", falseFails, gateRollouts, limit)
+	}
+	if falsePasses*20 > gateRollouts {
+		t.Errorf("%d of %d regressed rollouts passed at some look, more than 5 %%", falsePasses, gateRollouts)
+	}
+	if detected*2 < gateRollouts {
+		t.Errorf("only %d of %d regressed rollouts failed by the last look", detected, gateRollouts)
 	}
 }
