@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Kind names an event type; it is the kind label of the ingest metrics.
@@ -71,11 +72,39 @@ type Decoder struct {
 	names *internTable
 }
 
-// variantSet is the bounded set of variant names a decoder accepted.
+// variantSet is the bounded set of variant names a decoder accepted. Every prediction
+// line asks it, so reads take no lock: the set is an immutable map swapped whole
+// (copy on write) when a variant is added, which happens a few times per process.
 type variantSet struct {
-	mu    sync.Mutex
-	known map[string]struct{}
+	mu    sync.Mutex // serialises writers
+	known atomic.Pointer[map[string]struct{}]
 	max   int
+}
+
+func newVariantSet(max int) *variantSet {
+	vs := &variantSet{max: max}
+	vs.known.Store(&map[string]struct{}{})
+	return vs
+}
+
+// add adds names past the cap when force, else a name only while fewer than max are
+// known; it reports the number known and whether every name is now known.
+func (vs *variantSet) add(force bool, names ...string) (known int, ok bool) {
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	cur := *vs.known.Load()
+	next := maps.Clone(cur)
+	for _, n := range names {
+		if _, in := next[n]; in {
+			continue
+		}
+		if !force && len(next) >= vs.max {
+			return len(next), false
+		}
+		next[n] = struct{}{}
+	}
+	vs.known.Store(&next)
+	return len(next), true
 }
 
 // KnowVariants adds variants to those accepted so far (the variants a restarted
@@ -84,11 +113,7 @@ func (d *Decoder) KnowVariants(names ...string) {
 	if d.variants == nil {
 		return
 	}
-	d.variants.mu.Lock()
-	defer d.variants.mu.Unlock()
-	for _, n := range names {
-		d.variants.known[n] = struct{}{}
-	}
+	d.variants.add(true, names...)
 }
 
 // admitVariant accepts a variant already known, or a new one while fewer than
@@ -98,16 +123,13 @@ func (d *Decoder) admitVariant(field, v string) *Rejection {
 	if vs == nil {
 		return nil
 	}
-	vs.mu.Lock()
-	defer vs.mu.Unlock()
-	if _, ok := vs.known[v]; ok {
+	if _, ok := (*vs.known.Load())[v]; ok {
 		return nil
 	}
-	if len(vs.known) >= vs.max {
+	if known, ok := vs.add(false, v); !ok {
 		return reject(ClassLimitExceeded, field, "%s would be variant number %d, over the limit of %d distinct variants (VERDICT_MAX_VARIANTS); "+
-			"pin the variants with VERDICT_VARIANTS or raise the limit", quote(v), len(vs.known)+1, vs.max)
+			"pin the variants with VERDICT_VARIANTS or raise the limit", quote(v), known+1, vs.max)
 	}
-	vs.known[v] = struct{}{}
 	return nil
 }
 
@@ -160,7 +182,7 @@ func NewDecoder(cfg0 DecoderConfig) (*Decoder, error) {
 		d.attrs = append(d.attrs, attrSelector{name: name, sel: sel})
 	}
 	if cfg.MaxVariants > 0 && d.pinned == nil {
-		d.variants = &variantSet{known: map[string]struct{}{}, max: cfg.MaxVariants}
+		d.variants = newVariantSet(cfg.MaxVariants)
 		d.KnowVariants(sortedKeys(cfg.Thresholds)...)
 		d.KnowVariants(sortedKeys(cfg.Roles)...)
 		if v := cfg.DataCapture.Variant; v != "" {
