@@ -24,7 +24,7 @@ func FlushDatums(cfg Config, snaps Snapshots, ref Reference, at time.Time) ([]ty
 	if err != nil {
 		return nil, fmt.Errorf("cloudwatch: flush datums: %w", err)
 	}
-	sh, err := shifts(cfg, snaps, ref)
+	sh, err := shifts(cfg, snap, snaps, ref)
 	if err != nil && !errors.Is(err, ErrReferencePending) {
 		return nil, fmt.Errorf("cloudwatch: flush datums: shift signals: %w", err)
 	}

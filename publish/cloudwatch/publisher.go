@@ -244,7 +244,7 @@ func (p *Publisher) Flush(ctx context.Context) error {
 		p.errors.WithLabelValues(ReasonJudge).Inc()
 		flushErr = fmt.Errorf("cloudwatch publisher: %w", err)
 	}
-	sh, err := shifts(p.cfg, p.snaps, p.ref)
+	sh, err := shifts(p.cfg, snap, p.snaps, p.ref)
 	switch {
 	case errors.Is(err, ErrReferencePending):
 	case err != nil:

@@ -42,7 +42,7 @@ func bigFlush(t *testing.T, segments int) []types.MetricDatum {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shifts, err := shifts(cfg, w, FixedReference(snap))
+	shifts, err := shifts(cfg, snap, w, FixedReference(snap))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,10 +71,13 @@ func Shifts(cfg Config, snaps Snapshots, ref Reference) ([]judge.Shift, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return shifts(cfg.withDefaults(), snaps, ref)
+	cfg = cfg.withDefaults()
+	return shifts(cfg, snaps.Snapshot(cfg.Window), snaps, ref)
 }
 
-func shifts(cfg Config, snaps Snapshots, ref Reference) ([]judge.Shift, error) {
+// shifts is Shifts with live the snapshot of cfg.Window the flush publishes anyway
+// (the live range, unless it starts before the reference ends).
+func shifts(cfg Config, live window.Snapshot, snaps Snapshots, ref Reference) ([]judge.Shift, error) {
 	if cfg.Shift == nil || len(cfg.Pairs) == 0 {
 		return nil, nil
 	}
@@ -85,7 +88,6 @@ func shifts(cfg Config, snaps Snapshots, ref Reference) ([]judge.Shift, error) {
 	if err != nil {
 		return nil, err
 	}
-	live := snaps.Snapshot(cfg.Window)
 	if live.End.Before(rs.End) {
 		// The windows end before the reference does (a replay's clock, or a fixed
 		// reference of a shift not yet started): nothing live to compare yet.
