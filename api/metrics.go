@@ -15,13 +15,11 @@ import (
 
 // Snapshots is what GET /v1/metrics needs from the windows.
 type Snapshots interface {
-	Snapshot(span window.Span) window.Snapshot
 	// Longest is the longest span whose buckets are kept.
 	Longest() window.Span
-	// SnapshotAged is a window of predictions at least minAge old; Horizon is how
-	// far back span + minAge may reach.
+	// SnapshotAged is a window of predictions at least minAge old (0: the plain
+	// window); it fails when span + minAge reaches past the windows' horizon.
 	SnapshotAged(span window.Span, minAge time.Duration) (window.Snapshot, error)
-	Horizon() time.Duration
 }
 
 // LabelPolicy is how labels resolve predictions, as configured. The API reports it
