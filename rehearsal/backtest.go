@@ -232,10 +232,7 @@ func (b *Backtest) Run(ctx context.Context, rec *Recording) (BacktestReport, err
 	}
 	isLook := func(t time.Time) bool { return t.Sub(from)%every == 0 && !t.Equal(from) }
 	isEvaluation := func(t time.Time) bool { return pub != nil && t.Equal(t.Truncate(period)) }
-	bucket := b.Join.Bucket
-	if bucket <= 0 {
-		bucket = 5 * time.Minute
-	}
+	bucket := bucketWidth(b.Join)
 	// repeat records the looks and alarm evaluations of a tick at which nothing
 	// changed and the alarms had settled.
 	repeat := func(at time.Time) {

@@ -234,10 +234,7 @@ type move struct{ from, to int64 }
 // contents can change by the clock alone. Every prediction counts, served or
 // not: a stretch too many costs a tick, one too few would hide a change.
 func windowMoves(preds []ingest.Prediction, cfg ReplayConfig) []move {
-	b := cfg.Join.Bucket
-	if b <= 0 {
-		b = 5 * time.Minute
-	}
+	b := bucketWidth(cfg.Join)
 	bucket := int64(b / time.Second)
 	var ms []move
 	add := func(from, to time.Time) { ms = append(ms, move{from.UnixNano(), to.UnixNano()}) }
@@ -280,6 +277,15 @@ func windowMoves(preds []ingest.Prediction, cfg ReplayConfig) []move {
 		out = append(out, m)
 	}
 	return out
+}
+
+// bucketWidth is the width of the join's buckets: c.Bucket, or the join's and the
+// windows' default of 5 minutes.
+func bucketWidth(c labels.Config) time.Duration {
+	if c.Bucket <= 0 {
+		return 5 * time.Minute
+	}
+	return c.Bucket
 }
 
 // apply commits b in batches of at most maxBatch events.

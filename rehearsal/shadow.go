@@ -43,10 +43,7 @@ func (s ShadowStage) Run(ctx context.Context, rec *Recording) (ShadowSnapshots, 
 		return ShadowSnapshots{}, fmt.Errorf("rehearsal: shadow stage from %s to %s is empty: the shift must start after the first recorded prediction",
 			s.Start.Format(time.RFC3339), s.End.Format(time.RFC3339))
 	}
-	bucket := s.Join.Bucket
-	if bucket <= 0 {
-		bucket = 5 * time.Minute
-	}
+	bucket := bucketWidth(s.Join)
 	// The windows keep every bucket of the stage, however long it was.
 	longest := max(s.Longest, s.End.Sub(s.Start)+2*bucket)
 	var out ShadowSnapshots
