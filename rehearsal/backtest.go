@@ -128,7 +128,7 @@ func viewOf(snap window.Snapshot, variant string) WindowView {
 		return WindowView{}
 	}
 	c := row.Counts
-	return WindowView{Predictions: c.Predictions, Flagged: c.Flagged, Resolved: c.TP + c.FP + c.FN + c.TN,
+	return WindowView{Predictions: c.Predictions, Flagged: c.Flagged, Resolved: c.Resolved(),
 		LabeledPositives: c.TP + c.FN, Matured: c.Matured}
 }
 
