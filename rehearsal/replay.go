@@ -1,6 +1,7 @@
 package rehearsal
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -262,12 +263,7 @@ func windowMoves(preds []ingest.Prediction, cfg ReplayConfig) []move {
 			add(start.Add(cfg.Join.Maturity+1), start.Add(cfg.Join.Maturity+b))
 		}
 	}
-	slices.SortFunc(ms, func(x, y move) int {
-		if x.from != y.from {
-			return int(min(max(x.from-y.from, -1), 1))
-		}
-		return int(min(max(x.to-y.to, -1), 1))
-	})
+	slices.SortFunc(ms, func(x, y move) int { return cmp.Or(cmp.Compare(x.from, y.from), cmp.Compare(x.to, y.to)) })
 	var out []move
 	for _, m := range ms {
 		if n := len(out); n > 0 && m.from <= out[n-1].to {
