@@ -514,9 +514,7 @@ func compareRecall(s *ScopeJudgement, cfg Config, level float64, rate func(int64
 			u = max(0, b.Flagged-b.TP-b.FP) + max(0, min(b.FP, b.Matured))
 		}
 		worst := twoSample{smp.xb + float64(u), smp.nb + float64(u), smp.xc, smp.nc}
-		cm := compare(Recall, s, smp, worst, Unpaired, cfg, level, rate)
-		cm.UnlabeledBaselineFlags = u
-		return cm
+		return compare(Recall, s, smp, worst, Unpaired, cfg, level, rate)
 	}
 	pos := s.pair[tally.ClassPositive]
 	ps := pairedSample{b: float64(pos[tally.OnlyFirst]), c: float64(pos[tally.OnlySecond]), n: float64(s.pair.Class(tally.ClassPositive))}
@@ -527,9 +525,7 @@ func compareRecall(s *ScopeJudgement, cfg Config, level float64, rate func(int64
 		u = s.pair[tally.ClassPending][tally.OnlyFirst] + s.pair[tally.ClassMatured][tally.OnlyFirst]
 	}
 	worst := pairedSample{b: ps.b + float64(u), c: ps.c, n: ps.n + float64(u)}
-	cm := compare(Recall, s, ps, worst, Paired, cfg, level, rate)
-	cm.UnlabeledBaselineFlags = u
-	return cm
+	return compare(Recall, s, ps, worst, Paired, cfg, level, rate)
 }
 
 // compare runs the fail and pass tests of one metric in one scope and decides it:
@@ -537,7 +533,8 @@ func compareRecall(s *ScopeJudgement, cfg Config, level float64, rate func(int64
 // because of the flags; smp itself when labels are missing at random).
 func compare(m Metric, s *ScopeJudgement, smp, passSmp sample, design Design, cfg Config, level float64, rate func(int64) float64) Comparison {
 	tol := cfg.tolerance(m, s.Overall())
-	c := Comparison{Metric: m, Design: design, Required: s.Required && cfg.requires(m), Tolerance: tol, FailLevel: level}
+	c := Comparison{Metric: m, Design: design, Required: s.Required && cfg.requires(m), Tolerance: tol, FailLevel: level,
+		UnlabeledBaselineFlags: unlabeledFlags(smp, passSmp)}
 	switch v := smp.(type) {
 	case twoSample:
 		c.Baseline, c.Candidate = proportion(int64(v.xb), int64(v.nb)), proportion(int64(v.xc), int64(v.nc))
@@ -587,7 +584,7 @@ func compare(m Metric, s *ScopeJudgement, smp, passSmp sample, design Design, cf
 	default:
 		c.Decision = Inconclusive
 		c.Reason = fmt.Sprintf("%s: not yet shown within the tolerance %g", move, tol)
-		if u := unlabeledFlags(smp, passSmp); u > 0 {
+		if u := c.UnlabeledBaselineFlags; u > 0 {
 			c.Reason += fmt.Sprintf("; %d predictions the baseline flagged have no label (a declined transaction never gets one) and count as fraud the candidate missed until labeled", u)
 		}
 		k := scaleToReject(passSmp, atLeast, tol, cfg.Beta)
