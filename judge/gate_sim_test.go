@@ -403,6 +403,12 @@ func TestGateNeverPassesOnSelectiveLabels(t *testing.T) {
 	if passed[false] > 0 {
 		t.Errorf("%d of %d rollouts passed a regressed candidate on selective labels", passed[false], rollouts)
 	}
+	// The scenario must be one that fools a judge reading the labels at face value;
+	// otherwise "never passes by default" shows nothing (a judge that never passes
+	// would satisfy it too).
+	if passed[true]*2 < rollouts {
+		t.Errorf("only %d of %d rollouts passed when labels are assumed missing at random: the selective labels do not hide the regression here", passed[true], rollouts)
+	}
 }
 
 // TestPinnedPeriodKeepsTheErrorRates: VERDICT_JUDGE_SINCE pins the comparison period
