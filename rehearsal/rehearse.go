@@ -41,14 +41,13 @@ type Rehearsal struct {
 	// Alarms are the rollback alarms (the rollout's AutoRollbackConfiguration).
 	Alarms []alarms.Alarm
 	// Publisher is the CloudWatch publisher's configuration (PublisherFor, with
-	// the judge's thresholds).
+	// the judge's thresholds in Publisher.Judge).
 	Publisher cloudwatch.Config
 	// Gate, when set, is the shadow-stage gate the shift must pass; its judgement
-	// uses JudgeConfig's thresholds. Override, when not empty, is the reason to shift
-	// although the gate blocks.
-	Gate        *deploy.Gate
-	JudgeConfig judge.Config
-	Override    string
+	// uses the same thresholds, Publisher.Judge (one verdict serves both). Override,
+	// when not empty, is the reason to shift although the gate blocks.
+	Gate     *deploy.Gate
+	Override string
 	// ShadowStart is where the shadow stage starts (default: the recording's first
 	// prediction); it ends at Schedule.Start.
 	ShadowStart time.Time
@@ -191,7 +190,7 @@ func (r *Rehearsal) Run(ctx context.Context, rec *Recording) (Outcome, error) {
 		}
 		ref = cloudwatch.FixedReference(snaps.Reference)
 		if r.Gate != nil {
-			j, err := judge.Judge(snaps.Period, r.Gate.Baseline, r.Gate.Candidate, r.JudgeConfig)
+			j, err := judge.Judge(snaps.Period, r.Gate.Baseline, r.Gate.Candidate, r.Publisher.Judge)
 			if err != nil {
 				return Outcome{}, fmt.Errorf("rehearsal: shadow gate: %w", err)
 			}

@@ -164,7 +164,7 @@ flags:
 	pcfg.Shift = &env.shift
 	r := &rehearsal.Rehearsal{
 		Schedule: sched, Baseline: *baseline, Candidate: *candidate, Alarms: watched,
-		Publisher: pcfg, JudgeConfig: env.judge, Override: *override, ShadowStart: rec.from,
+		Publisher: pcfg, Override: *override, ShadowStart: rec.from,
 		Interval: rf.interval, Join: env.join, Longest: env.longest, Rule: env.rule,
 		From: rec.from, ReplayProgress: replayProgress(rf.quiet, "rehearse"),
 	}
