@@ -258,8 +258,9 @@ func (s *Spec) Validate() error {
 		}
 	}
 	checkDimValue("endpoint", s.Endpoint, true)
-	if !printableRE.MatchString(s.Namespace) || strings.HasPrefix(s.Namespace, "AWS/") || len(s.Namespace) > 255 {
-		bad("namespace", "%q must be printable ASCII, at most 255 characters, and not start with \"AWS/\"", s.Namespace)
+	// The publisher's own rule: a spec must not read a namespace verdict cannot publish.
+	if err := cwmetric.CheckNamespace(s.Namespace); err != nil {
+		bad("namespace", "%v", err)
 	}
 	checkDimValue("candidate.variant", s.Candidate.Variant, true)
 	th := s.Thresholds

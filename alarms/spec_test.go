@@ -47,6 +47,12 @@ func TestSpecValidation(t *testing.T) {
 		{"drop alarms need a baseline", func(s *Spec) { s.Baseline.Variant = "" }, "baseline.variant: is required"},
 		{"baseline equal to candidate", func(s *Spec) { s.Baseline.Variant = "fraud-v5" }, "baseline.variant: \"fraud-v5\" is the candidate itself"},
 		{"AWS namespace refused", func(s *Spec) { s.Namespace = "AWS/SageMaker" }, "namespace:"},
+		// Namespaces the publisher refuses (cwmetric.CheckNamespace) are refused here too:
+		// the alarms would read a namespace nothing publishes into.
+		{"namespace with a leading colon", func(s *Spec) { s.Namespace = ":Verdict" }, "namespace: \":Verdict\" starts with ':'"},
+		{"blank namespace", func(s *Spec) { s.Namespace = "   " }, "namespace: is empty or blank"},
+		{"namespace of 256 characters", func(s *Spec) { s.Namespace = strings.Repeat("n", 256) }, "namespace: is 256 characters"},
+		{"namespace with spaces and slashes", func(s *Spec) { s.Namespace = "Fraud ML/Verdict" }, ""},
 		{"recall floor above 1", func(s *Spec) { s.Thresholds.RecallFloor = ptr(1.2) }, "thresholds.recall_floor: 1.2 must be a fraction"},
 		{"precision floor zero", func(s *Spec) { s.Thresholds.PrecisionFloor = ptr(0.0) }, "thresholds.precision_floor: 0 must be a fraction"},
 		{"negative drop", func(s *Spec) { s.Thresholds.MaxRecallDrop = ptr(-0.1) }, "thresholds.max_recall_drop"},

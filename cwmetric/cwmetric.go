@@ -5,6 +5,12 @@
 // and dashboards read.
 package cwmetric
 
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
 const (
 	// DefaultNamespace is the CloudWatch namespace verdict publishes into unless
 	// configured otherwise.
@@ -78,3 +84,28 @@ const (
 	Invocation5XXErrors = "Invocation5XXErrors"
 	Invocations         = "Invocations"
 )
+
+// CheckNamespace applies CloudWatch's rules for a custom metric namespace
+// (PutMetricData; the service model's Namespace shape): 1 to 255 characters, ASCII
+// without control characters, at least one not a space, not starting with ':' (the
+// pattern [^:].*), and not starting with "AWS/", which is reserved for AWS services'
+// namespaces.
+func CheckNamespace(ns string) error {
+	const maxNamespaceLength = 255
+	switch {
+	case ns == "" || strings.TrimSpace(ns) == "":
+		return errors.New("is empty or blank")
+	case len(ns) > maxNamespaceLength:
+		return fmt.Errorf("is %d characters, at most %d", len(ns), maxNamespaceLength)
+	case strings.HasPrefix(ns, ":"):
+		return fmt.Errorf("%q starts with ':'", ns)
+	case strings.HasPrefix(ns, "AWS/"):
+		return fmt.Errorf("%q starts with AWS/, which is reserved for AWS services' namespaces", ns)
+	}
+	for i := 0; i < len(ns); i++ {
+		if b := ns[i]; b < 0x20 || b >= 0x7f {
+			return fmt.Errorf("%q holds a character that is not printable ASCII", ns)
+		}
+	}
+	return nil
+}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/verdictml/verdict/alarms"
 	"github.com/verdictml/verdict/api"
+	"github.com/verdictml/verdict/cwmetric"
 	"github.com/verdictml/verdict/dashboard"
 	"github.com/verdictml/verdict/ingest"
 	"github.com/verdictml/verdict/ingest/objectsource/s3bucket"
@@ -24,7 +25,6 @@ import (
 	"github.com/verdictml/verdict/labels"
 	"github.com/verdictml/verdict/labels/dynamo"
 	"github.com/verdictml/verdict/labels/embedded"
-	"github.com/verdictml/verdict/publish/cloudwatch"
 	"github.com/verdictml/verdict/window"
 )
 
@@ -349,7 +349,7 @@ func (c settings) validate() error {
 			if c.CWEndpoint == "" {
 				problems = append(problems, "VERDICT_SINKS=cloudwatch needs VERDICT_CLOUDWATCH_ENDPOINT_NAME")
 			}
-			if err := cloudwatch.CheckNamespace(c.CWNamespace); err != nil {
+			if err := cwmetric.CheckNamespace(c.CWNamespace); err != nil {
 				problems = append(problems, "VERDICT_CLOUDWATCH_NAMESPACE: "+err.Error())
 			}
 			if _, err := window.ParseSpan(c.CWWindow); err != nil {

@@ -3,7 +3,6 @@ package cloudwatch
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/verdictml/verdict/cwmetric"
@@ -22,7 +21,6 @@ const (
 	DefaultMaxBackoff       = 20 * time.Second
 	DefaultSendTimeout      = 30 * time.Second
 	maxDimensionValueLength = 1024
-	maxNamespaceLength      = 255
 )
 
 // Config is what the publisher sends and how. The zero value of a field means its
@@ -131,7 +129,7 @@ func (c Config) Validate() error {
 			bad(field, "%v", err)
 		}
 	}
-	if err := CheckNamespace(c.Namespace); err != nil {
+	if err := cwmetric.CheckNamespace(c.Namespace); err != nil {
 		bad("Namespace", "%v", err)
 	}
 	dim("EndpointName", c.EndpointName, true)
@@ -185,30 +183,6 @@ func (c Config) Validate() error {
 		bad("SendTimeout", "%s must not be negative", c.SendTimeout)
 	}
 	return errors.Join(errs...)
-}
-
-// CheckNamespace applies CloudWatch's rules for a custom metric namespace
-// (PutMetricData; the service model's Namespace shape): 1 to 255 characters, ASCII
-// without control characters, at least one not a space, not starting with ':' (the
-// pattern [^:].*), and not starting with "AWS/", which is reserved for AWS services'
-// namespaces.
-func CheckNamespace(ns string) error {
-	switch {
-	case ns == "" || strings.TrimSpace(ns) == "":
-		return errors.New("is empty or blank")
-	case len(ns) > maxNamespaceLength:
-		return fmt.Errorf("is %d characters, at most %d", len(ns), maxNamespaceLength)
-	case strings.HasPrefix(ns, ":"):
-		return fmt.Errorf("%q starts with ':'", ns)
-	case strings.HasPrefix(ns, "AWS/"):
-		return fmt.Errorf("%q starts with AWS/, which is reserved for AWS services' namespaces", ns)
-	}
-	for i := 0; i < len(ns); i++ {
-		if b := ns[i]; b < 0x20 || b >= 0x7f {
-			return fmt.Errorf("%q holds a character that is not printable ASCII", ns)
-		}
-	}
-	return nil
 }
 
 // checkDimensionValue applies CloudWatch's rules for a dimension value: 1 to 1024

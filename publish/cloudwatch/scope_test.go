@@ -263,7 +263,7 @@ func TestCheckNamespace(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := CheckNamespace(tc.ns)
+			err := cwmetric.CheckNamespace(tc.ns)
 			if (err == nil) != tc.ok {
 				t.Errorf("CheckNamespace(%q) = %v, want ok=%v", tc.ns, err, tc.ok)
 			}
